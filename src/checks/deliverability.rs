@@ -1,0 +1,6 @@
+//! Checks: deliverability family.
+
+use super::Check;
+
+/// The checks of this family.
+pub const CHECKS: &[Check] = &[];

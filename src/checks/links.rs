@@ -1,0 +1,1 @@
+//! Deep links into the Klaviyo web app.

@@ -1,0 +1,119 @@
+//! The check catalogue: pure functions from a snapshot to observations.
+//!
+//! One family per file. A check reads only its `CheckInput` (the snapshot, the
+//! previous snapshot, the client's profile and the time); it never does I/O and
+//! never reads the clock. A check whose data is missing is *skipped*, which the
+//! findings stage treats as "could not look", never as "healthy".
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ClientProfile;
+use crate::domain::{Money, Severity, Track};
+use crate::scan::snapshot::{Part, Snapshot};
+
+pub mod deliverability;
+pub mod flows;
+pub mod integrations;
+pub mod links;
+pub mod lists;
+pub mod account;
+
+/// Everything a check may read.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckInput<'a> {
+    /// This scan's snapshot.
+    pub snapshot: &'a Snapshot,
+    /// The previous successful snapshot of the same client, if any.
+    pub previous: Option<&'a Snapshot>,
+    /// The client's profile (currency, jurisdictions, threshold overrides).
+    pub profile: &'a ClientProfile,
+    /// The time of the scan (equal to `snapshot.taken_at`).
+    pub now: DateTime<Utc>,
+}
+
+/// Something a check saw that a person should know about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// Check id, e.g. `flow-live-stopped`.
+    pub check: String,
+    /// What the observation is about within the account (a flow id, `account`, ...).
+    pub subject: String,
+    /// Severity for this occurrence (may differ from the check's default, e.g. warning vs critical).
+    pub severity: Severity,
+    /// Same-day or batched.
+    pub track: Track,
+    /// One line, e.g. `Flow "Abandoned Checkout" stopped (now draft)`. May contain
+    /// client-provided text: adapters escape it.
+    pub title: String,
+    /// Why it matters, one or two sentences, with the numbers that triggered it.
+    pub why: String,
+    /// Deep link into the Klaviyo web app (always `https://www.klaviyo.com/...`).
+    pub deep_link: String,
+    /// Dollar value at stake, when the check has a method for it.
+    pub value_at_stake: Option<Money>,
+    /// Earliest evidence of when the problem began, when known.
+    pub began_at: Option<DateTime<Utc>>,
+}
+
+/// Why a check did not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The parts of the snapshot that were missing.
+    pub missing: Vec<Part>,
+}
+
+/// What one check produced for one snapshot.
+pub type CheckResult = Result<Vec<Observation>, Skipped>;
+
+/// A check in the catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct Check {
+    /// Stable id, e.g. `deliv-bounce-rate`.
+    pub id: &'static str,
+    /// Family (file) it belongs to.
+    pub family: &'static str,
+    /// One line describing what it detects.
+    pub summary: &'static str,
+    /// Default severity (an observation may raise or lower it, e.g. warning/critical).
+    pub default_severity: Severity,
+    /// Default track.
+    pub track: Track,
+    /// Snapshot parts it needs; when any is missing the check is skipped.
+    pub needs: &'static [Part],
+    /// The check itself.
+    pub run: fn(&CheckInput<'_>) -> Vec<Observation>,
+}
+
+impl Check {
+    /// Runs the check, or reports it skipped when a part it needs is missing.
+    pub fn evaluate(&self, input: &CheckInput<'_>) -> CheckResult {
+        let missing: Vec<Part> = self
+            .needs
+            .iter()
+            .copied()
+            .filter(|p| !input.snapshot.has(*p))
+            .collect();
+        if missing.is_empty() {
+            Ok((self.run)(input))
+        } else {
+            Err(Skipped { missing })
+        }
+    }
+}
+
+/// Every check Lookout runs, in a stable order.
+pub fn catalogue() -> Vec<Check> {
+    let mut all = Vec::new();
+    all.extend_from_slice(flows::CHECKS);
+    all.extend_from_slice(integrations::CHECKS);
+    all.extend_from_slice(deliverability::CHECKS);
+    all.extend_from_slice(lists::CHECKS);
+    all.extend_from_slice(account::CHECKS);
+    all
+}
+
+/// Looks a check up by id.
+pub fn find(id: &str) -> Option<Check> {
+    catalogue().into_iter().find(|c| c.id == id)
+}

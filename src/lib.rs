@@ -1,0 +1,11 @@
+//! Lookout watches a portfolio of Klaviyo accounts and reports what is wrong in chat.
+
+pub mod chat;
+pub mod checks;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod klaviyo;
+pub mod scan;
+pub mod simulator;

@@ -1,0 +1,3 @@
+//! Scanning: builds a snapshot of one account.
+
+pub mod snapshot;
