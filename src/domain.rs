@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     /// A client slug with characters outside `a-z0-9-` or of a bad length.
-    #[error("`{0}` is not a client name: use 1-40 lowercase letters, digits or dashes (e.g. `acme`)")]
+    #[error(
+        "`{0}` is not a client name: use 1-40 lowercase letters, digits or dashes (e.g. `acme`)"
+    )]
     BadSlug(String),
     /// A finding id that is not `F-<number>`.
     #[error("`{0}` is not a finding id: use the id shown on the finding, e.g. `F-12`")]
@@ -131,9 +133,7 @@ impl fmt::Display for Fingerprint {
 }
 
 /// How urgent a finding is; ordered so that `Critical` is the greatest.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth doing, batched into the weekly digest.
@@ -277,7 +277,10 @@ mod tests {
     fn money_formats_with_grouping() {
         assert_eq!(Money::from_major(12400.0, "usd").to_string(), "$12,400");
         assert_eq!(Money::from_major(999.4, "GBP").to_string(), "£999");
-        assert_eq!(Money::from_major(1234567.0, "SEK").to_string(), "1,234,567 SEK");
+        assert_eq!(
+            Money::from_major(1234567.0, "SEK").to_string(),
+            "1,234,567 SEK"
+        );
         assert_eq!(Money::from_major(f64::NAN, "USD").minor, 0);
     }
 }

@@ -12,12 +12,12 @@ use crate::config::ClientProfile;
 use crate::domain::{Money, Severity, Track};
 use crate::scan::snapshot::{Part, Snapshot};
 
+pub mod account;
 pub mod deliverability;
 pub mod flows;
 pub mod integrations;
 pub mod links;
 pub mod lists;
-pub mod account;
 
 /// Everything a check may read.
 #[derive(Debug, Clone, Copy)]

@@ -1,1 +1,3 @@
 //! Read-only Klaviyo client.
+
+pub mod limits;
