@@ -1,0 +1,646 @@
+//! The findings store: SQL and lifecycle transitions.
+//!
+//! Every function takes a connection so callers can run it inside the same
+//! transaction as the outbox rows its change causes.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, SqliteConnection};
+
+use super::{Actor, Finding, FindingEvent, FindingState, Note, ts};
+use crate::chat::{ChannelName, MessageRef};
+use crate::checks::Observation;
+use crate::domain::{ClientSlug, FindingId, Fingerprint, Money, Severity, Track};
+use crate::store::StoreError;
+
+/// A lifecycle request that cannot be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum FindingError {
+    /// No finding has that id.
+    #[error("there is no finding {0}; /findings lists the open ones")]
+    NotFound(FindingId),
+    /// The transition does not apply to the finding's current state.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for FindingError {
+    fn from(e: sqlx::Error) -> Self {
+        FindingError::Store(StoreError::Db(e))
+    }
+}
+
+/// What happened to a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// First seen.
+    Detected,
+    /// Still seen, now more severe or worth more.
+    Worsened {
+        /// Severity before.
+        from: Severity,
+    },
+    /// Still seen, nothing a person needs to hear about.
+    StillSeen,
+    /// Was resolved, seen again: the same finding is reopened.
+    Reopened,
+    /// The check no longer sees it.
+    Cleared,
+    /// A person acknowledged it.
+    Acknowledged,
+    /// A person snoozed it.
+    Snoozed,
+    /// A snooze ended (its time came, or it got worse).
+    SnoozeEnded,
+    /// A person resolved it.
+    Resolved,
+}
+
+/// A finding after a change, with what changed and who changed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The finding as it is now.
+    pub finding: Finding,
+    /// What changed.
+    pub kind: ChangeKind,
+    /// Who changed it.
+    pub actor: Actor,
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: i64,
+    fingerprint: String,
+    client: String,
+    check_id: String,
+    subject: String,
+    severity: String,
+    track: String,
+    state: String,
+    snoozed_until: Option<DateTime<Utc>>,
+    snoozed_by: Option<String>,
+    snooze_until_worse: bool,
+    title: String,
+    why: String,
+    deep_link: String,
+    value_minor: Option<i64>,
+    currency: Option<String>,
+    began_at: Option<DateTime<Utc>>,
+    detected_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    acknowledged_at: Option<DateTime<Utc>>,
+    acknowledged_by: Option<String>,
+    resolved_at: Option<DateTime<Utc>>,
+    resolved_by: Option<String>,
+    resolution: Option<String>,
+    channel: String,
+    message_ref: Option<String>,
+    onboarding: bool,
+}
+
+impl TryFrom<Row> for Finding {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        let corrupt =
+            |what: &str, v: &str| StoreError::Corrupt(format!("finding {}: {what} `{v}`", r.id));
+        Ok(Finding {
+            id: FindingId(r.id),
+            fingerprint: Fingerprint::from_stored(r.fingerprint.clone()),
+            client: ClientSlug::parse(&r.client).map_err(|_| corrupt("client", &r.client))?,
+            check_id: r.check_id.clone(),
+            subject: r.subject.clone(),
+            severity: r
+                .severity
+                .parse()
+                .map_err(|_| corrupt("severity", &r.severity))?,
+            track: match r.track.as_str() {
+                "now" => Track::Now,
+                "eventually" => Track::Eventually,
+                other => return Err(corrupt("track", other)),
+            },
+            state: FindingState::parse(&r.state).ok_or_else(|| corrupt("state", &r.state))?,
+            snoozed_until: r.snoozed_until,
+            snoozed_by: r.snoozed_by,
+            snooze_until_worse: r.snooze_until_worse,
+            title: r.title,
+            why: r.why,
+            deep_link: r.deep_link,
+            value: match (r.value_minor, r.currency) {
+                (Some(minor), Some(currency)) => Some(Money { minor, currency }),
+                _ => None,
+            },
+            began_at: r.began_at,
+            detected_at: r.detected_at,
+            last_seen_at: r.last_seen_at,
+            acknowledged_at: r.acknowledged_at,
+            acknowledged_by: r.acknowledged_by,
+            resolved_at: r.resolved_at,
+            resolved_by: r.resolved_by,
+            resolution: r.resolution,
+            channel: ChannelName(r.channel),
+            message_ref: r.message_ref.map(MessageRef),
+            onboarding: r.onboarding,
+        })
+    }
+}
+
+fn track_str(t: Track) -> &'static str {
+    match t {
+        Track::Now => "now",
+        Track::Eventually => "eventually",
+    }
+}
+
+/// Namespace for the findings SQL.
+pub struct Findings;
+
+impl Findings {
+    /// Registers a client or updates its name, channel and owner.
+    pub async fn upsert_client(
+        conn: &mut SqliteConnection,
+        slug: &ClientSlug,
+        name: &str,
+        channel: &ChannelName,
+        owner: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), FindingError> {
+        sqlx::query(
+            "INSERT INTO clients (slug, name, channel, owner, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (slug) DO UPDATE SET name = excluded.name, channel = excluded.channel, owner = excluded.owner",
+        )
+        .bind(slug.as_str())
+        .bind(name)
+        .bind(channel.as_str())
+        .bind(owner)
+        .bind(ts(now))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a client's first completed scan; returns true the first time (the onboarding audit).
+    pub async fn mark_first_scan(
+        conn: &mut SqliteConnection,
+        slug: &ClientSlug,
+        now: DateTime<Utc>,
+    ) -> Result<bool, FindingError> {
+        let r = sqlx::query(
+            "UPDATE clients SET first_scan_at = ? WHERE slug = ? AND first_scan_at IS NULL",
+        )
+        .bind(ts(now))
+        .bind(slug.as_str())
+        .execute(&mut *conn)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// One finding by id.
+    pub async fn get(conn: &mut SqliteConnection, id: FindingId) -> Result<Finding, FindingError> {
+        let row: Option<Row> = sqlx::query_as("SELECT * FROM findings WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+        match row {
+            Some(r) => Ok(r.try_into()?),
+            None => Err(FindingError::NotFound(id)),
+        }
+    }
+
+    /// Unresolved findings, newest first, optionally for one client and at or above a severity.
+    pub async fn active(
+        conn: &mut SqliteConnection,
+        client: Option<&ClientSlug>,
+        min_severity: Option<Severity>,
+    ) -> Result<Vec<Finding>, FindingError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT * FROM findings WHERE state != 'resolved' AND (?1 IS NULL OR client = ?1)
+             ORDER BY detected_at DESC, id DESC",
+        )
+        .bind(client.map(|c| c.as_str().to_owned()))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let f: Finding = r.try_into()?;
+            if min_severity.is_none_or(|s| f.severity >= s) {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reconciles one scan's observations with the client's stored findings.
+    ///
+    /// `ran` holds the ids of the checks that actually ran: a finding whose check
+    /// was skipped (missing data) is left alone, never cleared.
+    pub async fn reconcile(
+        conn: &mut SqliteConnection,
+        client: &ClientSlug,
+        channel: &ChannelName,
+        observations: &[Observation],
+        ran: &HashSet<String>,
+        onboarding: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Change>, FindingError> {
+        let rows: Vec<Row> = sqlx::query_as("SELECT * FROM findings WHERE client = ?")
+            .bind(client.as_str())
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut existing: HashMap<String, Finding> = HashMap::new();
+        for r in rows {
+            let f: Finding = r.try_into()?;
+            existing.insert(f.fingerprint.as_str().to_owned(), f);
+        }
+        let actor = Actor::scan();
+        let mut changes = Vec::new();
+        let mut seen = HashSet::new();
+        for obs in observations {
+            let fp = Fingerprint::new(client, &obs.check, &obs.subject);
+            if !seen.insert(fp.as_str().to_owned()) {
+                continue; // a check reporting the same subject twice is one finding
+            }
+            let value = obs.value_at_stake.clone();
+            match existing.get(fp.as_str()) {
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO findings (fingerprint, client, check_id, subject, severity, track, state,
+                            title, why, deep_link, value_minor, currency, began_at, detected_at, last_seen_at,
+                            channel, onboarding)
+                         VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    )
+                    .bind(fp.as_str())
+                    .bind(client.as_str())
+                    .bind(&obs.check)
+                    .bind(&obs.subject)
+                    .bind(obs.severity.as_str())
+                    .bind(track_str(obs.track))
+                    .bind(&obs.title)
+                    .bind(&obs.why)
+                    .bind(&obs.deep_link)
+                    .bind(value.as_ref().map(|m| m.minor))
+                    .bind(value.as_ref().map(|m| m.currency.clone()))
+                    .bind(obs.began_at.map(ts))
+                    .bind(ts(now))
+                    .bind(ts(now))
+                    .bind(channel.as_str())
+                    .bind(onboarding)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    let id = FindingId(id);
+                    record(conn, id, &actor, "detected", &obs.title, now).await?;
+                    changes.push(Change {
+                        finding: Self::get(conn, id).await?,
+                        kind: ChangeKind::Detected,
+                        actor: actor.clone(),
+                    });
+                }
+                Some(f) => {
+                    let worse = obs.severity > f.severity
+                        || matches!((&value, &f.value), (Some(new), Some(old)) if new.minor > old.minor * 3 / 2);
+                    let kind = if f.state == FindingState::Resolved {
+                        ChangeKind::Reopened
+                    } else if obs.severity > f.severity {
+                        ChangeKind::Worsened { from: f.severity }
+                    } else {
+                        ChangeKind::StillSeen
+                    };
+                    let wake = f.state == FindingState::Snoozed && f.snooze_until_worse && worse;
+                    let new_state = match kind {
+                        ChangeKind::Reopened => FindingState::Open,
+                        _ if wake => FindingState::Open,
+                        _ => f.state,
+                    };
+                    sqlx::query(
+                        "UPDATE findings SET severity = ?1, title = ?2, why = ?3, deep_link = ?4, value_minor = ?5,
+                            currency = ?6, last_seen_at = ?7, state = ?8,
+                            snoozed_until = CASE WHEN ?8 = 'snoozed' THEN snoozed_until ELSE NULL END,
+                            resolved_at = CASE WHEN ?8 = 'resolved' THEN resolved_at ELSE NULL END,
+                            resolved_by = CASE WHEN ?8 = 'resolved' THEN resolved_by ELSE NULL END,
+                            resolution = CASE WHEN ?8 = 'resolved' THEN resolution ELSE NULL END,
+                            began_at = COALESCE(began_at, ?9)
+                         WHERE id = ?10",
+                    )
+                    .bind(obs.severity.as_str())
+                    .bind(&obs.title)
+                    .bind(&obs.why)
+                    .bind(&obs.deep_link)
+                    .bind(value.as_ref().map(|m| m.minor))
+                    .bind(value.as_ref().map(|m| m.currency.clone()))
+                    .bind(ts(now))
+                    .bind(new_state.as_str())
+                    .bind(obs.began_at.map(ts))
+                    .bind(f.id.0)
+                    .execute(&mut *conn)
+                    .await?;
+                    match &kind {
+                        ChangeKind::Reopened => {
+                            record(conn, f.id, &actor, "reopened", "seen again by a scan", now)
+                                .await?
+                        }
+                        ChangeKind::Worsened { from } => {
+                            let d = format!("{from} -> {}", obs.severity);
+                            record(conn, f.id, &actor, "worsened", &d, now).await?
+                        }
+                        _ => {}
+                    }
+                    if wake {
+                        record(conn, f.id, &actor, "snooze-ended", "it got worse", now).await?;
+                    }
+                    let kind = if wake && kind == ChangeKind::StillSeen {
+                        ChangeKind::SnoozeEnded
+                    } else {
+                        kind
+                    };
+                    changes.push(Change {
+                        finding: Self::get(conn, f.id).await?,
+                        kind,
+                        actor: actor.clone(),
+                    });
+                }
+            }
+        }
+        for f in existing.values() {
+            if f.state.is_active()
+                && ran.contains(&f.check_id)
+                && !seen.contains(f.fingerprint.as_str())
+            {
+                sqlx::query(
+                    "UPDATE findings SET state = 'resolved', resolved_at = ?, resolved_by = 'lookout',
+                        resolution = 'cleared', snoozed_until = NULL WHERE id = ?",
+                )
+                .bind(ts(now))
+                .bind(f.id.0)
+                .execute(&mut *conn)
+                .await?;
+                record(
+                    conn,
+                    f.id,
+                    &actor,
+                    "cleared",
+                    "the check no longer sees it",
+                    now,
+                )
+                .await?;
+                changes.push(Change {
+                    finding: Self::get(conn, f.id).await?,
+                    kind: ChangeKind::Cleared,
+                    actor: actor.clone(),
+                });
+            }
+        }
+        changes.sort_by_key(|c| c.finding.id);
+        Ok(changes)
+    }
+
+    /// A person acknowledges a finding.
+    pub async fn acknowledge(
+        conn: &mut SqliteConnection,
+        id: FindingId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Change, FindingError> {
+        let f = Self::get(conn, id).await?;
+        match f.state {
+            FindingState::Resolved => {
+                return Err(FindingError::Invalid(format!("{id} is already resolved")));
+            }
+            FindingState::Acknowledged => {
+                return Err(FindingError::Invalid(format!(
+                    "{id} was already acknowledged by {}",
+                    f.acknowledged_by.as_deref().unwrap_or("someone")
+                )));
+            }
+            FindingState::Open | FindingState::Snoozed => {}
+        }
+        sqlx::query(
+            "UPDATE findings SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?,
+                snoozed_until = NULL, snoozed_by = NULL, snooze_until_worse = 0 WHERE id = ?",
+        )
+        .bind(ts(now))
+        .bind(&actor.name)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+        record(conn, id, actor, "acknowledged", "", now).await?;
+        Self::changed(conn, id, ChangeKind::Acknowledged, actor).await
+    }
+
+    /// A person snoozes a finding until `until` (which must be in the future).
+    pub async fn snooze(
+        conn: &mut SqliteConnection,
+        id: FindingId,
+        actor: &Actor,
+        until: DateTime<Utc>,
+        until_worse: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Change, FindingError> {
+        let f = Self::get(conn, id).await?;
+        if f.state == FindingState::Resolved {
+            return Err(FindingError::Invalid(format!(
+                "{id} is resolved; nothing to snooze"
+            )));
+        }
+        if until <= now {
+            return Err(FindingError::Invalid(format!(
+                "a snooze must end in the future (asked for {})",
+                until.format("%Y-%m-%d %H:%M UTC")
+            )));
+        }
+        sqlx::query(
+            "UPDATE findings SET state = 'snoozed', snoozed_until = ?, snoozed_by = ?, snooze_until_worse = ?
+             WHERE id = ?",
+        )
+        .bind(ts(until))
+        .bind(&actor.name)
+        .bind(until_worse)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+        let detail = format!(
+            "until {}{}",
+            until.format("%Y-%m-%d %H:%M UTC"),
+            if until_worse {
+                " or until it gets worse"
+            } else {
+                ""
+            }
+        );
+        record(conn, id, actor, "snoozed", &detail, now).await?;
+        Self::changed(conn, id, ChangeKind::Snoozed, actor).await
+    }
+
+    /// A person resolves a finding, with an optional reason.
+    pub async fn resolve(
+        conn: &mut SqliteConnection,
+        id: FindingId,
+        actor: &Actor,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Change, FindingError> {
+        let f = Self::get(conn, id).await?;
+        if f.state == FindingState::Resolved {
+            return Err(FindingError::Invalid(format!("{id} is already resolved")));
+        }
+        let reason = reason.unwrap_or("resolved by hand");
+        sqlx::query(
+            "UPDATE findings SET state = 'resolved', resolved_at = ?, resolved_by = ?, resolution = ?,
+                snoozed_until = NULL WHERE id = ?",
+        )
+        .bind(ts(now))
+        .bind(&actor.name)
+        .bind(reason)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+        record(conn, id, actor, "resolved", reason, now).await?;
+        Self::changed(conn, id, ChangeKind::Resolved, actor).await
+    }
+
+    /// Ends every snooze whose time has come; the findings go back to open.
+    pub async fn wake_due_snoozes(
+        conn: &mut SqliteConnection,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Change>, FindingError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM findings WHERE state = 'snoozed' AND snoozed_until <= ? ORDER BY id",
+        )
+        .bind(ts(now))
+        .fetch_all(&mut *conn)
+        .await?;
+        let actor = Actor::scheduler();
+        let mut out = Vec::new();
+        for id in ids {
+            let id = FindingId(id);
+            // Keep snoozed_by so the re-raise can mention whoever snoozed it.
+            sqlx::query("UPDATE findings SET state = 'open', snoozed_until = NULL WHERE id = ?")
+                .bind(id.0)
+                .execute(&mut *conn)
+                .await?;
+            record(conn, id, &actor, "snooze-ended", "its time came", now).await?;
+            out.push(Self::changed(conn, id, ChangeKind::SnoozeEnded, &actor).await?);
+        }
+        Ok(out)
+    }
+
+    /// Adds an internal note.
+    pub async fn add_note(
+        conn: &mut SqliteConnection,
+        id: FindingId,
+        actor: &Actor,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Finding, FindingError> {
+        let f = Self::get(conn, id).await?;
+        sqlx::query(
+            "INSERT INTO notes (finding_id, author, surface, at, body) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id.0)
+        .bind(&actor.name)
+        .bind(&actor.surface)
+        .bind(ts(now))
+        .bind(body)
+        .execute(&mut *conn)
+        .await?;
+        record(conn, id, actor, "note", "", now).await?;
+        Ok(f)
+    }
+
+    /// A finding's notes, oldest first.
+    pub async fn notes(
+        conn: &mut SqliteConnection,
+        id: FindingId,
+    ) -> Result<Vec<Note>, FindingError> {
+        Self::get(conn, id).await?;
+        let rows: Vec<(String, String, DateTime<Utc>, String)> = sqlx::query_as(
+            "SELECT author, surface, at, body FROM notes WHERE finding_id = ? ORDER BY id",
+        )
+        .bind(id.0)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(author, surface, at, body)| Note {
+                author,
+                surface,
+                at,
+                body,
+            })
+            .collect())
+    }
+
+    /// A finding's history, oldest first.
+    pub async fn events(
+        conn: &mut SqliteConnection,
+        id: FindingId,
+    ) -> Result<Vec<FindingEvent>, FindingError> {
+        let rows: Vec<(DateTime<Utc>, String, String, String, String)> = sqlx::query_as(
+            "SELECT at, actor, surface, kind, detail FROM finding_events WHERE finding_id = ? ORDER BY id",
+        )
+        .bind(id.0)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, actor, surface, kind, detail)| FindingEvent {
+                at,
+                actor,
+                surface,
+                kind,
+                detail,
+            })
+            .collect())
+    }
+
+    /// Records the chat message a finding was posted as.
+    pub async fn set_message_ref(
+        conn: &mut SqliteConnection,
+        id: FindingId,
+        message: &MessageRef,
+    ) -> Result<(), FindingError> {
+        sqlx::query("UPDATE findings SET message_ref = ? WHERE id = ?")
+            .bind(&message.0)
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn changed(
+        conn: &mut SqliteConnection,
+        id: FindingId,
+        kind: ChangeKind,
+        actor: &Actor,
+    ) -> Result<Change, FindingError> {
+        Ok(Change {
+            finding: Self::get(conn, id).await?,
+            kind,
+            actor: actor.clone(),
+        })
+    }
+}
+
+async fn record(
+    conn: &mut SqliteConnection,
+    id: FindingId,
+    actor: &Actor,
+    kind: &str,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<(), FindingError> {
+    sqlx::query(
+        "INSERT INTO finding_events (finding_id, at, actor, surface, kind, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.0)
+    .bind(ts(now))
+    .bind(&actor.name)
+    .bind(&actor.surface)
+    .bind(kind)
+    .bind(detail)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

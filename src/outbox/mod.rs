@@ -1,0 +1,335 @@
+//! The durable outbox: every post, edit and thread reply is a row, written in
+//! the same transaction as the change that caused it, and delivered at least
+//! once by a worker that keeps order per finding and honours `Retry-After`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::{FromRow, SqliteConnection};
+use tokio::sync::Notify;
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::chat::{ChannelName, ChatAdapter, ChatError, Message, MessageRef};
+use crate::clock::SharedClock;
+use crate::domain::FindingId;
+use crate::findings::{Findings, ts};
+use crate::store::{Store, StoreError};
+
+/// What a row asks the chat platform to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Post a new message; when it belongs to a finding, it becomes that finding's message.
+    Post {
+        /// Where.
+        channel: ChannelName,
+        /// The finding it shows, if any.
+        finding: Option<FindingId>,
+        /// What.
+        message: Message,
+    },
+    /// Replace a finding's message with a new rendering.
+    Update {
+        /// Which finding's message.
+        finding: FindingId,
+        /// Where it lives.
+        channel: ChannelName,
+        /// The new rendering.
+        message: Message,
+    },
+    /// Reply in a finding's thread.
+    Reply {
+        /// Which finding's thread.
+        finding: FindingId,
+        /// Where it lives.
+        channel: ChannelName,
+        /// The reply.
+        message: Message,
+    },
+}
+
+/// Adds a row to the outbox inside the caller's transaction.
+pub async fn enqueue(
+    conn: &mut SqliteConnection,
+    op: &Op,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let (kind, channel, finding, message) = match op {
+        Op::Post {
+            channel,
+            finding,
+            message,
+        } => ("post", channel, *finding, message),
+        Op::Update {
+            finding,
+            channel,
+            message,
+        } => ("update", channel, Some(*finding), message),
+        Op::Reply {
+            finding,
+            channel,
+            message,
+        } => ("reply", channel, Some(*finding), message),
+    };
+    let body = serde_json::to_string(message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (channel, op, finding_id, body, created_at, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(channel.as_str())
+    .bind(kind)
+    .bind(finding.map(|f| f.0))
+    .bind(body)
+    .bind(ts(now))
+    .bind(ts(now))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// Whether a finding has (or will have) its own message: a post row exists for it.
+pub async fn has_post(conn: &mut SqliteConnection, finding: FindingId) -> Result<bool, StoreError> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE op = 'post' AND finding_id = ?")
+            .bind(finding.0)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(n > 0)
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: i64,
+    channel: String,
+    op: String,
+    finding_id: Option<i64>,
+    body: String,
+    attempts: i64,
+}
+
+/// What one delivery pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// Rows delivered.
+    pub sent: usize,
+    /// Rows that will be retried later.
+    pub deferred: usize,
+    /// Rows given up on.
+    pub failed: usize,
+}
+
+/// Rows are retried this many times before they are marked failed.
+const MAX_ATTEMPTS: i64 = 8;
+
+/// Delivers outbox rows to a chat adapter.
+#[derive(Clone)]
+pub struct Deliverer {
+    store: Store,
+    chat: Arc<dyn ChatAdapter>,
+    clock: SharedClock,
+    wake: Arc<Notify>,
+}
+
+impl Deliverer {
+    /// A deliverer over a store and a chat adapter.
+    pub fn new(store: Store, chat: Arc<dyn ChatAdapter>, clock: SharedClock) -> Self {
+        Self {
+            store,
+            chat,
+            clock,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Wakes the delivery loop (call after committing outbox rows).
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Delivers every row that is due, oldest first, keeping order per finding.
+    pub async fn run_once(&self) -> Result<Pass, StoreError> {
+        let now = self.clock.now();
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, channel, op, finding_id, body, attempts FROM outbox
+             WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT 200",
+        )
+        .bind(ts(now))
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut pass = Pass::default();
+        // A finding whose earlier row is deferred must not have later rows overtake it.
+        let mut blocked: std::collections::HashSet<i64> = Default::default();
+        let mut blocked_channels: std::collections::HashSet<String> = Default::default();
+        for row in rows {
+            if row.finding_id.is_some_and(|f| blocked.contains(&f))
+                || blocked_channels.contains(&row.channel)
+            {
+                pass.deferred += 1;
+                continue;
+            }
+            let span = info_span!("deliver", outbox_id = row.id, op = %row.op, channel = %row.channel, finding = ?row.finding_id);
+            match self.deliver(&row).instrument(span).await? {
+                Delivery::Sent => pass.sent += 1,
+                Delivery::Deferred { channel_wide } => {
+                    pass.deferred += 1;
+                    if let Some(f) = row.finding_id {
+                        blocked.insert(f);
+                    }
+                    if channel_wide {
+                        blocked_channels.insert(row.channel.clone());
+                    }
+                }
+                Delivery::Failed => pass.failed += 1,
+            }
+        }
+        Ok(pass)
+    }
+
+    async fn deliver(&self, row: &Row) -> Result<Delivery, StoreError> {
+        let channel = ChannelName(row.channel.clone());
+        let message: Message = serde_json::from_str(&row.body)
+            .map_err(|e| StoreError::Corrupt(format!("outbox row {}: {e}", row.id)))?;
+        let finding = row.finding_id.map(FindingId);
+        // Edits and replies need the finding's message; if its post is still
+        // pending, wait for it rather than reordering.
+        let target = match (row.op.as_str(), finding) {
+            ("update" | "reply", Some(f)) => {
+                let mut conn = self.store.pool().acquire().await?;
+                match Findings::get(&mut conn, f).await {
+                    Ok(found) => match found.message_ref {
+                        Some(r) => Some(r),
+                        None if has_post(&mut conn, f).await? => {
+                            return Ok(Delivery::Deferred {
+                                channel_wide: false,
+                            });
+                        }
+                        None => {
+                            // Never posted (digest-only finding): nothing to edit.
+                            self.finish(row.id, None, None).await?;
+                            return Ok(Delivery::Sent);
+                        }
+                    },
+                    Err(e) => {
+                        warn!(error = %e, "outbox row for a missing finding");
+                        self.fail(row.id, &e.to_string()).await?;
+                        return Ok(Delivery::Failed);
+                    }
+                }
+            }
+            _ => None,
+        };
+        let result = match (row.op.as_str(), &target) {
+            ("post", _) => self.chat.post(&channel, &message, None).await.map(Some),
+            ("update", Some(t)) => self.chat.update(&channel, t, &message).await.map(|_| None),
+            ("reply", Some(t)) => self.chat.post(&channel, &message, Some(t)).await.map(Some),
+            (op, _) => {
+                self.fail(row.id, &format!("unknown outbox op `{op}`"))
+                    .await?;
+                return Ok(Delivery::Failed);
+            }
+        };
+        match result {
+            Ok(posted) => {
+                let finding_message = if row.op == "post" {
+                    finding.zip(posted.clone())
+                } else {
+                    None
+                };
+                self.finish(row.id, posted, finding_message).await?;
+                debug!("delivered");
+                Ok(Delivery::Sent)
+            }
+            Err(ChatError::RateLimited { retry_after_secs }) => {
+                self.retry(
+                    row,
+                    Duration::seconds(retry_after_secs.max(1) as i64),
+                    "rate limited",
+                )
+                .await?;
+                Ok(Delivery::Deferred { channel_wide: true })
+            }
+            Err(ChatError::Unavailable(e)) => {
+                if row.attempts + 1 >= MAX_ATTEMPTS {
+                    self.fail(row.id, &e).await?;
+                    return Ok(Delivery::Failed);
+                }
+                let backoff = Duration::seconds(2i64.pow(row.attempts.clamp(0, 8) as u32));
+                self.retry(row, backoff, &e).await?;
+                Ok(Delivery::Deferred { channel_wide: true })
+            }
+            Err(ChatError::Rejected(e)) => {
+                warn!(error = %e, "chat platform rejected a message");
+                self.fail(row.id, &e).await?;
+                Ok(Delivery::Failed)
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        id: i64,
+        posted: Option<MessageRef>,
+        finding_message: Option<(FindingId, MessageRef)>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.store.pool().begin().await?;
+        sqlx::query("UPDATE outbox SET status = 'sent', sent_at = ?, message_ref = ?, attempts = attempts + 1 WHERE id = ?")
+            .bind(ts(self.clock.now()))
+            .bind(posted.map(|m| m.0))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some((f, m)) = finding_message {
+            Findings::set_message_ref(&mut tx, f, &m)
+                .await
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn retry(&self, row: &Row, after: Duration, why: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?")
+            .bind(ts(self.clock.now() + after))
+            .bind(why)
+            .bind(row.id)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn fail(&self, id: i64, why: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
+            .bind(why)
+            .bind(id)
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Delivers until `shutdown` fires: after each notify, and every `poll` otherwise.
+    pub async fn run(
+        self,
+        poll: std::time::Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            if let Err(e) = self.run_once().await {
+                warn!(error = %e, "outbox pass failed; will retry");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => {
+                    // Last pass so nothing committed before the stop waits for a restart.
+                    let _ = self.run_once().await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+enum Delivery {
+    Sent,
+    Deferred { channel_wide: bool },
+    Failed,
+}

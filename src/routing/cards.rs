@@ -1,0 +1,186 @@
+//! Builds the neutral chat messages for findings, digests and audits.
+
+use chrono::{DateTime, Utc};
+
+use crate::chat::{Accent, Action, ActionKind, Block, Message, RichText, Span};
+use crate::domain::Severity;
+use crate::findings::{Finding, FindingState};
+
+/// Deep links must point at Klaviyo's own web app; anything else is dropped.
+const KLAVIYO_APP: &str = "https://www.klaviyo.com/";
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The emoji-free state line of a finding.
+pub fn state_line(f: &Finding) -> String {
+    match f.state {
+        FindingState::Open => "Open".into(),
+        FindingState::Acknowledged => format!(
+            "Acknowledged by {}",
+            f.acknowledged_by.as_deref().unwrap_or("someone")
+        ),
+        FindingState::Snoozed => match f.snoozed_until {
+            Some(t) => format!(
+                "Snoozed until {}{}",
+                when(t),
+                if f.snooze_until_worse {
+                    " (or until worse)"
+                } else {
+                    ""
+                }
+            ),
+            None => "Snoozed".into(),
+        },
+        FindingState::Resolved => match (f.resolved_by.as_deref(), f.resolution.as_deref()) {
+            (Some("lookout"), _) => "Resolved: the check cleared".into(),
+            (Some(who), Some(why)) => format!("Resolved by {who}: {why}"),
+            _ => "Resolved".into(),
+        },
+    }
+}
+
+/// The accent a finding's message carries in its current state.
+pub fn accent(f: &Finding) -> Accent {
+    match f.state {
+        FindingState::Open => Accent::Severity(f.severity),
+        FindingState::Acknowledged => Accent::Acknowledged,
+        FindingState::Snoozed => Accent::Snoozed,
+        FindingState::Resolved => Accent::Resolved,
+    }
+}
+
+/// The single message a finding is shown as; edited in place as its state changes.
+pub fn finding_card(f: &Finding, client_name: &str, mention: Option<&str>) -> Message {
+    let mut blocks = vec![Block::Header(f.title.clone())];
+    let mut summary = RichText::default();
+    if let Some(user) = mention.filter(|_| f.state == FindingState::Open) {
+        summary = summary
+            .push(Span::Mention(user.to_owned()))
+            .push(Span::Plain(" ".into()));
+    }
+    blocks.push(Block::Text(summary.push(Span::Plain(f.why.clone()))));
+    let mut fields = vec![
+        ("Client".to_owned(), RichText::plain(client_name)),
+        ("Severity".to_owned(), RichText::plain(f.severity.as_str())),
+    ];
+    if let Some(v) = &f.value {
+        fields.push(("At stake".to_owned(), RichText::plain(v.to_string())));
+    }
+    fields.push(("State".to_owned(), RichText::plain(state_line(f))));
+    blocks.push(Block::Fields(fields));
+    let mut ctx = RichText(vec![
+        Span::Code(f.id.to_string()),
+        Span::Plain(format!(
+            " · {} · detected {}",
+            f.check_id,
+            when(f.detected_at)
+        )),
+    ]);
+    if let Some(b) = f.began_at {
+        ctx = ctx.push(Span::Plain(format!(" · began {}", when(b))));
+    }
+    if f.onboarding {
+        ctx = ctx.push(Span::Plain(" · onboarding audit".into()));
+    }
+    blocks.push(Block::Context(ctx));
+    let buttons: &[ActionKind] = match f.state {
+        FindingState::Open => &[
+            ActionKind::Acknowledge,
+            ActionKind::Snooze,
+            ActionKind::Resolve,
+            ActionKind::AddNote,
+        ],
+        FindingState::Acknowledged => {
+            &[ActionKind::Snooze, ActionKind::Resolve, ActionKind::AddNote]
+        }
+        FindingState::Snoozed => &[
+            ActionKind::Acknowledge,
+            ActionKind::Resolve,
+            ActionKind::AddNote,
+        ],
+        FindingState::Resolved => &[ActionKind::AddNote],
+    };
+    let mut actions: Vec<Action> = buttons
+        .iter()
+        .map(|k| Action::Button {
+            kind: *k,
+            finding: f.id,
+        })
+        .collect();
+    if f.deep_link.starts_with(KLAVIYO_APP) {
+        actions.push(Action::Link {
+            label: "Open in Klaviyo".into(),
+            url: f.deep_link.clone(),
+        });
+    }
+    blocks.push(Block::Actions(actions));
+    Message {
+        accent: accent(f),
+        blocks,
+    }
+}
+
+/// One line per finding, for digests, audits and lists.
+pub fn finding_line(f: &Finding) -> RichText {
+    let mut t = RichText(vec![
+        Span::Code(f.id.to_string()),
+        Span::Plain(" ".into()),
+        Span::Strong(f.title.clone()),
+    ]);
+    if let Some(v) = &f.value {
+        t = t.push(Span::Plain(format!(" · {v} at stake")));
+    }
+    if f.state != FindingState::Open {
+        t = t.push(Span::Plain(format!(" · {}", state_line(f))));
+    }
+    if f.deep_link.starts_with(KLAVIYO_APP) {
+        t = t.push(Span::Plain(" · ".into())).push(Span::Link {
+            url: f.deep_link.clone(),
+            label: "open".into(),
+        });
+    }
+    t
+}
+
+/// At most this many findings are listed in one message; the rest are summarised.
+pub const MAX_LINES: usize = 20;
+
+/// A list of findings under a heading, capped at `MAX_LINES` with a pointer to the rest.
+pub fn finding_list(
+    accent: Accent,
+    heading: &str,
+    findings: &[Finding],
+    more_hint: &str,
+) -> Message {
+    let mut blocks = vec![Block::Header(heading.to_owned())];
+    for sev in [Severity::Critical, Severity::Warning, Severity::Opportunity] {
+        let group: Vec<&Finding> = findings.iter().filter(|f| f.severity == sev).collect();
+        if group.is_empty() {
+            continue;
+        }
+        blocks.push(Block::Context(RichText::plain(format!(
+            "{} {}",
+            group.len(),
+            sev
+        ))));
+        for f in group {
+            if blocks.len() > MAX_LINES + 3 {
+                break;
+            }
+            blocks.push(Block::Text(finding_line(f)));
+        }
+    }
+    let shown = blocks
+        .iter()
+        .filter(|b| matches!(b, Block::Text(_)))
+        .count();
+    if findings.len() > shown {
+        blocks.push(Block::Context(RichText::plain(format!(
+            "…and {} more. {more_hint}",
+            findings.len() - shown
+        ))));
+    }
+    Message { accent, blocks }
+}
