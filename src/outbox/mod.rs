@@ -4,6 +4,9 @@
 
 use std::sync::Arc;
 
+#[cfg(test)]
+mod tests;
+
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{FromRow, SqliteConnection};
 use tokio::sync::Notify;
@@ -104,6 +107,7 @@ struct Row {
     finding_id: Option<i64>,
     body: String,
     attempts: i64,
+    next_attempt_at: DateTime<Utc>,
 }
 
 /// What one delivery pass did.
@@ -149,10 +153,9 @@ impl Deliverer {
     pub async fn run_once(&self) -> Result<Pass, StoreError> {
         let now = self.clock.now();
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, channel, op, finding_id, body, attempts FROM outbox
-             WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT 200",
+            "SELECT id, channel, op, finding_id, body, attempts, next_attempt_at FROM outbox
+             WHERE status = 'pending' ORDER BY id LIMIT 500",
         )
-        .bind(ts(now))
         .fetch_all(self.store.pool())
         .await?;
         let mut pass = Pass::default();
@@ -160,6 +163,16 @@ impl Deliverer {
         let mut blocked: std::collections::HashSet<i64> = Default::default();
         let mut blocked_channels: std::collections::HashSet<String> = Default::default();
         for row in rows {
+            if row.next_attempt_at > now {
+                // Waiting out a Retry-After or a backoff: later rows in the same
+                // channel or for the same finding wait behind it, to keep order.
+                blocked_channels.insert(row.channel.clone());
+                if let Some(f) = row.finding_id {
+                    blocked.insert(f);
+                }
+                pass.deferred += 1;
+                continue;
+            }
             if row.finding_id.is_some_and(|f| blocked.contains(&f))
                 || blocked_channels.contains(&row.channel)
             {
@@ -192,29 +205,24 @@ impl Deliverer {
         // Edits and replies need the finding's message; if its post is still
         // pending, wait for it rather than reordering.
         let target = match (row.op.as_str(), finding) {
-            ("update" | "reply", Some(f)) => {
-                let mut conn = self.store.pool().acquire().await?;
-                match Findings::get(&mut conn, f).await {
-                    Ok(found) => match found.message_ref {
-                        Some(r) => Some(r),
-                        None if has_post(&mut conn, f).await? => {
-                            return Ok(Delivery::Deferred {
-                                channel_wide: false,
-                            });
-                        }
-                        None => {
-                            // Never posted (digest-only finding): nothing to edit.
-                            self.finish(row.id, None, None).await?;
-                            return Ok(Delivery::Sent);
-                        }
-                    },
-                    Err(e) => {
-                        warn!(error = %e, "outbox row for a missing finding");
-                        self.fail(row.id, &e.to_string()).await?;
-                        return Ok(Delivery::Failed);
-                    }
+            ("update" | "reply", Some(f)) => match self.message_of(f).await? {
+                Target::Ready(r) => Some(r),
+                Target::Pending => {
+                    return Ok(Delivery::Deferred {
+                        channel_wide: false,
+                    });
                 }
-            }
+                Target::Never => {
+                    // Never posted (digest-only finding): nothing to edit.
+                    self.finish(row.id, None, None).await?;
+                    return Ok(Delivery::Sent);
+                }
+                Target::Missing(e) => {
+                    warn!(error = %e, "outbox row for a missing finding");
+                    self.fail(row.id, &e).await?;
+                    return Ok(Delivery::Failed);
+                }
+            },
             _ => None,
         };
         let result = match (row.op.as_str(), &target) {
@@ -262,6 +270,20 @@ impl Deliverer {
                 Ok(Delivery::Failed)
             }
         }
+    }
+
+    /// The finding's chat message. The connection is released before returning,
+    /// since the in-memory store has a single connection.
+    async fn message_of(&self, f: FindingId) -> Result<Target, StoreError> {
+        let mut conn = self.store.pool().acquire().await?;
+        Ok(match Findings::get(&mut conn, f).await {
+            Ok(found) => match found.message_ref {
+                Some(r) => Target::Ready(r),
+                None if has_post(&mut conn, f).await? => Target::Pending,
+                None => Target::Never,
+            },
+            Err(e) => Target::Missing(e.to_string()),
+        })
     }
 
     async fn finish(
@@ -326,6 +348,13 @@ impl Deliverer {
             }
         }
     }
+}
+
+enum Target {
+    Ready(MessageRef),
+    Pending,
+    Never,
+    Missing(String),
 }
 
 enum Delivery {

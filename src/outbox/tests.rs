@@ -1,0 +1,222 @@
+//! Delivery tests with a recording chat adapter.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{Duration, TimeZone, Utc};
+
+use super::*;
+use crate::checks::Observation;
+use crate::clock::SimClock;
+use crate::domain::{ClientSlug, Money, Severity, Track};
+use crate::findings::{Actor, Findings};
+use crate::routing::{Route, route_change};
+
+#[derive(Default)]
+struct Fake {
+    calls: Mutex<Vec<(String, String, Option<String>)>>,
+    fail_next: Mutex<Vec<ChatError>>,
+}
+
+#[async_trait]
+impl ChatAdapter for Fake {
+    fn platform(&self) -> &'static str {
+        "fake"
+    }
+    async fn post(
+        &self,
+        ch: &ChannelName,
+        m: &Message,
+        thread: Option<&MessageRef>,
+    ) -> Result<MessageRef, ChatError> {
+        if let Some(e) = self.fail_next.lock().unwrap().pop() {
+            return Err(e);
+        }
+        let mut calls = self.calls.lock().unwrap();
+        let kind = if thread.is_some() { "reply" } else { "post" };
+        calls.push((
+            kind.into(),
+            format!("{ch} {}", m.to_plain().lines().next().unwrap_or("")),
+            thread.map(|t| t.0.clone()),
+        ));
+        Ok(MessageRef(format!("m{}", calls.len())))
+    }
+    async fn update(&self, ch: &ChannelName, t: &MessageRef, m: &Message) -> Result<(), ChatError> {
+        if let Some(e) = self.fail_next.lock().unwrap().pop() {
+            return Err(e);
+        }
+        self.calls.lock().unwrap().push((
+            "update".into(),
+            format!("{ch} {}", m.to_plain().lines().next().unwrap_or("")),
+            Some(t.0.clone()),
+        ));
+        Ok(())
+    }
+    async fn ephemeral(&self, _: &ChannelName, _: &str, _: &Message) -> Result<(), ChatError> {
+        Ok(())
+    }
+}
+
+fn obs(sev: Severity) -> Observation {
+    Observation {
+        check: "flow-live-stopped".into(),
+        subject: "F1".into(),
+        severity: sev,
+        track: Track::Now,
+        title: "Flow stopped".into(),
+        why: "It stopped.".into(),
+        deep_link: "https://www.klaviyo.com/flow/F1/edit".into(),
+        value_at_stake: Some(Money::from_major(50.0, "USD")),
+        began_at: None,
+    }
+}
+
+#[tokio::test]
+async fn critical_posts_once_then_edits_in_place_with_thread_history() {
+    let store = Store::open_memory().await.unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
+    let clock = SimClock::frozen(t0);
+    let fake = Arc::new(Fake::default());
+    let d = Deliverer::new(store.clone(), fake.clone(), Arc::new(clock.clone()));
+    let slug = ClientSlug::parse("acme").unwrap();
+    let route = Route {
+        client: slug.clone(),
+        client_name: "Acme".into(),
+        channel: ChannelName::for_client(&slug),
+        owner: Some("ana".into()),
+    };
+    let ran: HashSet<String> = ["flow-live-stopped".to_string()].into();
+    let mut tx = store.pool().begin().await.unwrap();
+    Findings::upsert_client(&mut tx, &slug, "Acme", &route.channel, None, t0)
+        .await
+        .unwrap();
+    let changes = Findings::reconcile(
+        &mut tx,
+        &slug,
+        &route.channel,
+        &[obs(Severity::Critical)],
+        &ran,
+        false,
+        t0,
+    )
+    .await
+    .unwrap();
+    for c in &changes {
+        route_change(&mut tx, &route, c, t0).await.unwrap();
+    }
+    // Acknowledged before the post was even delivered: the edit must wait for it.
+    let ack = Findings::acknowledge(
+        &mut tx,
+        changes[0].finding.id,
+        &Actor::person("bo", "console"),
+        t0,
+    )
+    .await
+    .unwrap();
+    route_change(&mut tx, &route, &ack, t0).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // The platform is down for the first attempt: nothing is lost, order is kept.
+    fake.fail_next
+        .lock()
+        .unwrap()
+        .push(ChatError::Unavailable("503".into()));
+    let p = d.run_once().await.unwrap();
+    assert_eq!(p.sent, 0);
+    assert!(fake.calls.lock().unwrap().is_empty());
+    clock.advance(Duration::seconds(5));
+    let p = d.run_once().await.unwrap();
+    assert_eq!(p.sent, 3, "{p:?}");
+    let calls = fake.calls.lock().unwrap().clone();
+    assert_eq!(calls[0].0, "post");
+    assert!(
+        calls[0].1.starts_with("#client-acme Flow stopped"),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls[1],
+        (
+            "update".into(),
+            "#client-acme Flow stopped".into(),
+            Some("m1".into())
+        )
+    );
+    assert_eq!(calls[2].0, "reply");
+    assert_eq!(
+        calls[2].2.as_deref(),
+        Some("m1"),
+        "history goes in the message's thread"
+    );
+    // Nothing is sent twice.
+    assert_eq!(d.run_once().await.unwrap(), Pass::default());
+    assert_eq!(fake.calls.lock().unwrap().len(), 3);
+    let mut c = store.pool().acquire().await.unwrap();
+    let f = Findings::get(&mut c, changes[0].finding.id).await.unwrap();
+    assert_eq!(f.message_ref, Some(MessageRef("m1".into())));
+}
+
+#[tokio::test]
+async fn rate_limits_wait_and_rejections_fail_without_blocking_others() {
+    let store = Store::open_memory().await.unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
+    let clock = SimClock::frozen(t0);
+    let fake = Arc::new(Fake::default());
+    let d = Deliverer::new(store.clone(), fake.clone(), Arc::new(clock.clone()));
+    let mut c = store.pool().acquire().await.unwrap();
+    let ch = ChannelName("agency".into());
+    for i in 0..2 {
+        let op = Op::Post {
+            channel: ch.clone(),
+            finding: None,
+            message: Message::text(crate::chat::Accent::Info, format!("hello {i}")),
+        };
+        enqueue(&mut c, &op, t0).await.unwrap();
+    }
+    drop(c); // the in-memory store has one connection
+    fake.fail_next.lock().unwrap().push(ChatError::RateLimited {
+        retry_after_secs: 30,
+    });
+    let p = d.run_once().await.unwrap();
+    assert_eq!(
+        (p.sent, p.deferred),
+        (0, 2),
+        "a 429 holds the whole channel"
+    );
+    clock.advance(Duration::seconds(10));
+    assert_eq!(
+        d.run_once().await.unwrap().sent,
+        0,
+        "Retry-After is honoured"
+    );
+    clock.advance(Duration::seconds(21));
+    assert_eq!(d.run_once().await.unwrap().sent, 2);
+    let texts: Vec<String> = fake
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.1.clone())
+        .collect();
+    assert_eq!(texts, ["#agency hello 0", "#agency hello 1"]);
+
+    fake.fail_next
+        .lock()
+        .unwrap()
+        .push(ChatError::Rejected("channel_not_found".into()));
+    let mut c = store.pool().acquire().await.unwrap();
+    let op = Op::Post {
+        channel: ChannelName("gone".into()),
+        finding: None,
+        message: Message::text(crate::chat::Accent::Info, "x"),
+    };
+    enqueue(&mut c, &op, t0).await.unwrap();
+    drop(c);
+    assert_eq!(d.run_once().await.unwrap().failed, 1);
+    let mut c = store.pool().acquire().await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM outbox ORDER BY id DESC LIMIT 1")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    assert_eq!(status, "failed");
+}
