@@ -1,7 +1,342 @@
-//! Configuration: defaults, a TOML file, then `LOOKOUT_*` environment variables.
+//! Configuration: defaults, then a TOML file, then `LOOKOUT_*` environment variables.
+//!
+//! Secrets (Klaviyo keys, chat tokens) are `Secret`s: they can be read from the
+//! environment by name (`api_key_env`) so the file itself holds none.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::commands::Role;
+use crate::domain::ClientSlug;
 
 mod profile;
 mod secret;
 
 pub use profile::ClientProfile;
 pub use secret::Secret;
+
+/// A configuration problem, worded so the person can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// Which file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped fields.
+    #[error("config file {path} is invalid: {detail}")]
+    Parse {
+        /// Which file.
+        path: PathBuf,
+        /// The parser's message (line and column included).
+        detail: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+/// The agency: its name, timezone, shared channel and digest times.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgencyConfig {
+    /// Display name.
+    pub name: String,
+    /// IANA timezone for digests and quiet hours, e.g. `America/New_York`.
+    pub timezone: String,
+    /// Agency-wide channel (portfolio events, `/portfolio`).
+    pub channel: String,
+    /// Local hour (0-23) of the daily triage digest.
+    pub daily_digest_hour: u32,
+    /// Weekday of the weekly opportunities digest (`mon` ... `sun`).
+    pub weekly_digest_day: String,
+}
+
+impl Default for AgencyConfig {
+    fn default() -> Self {
+        Self {
+            name: "Your agency".into(),
+            timezone: "America/New_York".into(),
+            channel: "agency".into(),
+            daily_digest_hour: 9,
+            weekly_digest_day: "mon".into(),
+        }
+    }
+}
+
+impl AgencyConfig {
+    /// The parsed timezone.
+    pub fn tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.timezone.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "agency.timezone `{}` is not an IANA timezone (e.g. America/New_York)",
+                self.timezone
+            ))
+        })
+    }
+
+    /// The parsed weekday of the weekly digest.
+    pub fn weekly_day(&self) -> Result<chrono::Weekday, ConfigError> {
+        self.weekly_digest_day.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "agency.weekly_digest_day `{}` is not a weekday (mon ... sun)",
+                self.weekly_digest_day
+            ))
+        })
+    }
+}
+
+/// Klaviyo API settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KlaviyoSettings {
+    /// API base URL; the simulator's address in the demo and tests.
+    pub base_url: String,
+    /// `revision` header.
+    pub revision: String,
+}
+
+impl Default for KlaviyoSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://a.klaviyo.com".into(),
+            revision: "2026-07-15".into(),
+        }
+    }
+}
+
+/// Scan scheduling.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanSettings {
+    /// Minutes between scheduled scans of each client.
+    pub interval_minutes: u32,
+    /// Accounts scanned at once.
+    pub concurrency: usize,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        Self {
+            interval_minutes: 60,
+            concurrency: 8,
+        }
+    }
+}
+
+/// One client: its profile, where its findings go, and how to reach its account.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Profile (slug, name, currency, jurisdictions, thresholds).
+    #[serde(flatten)]
+    pub profile: ClientProfile,
+    /// Channel for its findings; default `client-<slug>`.
+    pub channel: Option<String>,
+    /// Chat user id of its account manager, mentioned on critical findings.
+    pub owner: Option<String>,
+    /// Private API key, inline (prefer `api_key_env`).
+    pub api_key: Option<Secret>,
+    /// Name of the environment variable holding the API key.
+    pub api_key_env: Option<String>,
+}
+
+impl ClientConfig {
+    /// The client's API key from the file or the environment.
+    pub fn key(&self) -> Result<Secret, ConfigError> {
+        if let Some(k) = &self.api_key {
+            return Ok(k.clone());
+        }
+        match &self.api_key_env {
+            Some(var) => std::env::var(var).map(Secret::new).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "client `{}`: environment variable {var} (api_key_env) is not set",
+                    self.profile.slug
+                ))
+            }),
+            None => Err(ConfigError::Invalid(format!(
+                "client `{}` has no api_key or api_key_env",
+                self.profile.slug
+            ))),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the SQLite database lives.
+    pub data_dir: PathBuf,
+    /// The agency.
+    pub agency: AgencyConfig,
+    /// Klaviyo.
+    pub klaviyo: KlaviyoSettings,
+    /// Scheduling.
+    pub scan: ScanSettings,
+    /// Chat users and their roles (`ana = "am"`); anyone else is `anyone`.
+    pub people: BTreeMap<String, Role>,
+    /// The clients.
+    pub clients: Vec<ClientConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            agency: AgencyConfig::default(),
+            klaviyo: KlaviyoSettings::default(),
+            scan: ScanSettings::default(),
+            people: BTreeMap::new(),
+            clients: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses TOML text (`origin` names it in errors) and validates it.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            detail: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads a file, then applies `LOOKOUT_DATA_DIR` and `LOOKOUT_KLAVIYO_BASE_URL`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut cfg = Self::from_toml(&text, path)?;
+        cfg.apply_env(|k| std::env::var(k).ok());
+        Ok(cfg)
+    }
+
+    /// Applies environment overrides through `get` (a seam for tests).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        if let Some(d) = get("LOOKOUT_DATA_DIR") {
+            self.data_dir = PathBuf::from(d);
+        }
+        if let Some(u) = get("LOOKOUT_KLAVIYO_BASE_URL") {
+            self.klaviyo.base_url = u;
+        }
+    }
+
+    /// Checks cross-field rules the types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.agency.tz()?;
+        self.agency.weekly_day()?;
+        if self.agency.daily_digest_hour > 23 {
+            return Err(ConfigError::Invalid(
+                "agency.daily_digest_hour must be 0-23".into(),
+            ));
+        }
+        if self.scan.interval_minutes == 0 || self.scan.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "scan.interval_minutes and scan.concurrency must be at least 1".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.clients {
+            if !seen.insert(c.profile.slug.clone()) {
+                return Err(ConfigError::Invalid(format!(
+                    "client `{}` is listed twice",
+                    c.profile.slug
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The role of a chat user.
+    pub fn role_of(&self, user: &str) -> Role {
+        self.people.get(user).copied().unwrap_or(Role::Anyone)
+    }
+
+    /// A client's configuration.
+    pub fn client(&self, slug: &ClientSlug) -> Option<&ClientConfig> {
+        self.clients.iter().find(|c| &c.profile.slug == slug)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+data_dir = "/var/lib/lookout"
+[agency]
+name = "Northwind"
+timezone = "Europe/London"
+daily_digest_hour = 8
+[people]
+ana = "am"
+lee = "lead"
+[[clients]]
+slug = "acme"
+name = "Acme Outdoor"
+owner = "ana"
+api_key_env = "ACME_KEY"
+jurisdictions = ["US", "EU"]
+thresholds = { "deliv-bounce-rate.warning" = 0.5 }
+"#;
+
+    #[test]
+    fn parses_a_full_file() {
+        let c = Config::from_toml(SAMPLE, Path::new("x.toml")).unwrap();
+        assert_eq!(c.agency.tz().unwrap(), chrono_tz::Europe::London);
+        assert_eq!(c.role_of("lee"), Role::Lead);
+        assert_eq!(c.role_of("stranger"), Role::Anyone);
+        let acme = &c.clients[0];
+        assert_eq!(acme.profile.currency, "USD");
+        assert_eq!(
+            acme.profile.threshold("deliv-bounce-rate.warning", 0.8),
+            0.5
+        );
+        assert_eq!(
+            acme.profile.threshold("deliv-spam-rate.warning", 0.08),
+            0.08
+        );
+        let err = acme.key().unwrap_err().to_string();
+        assert!(err.contains("ACME_KEY"), "{err}");
+    }
+
+    #[test]
+    fn bad_files_get_clear_errors() {
+        let e = Config::from_toml("[agency]\ntimezone = \"Mars/Base\"", Path::new("x.toml"))
+            .unwrap_err();
+        assert!(e.to_string().contains("Mars/Base"), "{e}");
+        let e = Config::from_toml("colour = 1", Path::new("x.toml")).unwrap_err();
+        assert!(
+            e.to_string().contains("x.toml") && e.to_string().contains("colour"),
+            "{e}"
+        );
+        let dup = "[[clients]]\nslug='a'\nname='A'\n[[clients]]\nslug='a'\nname='B'";
+        assert!(
+            Config::from_toml(dup, Path::new("x"))
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+        let bad_slug = "[[clients]]\nslug='A B'\nname='A'";
+        assert!(Config::from_toml(bad_slug, Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let mut c = Config::default();
+        c.apply_env(|k| {
+            (k == "LOOKOUT_KLAVIYO_BASE_URL").then(|| "http://127.0.0.1:9".to_string())
+        });
+        assert_eq!(c.klaviyo.base_url, "http://127.0.0.1:9");
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+    }
+}
