@@ -1,15 +1,36 @@
 //! Lookout watches a portfolio of Klaviyo accounts and reports what is wrong in chat.
+//!
+//! The pipeline, one module per stage:
+//! 1. The `scheduler` decides when each client is due and asks the `app` to scan it.
+//! 2. `scan` builds a typed `Snapshot` of the account through the read-only
+//!    `klaviyo` client, which paces itself under Klaviyo's per-account rate limits.
+//! 3. `checks` are pure functions from snapshots to observations.
+//! 4. `findings` reconciles observations by fingerprint (new, still seen, cleared)
+//!    and keeps every change as an event; `routing` decides who hears what and
+//!    when, and writes the chat traffic into the durable `outbox` in the same
+//!    transaction.
+//! 5. The outbox `Deliverer` sends it through a `chat` adapter (console today),
+//!    and people answer with `commands`, parsed from the declarations in
+//!    `commands/` and handled the same way on every platform.
+//!
+//! The built-in `simulator` is a local Klaviyo with a seeded portfolio and
+//! fault injection; the demo, the tests and the benchmarks run against it.
+//! Time always comes from a `clock::Clock`, so the simulator can run hours of
+//! account activity in seconds.
 
+pub mod app;
 pub mod chat;
 pub mod checks;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod findings;
 pub mod klaviyo;
 pub mod outbox;
 pub mod routing;
 pub mod scan;
+pub mod scheduler;
 pub mod simulator;
 pub mod store;

@@ -1,0 +1,572 @@
+//! The application: one context that wires the pipeline together.
+//!
+//! `App` owns the store, the clock, the Klaviyo client, the routes and the
+//! outbox deliverer. A scan runs the pipeline for one client: snapshot ->
+//! checks -> findings -> routing -> outbox, with the last three in one
+//! transaction so a crash never leaves a change without its chat message.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use sqlx::SqliteConnection;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::chat::{Accent, ChannelName, ChatAdapter, Message};
+use crate::checks::{self, Check, CheckInput, Observation};
+use crate::clock::SharedClock;
+use crate::config::{ClientProfile, Config, ConfigError};
+use crate::domain::{ClientSlug, Severity, Track};
+use crate::findings::{Change, ChangeKind, Finding, FindingError, Findings, ts};
+use crate::klaviyo::{Credential, KlaviyoClient, KlaviyoConfig, KlaviyoError};
+use crate::outbox::{self, Deliverer, Op};
+use crate::routing::{self, Digest, Route};
+use crate::scan::fetch::{ScanProgress, build_snapshot};
+use crate::scan::snapshot::Snapshot;
+use crate::store::{Store, StoreError};
+
+/// Why the application could not start or a scan could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Configuration problem.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Storage problem.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Findings problem.
+    #[error(transparent)]
+    Findings(#[from] FindingError),
+    /// The Klaviyo client could not be built.
+    #[error("Klaviyo client: {0}")]
+    Klaviyo(#[from] KlaviyoError),
+    /// No client by that name.
+    #[error("there is no client `{0}`; /portfolio lists them")]
+    UnknownClient(String),
+    /// A scan of the client is already running.
+    #[error("a scan of {0} is already running; its results will appear here")]
+    AlreadyScanning(ClientSlug),
+}
+
+/// A client as the running app knows it.
+#[derive(Debug, Clone)]
+pub struct ClientEntry {
+    /// Profile.
+    pub profile: ClientProfile,
+    /// Where its findings go.
+    pub route: Route,
+    /// How to reach its Klaviyo account.
+    pub credential: Credential,
+}
+
+/// What one scan did.
+#[derive(Debug, Clone)]
+pub struct ScanReport {
+    /// Which client.
+    pub client: ClientSlug,
+    /// The client's first scan (its onboarding audit).
+    pub onboarding: bool,
+    /// Klaviyo API calls made.
+    pub api_calls: u64,
+    /// Observations from the checks.
+    pub observations: usize,
+    /// Changes to findings.
+    pub changes: Vec<Change>,
+    /// Parts that could not be fetched, as sentences.
+    pub gaps: Vec<String>,
+    /// Checks skipped for missing data.
+    pub skipped: Vec<String>,
+    /// The client's unresolved findings after the scan.
+    pub active: Vec<Finding>,
+}
+
+/// Check ids for what the pipeline itself reports (not in the catalogue).
+pub const SCAN_INCOMPLETE: &str = "scan-incomplete";
+/// The token was revoked or the key is wrong.
+pub const TOKEN_REVOKED: &str = "access-token-revoked";
+
+/// The running application.
+pub struct App {
+    /// Configuration it started with.
+    pub config: Config,
+    /// Database.
+    pub store: Store,
+    /// Time.
+    pub clock: SharedClock,
+    /// Chat platform.
+    pub chat: Arc<dyn ChatAdapter>,
+    /// Outbox delivery.
+    pub deliverer: Deliverer,
+    klaviyo: KlaviyoClient,
+    clients: BTreeMap<ClientSlug, ClientEntry>,
+    catalogue: Vec<Check>,
+    running: Mutex<HashSet<ClientSlug>>,
+}
+
+impl App {
+    /// Builds the app from configuration and registers every client in the store.
+    pub async fn new(
+        config: Config,
+        store: Store,
+        clock: SharedClock,
+        chat: Arc<dyn ChatAdapter>,
+    ) -> Result<Arc<Self>, AppError> {
+        config.validate()?;
+        let klaviyo = KlaviyoClient::new(KlaviyoConfig {
+            base_url: config.klaviyo.base_url.clone(),
+            revision: config.klaviyo.revision.clone(),
+            ..KlaviyoConfig::default()
+        })?;
+        let mut clients = BTreeMap::new();
+        let now = clock.now();
+        let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+        for c in &config.clients {
+            let slug = c.profile.slug.clone();
+            let channel = c
+                .channel
+                .clone()
+                .map(|s| ChannelName(s.trim_start_matches('#').to_owned()))
+                .unwrap_or_else(|| ChannelName::for_client(&slug));
+            Findings::upsert_client(&mut conn, &slug, &c.profile.name, &channel, c.owner.as_deref(), now).await?;
+            let route = Route {
+                client: slug.clone(),
+                client_name: c.profile.name.clone(),
+                channel,
+                owner: c.owner.clone(),
+            };
+            let credential = Credential::ApiKey(c.key()?);
+            clients.insert(
+                slug,
+                ClientEntry {
+                    profile: c.profile.clone(),
+                    route,
+                    credential,
+                },
+            );
+        }
+        drop(conn);
+        let deliverer = Deliverer::new(store.clone(), chat.clone(), clock.clone());
+        Ok(Arc::new(Self {
+            config,
+            store,
+            clock,
+            chat,
+            deliverer,
+            klaviyo,
+            clients,
+            catalogue: checks::catalogue(),
+            running: Mutex::new(HashSet::new()),
+        }))
+    }
+
+    /// The clients, in slug order.
+    pub fn clients(&self) -> impl Iterator<Item = &ClientEntry> {
+        self.clients.values()
+    }
+
+    /// One client.
+    pub fn client(&self, slug: &ClientSlug) -> Result<&ClientEntry, AppError> {
+        self.clients
+            .get(slug)
+            .ok_or_else(|| AppError::UnknownClient(slug.to_string()))
+    }
+
+    /// The client whose channel this is, if it is a client channel.
+    pub fn client_of_channel(&self, channel: &ChannelName) -> Option<&ClientEntry> {
+        self.clients.values().find(|c| &c.route.channel == channel)
+    }
+
+    /// The agency-wide channel.
+    pub fn agency_channel(&self) -> ChannelName {
+        ChannelName(self.config.agency.channel.trim_start_matches('#').to_owned())
+    }
+
+    /// Whether a scan of this client is running.
+    pub fn is_scanning(&self, slug: &ClientSlug) -> bool {
+        self.lock_running().contains(slug)
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashSet<ClientSlug>> {
+        // The set only holds slugs; a panic elsewhere cannot leave it half-written.
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Scans one client now: snapshot, checks, findings, routing, outbox.
+    pub async fn scan(
+        &self,
+        slug: &ClientSlug,
+        trigger: &str,
+        progress: Option<&UnboundedSender<ScanProgress>>,
+    ) -> Result<ScanReport, AppError> {
+        let entry = self.client(slug)?.clone();
+        if !self.lock_running().insert(slug.clone()) {
+            return Err(AppError::AlreadyScanning(slug.clone()));
+        }
+        let span = info_span!("scan", client = %slug, trigger);
+        let result = self.scan_inner(&entry, trigger, progress).instrument(span).await;
+        self.lock_running().remove(slug);
+        result
+    }
+
+    async fn scan_inner(
+        &self,
+        entry: &ClientEntry,
+        trigger: &str,
+        progress: Option<&UnboundedSender<ScanProgress>>,
+    ) -> Result<ScanReport, AppError> {
+        let slug = &entry.profile.slug;
+        let started = self.clock.now();
+        let api = self.klaviyo.account(slug.as_str(), entry.credential.clone());
+        let fetched = build_snapshot(&api, slug, started, progress).await;
+        let now = self.clock.now();
+        let previous = self.previous_snapshot(slug).await?;
+
+        let mut observations = Vec::new();
+        let mut ran: HashSet<String> = HashSet::new();
+        let mut skipped = Vec::new();
+        let mut gaps = Vec::new();
+        let snapshot = match fetched {
+            Ok(snapshot) => {
+                let input = CheckInput {
+                    snapshot: &snapshot,
+                    previous: previous.as_ref(),
+                    profile: &entry.profile,
+                    now: snapshot.taken_at,
+                };
+                for check in &self.catalogue {
+                    match check.evaluate(&input) {
+                        Ok(obs) => {
+                            ran.insert(check.id.to_owned());
+                            observations.extend(obs);
+                        }
+                        Err(s) => skipped.push(format!("{} (missing {:?})", check.id, s.missing)),
+                    }
+                }
+                gaps = snapshot
+                    .gaps
+                    .iter()
+                    .map(|g| format!("{:?}: {}", g.part, g.reason))
+                    .collect();
+                ran.insert(TOKEN_REVOKED.to_owned());
+                ran.insert(SCAN_INCOMPLETE.to_owned());
+                if !gaps.is_empty() || !skipped.is_empty() {
+                    observations.push(incomplete(&entry.profile, &gaps, &skipped));
+                }
+                Some(snapshot)
+            }
+            Err(e) if e.is_auth() => {
+                warn!(error = %e, "Klaviyo refused the credential");
+                ran.insert(TOKEN_REVOKED.to_owned());
+                observations.push(revoked(&entry.profile, &e));
+                gaps.push(e.to_string());
+                None
+            }
+            Err(e) => {
+                warn!(error = %e, "scan failed");
+                gaps.push(e.to_string());
+                ran.insert(SCAN_INCOMPLETE.to_owned());
+                skipped = self.catalogue.iter().map(|c| c.id.to_owned()).collect();
+                observations.push(incomplete(&entry.profile, &gaps, &skipped));
+                None
+            }
+        };
+
+        let mut tx = self.store.pool().begin().await.map_err(StoreError::from)?;
+        let onboarding = snapshot.is_some() && Findings::mark_first_scan(&mut tx, slug, now).await?;
+        let changes =
+            Findings::reconcile(&mut tx, slug, &entry.route.channel, &observations, &ran, onboarding, now).await?;
+        for change in &changes {
+            routing::route_change(&mut tx, &entry.route, change, now).await?;
+        }
+        if onboarding {
+            let found: Vec<Finding> = changes
+                .iter()
+                .filter(|c| c.kind == ChangeKind::Detected)
+                .map(|c| c.finding.clone())
+                .collect();
+            let msg = routing::onboarding_message(&entry.route, &found);
+            let op = Op::Post {
+                channel: entry.route.channel.clone(),
+                finding: None,
+                message: msg,
+            };
+            outbox::enqueue(&mut tx, &op, now).await?;
+        }
+        if let Some(s) = &snapshot {
+            save_snapshot(&mut tx, s, previous.as_ref()).await?;
+        }
+        sqlx::query(
+            "INSERT INTO scans (client, trigger, started_at, finished_at, status, api_calls, observations, gaps)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(slug.as_str())
+        .bind(trigger)
+        .bind(ts(started))
+        .bind(ts(now))
+        .bind(if snapshot.is_some() { "done" } else { "failed" })
+        .bind(api.calls_made() as i64)
+        .bind(observations.len() as i64)
+        .bind(gaps.join("; "))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let active = Findings::active(&mut tx, Some(slug), None).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.deliverer.notify();
+        info!(
+            api_calls = api.calls_made(),
+            observations = observations.len(),
+            changes = changes.iter().filter(|c| c.kind != ChangeKind::StillSeen).count(),
+            "scan finished"
+        );
+        Ok(ScanReport {
+            client: slug.clone(),
+            onboarding,
+            api_calls: api.calls_made(),
+            observations: observations.len(),
+            changes,
+            gaps,
+            skipped,
+            active,
+        })
+    }
+
+    async fn previous_snapshot(&self, slug: &ClientSlug) -> Result<Option<Snapshot>, AppError> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM snapshots WHERE client = ?")
+            .bind(slug.as_str())
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(StoreError::from)?;
+        match body {
+            None => Ok(None),
+            Some(b) => match serde_json::from_str(&b) {
+                Ok(s) => Ok(Some(s)),
+                Err(e) => {
+                    // An unreadable old snapshot only costs the comparison checks one scan.
+                    warn!(client = %slug, error = %e, "stored snapshot unreadable; ignoring it");
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    /// Ends snoozes whose time has come and routes the re-raise.
+    pub async fn wake_snoozes(&self) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let mut tx = self.store.pool().begin().await.map_err(StoreError::from)?;
+        let woke = Findings::wake_due_snoozes(&mut tx, now).await?;
+        for change in &woke {
+            if let Some(entry) = self.clients.get(&change.finding.client) {
+                routing::route_change(&mut tx, &entry.route, change, now).await?;
+            }
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        if !woke.is_empty() {
+            self.deliverer.notify();
+        }
+        Ok(woke.len())
+    }
+
+    /// Posts the daily and weekly digests when their local time has come.
+    pub async fn run_digests(&self) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let mut posted = 0;
+        for digest in [Digest::DailyTriage, Digest::Weekly] {
+            let Some(slot) = self.digest_slot(digest, now)? else {
+                continue;
+            };
+            let key = match digest {
+                Digest::DailyTriage => "digest:daily",
+                Digest::Weekly => "digest:weekly",
+            };
+            let mut tx = self.store.pool().begin().await.map_err(StoreError::from)?;
+            let last: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            if last.is_some_and(|l| l >= slot) {
+                continue;
+            }
+            for entry in self.clients.values() {
+                let active = Findings::active(&mut tx, Some(&entry.profile.slug), None).await?;
+                if let Some(message) = routing::digest_message(digest, &entry.route, &active) {
+                    let op = Op::Post {
+                        channel: entry.route.channel.clone(),
+                        finding: None,
+                        message,
+                    };
+                    outbox::enqueue(&mut tx, &op, now).await?;
+                    posted += 1;
+                }
+            }
+            sqlx::query("INSERT INTO schedule (key, last_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at")
+                .bind(key)
+                .bind(ts(slot))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            tx.commit().await.map_err(StoreError::from)?;
+        }
+        if posted > 0 {
+            self.deliverer.notify();
+        }
+        Ok(posted)
+    }
+
+    /// The most recent time this digest was due (in UTC), if it has ever been due.
+    fn digest_slot(&self, digest: Digest, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, AppError> {
+        let tz = self.config.agency.tz()?;
+        let local = now.with_timezone(&tz);
+        let hour = self.config.agency.daily_digest_hour;
+        let mut day = local.date_naive();
+        let weekday = self.config.agency.weekly_day()?;
+        for _ in 0..8 {
+            let due_day = match digest {
+                Digest::DailyTriage => true,
+                Digest::Weekly => day.weekday() == weekday,
+            };
+            if due_day {
+                let naive = day.and_hms_opt(hour, 0, 0);
+                // `earliest` picks the first of two times on a DST fold; a skipped hour has none.
+                if let Some(t) = naive.and_then(|n| tz.from_local_datetime(&n).earliest()) {
+                    let t = t.with_timezone(&Utc);
+                    if t <= now {
+                        return Ok(Some(t));
+                    }
+                }
+            }
+            day = match day.pred_opt() {
+                Some(d) => d,
+                None => break,
+            };
+        }
+        Ok(None)
+    }
+
+    /// When the client was last scanned by the scheduler.
+    pub async fn last_scheduled_scan(&self, slug: &ClientSlug) -> Result<Option<DateTime<Utc>>, AppError> {
+        Ok(sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = ?")
+            .bind(format!("scan:{slug}"))
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(StoreError::from)?)
+    }
+
+    /// Records that the scheduler started a scan of the client.
+    pub async fn mark_scheduled_scan(&self, slug: &ClientSlug, at: DateTime<Utc>) -> Result<(), AppError> {
+        sqlx::query("INSERT INTO schedule (key, last_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at")
+            .bind(format!("scan:{slug}"))
+            .bind(ts(at))
+            .execute(self.store.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Posts a message to a channel through the outbox (announcements, summaries).
+    pub async fn announce(&self, channel: &ChannelName, message: Message) -> Result<(), AppError> {
+        let mut conn = self.store.pool().acquire().await.map_err(StoreError::from)?;
+        let op = Op::Post {
+            channel: channel.clone(),
+            finding: None,
+            message,
+        };
+        outbox::enqueue(&mut conn, &op, self.clock.now()).await?;
+        drop(conn);
+        self.deliverer.notify();
+        Ok(())
+    }
+}
+
+/// Keeps the newest snapshot; parts this scan could not fetch are carried over
+/// from the previous one, so comparisons next time still have something to compare.
+async fn save_snapshot(conn: &mut SqliteConnection, s: &Snapshot, previous: Option<&Snapshot>) -> Result<(), AppError> {
+    let mut merged = s.clone();
+    if let Some(p) = previous {
+        merged.account = merged.account.or_else(|| p.account.clone());
+        merged.flows = merged.flows.or_else(|| p.flows.clone());
+        merged.campaigns = merged.campaigns.or_else(|| p.campaigns.clone());
+        merged.lists = merged.lists.or_else(|| p.lists.clone());
+        merged.metrics = merged.metrics.or_else(|| p.metrics.clone());
+    }
+    // Activity is large and only read from the current scan.
+    merged.activity = None;
+    let body = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO snapshots (client, taken_at, body) VALUES (?, ?, ?)
+         ON CONFLICT (client) DO UPDATE SET taken_at = excluded.taken_at, body = excluded.body",
+    )
+    .bind(s.client.as_str())
+    .bind(ts(s.taken_at))
+    .bind(body)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+fn incomplete(profile: &ClientProfile, gaps: &[String], skipped: &[String]) -> Observation {
+    let mut why = String::from("Part of the account could not be read, so some checks did not run and nothing was cleared on missing data.");
+    if !gaps.is_empty() {
+        why.push_str(&format!(" Could not fetch: {}.", gaps.join("; ")));
+    }
+    if !skipped.is_empty() {
+        why.push_str(&format!(" Checks skipped: {}.", skipped.len()));
+    }
+    Observation {
+        check: SCAN_INCOMPLETE.into(),
+        subject: "scan".into(),
+        severity: Severity::Warning,
+        track: Track::Now,
+        title: format!("Scan of {} incomplete", profile.name),
+        why,
+        deep_link: "https://www.klaviyo.com/settings/account".into(),
+        value_at_stake: None,
+        began_at: None,
+    }
+}
+
+fn revoked(profile: &ClientProfile, e: &KlaviyoError) -> Observation {
+    Observation {
+        check: TOKEN_REVOKED.into(),
+        subject: "credential".into(),
+        severity: Severity::Critical,
+        track: Track::Now,
+        title: format!("Lookout can no longer read {}'s Klaviyo account", profile.name),
+        why: format!(
+            "Klaviyo refused the connection ({e}). Monitoring of this client has stopped until someone reconnects it."
+        ),
+        deep_link: "https://www.klaviyo.com/settings/account/api-keys".into(),
+        value_at_stake: None,
+        began_at: None,
+    }
+}
+
+/// Whether the scheduler should scan a client now.
+pub fn scan_due(last: Option<DateTime<Utc>>, now: DateTime<Utc>, interval: Duration) -> bool {
+    last.is_none_or(|l| now - l >= interval)
+}
+
+/// Severity counts of unresolved findings per client, worst first (`/portfolio`).
+pub fn portfolio_rows(active: &[Finding]) -> Vec<(ClientSlug, [usize; 3])> {
+    let mut rows: BTreeMap<ClientSlug, [usize; 3]> = BTreeMap::new();
+    for f in active {
+        let r = rows.entry(f.client.clone()).or_default();
+        let i = match f.severity {
+            Severity::Critical => 0,
+            Severity::Warning => 1,
+            Severity::Opportunity => 2,
+        };
+        r[i] += 1;
+    }
+    let mut v: Vec<_> = rows.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+/// An informational message (used by handlers and the scheduler).
+pub fn info(text: impl Into<String>) -> Message {
+    Message::text(Accent::Info, text)
+}

@@ -1,0 +1,69 @@
+//! The scheduler: scans each client when due, ends snoozes, posts digests.
+//!
+//! Due times are rows in the `schedule` table, not timers in memory, so a
+//! restart picks up where the last process stopped.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use tokio::sync::{Semaphore, watch};
+use tracing::{debug, warn};
+
+use crate::app::{App, scan_due};
+
+/// Runs until `shutdown` turns true, checking for due work every `tick` of real time.
+pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(app.config.scan.concurrency));
+    let interval = Duration::minutes(i64::from(app.config.scan.interval_minutes));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        if let Err(e) = app.wake_snoozes().await {
+            warn!(error = %e, "could not end due snoozes");
+        }
+        if let Err(e) = app.run_digests().await {
+            warn!(error = %e, "could not post digests");
+        }
+        let now = app.clock.now();
+        let slugs: Vec<_> = app.clients().map(|c| c.profile.slug.clone()).collect();
+        for slug in slugs {
+            if app.is_scanning(&slug) {
+                continue;
+            }
+            let last = match app.last_scheduled_scan(&slug).await {
+                Ok(l) => l,
+                Err(e) => {
+                    warn!(error = %e, "could not read the schedule");
+                    continue;
+                }
+            };
+            if !scan_due(last, now, interval) {
+                continue;
+            }
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                break; // all scan slots busy; the rest wait for the next tick
+            };
+            if let Err(e) = app.mark_scheduled_scan(&slug, now).await {
+                warn!(error = %e, "could not record the schedule");
+                continue;
+            }
+            let app = app.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                match app.scan(&slug, "schedule", None).await {
+                    Ok(r) => debug!(client = %slug, calls = r.api_calls, "scheduled scan done"),
+                    Err(e) => warn!(client = %slug, error = %e, "scheduled scan failed"),
+                }
+            });
+        }
+        while tasks.try_join_next().is_some() {}
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    // Let running scans finish their transaction rather than cutting them off.
+    while tasks.join_next().await.is_some() {}
+}
