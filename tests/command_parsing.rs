@@ -255,10 +255,10 @@ fn help_text_for_all_and_for_one() {
         assert!(one.contains(example.as_str()));
     }
     assert_eq!(
-        help_text(Some("notez")).unwrap_err(),
+        help_text(Some("snoozee")).unwrap_err(),
         ParseError::UnknownCommand {
-            name: "notez".to_owned(),
-            suggestion: Some("notes".to_owned())
+            name: "snoozee".to_owned(),
+            suggestion: Some("snooze".to_owned())
         }
     );
 }

@@ -574,7 +574,7 @@ mod tests {
         assert!(!text.contains('\r') && !text.contains('\u{202E}'));
         assert!(!text.contains("@channel"), "{text:?}");
         assert!(
-            text.contains("Flow stopped: Welcome ＠channel x"),
+            text.contains("Flow stopped: Welcome ＠channelx\n"),
             "{text:?}"
         );
         // The real mention still renders as one.
