@@ -1,1 +1,162 @@
-fn main() {}
+//! The `lookout` binary: parses arguments and calls into the library.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lookout::chat::console::ConsoleChat;
+use lookout::clock::{SharedClock, SimClock, SystemClock};
+use lookout::config::Config;
+use lookout::demo::{self, DemoOptions};
+use lookout::simulator::Simulator;
+use lookout::store::Store;
+
+#[derive(Parser)]
+#[command(name = "lookout", version, about = "Watches a portfolio of Klaviyo accounts and reports findings in chat")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Everything in one process: simulated Klaviyo, fast clock, console chat. No setup needed.
+    Demo {
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 600.0)]
+        speed: f64,
+        /// Portfolio seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of simulated brands (12-16).
+        #[arg(long, default_value_t = 12)]
+        brands: usize,
+        /// Stop by itself after this many real seconds.
+        #[arg(long)]
+        exit_after: Option<u64>,
+    },
+    /// Runs Lookout from a config file: scheduler, outbox and the console chat.
+    Run {
+        /// Config file (TOML).
+        #[arg(long, short, default_value = "lookout.toml")]
+        config: PathBuf,
+    },
+    /// Scans one client once and prints the findings.
+    Scan {
+        /// Client slug, e.g. acme.
+        client: String,
+        /// Config file (TOML).
+        #[arg(long, short, default_value = "lookout.toml")]
+        config: PathBuf,
+    },
+    /// Serves the built-in Klaviyo simulator on 127.0.0.1.
+    Simulate {
+        /// Port (0 picks a free one).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// Portfolio seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of brands.
+        #[arg(long, default_value_t = 12)]
+        brands: usize,
+        /// Simulated seconds per real second (1 = real time).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
+    /// Creates or upgrades the database in the data dir.
+    Migrate {
+        /// Config file (TOML); only `data_dir` is read.
+        #[arg(long, short, default_value = "lookout.toml")]
+        config: PathBuf,
+    },
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load(path: &PathBuf) -> anyhow::Result<Config> {
+    Config::load(path).with_context(|| "see README.md, \"Configuration\"".to_string())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Demo { speed, seed, brands, exit_after } => {
+            // The demo's screen is the console chat; keep logs to warnings.
+            init_tracing("warn");
+            if !(1.0..=100_000.0).contains(&speed) {
+                anyhow::bail!("--speed must be between 1 and 100000");
+            }
+            let chat = Arc::new(ConsoleChat::stdout());
+            let opts = DemoOptions {
+                speed,
+                seed,
+                brands,
+                exit_after: exit_after.map(std::time::Duration::from_secs),
+            };
+            demo::run(opts, chat).await?;
+        }
+        Cmd::Run { config } => {
+            init_tracing("info");
+            let cfg = load(&config)?;
+            let store = Store::open_file(&cfg.data_dir.join("lookout.db")).await?;
+            let clock: SharedClock = Arc::new(SystemClock);
+            let chat = Arc::new(ConsoleChat::stdout());
+            let app = lookout::app::App::new(cfg, store, clock, chat).await?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let deliverer = tokio::spawn(app.deliverer.clone().run(std::time::Duration::from_secs(1), stop_rx.clone()));
+            let scheduler = tokio::spawn(lookout::scheduler::run(app.clone(), std::time::Duration::from_secs(5), stop_rx));
+            tokio::signal::ctrl_c().await?;
+            let _ = stop_tx.send(true);
+            let _ = scheduler.await;
+            let _ = deliverer.await;
+        }
+        Cmd::Scan { client, config } => {
+            init_tracing("warn");
+            let cfg = load(&config)?;
+            let slug = lookout::domain::ClientSlug::parse(&client)?;
+            let store = Store::open_file(&cfg.data_dir.join("lookout.db")).await?;
+            let chat = Arc::new(ConsoleChat::stdout());
+            let app = lookout::app::App::new(cfg, store, Arc::new(SystemClock), chat).await?;
+            let report = app.scan(&slug, "cli", None).await?;
+            app.deliverer.run_once().await?;
+            println!("{}", lookout::chat::console::render(&lookout::commands::handlers::scan_summary(&report)));
+        }
+        Cmd::Simulate { port, seed, brands, speed } => {
+            init_tracing("info");
+            let clock: SharedClock = if (speed - 1.0).abs() < f64::EPSILON {
+                Arc::new(SystemClock)
+            } else {
+                Arc::new(SimClock::running(chrono::Utc::now(), speed))
+            };
+            let sim = Simulator::new(seed, brands, clock);
+            let (addr, task) = sim.serve(([127, 0, 0, 1], port).into()).await?;
+            println!("Klaviyo simulator on http://{addr} ({} brands, seed {seed})", sim.brands().len());
+            for b in sim.brands() {
+                println!("  {:<14} account {}  key {}", b.slug, b.account_id, b.api_key.expose());
+            }
+            println!("Inject a fault: curl -X POST http://{addr}/__sim/faults -d '{{\"brand\":\"acme\",\"fault\":\"orders-stop\"}}' -H 'content-type: application/json'");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = task => {}
+            }
+        }
+        Cmd::Migrate { config } => {
+            init_tracing("info");
+            let cfg = if config.exists() { load(&config)? } else { Config::default() };
+            let path = cfg.data_dir.join("lookout.db");
+            Store::open_file(&path).await?;
+            println!("database ready at {}", path.display());
+        }
+    }
+    Ok(())
+}

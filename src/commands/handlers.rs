@@ -149,6 +149,12 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
         Command::Ack { finding } => transition(app, inv, &actor, finding, Transition::Ack).await,
         Command::Snooze { finding, spec } => {
             let until = spec.end(now, Duration::days(UNTIL_WORSE_CAP_DAYS));
+            if until > now + Duration::days(super::parse::MAX_SNOOZE_DAYS) {
+                return Err(CommandError::Finding(FindingError::Invalid(format!(
+                    "a snooze can last at most {} days; pick an earlier date",
+                    super::parse::MAX_SNOOZE_DAYS
+                ))));
+            }
             let worse = spec == SnoozeSpec::UntilWorse;
             transition(app, inv, &actor, finding, Transition::Snooze { until, worse }).await
         }
