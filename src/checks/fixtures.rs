@@ -445,6 +445,81 @@ mod tests {
         }
     }
 
+    /// Runs the whole catalogue and returns every observation.
+    fn run_all(snap: &Snapshot, prev: Option<&Snapshot>) -> Vec<Observation> {
+        let profile = profile();
+        catalogue()
+            .iter()
+            .filter_map(|c| c.evaluate(&input(snap, prev, &profile)).ok())
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn malformed_activity_never_panics_or_reports_nonsense() {
+        let prev = previous();
+        let mut cases: Vec<(&str, Snapshot)> = Vec::new();
+
+        let mut empty = healthy();
+        for a in empty.activity.iter_mut().flat_map(|m| m.values_mut()) {
+            a.counts.clear();
+            a.values.clear();
+            a.last_event_at = None;
+        }
+        cases.push(("no buckets", empty));
+
+        let mut nan = healthy();
+        for a in nan.activity.iter_mut().flat_map(|m| m.values_mut()) {
+            a.counts.iter_mut().for_each(|c| *c = f64::NAN);
+            a.values.iter_mut().for_each(|v| *v = f64::INFINITY);
+        }
+        // Give the priced flow checks something to price with these numbers.
+        set_flow_status(&mut nan, ABANDONED_CHECKOUT, FlowStatus::Draft, NOW);
+        remove_flow(&mut nan, WELCOME);
+        cases.push(("NaN counts", nan));
+
+        let mut ragged = healthy();
+        for a in ragged.activity.iter_mut().flat_map(|m| m.values_mut()) {
+            a.values.truncate(3);
+            a.counts.iter_mut().step_by(7).for_each(|c| *c = -5.0);
+            a.last_event_at = Some(NOW + Duration::days(400));
+        }
+        cases.push(("ragged, negative, future", ragged));
+
+        let mut odd_flows = healthy();
+        if let Some(flows) = odd_flows.flows.as_mut() {
+            for f in flows.iter_mut() {
+                f.name.clear();
+                f.trigger_type.clear();
+                f.trigger_metric = None;
+                f.updated = NOW + Duration::days(3);
+            }
+        }
+        odd_flows.lists = Some(Vec::new());
+        odd_flows.metrics = Some(Vec::new());
+        cases.push(("odd flows", odd_flows));
+
+        for (name, snap) in cases {
+            let all = run_all(&snap, Some(&prev));
+            if name == "NaN counts" || name == "odd flows" {
+                assert!(
+                    !all.is_empty(),
+                    "{name}: the flow checks should still report"
+                );
+            }
+            for o in all {
+                let text = format!("{} {}", o.title, o.why).to_ascii_lowercase();
+                assert!(
+                    !text.contains("nan") && !text.contains("inf"),
+                    "{name}: {o:?}"
+                );
+                if let Some(m) = &o.value_at_stake {
+                    assert!(m.minor > 0, "{name}: {o:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn fixture_clock_and_buckets_line_up() {
         assert_eq!(NOW.to_rfc3339(), "2025-03-10T12:00:00+00:00");

@@ -6,7 +6,7 @@
 //! reported once, by `flow-live-stopped`; the "missing" checks stay quiet about
 //! that kind so the team sees one finding, not two.
 
-use super::integrations::{daily_value, metric_id};
+use super::integrations::{daily_value, fmt_share, metric_id};
 use super::{Check, CheckInput, Observation, links};
 use crate::domain::{Money, Severity, Track};
 use crate::scan::snapshot::{Flow, FlowStatus, KnownMetric, Part, Snapshot};
@@ -111,6 +111,14 @@ impl FlowKind {
         }
     }
 
+    /// `A` or `An` before the label.
+    fn article(self) -> &'static str {
+        match self {
+            Self::AbandonedCheckout | Self::Other => "An",
+            _ => "A",
+        }
+    }
+
     /// Typical share of store revenue (agency rule of thumb).
     fn share(self) -> f64 {
         match self {
@@ -185,9 +193,10 @@ fn live_stopped(input: &CheckInput<'_>) -> Vec<Observation> {
             let price = flow_daily
                 .map(|d| {
                     format!(
-                        " A {} flow typically earns about {:.1}% of store revenue, about {} a day here.",
+                        " {} {} flow typically earns about {} of store revenue, about {} a day here.",
+                        kind.article(),
                         kind.label(),
-                        kind.share() * 100.0,
+                        fmt_share(kind.share()),
                         Money::from_major(d, &input.profile.currency)
                     )
                 })
@@ -225,6 +234,7 @@ fn missing(
     id: &str,
     kind: FlowKind,
     severity: Severity,
+    track: Track,
 ) -> Option<Observation> {
     let flows = input.snapshot.flows.as_ref()?;
     let of_kind = |f: &&Flow| FlowKind::of(f) == kind;
@@ -264,8 +274,8 @@ fn missing(
     let price = monthly
         .map(|m| {
             format!(
-                " Such flows typically earn about {:.1}% of store revenue, about {} a month here.",
-                kind.share() * 100.0,
+                " Such flows typically earn about {} of store revenue, about {} a month here.",
+                fmt_share(kind.share()),
                 Money::from_major(m, &input.profile.currency)
             )
         })
@@ -274,11 +284,7 @@ fn missing(
         check: id.to_owned(),
         subject: kind.subject().to_owned(),
         severity,
-        track: if severity == Severity::Critical {
-            Track::Now
-        } else {
-            Track::Eventually
-        },
+        track,
         title: format!("No live {} flow", kind.label()),
         why: format!(
             "No sending flow starts when {}.{price} {advice}",
@@ -319,6 +325,7 @@ fn abandoned_checkout_missing(input: &CheckInput<'_>) -> Vec<Observation> {
         CHECKOUT_MISSING,
         FlowKind::AbandonedCheckout,
         severity,
+        Track::Now,
     )
     .into_iter()
     .collect()
@@ -331,7 +338,7 @@ fn core_missing(input: &CheckInput<'_>) -> Vec<Observation> {
         FlowKind::PostPurchase,
     ]
     .into_iter()
-    .filter_map(|k| missing(input, CORE_MISSING, k, Severity::Warning))
+    .filter_map(|k| missing(input, CORE_MISSING, k, Severity::Warning, Track::Eventually))
     .collect()
 }
 
@@ -442,7 +449,7 @@ mod tests {
         profile.sells_online = false;
         let obs = fixtures::run_with(CHECKOUT_MISSING, &snap, None, &profile);
         assert_eq!(obs[0].severity, Severity::Warning);
-        assert_eq!(obs[0].track, Track::Eventually);
+        assert_eq!(obs[0].track, Track::Now);
         // Core-missing does not report the checkout kind.
         assert!(fixtures::run(CORE_MISSING, &snap, None).is_empty());
     }

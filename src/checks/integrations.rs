@@ -65,7 +65,8 @@ pub(crate) fn daily_value(snapshot: &Snapshot, m: KnownMetric, now: DateTime<Utc
     let a = snapshot.activity_of(m)?;
     let days = covered_days(a, now);
     let total: f64 = window(a, now).map(|(_, _, v)| v).sum();
-    (days > 0.0 && total > 0.0).then(|| total / days)
+    // Malformed aggregates (NaN, infinite) price nothing rather than nonsense.
+    (days > 0.0 && total > 0.0 && total.is_finite()).then(|| total / days)
 }
 
 /// Mean daily event count of a metric over the last 28 days, when it has any.
@@ -73,7 +74,7 @@ pub(crate) fn daily_count(snapshot: &Snapshot, m: KnownMetric, now: DateTime<Utc
     let a = snapshot.activity_of(m)?;
     let days = covered_days(a, now);
     let total: f64 = window(a, now).map(|(_, c, _)| c).sum();
-    (days > 0.0 && total > 0.0).then(|| total / days)
+    (days > 0.0 && total > 0.0 && total.is_finite()).then(|| total / days)
 }
 
 /// The Klaviyo id of a known metric, from the activity or the metric list.
@@ -96,6 +97,33 @@ pub(crate) fn fmt_hours(hours: f64) -> String {
     } else {
         format!("{:.1} days", hours / 24.0)
     }
+}
+
+/// A count for people: rounded, thousands grouped (`24,000`).
+pub(crate) fn fmt_count(n: f64) -> String {
+    let rounded = n.round();
+    if !rounded.is_finite() {
+        return "?".to_owned();
+    }
+    let digits = format!("{:.0}", rounded.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if rounded < 0.0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// A percentage with at most one decimal, trailing `.0` dropped (`5%`, `1.5%`).
+pub(crate) fn fmt_share(fraction: f64) -> String {
+    let s = format!("{:.1}", fraction * 100.0);
+    format!("{}%", s.trim_end_matches(".0"))
 }
 
 /// The silence rule's thresholds for one check, with the client's overrides.
@@ -203,11 +231,11 @@ fn silent_observation(
             fmt_hours(q.typical_gap_hours)
         ),
         why: format!(
-            "The last {name} event was at {} UTC; the account averages {:.0} a day and \
+            "The last {name} event was at {} UTC; the account averages {} a day and \
              anything past {} is outside its normal rhythm, so {consequence}. Check the \
              store's Klaviyo integration and reconnect it if it shows an error.",
             q.last_event.format("%Y-%m-%d %H:%M"),
-            q.per_day,
+            fmt_count(q.per_day),
             fmt_hours(q.allowed_hours),
         ),
         deep_link: links::integrations(),
@@ -416,6 +444,18 @@ mod tests {
         assert!((v - 0.05 * 7_680.0 * 30.0 / 24.0).abs() < 1.0, "{v}");
         // Orders silence is not reported as a checkout problem.
         assert!(fixtures::run(ORDERS_SILENT, &snap, None).is_empty());
+    }
+
+    #[test]
+    fn numbers_read_naturally() {
+        assert_eq!(fmt_count(24_000.0), "24,000");
+        assert_eq!(fmt_count(999.6), "1,000");
+        assert_eq!(fmt_count(-672.0), "-672");
+        assert_eq!(fmt_count(f64::NAN), "?");
+        assert_eq!(fmt_share(0.05), "5%");
+        assert_eq!(fmt_share(0.015), "1.5%");
+        assert_eq!(fmt_hours(9.02), "9 h");
+        assert_eq!(fmt_hours(84.0), "3.5 days");
     }
 
     #[test]

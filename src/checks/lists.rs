@@ -56,7 +56,8 @@ fn growth_flat(input: &CheckInput<'_>) -> Vec<Observation> {
     let subscribed = count(KnownMetric::SubscribedToList);
     let unsubscribed = count(KnownMetric::Unsubscribed);
     let net = subscribed - unsubscribed;
-    if net > min_net {
+    // NaN (malformed aggregates) is not evidence of flat growth.
+    if !net.is_finite() || net > min_net {
         return Vec::new();
     }
     let deep_link = metric_id(input.snapshot, KnownMetric::SubscribedToList)
