@@ -5,6 +5,10 @@
 //! a core flow stopped or is missing. A flow that stopped since the last scan is
 //! reported once, by `flow-live-stopped`; the "missing" checks stay quiet about
 //! that kind so the team sees one finding, not two.
+//!
+//! Value at stake: a stopped flow costs its kind's revenue share × the store's
+//! daily Placed Order value (28-day mean) × days since it changed (at least
+//! one); a missing flow costs the same share × 30 days of store revenue.
 
 use super::integrations::{daily_value, fmt_share, metric_id};
 use super::{Check, CheckInput, Observation, links};
@@ -246,7 +250,12 @@ fn missing(
     }
     let dormant = flows.iter().filter(of_kind).find(|f| !f.archived);
     let feed = kind.feed_metric();
-    let feed_known = feed_exists(input.snapshot, feed);
+    // Signups exist in every account; only metric-triggered kinds can lack their feed.
+    let feed_known = if kind == FlowKind::Welcome {
+        None
+    } else {
+        feed_exists(input.snapshot, feed)
+    };
     let (advice, deep_link) = match (dormant, feed_known) {
         (Some(f), _) => (
             format!(
