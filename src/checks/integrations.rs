@@ -1,6 +1,469 @@
-//! Checks: integrations family.
+//! Checks: integrations and data freshness.
+//!
+//! Owns the "this event stream went quiet" rule and the activity baselines other
+//! families reuse (a metric's mean daily value, its id). A stream is *silent*
+//! when the time since its last event exceeds `max(min_hours, gap_multiple ×
+//! p99 gap)`, where the p99 gap is measured between non-empty hourly buckets of
+//! the last 28 days. Only streams with a baseline (≥ 1 event/day on average) are
+//! judged, so a store that sells twice a week is not paged for a quiet Monday.
+//!
+//! Per-client overrides (`ClientProfile::thresholds`), for each check id below:
+//! `<id>.min_hours` (default 6), `<id>.gap_multiple` (3), `<id>.baseline_per_day` (1).
 
-use super::Check;
+use chrono::{DateTime, Duration, Utc};
+
+use super::flows::SHARE_ABANDONED_CHECKOUT;
+use super::{Check, CheckInput, Observation, links};
+use crate::config::ClientProfile;
+use crate::domain::{Money, Severity, Track};
+use crate::scan::snapshot::{Activity, KnownMetric, Part, Snapshot};
 
 /// The checks of this family.
-pub const CHECKS: &[Check] = &[];
+pub const CHECKS: &[Check] = &[
+    Check {
+        id: ORDERS_SILENT,
+        family: "integrations",
+        summary: "No Placed Order events for longer than the store's normal gap",
+        default_severity: Severity::Critical,
+        track: Track::Now,
+        needs: &[Part::Activity],
+        run: orders_silent,
+    },
+    Check {
+        id: CHECKOUT_SILENT,
+        family: "integrations",
+        summary: "Started Checkout silent while orders continue (abandoned-checkout flow starves)",
+        default_severity: Severity::Critical,
+        track: Track::Now,
+        needs: &[Part::Activity],
+        run: checkout_silent,
+    },
+];
+
+const ORDERS_SILENT: &str = "integration-orders-silent";
+const CHECKOUT_SILENT: &str = "integration-checkout-silent";
+
+/// Baseline window: the activity Lookout fetches covers 28 days.
+pub(crate) const BASELINE_DAYS: i64 = 28;
+
+/// Buckets of `a` in the baseline window `[now - 28 d, now)`, as `(start, count, value)`.
+fn window(
+    a: &Activity,
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = (DateTime<Utc>, f64, f64)> + '_ {
+    let from = now - Duration::days(BASELINE_DAYS);
+    a.iter().filter(move |(t, _, _)| *t >= from && *t < now)
+}
+
+/// Days the baseline window actually covers (the activity may be younger than 28 days).
+fn covered_days(a: &Activity, now: DateTime<Utc>) -> f64 {
+    window(a, now).count() as f64 / 24.0
+}
+
+/// Mean daily `$value` of a metric over the last 28 days, when it has any.
+pub(crate) fn daily_value(snapshot: &Snapshot, m: KnownMetric, now: DateTime<Utc>) -> Option<f64> {
+    let a = snapshot.activity_of(m)?;
+    let days = covered_days(a, now);
+    let total: f64 = window(a, now).map(|(_, _, v)| v).sum();
+    // Malformed aggregates (NaN, infinite) price nothing rather than nonsense.
+    (days > 0.0 && total > 0.0 && total.is_finite()).then(|| total / days)
+}
+
+/// Mean daily event count of a metric over the last 28 days, when it has any.
+pub(crate) fn daily_count(snapshot: &Snapshot, m: KnownMetric, now: DateTime<Utc>) -> Option<f64> {
+    let a = snapshot.activity_of(m)?;
+    let days = covered_days(a, now);
+    let total: f64 = window(a, now).map(|(_, c, _)| c).sum();
+    (days > 0.0 && total > 0.0 && total.is_finite()).then(|| total / days)
+}
+
+/// The Klaviyo id of a known metric, from the activity or the metric list.
+pub(crate) fn metric_id(snapshot: &Snapshot, m: KnownMetric) -> Option<String> {
+    if let Some(a) = snapshot.activity_of(m) {
+        return Some(a.metric_id.clone());
+    }
+    snapshot
+        .metrics
+        .as_ref()?
+        .iter()
+        .find(|x| x.name == m.klaviyo_name())
+        .map(|x| x.id.clone())
+}
+
+/// `9 h` below two days, `3.5 days` from there on.
+pub(crate) fn fmt_hours(hours: f64) -> String {
+    if hours < 48.0 {
+        format!("{hours:.0} h")
+    } else {
+        format!("{:.1} days", hours / 24.0)
+    }
+}
+
+/// A count for people: rounded, thousands grouped (`24,000`).
+pub(crate) fn fmt_count(n: f64) -> String {
+    let rounded = n.round();
+    if !rounded.is_finite() {
+        return "?".to_owned();
+    }
+    let digits = format!("{:.0}", rounded.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if rounded < 0.0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// A percentage with at most one decimal, trailing `.0` dropped (`5%`, `1.5%`).
+pub(crate) fn fmt_share(fraction: f64) -> String {
+    let s = format!("{:.1}", fraction * 100.0);
+    format!("{}%", s.trim_end_matches(".0"))
+}
+
+/// The silence rule's thresholds for one check, with the client's overrides.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    min_hours: f64,
+    gap_multiple: f64,
+    baseline_per_day: f64,
+}
+
+impl Rule {
+    fn for_check(profile: &ClientProfile, id: &str) -> Self {
+        Self {
+            min_hours: profile.threshold(&format!("{id}.min_hours"), 6.0),
+            gap_multiple: profile.threshold(&format!("{id}.gap_multiple"), 3.0),
+            baseline_per_day: profile.threshold(&format!("{id}.baseline_per_day"), 1.0),
+        }
+    }
+}
+
+/// How quiet a stream is, against its own history.
+#[derive(Debug, Clone, Copy)]
+struct Quiet {
+    /// Hours since the last event.
+    hours: f64,
+    /// The last event (or the end of the last non-empty bucket).
+    last_event: DateTime<Utc>,
+    /// Longest silence still considered normal, in hours.
+    allowed_hours: f64,
+    /// Median gap between non-empty buckets, in hours ("usually every ...").
+    typical_gap_hours: f64,
+    /// Events per day over the window.
+    per_day: f64,
+}
+
+impl Quiet {
+    fn measure(a: &Activity, now: DateTime<Utc>, rule: Rule) -> Option<Self> {
+        let days = covered_days(a, now);
+        if days <= 0.0 {
+            return None;
+        }
+        let buckets: Vec<(DateTime<Utc>, f64)> = window(a, now).map(|(t, c, _)| (t, c)).collect();
+        let per_day = buckets.iter().map(|(_, c)| c).sum::<f64>() / days;
+        let busy: Vec<DateTime<Utc>> = buckets
+            .iter()
+            .filter(|(_, c)| *c > 0.0)
+            .map(|(t, _)| *t)
+            .collect();
+        let mut gaps: Vec<f64> = busy
+            .windows(2)
+            .map(|w| (w[1] - w[0]).num_minutes() as f64 / 60.0)
+            .collect();
+        gaps.sort_by(f64::total_cmp);
+        let p99 = percentile(&gaps, 0.99).unwrap_or(0.0);
+        let typical = percentile(&gaps, 0.5).unwrap_or(1.0);
+        let last_bucket_end = a
+            .iter()
+            .filter(|(_, c, _)| *c > 0.0)
+            .map(|(t, _, _)| t + Activity::BUCKET)
+            .last();
+        let last_event = a.last_event_at.or(last_bucket_end)?;
+        let hours = (now - last_event).num_seconds() as f64 / 3600.0;
+        Some(Self {
+            hours,
+            last_event,
+            allowed_hours: rule.min_hours.max(rule.gap_multiple * p99),
+            typical_gap_hours: typical,
+            per_day,
+        })
+    }
+
+    /// Silent past the allowed gap, and there was a baseline to be silent against.
+    fn is_silent(&self, rule: Rule) -> bool {
+        self.per_day >= rule.baseline_per_day && self.hours > self.allowed_hours
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+fn silent_observation(
+    input: &CheckInput<'_>,
+    id: &str,
+    m: KnownMetric,
+    q: Quiet,
+    daily_at_stake: Option<f64>,
+    consequence: &str,
+) -> Observation {
+    let name = m.klaviyo_name();
+    let days = q.hours.max(0.0) / 24.0;
+    Observation {
+        check: id.to_owned(),
+        subject: m.klaviyo_name().to_owned(),
+        severity: Severity::Critical,
+        track: Track::Now,
+        title: format!(
+            "No {name} events for {} (usually every {})",
+            fmt_hours(q.hours),
+            fmt_hours(q.typical_gap_hours)
+        ),
+        why: format!(
+            "The last {name} event was at {} UTC; the account averages {} a day and \
+             anything past {} is outside its normal rhythm, so {consequence}. Check the \
+             store's Klaviyo integration and reconnect it if it shows an error.",
+            q.last_event.format("%Y-%m-%d %H:%M"),
+            fmt_count(q.per_day),
+            fmt_hours(q.allowed_hours),
+        ),
+        deep_link: links::integrations(),
+        value_at_stake: daily_at_stake
+            .map(|d| Money::from_major(d * days, &input.profile.currency)),
+        began_at: Some(q.last_event),
+    }
+}
+
+fn orders_silent(input: &CheckInput<'_>) -> Vec<Observation> {
+    let rule = Rule::for_check(input.profile, ORDERS_SILENT);
+    let Some(a) = input.snapshot.activity_of(KnownMetric::PlacedOrder) else {
+        // The metric does not exist: not an ecommerce account, nothing to watch.
+        return Vec::new();
+    };
+    let Some(q) = Quiet::measure(a, input.now, rule) else {
+        return Vec::new();
+    };
+    if !q.is_silent(rule) {
+        return Vec::new();
+    }
+    let daily = daily_value(input.snapshot, KnownMetric::PlacedOrder, input.now);
+    vec![silent_observation(
+        input,
+        ORDERS_SILENT,
+        KnownMetric::PlacedOrder,
+        q,
+        daily,
+        "orders are probably no longer reaching Klaviyo and order-triggered flows have stopped",
+    )]
+}
+
+fn checkout_silent(input: &CheckInput<'_>) -> Vec<Observation> {
+    let orders_rule = Rule::for_check(input.profile, ORDERS_SILENT);
+    let orders_continue = input
+        .snapshot
+        .activity_of(KnownMetric::PlacedOrder)
+        .and_then(|a| Quiet::measure(a, input.now, orders_rule))
+        .is_some_and(|q| q.hours <= q.allowed_hours);
+    if !orders_continue {
+        // Either no orders to compare with, or orders are silent too (the
+        // orders check reports that, and it is the bigger problem).
+        return Vec::new();
+    }
+    let rule = Rule::for_check(input.profile, CHECKOUT_SILENT);
+    let Some(a) = input.snapshot.activity_of(KnownMetric::StartedCheckout) else {
+        return Vec::new();
+    };
+    let Some(q) = Quiet::measure(a, input.now, rule) else {
+        return Vec::new();
+    };
+    if !q.is_silent(rule) {
+        return Vec::new();
+    }
+    let daily = daily_value(input.snapshot, KnownMetric::PlacedOrder, input.now)
+        .map(|d| d * SHARE_ABANDONED_CHECKOUT);
+    vec![silent_observation(
+        input,
+        CHECKOUT_SILENT,
+        KnownMetric::StartedCheckout,
+        q,
+        daily,
+        "orders still arrive but the abandoned-checkout flow gets no one to send to \
+         (often the checkout tracking was removed)",
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::fixtures::{self, NOW};
+    use crate::scan::snapshot::KnownMetric::{PlacedOrder, StartedCheckout};
+
+    #[test]
+    fn steady_store_is_not_silent() {
+        let snap = fixtures::healthy();
+        assert!(fixtures::run(ORDERS_SILENT, &snap, None).is_empty());
+        assert!(fixtures::run(CHECKOUT_SILENT, &snap, None).is_empty());
+    }
+
+    #[test]
+    fn orders_silent_for_nine_hours_is_critical() {
+        let mut snap = fixtures::healthy();
+        fixtures::silence(&mut snap, PlacedOrder, NOW - Duration::hours(9));
+        let obs = fixtures::run(ORDERS_SILENT, &snap, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        let o = &obs[0];
+        assert_eq!(o.severity, Severity::Critical);
+        assert_eq!(
+            o.title,
+            "No Placed Order events for 9 h (usually every 1 h)"
+        );
+        assert_eq!(
+            o.began_at,
+            snap.activity_of(PlacedOrder).and_then(|a| a.last_event_at)
+        );
+        assert_eq!(o.deep_link, links::integrations());
+        // 9 h of a 7,680/day store, diluted a little by the silent hours in the mean.
+        let money = o
+            .value_at_stake
+            .clone()
+            .unwrap_or_else(|| Money::from_major(0.0, "USD"));
+        assert_eq!(money.currency, "USD");
+        assert!(
+            money.major() > 2_800.0 && money.major() < 2_900.0,
+            "{money:?}"
+        );
+        // Orders silent: checkout-silent stays quiet (orders do not continue).
+        fixtures::silence(&mut snap, StartedCheckout, NOW - Duration::hours(9));
+        assert!(fixtures::run(CHECKOUT_SILENT, &snap, None).is_empty());
+    }
+
+    #[test]
+    fn silence_boundary_is_exclusive() {
+        let mut snap = fixtures::healthy();
+        fixtures::silence(&mut snap, PlacedOrder, NOW - Duration::hours(6));
+        fixtures::set_last_event(&mut snap, PlacedOrder, Some(NOW - Duration::hours(6)));
+        assert!(fixtures::run(ORDERS_SILENT, &snap, None).is_empty());
+        fixtures::set_last_event(
+            &mut snap,
+            PlacedOrder,
+            Some(NOW - Duration::hours(6) - Duration::minutes(1)),
+        );
+        assert_eq!(fixtures::run(ORDERS_SILENT, &snap, None).len(), 1);
+    }
+
+    #[test]
+    fn irregular_store_gets_a_longer_allowance() {
+        // Orders only every 4 hours: p99 gap 4 h, allowed 12 h.
+        let mut snap = fixtures::healthy();
+        fixtures::map_hourly(
+            &mut snap,
+            PlacedOrder,
+            |i, _| if i % 4 == 0 { 8.0 } else { 0.0 },
+        );
+        fixtures::set_last_event(&mut snap, PlacedOrder, Some(NOW - Duration::hours(10)));
+        assert!(fixtures::run(ORDERS_SILENT, &snap, None).is_empty());
+        fixtures::set_last_event(&mut snap, PlacedOrder, Some(NOW - Duration::hours(13)));
+        let obs = fixtures::run(ORDERS_SILENT, &snap, None);
+        assert_eq!(obs.len(), 1);
+        assert!(
+            obs[0].title.contains("usually every 4 h"),
+            "{}",
+            obs[0].title
+        );
+    }
+
+    #[test]
+    fn no_baseline_means_no_alarm() {
+        // Under one order a day: a long quiet is normal.
+        let mut snap = fixtures::healthy();
+        fixtures::map_hourly(
+            &mut snap,
+            PlacedOrder,
+            |i, _| if i % 48 == 0 { 1.0 } else { 0.0 },
+        );
+        fixtures::set_last_event(&mut snap, PlacedOrder, Some(NOW - Duration::hours(100)));
+        assert!(fixtures::run(ORDERS_SILENT, &snap, None).is_empty());
+        // And an account without the metric is not an ecommerce account.
+        let mut snap = fixtures::healthy();
+        fixtures::remove_metric(&mut snap, PlacedOrder);
+        assert!(fixtures::run(ORDERS_SILENT, &snap, None).is_empty());
+    }
+
+    #[test]
+    fn silence_without_last_event_uses_last_busy_bucket() {
+        let mut snap = fixtures::healthy();
+        fixtures::silence(&mut snap, PlacedOrder, NOW - Duration::hours(8));
+        fixtures::set_last_event(&mut snap, PlacedOrder, None);
+        let obs = fixtures::run(ORDERS_SILENT, &snap, None);
+        assert_eq!(obs.len(), 1);
+        assert_eq!(obs[0].began_at, Some(NOW - Duration::hours(8)));
+    }
+
+    #[test]
+    fn client_override_moves_the_line() {
+        let mut snap = fixtures::healthy();
+        fixtures::silence(&mut snap, PlacedOrder, NOW - Duration::hours(9));
+        let mut profile = fixtures::profile();
+        profile
+            .thresholds
+            .insert(format!("{ORDERS_SILENT}.min_hours"), 12.0);
+        let input = fixtures::input(&snap, None, &profile);
+        assert!(
+            crate::checks::find(ORDERS_SILENT)
+                .map(|c| (c.run)(&input))
+                .is_some_and(|o| o.is_empty())
+        );
+    }
+
+    #[test]
+    fn checkout_silent_while_orders_continue() {
+        let mut snap = fixtures::healthy();
+        fixtures::silence(&mut snap, StartedCheckout, NOW - Duration::hours(30));
+        let obs = fixtures::run(CHECKOUT_SILENT, &snap, None);
+        assert_eq!(obs.len(), 1);
+        let o = &obs[0];
+        assert_eq!(o.subject, "Started Checkout");
+        assert!(
+            o.title.starts_with("No Started Checkout events for 30 h"),
+            "{}",
+            o.title
+        );
+        // 5% of ~7,680/day (slightly less: no dilution here, orders steady) × 1.25 days.
+        let v = o.value_at_stake.as_ref().map(Money::major).unwrap_or(0.0);
+        assert!((v - 0.05 * 7_680.0 * 30.0 / 24.0).abs() < 1.0, "{v}");
+        // Orders silence is not reported as a checkout problem.
+        assert!(fixtures::run(ORDERS_SILENT, &snap, None).is_empty());
+    }
+
+    #[test]
+    fn numbers_read_naturally() {
+        assert_eq!(fmt_count(24_000.0), "24,000");
+        assert_eq!(fmt_count(999.6), "1,000");
+        assert_eq!(fmt_count(-672.0), "-672");
+        assert_eq!(fmt_count(f64::NAN), "?");
+        assert_eq!(fmt_share(0.05), "5%");
+        assert_eq!(fmt_share(0.015), "1.5%");
+        assert_eq!(fmt_hours(9.02), "9 h");
+        assert_eq!(fmt_hours(84.0), "3.5 days");
+    }
+
+    #[test]
+    fn percentile_uses_nearest_rank() {
+        assert_eq!(percentile(&[], 0.99), None);
+        assert_eq!(percentile(&[1.0], 0.99), Some(1.0));
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.99), Some(99.0));
+        assert_eq!(percentile(&v, 0.5), Some(50.0));
+    }
+}

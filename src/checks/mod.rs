@@ -14,6 +14,8 @@ use crate::scan::snapshot::{Part, Snapshot};
 
 pub mod account;
 pub mod deliverability;
+#[cfg(test)]
+pub mod fixtures;
 pub mod flows;
 pub mod integrations;
 pub mod links;

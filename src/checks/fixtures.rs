@@ -1,0 +1,533 @@
+//! Test fixtures for the check catalogue: a healthy snapshot and small mutators.
+//!
+//! The healthy account has the four core flows live, 28 days of steady hourly
+//! activity for every known metric at realistic rates (0.3% bounces, ~0.02% spam,
+//! 0.1% unsubscribes, lists growing), a postal address and double-opt-in lists.
+//! Tests break one thing at a time and assert what the checks say about it.
+//! Also holds the catalogue-wide tests (unique ids, vocabulary, healthy = quiet,
+//! nothing fetched = every check skipped).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::{CheckInput, Observation, find};
+use crate::config::ClientProfile;
+use crate::domain::ClientSlug;
+use crate::scan::snapshot::{
+    Account, Activity, Flow, FlowStatus, KnownMetric, List, Metric, Snapshot,
+};
+
+/// The scan time of every fixture: Monday 2025-03-10 12:00 UTC (an hour boundary).
+pub const NOW: DateTime<Utc> = match DateTime::from_timestamp(1_741_608_000, 0) {
+    Some(t) => t,
+    None => panic!("fixture time is a valid timestamp"),
+};
+
+/// Hourly buckets of activity: 28 days ending at `NOW`.
+pub const HOURS: usize = 28 * 24;
+
+/// Average order value in the healthy store.
+pub const ORDER_VALUE: f64 = 80.0;
+
+/// The welcome flow (list-triggered).
+pub const WELCOME: &str = "FLWWELCOME";
+/// The abandoned-checkout flow.
+pub const ABANDONED_CHECKOUT: &str = "FLWCHECKOUT";
+/// The browse-abandonment flow.
+pub const BROWSE: &str = "FLWBROWSE";
+/// The post-purchase flow.
+pub const POST_PURCHASE: &str = "FLWTHANKS";
+/// The newsletter list.
+pub const NEWSLETTER: &str = "LSTNEWS";
+
+/// Healthy events per hour for each known metric.
+pub fn hourly_count(m: KnownMetric, hour: usize) -> f64 {
+    match m {
+        KnownMetric::PlacedOrder => 4.0,
+        KnownMetric::StartedCheckout => 10.0,
+        KnownMetric::ViewedProduct => 150.0,
+        KnownMetric::ActiveOnSite => 300.0,
+        KnownMetric::ReceivedEmail => 1000.0,
+        KnownMetric::BouncedEmail => 3.0,
+        // About 0.02% of received mail: one complaint every five hours.
+        KnownMetric::MarkedEmailAsSpam => {
+            if hour % 5 == 0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        KnownMetric::Unsubscribed => 1.0,
+        KnownMetric::SubscribedToList => 5.0,
+    }
+}
+
+/// `$value` of one event of `m` (only orders carry one).
+fn unit_value(m: KnownMetric) -> f64 {
+    if m == KnownMetric::PlacedOrder {
+        ORDER_VALUE
+    } else {
+        0.0
+    }
+}
+
+/// The Klaviyo id the fixtures give a known metric.
+pub fn metric_id(m: KnownMetric) -> String {
+    format!(
+        "MET{}",
+        m.klaviyo_name().replace(' ', "").to_ascii_uppercase()
+    )
+}
+
+/// The default client profile: US, USD, New York, sells online.
+pub fn profile() -> ClientProfile {
+    let slug = ClientSlug::parse("acme").unwrap_or_else(|e| panic!("{e}"));
+    ClientProfile::new(slug, "Acme Goods")
+}
+
+fn t(y: i32, mo: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, 0, 0, 0)
+        .single()
+        .unwrap_or_else(|| panic!("valid fixture date"))
+}
+
+fn flow(id: &str, name: &str, trigger_type: &str, metric: Option<KnownMetric>) -> Flow {
+    Flow {
+        id: id.into(),
+        name: name.into(),
+        status: FlowStatus::Live,
+        archived: false,
+        trigger_type: trigger_type.into(),
+        trigger_metric: metric,
+        trigger_list_id: (trigger_type == "Added to List").then(|| NEWSLETTER.to_owned()),
+        created: t(2024, 1, 10),
+        updated: t(2024, 6, 1),
+    }
+}
+
+/// A healthy account scanned at `NOW`.
+pub fn healthy() -> Snapshot {
+    let mut s = Snapshot::empty(profile().slug, NOW);
+    s.account = Some(Account {
+        id: "ACC123".into(),
+        organization_name: "Acme Goods".into(),
+        sender_address: "123 Main St, Springfield, IL 62701, US".into(),
+        industry: Some("Apparel".into()),
+        timezone: "America/New_York".into(),
+        preferred_currency: "USD".into(),
+    });
+    s.flows = Some(vec![
+        flow(WELCOME, "Welcome Series", "Added to List", None),
+        flow(
+            ABANDONED_CHECKOUT,
+            "Abandoned Checkout",
+            "Metric",
+            Some(KnownMetric::StartedCheckout),
+        ),
+        flow(
+            BROWSE,
+            "Browse Abandonment",
+            "Metric",
+            Some(KnownMetric::ViewedProduct),
+        ),
+        flow(
+            POST_PURCHASE,
+            "Post-Purchase Thank You",
+            "Metric",
+            Some(KnownMetric::PlacedOrder),
+        ),
+    ]);
+    s.campaigns = Some(Vec::new());
+    s.lists = Some(vec![List {
+        id: NEWSLETTER.into(),
+        name: "Newsletter".into(),
+        opt_in_process: Some("double_opt_in".into()),
+        created: t(2023, 5, 1),
+        updated: t(2025, 3, 1),
+        profile_count: Some(48_000),
+    }]);
+    s.metrics = Some(
+        KnownMetric::ALL
+            .iter()
+            .map(|m| Metric {
+                id: metric_id(*m),
+                name: m.klaviyo_name().into(),
+                integration: matches!(
+                    m,
+                    KnownMetric::PlacedOrder
+                        | KnownMetric::StartedCheckout
+                        | KnownMetric::ViewedProduct
+                )
+                .then(|| "Shopify".to_owned()),
+            })
+            .collect(),
+    );
+    let start = NOW - Duration::hours(HOURS as i64);
+    let activity: BTreeMap<KnownMetric, Activity> = KnownMetric::ALL
+        .iter()
+        .map(|m| {
+            let counts: Vec<f64> = (0..HOURS).map(|h| hourly_count(*m, h)).collect();
+            let values = counts.iter().map(|c| c * unit_value(*m)).collect();
+            let a = Activity {
+                metric_id: metric_id(*m),
+                start,
+                counts,
+                values,
+                last_event_at: None,
+            };
+            (*m, a)
+        })
+        .collect();
+    s.activity = Some(activity);
+    for m in KnownMetric::ALL {
+        let last = last_busy_end(&s, m).map(|end| end - Duration::minutes(5));
+        set_last_event(&mut s, m, last);
+    }
+    s
+}
+
+/// The healthy account as the previous scan saw it, an hour before `NOW`.
+pub fn previous() -> Snapshot {
+    let mut s = healthy();
+    s.taken_at = NOW - Duration::hours(1);
+    s
+}
+
+/// A snapshot where nothing could be fetched.
+pub fn nothing_fetched() -> Snapshot {
+    Snapshot::empty(profile().slug, NOW)
+}
+
+fn activity_mut(s: &mut Snapshot, m: KnownMetric) -> &mut Activity {
+    s.activity
+        .as_mut()
+        .and_then(|a| a.get_mut(&m))
+        .unwrap_or_else(|| panic!("fixture has no activity for {m:?}"))
+}
+
+fn last_busy_end(s: &Snapshot, m: KnownMetric) -> Option<DateTime<Utc>> {
+    s.activity_of(m)?
+        .iter()
+        .filter(|(_, c, _)| *c > 0.0)
+        .map(|(t, _, _)| t + Activity::BUCKET)
+        .last()
+}
+
+/// The flow with this id.
+pub fn flow_mut<'a>(s: &'a mut Snapshot, id: &str) -> &'a mut Flow {
+    s.flows
+        .as_mut()
+        .and_then(|f| f.iter_mut().find(|f| f.id == id))
+        .unwrap_or_else(|| panic!("fixture has no flow {id}"))
+}
+
+/// Sets a flow's status and its `updated` time (a status change updates it).
+pub fn set_flow_status(s: &mut Snapshot, id: &str, status: FlowStatus, updated: DateTime<Utc>) {
+    let f = flow_mut(s, id);
+    f.status = status;
+    f.updated = updated;
+}
+
+/// Deletes a flow.
+pub fn remove_flow(s: &mut Snapshot, id: &str) {
+    if let Some(f) = s.flows.as_mut() {
+        f.retain(|f| f.id != id);
+    }
+}
+
+/// Sets a metric's `last_event_at`.
+pub fn set_last_event(s: &mut Snapshot, m: KnownMetric, at: Option<DateTime<Utc>>) {
+    activity_mut(s, m).last_event_at = at;
+}
+
+/// Rewrites a metric's hourly counts with `f(hour index, healthy count)`;
+/// values follow the counts. Leaves `last_event_at` alone.
+pub fn map_hourly(s: &mut Snapshot, m: KnownMetric, f: impl Fn(usize, f64) -> f64) {
+    let a = activity_mut(s, m);
+    for (i, c) in a.counts.iter_mut().enumerate() {
+        *c = f(i, *c);
+    }
+    a.values = a.counts.iter().map(|c| c * unit_value(m)).collect();
+}
+
+/// Sets the count of the last `hours` buckets of a metric to `count` each.
+pub fn set_last_hours(s: &mut Snapshot, m: KnownMetric, hours: usize, count: f64) {
+    let from = HOURS.saturating_sub(hours);
+    map_hourly(s, m, |i, c| if i >= from { count } else { c });
+}
+
+/// No events of `m` from `since` on (buckets starting at or after it are
+/// emptied); the last event happened a minute before `since`.
+pub fn silence(s: &mut Snapshot, m: KnownMetric, since: DateTime<Utc>) {
+    let a = activity_mut(s, m);
+    let start = a.start;
+    map_hourly(s, m, |i, c| {
+        if start + Activity::BUCKET * i as i32 >= since {
+            0.0
+        } else {
+            c
+        }
+    });
+    set_last_event(s, m, Some(since - Duration::minutes(1)));
+}
+
+/// Removes a metric from the account (activity and metric list).
+pub fn remove_metric(s: &mut Snapshot, m: KnownMetric) {
+    if let Some(a) = s.activity.as_mut() {
+        a.remove(&m);
+    }
+    if let Some(list) = s.metrics.as_mut() {
+        list.retain(|x| x.name != m.klaviyo_name());
+    }
+}
+
+/// A check input at the snapshot's own time.
+pub fn input<'a>(
+    snapshot: &'a Snapshot,
+    previous: Option<&'a Snapshot>,
+    profile: &'a ClientProfile,
+) -> CheckInput<'a> {
+    CheckInput {
+        snapshot,
+        previous,
+        profile,
+        now: snapshot.taken_at,
+    }
+}
+
+/// Runs one check by id with `profile`; panics if it is unknown or skipped.
+pub fn run_with(
+    id: &str,
+    snapshot: &Snapshot,
+    previous: Option<&Snapshot>,
+    profile: &ClientProfile,
+) -> Vec<Observation> {
+    let check = find(id).unwrap_or_else(|| panic!("no check {id} in the catalogue"));
+    check
+        .evaluate(&input(snapshot, previous, profile))
+        .unwrap_or_else(|s| panic!("{id} skipped: {s:?}"))
+}
+
+/// Runs one check by id with the default profile.
+pub fn run(id: &str, snapshot: &Snapshot, previous: Option<&Snapshot>) -> Vec<Observation> {
+    run_with(id, snapshot, previous, &profile())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::checks::catalogue;
+
+    /// The ids this catalogue implements, all from `shared/CHECKS.md`.
+    const VOCABULARY: &[&str] = &[
+        "flow-live-stopped",
+        "flow-abandoned-checkout-missing",
+        "flow-core-missing",
+        "integration-orders-silent",
+        "integration-checkout-silent",
+        "deliv-bounce-rate",
+        "deliv-spam-rate",
+        "deliv-unsubscribe-rate",
+        "list-growth-flat",
+        "compliance-single-opt-in-eu-uk",
+        "compliance-postal-address",
+        "account-timezone-currency",
+    ];
+
+    #[test]
+    fn catalogue_ids_are_unique() {
+        let all = catalogue();
+        let ids: BTreeSet<&str> = all.iter().map(|c| c.id).collect();
+        assert_eq!(ids.len(), all.len());
+    }
+
+    #[test]
+    fn catalogue_ids_are_in_the_vocabulary() {
+        let all = catalogue();
+        for c in &all {
+            assert!(VOCABULARY.contains(&c.id), "{} is not in CHECKS.md", c.id);
+        }
+        // And every implemented id is actually registered.
+        for id in VOCABULARY {
+            assert!(
+                all.iter().any(|c| c.id == *id),
+                "{id} missing from catalogue"
+            );
+        }
+    }
+
+    #[test]
+    fn every_check_declares_what_it_needs() {
+        for c in catalogue() {
+            assert!(!c.needs.is_empty(), "{} needs nothing", c.id);
+            assert!(!c.summary.is_empty(), "{} has no summary", c.id);
+        }
+    }
+
+    #[test]
+    fn healthy_account_is_quiet() {
+        let snap = healthy();
+        let prev = previous();
+        let profile = profile();
+        for c in catalogue() {
+            let r = c.evaluate(&input(&snap, Some(&prev), &profile));
+            assert_eq!(r, Ok(Vec::new()), "{}", c.id);
+        }
+    }
+
+    #[test]
+    fn nothing_fetched_skips_every_check() {
+        let snap = nothing_fetched();
+        let prev = previous();
+        let profile = profile();
+        for c in catalogue() {
+            for p in [None, Some(&prev)] {
+                match c.evaluate(&input(&snap, p, &profile)) {
+                    Err(skipped) => assert_eq!(skipped.missing, c.needs.to_vec(), "{}", c.id),
+                    Ok(obs) => panic!("{} ran on nothing: {obs:?}", c.id),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_observation_is_well_formed() {
+        // Break many things at once and check the shape of everything reported.
+        let mut snap = healthy();
+        let prev = previous();
+        set_flow_status(&mut snap, ABANDONED_CHECKOUT, FlowStatus::Draft, NOW);
+        remove_flow(&mut snap, WELCOME);
+        silence(
+            &mut snap,
+            KnownMetric::StartedCheckout,
+            NOW - Duration::hours(20),
+        );
+        set_last_hours(&mut snap, KnownMetric::BouncedEmail, 24, 30.0);
+        if let Some(a) = snap.account.as_mut() {
+            a.sender_address = " ".into();
+            a.timezone = "Europe/London".into();
+        }
+        let mut profile = profile();
+        profile.jurisdictions.push("UK".into());
+        if let Some(l) = snap.lists.as_mut() {
+            l[0].opt_in_process = Some("single_opt_in".into());
+        }
+        let mut seen = BTreeSet::new();
+        for c in catalogue() {
+            let obs = c
+                .evaluate(&input(&snap, Some(&prev), &profile))
+                .unwrap_or_else(|s| panic!("{s:?}"));
+            for o in obs {
+                assert_eq!(o.check, c.id);
+                assert!(o.deep_link.starts_with("https://www.klaviyo.com/"), "{o:?}");
+                assert!(!o.title.is_empty() && !o.why.is_empty() && !o.subject.is_empty());
+                assert!(o.title.len() < 120, "title too long: {}", o.title);
+                if let Some(m) = &o.value_at_stake {
+                    assert_eq!(m.currency, "USD");
+                    assert!(m.minor > 0, "{o:?}");
+                }
+                seen.insert(c.id);
+            }
+        }
+        for id in [
+            "flow-live-stopped",
+            "flow-core-missing",
+            "integration-checkout-silent",
+            "deliv-bounce-rate",
+            "compliance-postal-address",
+            "account-timezone-currency",
+            "compliance-single-opt-in-eu-uk",
+        ] {
+            assert!(seen.contains(id), "{id} did not fire");
+        }
+    }
+
+    /// Runs the whole catalogue and returns every observation.
+    fn run_all(snap: &Snapshot, prev: Option<&Snapshot>) -> Vec<Observation> {
+        let profile = profile();
+        catalogue()
+            .iter()
+            .filter_map(|c| c.evaluate(&input(snap, prev, &profile)).ok())
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn malformed_activity_never_panics_or_reports_nonsense() {
+        let prev = previous();
+        let mut cases: Vec<(&str, Snapshot)> = Vec::new();
+
+        let mut empty = healthy();
+        for a in empty.activity.iter_mut().flat_map(|m| m.values_mut()) {
+            a.counts.clear();
+            a.values.clear();
+            a.last_event_at = None;
+        }
+        cases.push(("no buckets", empty));
+
+        let mut nan = healthy();
+        for a in nan.activity.iter_mut().flat_map(|m| m.values_mut()) {
+            a.counts.iter_mut().for_each(|c| *c = f64::NAN);
+            a.values.iter_mut().for_each(|v| *v = f64::INFINITY);
+        }
+        // Give the priced flow checks something to price with these numbers.
+        set_flow_status(&mut nan, ABANDONED_CHECKOUT, FlowStatus::Draft, NOW);
+        remove_flow(&mut nan, WELCOME);
+        cases.push(("NaN counts", nan));
+
+        let mut ragged = healthy();
+        for a in ragged.activity.iter_mut().flat_map(|m| m.values_mut()) {
+            a.values.truncate(3);
+            a.counts.iter_mut().step_by(7).for_each(|c| *c = -5.0);
+            a.last_event_at = Some(NOW + Duration::days(400));
+        }
+        cases.push(("ragged, negative, future", ragged));
+
+        let mut odd_flows = healthy();
+        if let Some(flows) = odd_flows.flows.as_mut() {
+            for f in flows.iter_mut() {
+                f.name.clear();
+                f.trigger_type.clear();
+                f.trigger_metric = None;
+                f.updated = NOW + Duration::days(3);
+            }
+        }
+        odd_flows.lists = Some(Vec::new());
+        odd_flows.metrics = Some(Vec::new());
+        cases.push(("odd flows", odd_flows));
+
+        for (name, snap) in cases {
+            let all = run_all(&snap, Some(&prev));
+            if name == "NaN counts" || name == "odd flows" {
+                assert!(
+                    !all.is_empty(),
+                    "{name}: the flow checks should still report"
+                );
+            }
+            for o in all {
+                let text = format!("{} {}", o.title, o.why).to_ascii_lowercase();
+                assert!(
+                    !text.contains("nan") && !text.contains("inf"),
+                    "{name}: {o:?}"
+                );
+                if let Some(m) = &o.value_at_stake {
+                    assert!(m.minor > 0, "{name}: {o:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fixture_clock_and_buckets_line_up() {
+        assert_eq!(NOW.to_rfc3339(), "2025-03-10T12:00:00+00:00");
+        let snap = healthy();
+        let a = snap
+            .activity_of(KnownMetric::PlacedOrder)
+            .unwrap_or_else(|| panic!("orders"));
+        assert_eq!(a.end(), NOW);
+        assert_eq!(a.last_event_at, Some(NOW - Duration::minutes(5)));
+    }
+}
