@@ -480,10 +480,23 @@ impl App {
     }
 }
 
-/// Keeps the newest snapshot; parts this scan could not fetch are carried over
-/// from the previous one, so comparisons next time still have something to compare.
-async fn save_snapshot(conn: &mut SqliteConnection, s: &Snapshot, previous: Option<&Snapshot>) -> Result<(), AppError> {
+/// The baseline the next scan compares against: this snapshot, with parts it
+/// could not fetch carried over from the previous baseline, and each flow that
+/// was live there and has stopped since kept as live. The baseline remembers the
+/// last known-good status, so `flow-live-stopped` keeps firing until the flow is
+/// live again instead of clearing itself one scan later.
+pub fn next_baseline(s: &Snapshot, previous: Option<&Snapshot>) -> Snapshot {
     let mut merged = s.clone();
+    if let (Some(flows), Some(old)) = (merged.flows.as_mut(), previous.and_then(|p| p.flows.as_ref())) {
+        for f in flows.iter_mut() {
+            if let Some(was) = old.iter().find(|o| o.id == f.id)
+                && was.is_sending()
+                && !f.is_sending()
+            {
+                *f = was.clone();
+            }
+        }
+    }
     if let Some(p) = previous {
         merged.account = merged.account.or_else(|| p.account.clone());
         merged.flows = merged.flows.or_else(|| p.flows.clone());
@@ -493,6 +506,11 @@ async fn save_snapshot(conn: &mut SqliteConnection, s: &Snapshot, previous: Opti
     }
     // Activity is large and only read from the current scan.
     merged.activity = None;
+    merged
+}
+
+async fn save_snapshot(conn: &mut SqliteConnection, s: &Snapshot, previous: Option<&Snapshot>) -> Result<(), AppError> {
+    let merged = next_baseline(s, previous);
     let body = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO snapshots (client, taken_at, body) VALUES (?, ?, ?)
