@@ -262,7 +262,7 @@ impl Simulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::SimClock;
+    use crate::clock::{Clock, SimClock};
     use chrono::{Duration, TimeZone};
 
     fn sim() -> (Simulator, SimClock) {

@@ -387,11 +387,17 @@ impl Brand {
         let mut clock_rng = Rng::new(&[self.seed, self.index as u64, tag, str_hash("send-hour")]);
         let time_of_day =
             Duration::hours(clock_rng.range(16, 21)) + Duration::minutes(clock_rng.range(0, 3) * 15);
+        let mut prev_send = self.calendar_start - Duration::days(3);
+        let mut draft_created = None;
         for i in 0..10_000u64 {
             let mut rng = Rng::new(&[self.seed, self.index as u64, tag, i]);
             let day = t.duration_trunc(Duration::days(1)).unwrap_or(t);
             let send = day + time_of_day;
             t = day + Duration::days(rng.range(gap.0, gap.1));
+            // Planned the day before the previous send, so a campaign that
+            // exists at `now` was always created before `now`.
+            let created = draft_created.unwrap_or(prev_send - Duration::days(1));
+            prev_send = send;
             let paused = channel == "email"
                 && self
                     .email_pause
@@ -405,7 +411,6 @@ impl Brand {
                 names[(rng.next_u64() % names.len() as u64) as usize],
                 i + 1
             );
-            let created = send - Duration::days(rng.range(2, 6));
             let audience = self.lists[0].id.clone();
             if send <= now {
                 out.push(CampaignDef {
@@ -423,23 +428,23 @@ impl Brand {
             }
             future += 1;
             let (status, send_time, scheduled_at) = if future == 1 {
-                ("Scheduled", Some(send), Some(created.min(now)))
+                ("Scheduled", Some(send), Some(created + Duration::minutes(30)))
             } else {
                 ("Draft", None, None)
             };
-            if created <= now {
-                out.push(CampaignDef {
-                    id,
-                    name,
-                    channel: if tag == 1 { "email" } else { "sms" },
-                    status,
-                    send_time,
-                    scheduled_at,
-                    created_at: created,
-                    updated_at: created,
-                    audience,
-                });
-            }
+            // The draft after the scheduled one was started alongside it.
+            draft_created = Some(created + Duration::hours(1));
+            out.push(CampaignDef {
+                id,
+                name,
+                channel: if tag == 1 { "email" } else { "sms" },
+                status,
+                send_time,
+                scheduled_at,
+                created_at: created,
+                updated_at: created,
+                audience,
+            });
             if future >= 2 {
                 break;
             }
