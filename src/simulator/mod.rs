@@ -1,1 +1,321 @@
-//! Built-in Klaviyo simulator.
+//! The built-in Klaviyo simulator: a local server with Klaviyo's paths,
+//! JSON:API shapes, errors and per-account rate limits, serving a seeded
+//! portfolio of brands whose events are generated on demand from a hash of
+//! (seed, brand, metric, hour) and the [`SharedClock`]. Faults injected by
+//! tests or the demo rewrite that data from a given time on. It powers the
+//! demo, every test and every benchmark.
+//!
+//! Modules: `portfolio` (brands and their configuration), `data` (events and
+//! aggregates), `faults`, `ratelimit` (real-time per-account limits),
+//! `jsonapi` (errors, filters, cursors) and `routes` (the HTTP surface,
+//! including the `/__sim/*` admin paths).
+
+mod data;
+mod faults;
+mod hash;
+mod jsonapi;
+mod portfolio;
+mod ratelimit;
+mod routes;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+
+pub use faults::{Fault, FaultKind, UnknownFault};
+
+use crate::clock::SharedClock;
+use crate::config::Secret;
+
+/// Every `(method, path template)` the simulator answers under `/api/`.
+pub const SERVED_PATHS: &[(&str, &str)] = &[
+    ("GET", "/api/accounts"),
+    ("GET", "/api/accounts/{id}"),
+    ("GET", "/api/flows"),
+    ("GET", "/api/flows/{id}"),
+    ("GET", "/api/campaigns"),
+    ("GET", "/api/lists"),
+    ("GET", "/api/lists/{id}"),
+    ("GET", "/api/lists/{id}/flow-triggers"),
+    ("GET", "/api/metrics"),
+    ("GET", "/api/metrics/{id}"),
+    ("GET", "/api/metrics/{id}/flow-triggers"),
+    ("GET", "/api/events"),
+    ("POST", "/api/metric-aggregates"),
+];
+
+/// Seconds a `throttle-storm` fault asks clients to wait.
+pub const STORM_RETRY_AFTER_SECS: u64 = 5;
+
+/// What a test or the demo needs to know about a simulated brand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrandInfo {
+    /// Short name, e.g. `acme`.
+    pub slug: String,
+    /// Display name, e.g. `Acme Outfitters`.
+    pub name: String,
+    /// Klaviyo account id (6 alphanumerics).
+    pub account_id: String,
+    /// Private API key, `pk_sim_<slug>_<hex>`.
+    pub api_key: Secret,
+    /// Currency the agency reports in (the account may disagree; see the portfolio table).
+    pub currency: String,
+    /// Timezone the client works in.
+    pub timezone: String,
+    /// Whether the brand sells online.
+    pub sells_online: bool,
+    /// Where the brand's audience is, e.g. `US`, `EU`.
+    pub jurisdictions: Vec<String>,
+}
+
+/// Why a fault could not be injected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// No brand with that slug in the portfolio.
+    #[error("`{0}` is not a simulated brand: list them with GET /__sim/brands")]
+    UnknownBrand(String),
+    /// The window ends before it starts.
+    #[error("the fault ends ({until}) before it starts ({at}): give an `until` after `at`")]
+    EmptyWindow {
+        /// Start.
+        at: DateTime<Utc>,
+        /// End.
+        until: DateTime<Utc>,
+    },
+}
+
+/// Shared state behind every handle and request.
+pub(crate) struct Inner {
+    clock: SharedClock,
+    brands: Vec<portfolio::Brand>,
+    by_key: HashMap<String, usize>,
+    faults: Mutex<Vec<Fault>>,
+    limiter: ratelimit::Limiter,
+}
+
+impl Inner {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn faults(&self) -> MutexGuard<'_, Vec<Fault>> {
+        // A poisoned lock means a panic elsewhere between whole-vector edits;
+        // the vector itself is still a valid list of faults.
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn brand_index(&self, slug: &str) -> Option<usize> {
+        self.brands.iter().position(|b| b.slug == slug)
+    }
+
+    fn try_inject(&self, fault: Fault) -> Result<(), SimError> {
+        if self.brand_index(&fault.brand).is_none() {
+            return Err(SimError::UnknownBrand(fault.brand));
+        }
+        if let Some(until) = fault.until.filter(|u| *u <= fault.at) {
+            return Err(SimError::EmptyWindow {
+                at: fault.at,
+                until,
+            });
+        }
+        tracing::info!(brand = %fault.brand, fault = %fault.kind, at = %fault.at, "simulator fault injected");
+        self.faults().push(fault);
+        Ok(())
+    }
+
+    fn clear(&self, brand: &str, kind: FaultKind) -> bool {
+        let now = self.now();
+        let mut faults = self.faults();
+        let before = faults.len();
+        // Faults not started yet vanish; running ones end now, so the history
+        // they wrote (a gap in orders, say) stays.
+        faults.retain(|f| !(f.brand == brand && f.kind == kind && f.at > now));
+        let mut changed = faults.len() != before;
+        for f in faults
+            .iter_mut()
+            .filter(|f| f.brand == brand && f.kind == kind && !f.ended_by(now))
+        {
+            f.until = Some(now);
+            changed = true;
+        }
+        if changed {
+            tracing::info!(brand, fault = %kind, "simulator fault cleared");
+        }
+        changed
+    }
+
+    fn active_faults(&self) -> Vec<Fault> {
+        let now = self.now();
+        self.faults()
+            .iter()
+            .filter(|f| !f.ended_by(now))
+            .cloned()
+            .collect()
+    }
+
+    fn info(&self, b: &portfolio::Brand) -> BrandInfo {
+        BrandInfo {
+            slug: b.slug.clone(),
+            name: b.name.clone(),
+            account_id: b.account_id.clone(),
+            api_key: b.api_key.clone(),
+            currency: b.currency.clone(),
+            timezone: b.timezone.clone(),
+            sells_online: b.sells_online,
+            jurisdictions: b.jurisdictions.clone(),
+        }
+    }
+}
+
+/// A local Klaviyo. Cloning shares the same portfolio, faults and limits.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("brands", &self.inner.brands.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// Portfolio of `brands` (>= 12 supported; default demo uses 12) from `seed`.
+    pub fn new(seed: u64, brands: usize, clock: SharedClock) -> Self {
+        let origin = clock.now();
+        let brands = portfolio::build(seed, brands, origin);
+        let by_key = brands
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.api_key.expose().to_owned(), i))
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                clock,
+                brands,
+                by_key,
+                faults: Mutex::new(Vec::new()),
+                limiter: ratelimit::Limiter::default(),
+            }),
+        }
+    }
+
+    /// The brands in portfolio order.
+    pub fn brands(&self) -> Vec<BrandInfo> {
+        self.inner
+            .brands
+            .iter()
+            .map(|b| self.inner.info(b))
+            .collect()
+    }
+
+    /// Injects a fault; an unknown brand or empty window is logged and ignored
+    /// (use [`Simulator::try_inject`] to see the error).
+    pub fn inject(&self, fault: Fault) {
+        if let Err(e) = self.inner.try_inject(fault) {
+            tracing::warn!(error = %e, "simulator fault not injected");
+        }
+    }
+
+    /// Injects a fault, or says why it cannot be.
+    pub fn try_inject(&self, fault: Fault) -> Result<(), SimError> {
+        self.inner.try_inject(fault)
+    }
+
+    /// Ends a fault: events/state return to normal from clock.now() on.
+    pub fn clear(&self, brand: &str, kind: FaultKind) -> bool {
+        self.inner.clear(brand, kind)
+    }
+
+    /// Faults that have not ended yet (running, or scheduled to start later).
+    pub fn active_faults(&self) -> Vec<Fault> {
+        self.inner.active_faults()
+    }
+
+    /// The simulator's HTTP surface: Klaviyo's `/api/...` paths and `/__sim/...` admin.
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.inner.clone())
+    }
+
+    /// Binds `addr` (use 127.0.0.1:0 in tests) and serves until the returned handle is aborted.
+    pub async fn serve(
+        &self,
+        addr: SocketAddr,
+    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let app = self.router();
+        tracing::info!(%local, brands = self.inner.brands.len(), "Klaviyo simulator listening");
+        let handle = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "Klaviyo simulator stopped");
+            }
+        });
+        Ok((local, handle))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, SimClock};
+    use chrono::{Duration, TimeZone};
+
+    fn sim() -> (Simulator, SimClock) {
+        let clock = SimClock::frozen(Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap());
+        (Simulator::new(42, 12, Arc::new(clock.clone())), clock)
+    }
+
+    #[test]
+    fn brands_are_listed_in_order_with_keys() {
+        let (s, _) = sim();
+        let b = s.brands();
+        assert_eq!(b.len(), 12);
+        assert_eq!(
+            b.iter().take(3).map(|b| b.slug.as_str()).collect::<Vec<_>>(),
+            ["acme", "bluebird", "cedar-co"]
+        );
+        assert!(b[0].api_key.expose().starts_with("pk_sim_acme_"));
+        assert!(format!("{:?}", b[0]).contains("[redacted]"));
+    }
+
+    #[test]
+    fn inject_clear_and_active_faults() {
+        let (s, clock) = sim();
+        let now = clock.now();
+        let fault = |kind, at| Fault {
+            brand: "acme".into(),
+            kind,
+            at,
+            until: None,
+        };
+        s.inject(fault(FaultKind::OrdersStop, now));
+        s.inject(fault(FaultKind::SpamSpike, now + Duration::hours(2)));
+        s.inject(Fault {
+            brand: "nobody".into(),
+            ..fault(FaultKind::OrdersStop, now)
+        });
+        assert_eq!(
+            s.try_inject(Fault {
+                until: Some(now),
+                ..fault(FaultKind::BounceSpike, now)
+            }),
+            Err(SimError::EmptyWindow { at: now, until: now })
+        );
+        assert_eq!(s.active_faults().len(), 2);
+        clock.advance(Duration::minutes(30));
+        assert!(s.clear("acme", FaultKind::OrdersStop));
+        assert!(!s.clear("acme", FaultKind::OrdersStop));
+        assert!(!s.clear("bluebird", FaultKind::SpamSpike));
+        // The cleared fault keeps its past window; the scheduled one is gone.
+        assert!(s.clear("acme", FaultKind::SpamSpike));
+        assert!(s.active_faults().is_empty());
+        let all = s.inner.faults().clone();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].until, Some(now + Duration::minutes(30)));
+    }
+}

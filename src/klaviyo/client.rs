@@ -1,0 +1,732 @@
+//! The HTTP client: one [`KlaviyoClient`] per process, one [`AccountClient`]
+//! handle per account, every request paced by the account's budget.
+//!
+//! Read-only by construction: the single private `send` takes a
+//! [`ReadRequest`], which can only be a GET or a POST to an allow-listed
+//! read endpoint (metric aggregates). There is no way to build a PUT, PATCH,
+//! DELETE or any other POST through this module.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url};
+use serde_json::Value;
+use tracing::debug;
+
+use crate::config::Secret;
+use crate::klaviyo::KlaviyoError;
+use crate::klaviyo::budget::AccountBudget;
+use crate::klaviyo::error::{error_detail, redact};
+use crate::klaviyo::types::{AggregateQuery, AggregateSeries, Page, Resource};
+
+/// JSON:API media type, sent as `accept` and (on POST) `content-type`.
+const JSON_API: &str = "application/vnd.api+json";
+/// A runaway `links.next` chain stops here rather than spending the budget.
+const MAX_PAGES: usize = 2_000;
+/// Largest `page[size]` per size-paged endpoint (from the API notes); other
+/// endpoints reject `page[size]`, so the hint is only applied to these.
+const PAGE_SIZE_MAX: &[(&str, u32)] = &[
+    ("/api/flows", 50),
+    ("/api/campaigns", 100),
+    ("/api/lists", 10),
+    ("/api/segments", 10),
+    ("/api/templates", 10),
+    ("/api/profiles", 100),
+    ("/api/events", 1000),
+    ("/api/tags", 50),
+    ("/api/forms", 100),
+];
+
+/// Settings for the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KlaviyoConfig {
+    /// Where the API lives; `https://a.klaviyo.com` or the simulator.
+    pub base_url: String,
+    /// The `revision` header, e.g. `2026-07-15`.
+    pub revision: String,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Retries after the first attempt for 429, 5xx, timeouts and connection errors.
+    pub max_retries: u32,
+    /// Preferred `page[size]` on size-paged endpoints (clamped to each one's maximum).
+    pub page_size_hint: Option<u32>,
+}
+
+impl Default for KlaviyoConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://a.klaviyo.com".into(),
+            revision: "2026-07-15".into(),
+            timeout: Duration::from_secs(30),
+            max_retries: 3,
+            page_size_hint: None,
+        }
+    }
+}
+
+/// How long to wait between retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First backoff after a 5xx or timeout; doubles per attempt, with jitter.
+    pub backoff_base: Duration,
+    /// Longest backoff.
+    pub backoff_cap: Duration,
+    /// Longest `Retry-After` honoured; a larger value is cut to this.
+    pub retry_after_cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(20),
+            retry_after_cap: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Jittered exponential backoff before retry number `attempt` (1-based):
+    /// a random point in the upper half of `base × 2^(attempt-1)`, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .backoff_base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let full = exp.min(self.backoff_cap).as_secs_f64();
+        let jittered = rand::rng().random_range(full / 2.0..=full.max(f64::MIN_POSITIVE));
+        Duration::from_secs_f64(jittered)
+    }
+}
+
+/// How a handle authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A private API key (`pk_...`), sent as `Klaviyo-API-Key <key>`.
+    ApiKey(Secret),
+    /// An OAuth access token, sent as `Bearer <token>`.
+    Bearer(Secret),
+}
+
+impl Credential {
+    fn secret(&self) -> &str {
+        match self {
+            Credential::ApiKey(s) | Credential::Bearer(s) => s.expose(),
+        }
+    }
+
+    fn header(&self) -> Result<HeaderValue, KlaviyoError> {
+        let value = match self {
+            Credential::ApiKey(s) => format!("Klaviyo-API-Key {}", s.expose()),
+            Credential::Bearer(s) => format!("Bearer {}", s.expose()),
+        };
+        let mut header = HeaderValue::from_str(&value).map_err(|_| {
+            KlaviyoError::Config(
+                "the API key or token contains characters that cannot be sent in a header: paste it again without spaces or line breaks".into(),
+            )
+        })?;
+        // Keeps the value out of hyper's and reqwest's debug output.
+        header.set_sensitive(true);
+        Ok(header)
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    http: reqwest::Client,
+    base: Url,
+    config: KlaviyoConfig,
+    budgets: Mutex<HashMap<String, Arc<AccountBudget>>>,
+}
+
+/// The process-wide client: an HTTP connection pool plus one rate budget per account.
+#[derive(Debug, Clone)]
+pub struct KlaviyoClient {
+    shared: Arc<Shared>,
+    retry: RetryPolicy,
+}
+
+impl KlaviyoClient {
+    /// Builds the client; fails only on an unusable base URL or TLS setup.
+    pub fn new(config: KlaviyoConfig) -> Result<Self, KlaviyoError> {
+        let base = Url::parse(&config.base_url).map_err(|e| {
+            KlaviyoError::Config(format!(
+                "base_url `{}` is not a URL ({e}): use e.g. https://a.klaviyo.com",
+                config.base_url
+            ))
+        })?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return Err(KlaviyoError::Config(format!(
+                "base_url `{}` must be an http(s) URL with a host, e.g. https://a.klaviyo.com",
+                config.base_url
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            // A redirect could carry the key elsewhere; Klaviyo does not redirect API calls.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| KlaviyoError::Config(format!("could not build the HTTP client: {e}")))?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                http,
+                base,
+                config,
+                budgets: Mutex::new(HashMap::new()),
+            }),
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// The same client with another retry policy (tests use short backoffs).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// A handle for one account; all handles for the same `account_key` share one rate budget.
+    pub fn account(&self, account_key: &str, credential: Credential) -> AccountClient {
+        let budget = {
+            // The map is only ever inserted into; a poisoned lock holds valid data.
+            let mut map = self
+                .shared
+                .budgets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            map.entry(account_key.to_owned())
+                .or_insert_with(|| Arc::new(AccountBudget::new()))
+                .clone()
+        };
+        AccountClient {
+            shared: self.shared.clone(),
+            retry: self.retry,
+            account: Arc::from(account_key),
+            auth: credential.header(),
+            credential,
+            budget,
+        }
+    }
+}
+
+/// POST endpoints that only read. Nothing else may be POSTed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadPost {
+    /// `POST /api/metric-aggregates`: a query, despite the verb.
+    MetricAggregates,
+}
+
+impl ReadPost {
+    #[cfg(test)]
+    const ALL: [ReadPost; 1] = [ReadPost::MetricAggregates];
+
+    fn path(self) -> &'static str {
+        match self {
+            ReadPost::MetricAggregates => "/api/metric-aggregates",
+        }
+    }
+}
+
+/// The only requests `send` accepts.
+#[derive(Debug)]
+enum ReadRequest<'a> {
+    /// A GET of an absolute URL (already checked to be on the base origin).
+    Get(Url),
+    /// A read-only POST with its JSON body.
+    Post(ReadPost, &'a Value),
+}
+
+impl ReadRequest<'_> {
+    fn method(&self) -> Method {
+        match self {
+            ReadRequest::Get(_) => Method::GET,
+            ReadRequest::Post(..) => Method::POST,
+        }
+    }
+
+    fn url(&self, base: &Url) -> Result<Url, KlaviyoError> {
+        match self {
+            ReadRequest::Get(url) => Ok(url.clone()),
+            ReadRequest::Post(op, _) => base
+                .join(op.path())
+                .map_err(|e| KlaviyoError::Config(format!("cannot build a URL: {e}"))),
+        }
+    }
+}
+
+/// One failed attempt: the error, and how long Klaviyo asked us to wait.
+struct Failure {
+    error: KlaviyoError,
+    retry_after: Option<Duration>,
+}
+
+/// A handle for one account. Cheap to clone; clones share the account's budget.
+#[derive(Debug, Clone)]
+pub struct AccountClient {
+    shared: Arc<Shared>,
+    retry: RetryPolicy,
+    account: Arc<str>,
+    credential: Credential,
+    auth: Result<HeaderValue, KlaviyoError>,
+    budget: Arc<AccountBudget>,
+}
+
+impl AccountClient {
+    /// The key this handle's budget is shared under (a client slug, never a secret).
+    pub fn account_key(&self) -> &str {
+        &self.account
+    }
+
+    /// `GET /api/accounts`.
+    pub async fn get_accounts(&self) -> Result<Vec<Resource>, KlaviyoError> {
+        self.get_all("/api/accounts", &[]).await
+    }
+
+    /// `GET /api/flows`, every page.
+    pub async fn get_flows(&self) -> Result<Vec<Resource>, KlaviyoError> {
+        self.get_all("/api/flows", &[]).await
+    }
+
+    /// `GET /api/campaigns` for one channel (`email`, `sms`, `mobile_push`).
+    pub async fn get_campaigns(&self, channel: &str) -> Result<Vec<Resource>, KlaviyoError> {
+        if channel.is_empty() || !channel.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(KlaviyoError::Refused(format!(
+                "`{channel}` is not a campaign channel: use email, sms or mobile_push"
+            )));
+        }
+        let filter = format!("equals(messages.channel,'{channel}')");
+        self.get_all("/api/campaigns", &[("filter", &filter)]).await
+    }
+
+    /// `GET /api/lists`, every page.
+    pub async fn get_lists(&self) -> Result<Vec<Resource>, KlaviyoError> {
+        self.get_all("/api/lists", &[]).await
+    }
+
+    /// `GET /api/metrics`, every page.
+    pub async fn get_metrics(&self) -> Result<Vec<Resource>, KlaviyoError> {
+        self.get_all("/api/metrics", &[]).await
+    }
+
+    /// `GET /api/metrics/{id}/flow-triggers`: the flows this metric triggers.
+    pub async fn metric_flow_triggers(
+        &self,
+        metric_id: &str,
+    ) -> Result<Vec<Resource>, KlaviyoError> {
+        check_id(metric_id)?;
+        self.get_all(&format!("/api/metrics/{metric_id}/flow-triggers"), &[])
+            .await
+    }
+
+    /// The newest event of a metric (`GET /api/events`, `sort=-datetime`, one item).
+    pub async fn latest_event(&self, metric_id: &str) -> Result<Option<Resource>, KlaviyoError> {
+        check_id(metric_id)?;
+        let filter = format!("equals(metric_id,'{metric_id}')");
+        let url = self.url_for(
+            "/api/events",
+            &[
+                ("filter", &filter),
+                ("sort", "-datetime"),
+                ("page[size]", "1"),
+            ],
+        )?;
+        let doc = self.send(&ReadRequest::Get(url)).await?;
+        Ok(Page::from_value(doc)?.data.into_iter().next())
+    }
+
+    /// `POST /api/metric-aggregates` (a read).
+    pub async fn metric_aggregate(
+        &self,
+        q: &AggregateQuery,
+    ) -> Result<AggregateSeries, KlaviyoError> {
+        check_id(&q.metric_id)?;
+        let body = q.body();
+        let doc = self
+            .send(&ReadRequest::Post(ReadPost::MetricAggregates, &body))
+            .await?;
+        AggregateSeries::from_value(&doc, &q.measurements)
+    }
+
+    /// Generic paginated GET (follows links.next); `query` pairs are url-encoded.
+    pub async fn get_all(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<Resource>, KlaviyoError> {
+        let mut url = self.url_for(path, query)?;
+        if let Some(hint) = self.shared.config.page_size_hint {
+            let max = PAGE_SIZE_MAX
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, m)| *m);
+            if let Some(max) = max
+                && !query.iter().any(|(k, _)| *k == "page[size]")
+            {
+                url.query_pairs_mut()
+                    .append_pair("page[size]", &hint.clamp(1, max).to_string());
+            }
+        }
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let doc = self.send(&ReadRequest::Get(url)).await?;
+            let page = Page::from_value(doc)?;
+            out.extend(page.data);
+            match page.next {
+                None => return Ok(out),
+                Some(next) => url = self.resolve_next(&next)?,
+            }
+        }
+        Err(KlaviyoError::Decode(format!(
+            "{path} still had a next page after {MAX_PAGES} pages; stopping to protect the rate budget"
+        )))
+    }
+
+    /// Requests sent through this handle's budget (shared by all handles of the account).
+    pub fn calls_made(&self) -> u64 {
+        self.budget.calls()
+    }
+
+    /// An absolute URL for an API path plus url-encoded query pairs.
+    fn url_for(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, KlaviyoError> {
+        let clean = path.starts_with("/api/")
+            && !path.contains(['?', '#', '\\'])
+            && !path.contains("..")
+            && !path.contains("//");
+        if !clean {
+            return Err(KlaviyoError::Refused(format!(
+                "`{path}` is not a Klaviyo API path: pass a path like /api/flows and the query separately"
+            )));
+        }
+        let mut url = self
+            .shared
+            .base
+            .join(path)
+            .map_err(|e| KlaviyoError::Config(format!("cannot build a URL for {path}: {e}")))?;
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        Ok(url)
+    }
+
+    /// Resolves `links.next`; a link to another origin is refused, since
+    /// following it would hand the key to whoever forged it.
+    fn resolve_next(&self, next: &str) -> Result<Url, KlaviyoError> {
+        let base = &self.shared.base;
+        let url = base
+            .join(next)
+            .map_err(|e| KlaviyoError::Decode(format!("`links.next` is not a URL: {e}")))?;
+        if url.origin() != base.origin() {
+            return Err(KlaviyoError::Refused(format!(
+                "a pagination link points to {} instead of {}; it was not followed so the key stays with Klaviyo",
+                url.origin().ascii_serialization(),
+                base.origin().ascii_serialization()
+            )));
+        }
+        if !url.path().starts_with("/api/") {
+            return Err(KlaviyoError::Refused(format!(
+                "a pagination link points outside the API ({}); it was not followed",
+                url.path()
+            )));
+        }
+        Ok(url)
+    }
+
+    /// Sends one read request with pacing and retries; the only place a
+    /// request leaves this module.
+    async fn send(&self, req: &ReadRequest<'_>) -> Result<Value, KlaviyoError> {
+        let method = req.method();
+        let url = req.url(&self.shared.base)?;
+        let path = url.path().to_owned();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            self.budget.acquire(method.as_str(), &path).await;
+            let outcome = self.attempt(req, &method, &url, &path, attempt).await;
+            let failure = match outcome {
+                Ok(doc) => return Ok(doc),
+                Err(f) => f,
+            };
+            if !failure.error.is_retryable() || attempt > self.shared.config.max_retries {
+                return Err(failure.error);
+            }
+            let wait = match failure.retry_after {
+                Some(after) => {
+                    // Hold every request to this operation, not just ours:
+                    // the other queued ones would be throttled too.
+                    self.budget
+                        .block(method.as_str(), &path, tokio::time::Instant::now() + after);
+                    after
+                }
+                None => self.retry.backoff(attempt),
+            };
+            debug!(
+                account = %self.account,
+                %method,
+                path = %path,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                error = %failure.error,
+                "retrying Klaviyo request"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        req: &ReadRequest<'_>,
+        method: &Method,
+        url: &Url,
+        path: &str,
+        attempt: u32,
+    ) -> Result<Value, Failure> {
+        let plain = |error| Failure {
+            error,
+            retry_after: None,
+        };
+        let auth = self.auth.clone().map_err(plain)?;
+        let mut rb = self
+            .shared
+            .http
+            .request(method.clone(), url.clone())
+            .header("revision", &self.shared.config.revision)
+            .header(ACCEPT, JSON_API)
+            .header(AUTHORIZATION, auth);
+        if let ReadRequest::Post(_, body) = req {
+            let bytes = serde_json::to_vec(body)
+                .map_err(|e| plain(KlaviyoError::Decode(format!("cannot encode the body: {e}"))))?;
+            rb = rb.header(CONTENT_TYPE, JSON_API).body(bytes);
+        }
+        let resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let error = self.transport_error(e);
+                debug!(account = %self.account, %method, path, attempt, %error, "Klaviyo request failed");
+                return Err(plain(error));
+            }
+        };
+        let status = resp.status();
+        debug!(account = %self.account, %method, path, status = status.as_u16(), attempt, "Klaviyo request");
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s).min(self.retry.retry_after_cap));
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| plain(self.transport_error(e)))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| {
+                plain(KlaviyoError::Decode(format!(
+                    "{method} {path} answered with invalid JSON ({e})"
+                )))
+            });
+        }
+        let detail = redact(&error_detail(&body), self.credential.secret());
+        let account = self.account.to_string();
+        let error = match status {
+            StatusCode::UNAUTHORIZED => KlaviyoError::Unauthorized { account, detail },
+            StatusCode::FORBIDDEN => KlaviyoError::Forbidden { account, detail },
+            StatusCode::TOO_MANY_REQUESTS => {
+                let wait = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
+                return Err(Failure {
+                    error: KlaviyoError::RateLimited { retry_after: wait },
+                    retry_after: Some(wait),
+                });
+            }
+            s if s.is_server_error() => KlaviyoError::Server {
+                status: s.as_u16(),
+                detail,
+            },
+            s => KlaviyoError::BadRequest {
+                status: s.as_u16(),
+                detail,
+            },
+        };
+        Err(plain(error))
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> KlaviyoError {
+        if e.is_timeout() {
+            KlaviyoError::Timeout
+        } else {
+            // Without the URL: it adds nothing the log line lacks.
+            KlaviyoError::Transport(redact(
+                &e.without_url().to_string(),
+                self.credential.secret(),
+            ))
+        }
+    }
+}
+
+/// Klaviyo ids are short alphanumeric strings; anything else could change
+/// the path or a filter, so it is refused rather than escaped.
+fn check_id(id: &str) -> Result<(), KlaviyoError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(KlaviyoError::Refused(format!(
+            "`{id}` is not a Klaviyo id (letters, digits, `-` and `_` only)"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::klaviyo::limits;
+
+    fn client(base: &str) -> AccountClient {
+        let cfg = KlaviyoConfig {
+            base_url: base.into(),
+            ..KlaviyoConfig::default()
+        };
+        KlaviyoClient::new(cfg)
+            .unwrap()
+            .account("acme", Credential::ApiKey(Secret::new("pk_test_123456")))
+    }
+
+    #[test]
+    fn only_get_and_allow_listed_read_posts_exist() {
+        let api = client("https://a.klaviyo.com");
+        let get = ReadRequest::Get(api.url_for("/api/flows", &[]).unwrap());
+        assert_eq!(get.method(), Method::GET);
+        let body = Value::Null;
+        for op in ReadPost::ALL {
+            let req = ReadRequest::Post(op, &body);
+            assert_eq!(req.method(), Method::POST);
+            // Every allow-listed POST is a read: its spec scopes are all `:read`.
+            let spec = limits::operation("POST", op.path()).unwrap();
+            assert!(!spec.scopes.is_empty());
+            assert!(spec.scopes.iter().all(|s| s.ends_with(":read")), "{spec:?}");
+            let url = req.url(&api.shared.base).unwrap();
+            assert_eq!(url.as_str(), "https://a.klaviyo.com/api/metric-aggregates");
+        }
+    }
+
+    #[test]
+    fn api_paths_are_checked() {
+        let api = client("https://a.klaviyo.com");
+        let url = api
+            .url_for(
+                "/api/campaigns",
+                &[("filter", "equals(messages.channel,'email')")],
+            )
+            .unwrap();
+        assert_eq!(url.host_str(), Some("a.klaviyo.com"));
+        assert_eq!(
+            url.query_pairs().next().unwrap().1,
+            "equals(messages.channel,'email')"
+        );
+        for bad in [
+            "api/flows",
+            "/oauth/token",
+            "/api/../oauth",
+            "/api/flows?x=1",
+            "//evil.test/api",
+        ] {
+            assert!(
+                matches!(api.url_for(bad, &[]), Err(KlaviyoError::Refused(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn next_links_must_stay_on_the_base_origin() {
+        let api = client("https://a.klaviyo.com");
+        assert!(
+            api.resolve_next("https://a.klaviyo.com/api/flows?page%5Bcursor%5D=abc")
+                .is_ok()
+        );
+        assert!(api.resolve_next("/api/flows?page%5Bcursor%5D=abc").is_ok());
+        for forged in [
+            "https://evil.test/api/flows",
+            "http://a.klaviyo.com/api/flows",
+            "https://a.klaviyo.com:8443/api/flows",
+            "//evil.test/api/flows",
+        ] {
+            let err = api.resolve_next(forged).unwrap_err();
+            assert!(matches!(err, KlaviyoError::Refused(_)), "{forged}");
+        }
+        assert!(matches!(
+            api.resolve_next("https://a.klaviyo.com/oauth/token"),
+            Err(KlaviyoError::Refused(_))
+        ));
+    }
+
+    #[test]
+    fn ids_and_channels_are_validated() {
+        assert!(check_id("UqT5zB").is_ok());
+        assert!(check_id("").is_err());
+        assert!(check_id("a/b").is_err());
+        assert!(check_id("x')").is_err());
+    }
+
+    #[test]
+    fn bad_config_and_keys_are_reported_without_the_key() {
+        let cfg = KlaviyoConfig {
+            base_url: "not a url".into(),
+            ..KlaviyoConfig::default()
+        };
+        assert!(matches!(
+            KlaviyoClient::new(cfg),
+            Err(KlaviyoError::Config(_))
+        ));
+        let cfg = KlaviyoConfig {
+            base_url: "ftp://a.klaviyo.com".into(),
+            ..KlaviyoConfig::default()
+        };
+        assert!(matches!(
+            KlaviyoClient::new(cfg),
+            Err(KlaviyoError::Config(_))
+        ));
+        let err = Credential::ApiKey(Secret::new("pk_bad\nkey"))
+            .header()
+            .unwrap_err();
+        assert!(!err.to_string().contains("pk_bad"));
+        let ok = Credential::Bearer(Secret::new("tok_abc")).header().unwrap();
+        assert!(ok.is_sensitive());
+        assert_eq!(ok.to_str().unwrap(), "Bearer tok_abc");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy {
+            backoff_base: Duration::from_millis(100),
+            backoff_cap: Duration::from_millis(350),
+            retry_after_cap: Duration::from_secs(60),
+        };
+        for _ in 0..20 {
+            let first = p.backoff(1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = p.backoff(3);
+            assert!(third >= Duration::from_millis(175) && third <= Duration::from_millis(350));
+            assert!(p.backoff(40) <= Duration::from_millis(350));
+        }
+    }
+
+    #[test]
+    fn handles_for_one_account_share_a_budget() {
+        let c = KlaviyoClient::new(KlaviyoConfig::default()).unwrap();
+        let a = c.account("acme", Credential::ApiKey(Secret::new("pk_1234567")));
+        let b = c.account("acme", Credential::ApiKey(Secret::new("pk_1234567")));
+        let other = c.account("globex", Credential::ApiKey(Secret::new("pk_7654321")));
+        assert!(Arc::ptr_eq(&a.budget, &b.budget));
+        assert!(!Arc::ptr_eq(&a.budget, &other.budget));
+        assert!(!format!("{a:?}").contains("pk_1234567"));
+    }
+}

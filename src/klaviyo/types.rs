@@ -1,0 +1,321 @@
+//! The JSON:API shapes the client returns: loosely typed resources (the
+//! snapshot builder turns them into domain types) and metric aggregates.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::klaviyo::KlaviyoError;
+
+/// One JSON:API resource: `{"type", "id", "attributes", "relationships"}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Resource {
+    /// The resource `type`, e.g. `flow`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The resource id.
+    pub id: String,
+    /// Attributes as sent (`Null` when absent).
+    #[serde(default)]
+    pub attributes: Value,
+    /// Relationships as sent (`Null` when absent).
+    #[serde(default)]
+    pub relationships: Value,
+}
+
+/// One page of a JSON:API document: its resources and the next link.
+#[derive(Debug)]
+pub(crate) struct Page {
+    pub data: Vec<Resource>,
+    pub next: Option<String>,
+}
+
+impl Page {
+    /// Reads a document; `data` may be a list, one object, or null.
+    pub(crate) fn from_value(doc: Value) -> Result<Self, KlaviyoError> {
+        let Value::Object(mut doc) = doc else {
+            return Err(KlaviyoError::Decode(
+                "the document is not a JSON object".into(),
+            ));
+        };
+        let data = match doc.remove("data") {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(serde_json::from_value)
+                .collect::<Result<Vec<Resource>, _>>()
+                .map_err(|e| KlaviyoError::Decode(format!("a resource is malformed: {e}")))?,
+            Some(Value::Null) => Vec::new(),
+            Some(one @ Value::Object(_)) => vec![
+                serde_json::from_value(one)
+                    .map_err(|e| KlaviyoError::Decode(format!("a resource is malformed: {e}")))?,
+            ],
+            Some(_) => {
+                return Err(KlaviyoError::Decode(
+                    "`data` is neither a list nor an object".into(),
+                ));
+            }
+            None => return Err(KlaviyoError::Decode("the document has no `data`".into())),
+        };
+        let next = match doc.get("links").and_then(|l| l.get("next")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                return Err(KlaviyoError::Decode("`links.next` is not a string".into()));
+            }
+        };
+        Ok(Self { data, next })
+    }
+}
+
+/// Bucket width of a metric aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    /// One bucket per hour.
+    Hour,
+    /// One bucket per day.
+    Day,
+}
+
+impl Interval {
+    /// The word Klaviyo uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::Hour => "hour",
+            Interval::Day => "day",
+        }
+    }
+
+    /// The bucket width.
+    pub fn width(self) -> Duration {
+        match self {
+            Interval::Hour => Duration::hours(1),
+            Interval::Day => Duration::days(1),
+        }
+    }
+}
+
+/// A metric-aggregates query over `[start, end)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateQuery {
+    /// Metric id.
+    pub metric_id: String,
+    /// Bucket width.
+    pub interval: Interval,
+    /// Inclusive start.
+    pub start: DateTime<Utc>,
+    /// Exclusive end.
+    pub end: DateTime<Utc>,
+    /// `count`, `sum_value` and/or `unique`.
+    pub measurements: Vec<&'static str>,
+    /// IANA timezone the buckets align to, e.g. `UTC`.
+    pub timezone: String,
+}
+
+impl AggregateQuery {
+    /// The request body Klaviyo expects.
+    pub(crate) fn body(&self) -> Value {
+        let ts = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        json!({
+            "data": {
+                "type": "metric-aggregate",
+                "attributes": {
+                    "metric_id": self.metric_id,
+                    "measurements": self.measurements,
+                    "interval": self.interval.as_str(),
+                    "filter": [
+                        format!("greater-or-equal(datetime,{})", ts(self.start)),
+                        format!("less-than(datetime,{})", ts(self.end)),
+                    ],
+                    "timezone": self.timezone,
+                }
+            }
+        })
+    }
+}
+
+/// The answer to an [`AggregateQuery`]: one value per bucket per measurement.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AggregateSeries {
+    /// Bucket starts, ascending.
+    pub dates: Vec<DateTime<Utc>>,
+    /// `count` per bucket (empty if not requested).
+    pub count: Vec<f64>,
+    /// `sum_value` per bucket (empty if not requested).
+    pub sum_value: Vec<f64>,
+}
+
+impl AggregateSeries {
+    /// Reads `data.attributes.{dates, data[0].measurements}`. A requested
+    /// measurement that is missing or of the wrong length is a decode error;
+    /// no rows at all means no events (zeros).
+    pub(crate) fn from_value(doc: &Value, measurements: &[&str]) -> Result<Self, KlaviyoError> {
+        let attrs = doc
+            .get("data")
+            .and_then(|d| d.get("attributes"))
+            .ok_or_else(|| KlaviyoError::Decode("the aggregate has no `data.attributes`".into()))?;
+        let dates = attrs
+            .get("dates")
+            .and_then(Value::as_array)
+            .ok_or_else(|| KlaviyoError::Decode("the aggregate has no `dates` list".into()))?
+            .iter()
+            .map(|d| {
+                d.as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .map(|t| t.with_timezone(&Utc))
+                    .ok_or_else(|| {
+                        KlaviyoError::Decode(format!("the aggregate date {d} is not RFC 3339"))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = attrs
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| KlaviyoError::Decode("the aggregate has no `data` rows".into()))?;
+        let series = |name: &str| -> Result<Vec<f64>, KlaviyoError> {
+            if !measurements.contains(&name) {
+                return Ok(Vec::new());
+            }
+            let Some(row) = rows.first() else {
+                return Ok(vec![0.0; dates.len()]);
+            };
+            let values = row
+                .get("measurements")
+                .and_then(|m| m.get(name))
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    KlaviyoError::Decode(format!("the aggregate has no `{name}` measurement"))
+                })?;
+            if values.len() != dates.len() {
+                return Err(KlaviyoError::Decode(format!(
+                    "the aggregate has {} `{name}` values for {} dates",
+                    values.len(),
+                    dates.len()
+                )));
+            }
+            values
+                .iter()
+                .map(|v| {
+                    v.as_f64().filter(|f| f.is_finite()).ok_or_else(|| {
+                        KlaviyoError::Decode(format!("the `{name}` value {v} is not a number"))
+                    })
+                })
+                .collect()
+        };
+        Ok(Self {
+            count: series("count")?,
+            sum_value: series("sum_value")?,
+            dates,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn pages_read_lists_objects_and_next_links() {
+        let p = Page::from_value(json!({
+            "data": [{"type": "flow", "id": "F1", "attributes": {"name": "Welcome"}}],
+            "links": {"self": "x", "next": "https://a.klaviyo.com/api/flows?page%5Bcursor%5D=2"}
+        }))
+        .unwrap();
+        assert_eq!(p.data.len(), 1);
+        assert_eq!(p.data[0].kind, "flow");
+        assert_eq!(p.data[0].relationships, Value::Null);
+        assert!(p.next.as_deref().unwrap().ends_with("=2"));
+
+        let one = Page::from_value(json!({"data": {"type": "account", "id": "A"}})).unwrap();
+        assert_eq!(one.data[0].id, "A");
+        assert!(one.next.is_none());
+        let last = Page::from_value(json!({"data": [], "links": {"next": null}})).unwrap();
+        assert!(last.data.is_empty() && last.next.is_none());
+    }
+
+    #[test]
+    fn malformed_pages_are_decode_errors() {
+        for bad in [
+            json!([1, 2]),
+            json!({"links": {}}),
+            json!({"data": "x"}),
+            json!({"data": [{"type": "flow"}]}),
+            json!({"data": [], "links": {"next": 5}}),
+        ] {
+            assert!(
+                matches!(Page::from_value(bad.clone()), Err(KlaviyoError::Decode(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    fn query() -> AggregateQuery {
+        AggregateQuery {
+            metric_id: "M1".into(),
+            interval: Interval::Hour,
+            start: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            end: Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap(),
+            measurements: vec!["count", "sum_value"],
+            timezone: "UTC".into(),
+        }
+    }
+
+    #[test]
+    fn aggregate_body_has_the_datetime_filter_pair() {
+        let body = query().body();
+        let attrs = &body["data"]["attributes"];
+        assert_eq!(body["data"]["type"], "metric-aggregate");
+        assert_eq!(attrs["interval"], "hour");
+        assert_eq!(
+            attrs["filter"],
+            json!([
+                "greater-or-equal(datetime,2026-11-01T00:00:00Z)",
+                "less-than(datetime,2026-11-01T02:00:00Z)"
+            ])
+        );
+        assert_eq!(attrs["measurements"], json!(["count", "sum_value"]));
+    }
+
+    #[test]
+    fn aggregate_series_parse() {
+        let doc = json!({"data": {"type": "metric-aggregate", "id": "x", "attributes": {
+            "dates": ["2026-11-01T00:00:00+00:00", "2026-11-01T01:00:00+00:00"],
+            "data": [{"dimensions": [], "measurements": {"count": [3, 0], "sum_value": [120.5, 0.0]}}]
+        }}});
+        let s = AggregateSeries::from_value(&doc, &["count", "sum_value"]).unwrap();
+        assert_eq!(s.dates.len(), 2);
+        assert_eq!(s.count, vec![3.0, 0.0]);
+        assert_eq!(s.sum_value, vec![120.5, 0.0]);
+        // Not requested: left empty.
+        let only = AggregateSeries::from_value(&doc, &["count"]).unwrap();
+        assert!(only.sum_value.is_empty());
+        // No rows: zeros.
+        let empty =
+            json!({"data": {"attributes": {"dates": ["2026-11-01T00:00:00Z"], "data": []}}});
+        let z = AggregateSeries::from_value(&empty, &["count"]).unwrap();
+        assert_eq!(z.count, vec![0.0]);
+    }
+
+    #[test]
+    fn malformed_aggregates_are_decode_errors() {
+        let bad = [
+            json!({}),
+            json!({"data": {"attributes": {"data": []}}}),
+            json!({"data": {"attributes": {"dates": ["yesterday"], "data": []}}}),
+            json!({"data": {"attributes": {"dates": ["2026-11-01T00:00:00Z"], "data": [{"measurements": {"count": [1, 2]}}]}}}),
+            json!({"data": {"attributes": {"dates": ["2026-11-01T00:00:00Z"], "data": [{"measurements": {"count": ["1"]}}]}}}),
+            json!({"data": {"attributes": {"dates": ["2026-11-01T00:00:00Z"], "data": [{"measurements": {}}]}}}),
+        ];
+        for doc in bad {
+            assert!(
+                matches!(
+                    AggregateSeries::from_value(&doc, &["count"]),
+                    Err(KlaviyoError::Decode(_))
+                ),
+                "{doc}"
+            );
+        }
+    }
+}

@@ -1,0 +1,1166 @@
+//! The snapshot builder: fetches one account's facts through an
+//! [`AccountClient`] and turns the loosely typed resources into a [`Snapshot`].
+//!
+//! A scan never fails as a whole: a part that could not be fetched stays
+//! `None` with a [`Gap`] saying why, and a malformed resource is skipped (or a
+//! nullable field defaulted) with a Gap line, never a panic. Only auth errors
+//! (401/403) end the scan, because no other call would work either.
+//! Independent fetches run concurrently; the client's per-account budget keeps
+//! them under Klaviyo's rate limits.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinSet;
+use tracing::{Instrument, debug, info_span};
+
+use crate::domain::ClientSlug;
+use crate::klaviyo::{
+    AccountClient, AggregateQuery, AggregateSeries, Interval, KlaviyoError, Resource,
+};
+use crate::scan::snapshot::{
+    Account, Activity, Campaign, Flow, FlowStatus, Gap, KnownMetric, List, Metric, Part, Snapshot,
+};
+
+/// Days of hourly activity fetched per known metric.
+pub const ACTIVITY_DAYS: i64 = 28;
+/// Campaign channels a snapshot holds.
+const CAMPAIGN_CHANNELS: [&str; 2] = ["email", "sms"];
+/// Metrics whose newest event time is looked up (the freshness checks use them).
+const LAST_EVENT_METRICS: [KnownMetric; 4] = [
+    KnownMetric::PlacedOrder,
+    KnownMetric::StartedCheckout,
+    KnownMetric::ViewedProduct,
+    KnownMetric::ActiveOnSite,
+];
+/// Steps reported through progress: account, flows, campaigns, lists,
+/// metrics, flow triggers, activity.
+const STEPS: usize = 7;
+/// Problems listed by name in one Gap; the rest are counted.
+const ISSUES_SHOWN: usize = 3;
+
+/// Progress of one scan, sent once per finished step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanProgress {
+    /// Steps finished.
+    pub done: usize,
+    /// Steps in all.
+    pub total: usize,
+    /// What just finished, e.g. `flows (12)`.
+    pub step: String,
+}
+
+/// Sends progress; the counter is atomic because steps finish concurrently.
+struct Progress<'a> {
+    tx: Option<&'a UnboundedSender<ScanProgress>>,
+    done: AtomicUsize,
+}
+
+impl Progress<'_> {
+    fn step(&self, step: String) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        debug!(done, total = STEPS, step = %step, "scan step");
+        if let Some(tx) = self.tx {
+            // A closed receiver only means nobody is watching; the scan goes on.
+            let _ = tx.send(ScanProgress {
+                done,
+                total: STEPS,
+                step,
+            });
+        }
+    }
+}
+
+/// Builds a snapshot of one account. Never fails as a whole: a failed part becomes `None`
+/// plus a `Gap` with the reason; an auth error (401/403) is returned as Err because nothing
+/// else will work either.
+pub async fn build_snapshot(
+    api: &AccountClient,
+    client: &ClientSlug,
+    now: DateTime<Utc>,
+    progress: Option<&UnboundedSender<ScanProgress>>,
+) -> Result<Snapshot, KlaviyoError> {
+    let span = info_span!("snapshot", client = %client, account = %api.account_key());
+    build(api, client, now, progress).instrument(span).await
+}
+
+async fn build(
+    api: &AccountClient,
+    client: &ClientSlug,
+    now: DateTime<Utc>,
+    progress: Option<&UnboundedSender<ScanProgress>>,
+) -> Result<Snapshot, KlaviyoError> {
+    let progress = Progress {
+        tx: progress,
+        done: AtomicUsize::new(0),
+    };
+    let p = &progress;
+    let (account, lists, campaigns, rest) = tokio::join!(
+        async {
+            let r = api.get_accounts().await;
+            p.step("account".into());
+            r
+        },
+        async {
+            let r = api.get_lists().await;
+            p.step(count_step("lists", &r));
+            r
+        },
+        fetch_campaigns(api, p),
+        fetch_flows_metrics_activity(api, now, p),
+    );
+
+    let mut out = Outcome::default();
+    let mut snap = Snapshot::empty(client.clone(), now);
+
+    if let Some(res) = out.take(Part::Account, "the account", account) {
+        snap.account = out.account(&res);
+    }
+    let raw_lists = out.take(Part::Lists, "lists", lists);
+    if let Some(res) = &raw_lists {
+        snap.lists = Some(out.convert(Part::Lists, "lists", res, list_from));
+    }
+    snap.campaigns = out.campaigns(campaigns);
+
+    let Rest {
+        flows,
+        metrics,
+        triggers,
+        activity,
+    } = rest;
+    let metrics = out.take(Part::Metrics, "metrics", metrics);
+    if let Some(res) = &metrics {
+        snap.metrics = Some(out.convert(Part::Metrics, "metrics", res, metric_from));
+    }
+    if let Some(res) = out.take(Part::Flows, "flows", flows) {
+        let mut flows = out.convert(Part::Flows, "flows", &res, flow_from);
+        let by_list = list_trigger_map(&res, raw_lists.as_deref().unwrap_or_default());
+        for f in &mut flows {
+            if f.trigger_list_id.is_none() {
+                f.trigger_list_id = by_list.get(&f.id).cloned();
+            }
+        }
+        match triggers {
+            Triggers::Fetched(found) => {
+                for (metric, r) in found {
+                    let what = format!("the flows {} triggers", metric.klaviyo_name());
+                    if let Some(res) = out.take(Part::Flows, &what, r) {
+                        for triggered in res {
+                            if let Some(f) = flows.iter_mut().find(|f| f.id == triggered.id) {
+                                f.trigger_metric = Some(metric);
+                            }
+                        }
+                    }
+                }
+            }
+            Triggers::NotNeeded => {}
+            Triggers::NoMetrics => out.gap(
+                Part::Flows,
+                "trigger metrics of flows are unknown because the metrics could not be fetched"
+                    .into(),
+            ),
+        }
+        snap.flows = Some(flows);
+    }
+    snap.activity = out.activity(activity, now);
+
+    if let Some(e) = out.auth {
+        return Err(e);
+    }
+    snap.gaps = out.gaps;
+    Ok(snap)
+}
+
+fn count_step<T>(name: &str, r: &Result<Vec<T>, KlaviyoError>) -> String {
+    match r {
+        Ok(v) => format!("{name} ({})", v.len()),
+        Err(_) => format!("{name} (failed)"),
+    }
+}
+
+async fn fetch_campaigns(
+    api: &AccountClient,
+    p: &Progress<'_>,
+) -> Vec<(&'static str, Result<Vec<Resource>, KlaviyoError>)> {
+    let (email, sms) = tokio::join!(
+        api.get_campaigns(CAMPAIGN_CHANNELS[0]),
+        api.get_campaigns(CAMPAIGN_CHANNELS[1])
+    );
+    let n: usize = [&email, &sms]
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(Vec::len))
+        .sum();
+    p.step(format!("campaigns ({n})"));
+    vec![(CAMPAIGN_CHANNELS[0], email), (CAMPAIGN_CHANNELS[1], sms)]
+}
+
+/// Trigger lookups, per known metric.
+enum Triggers {
+    /// Looked up for these metrics.
+    Fetched(Vec<(KnownMetric, Result<Vec<Resource>, KlaviyoError>)>),
+    /// No flow is metric-triggered (or flows failed): nothing to look up.
+    NotNeeded,
+    /// Metrics failed, so triggers could not be looked up.
+    NoMetrics,
+}
+
+/// Per known metric: its id, the aggregate, and the newest event (if looked up).
+type ActivityResults = Vec<(
+    KnownMetric,
+    String,
+    Result<AggregateSeries, KlaviyoError>,
+    Option<Result<Option<Resource>, KlaviyoError>>,
+)>;
+
+struct Rest {
+    flows: Result<Vec<Resource>, KlaviyoError>,
+    metrics: Result<Vec<Resource>, KlaviyoError>,
+    triggers: Triggers,
+    /// `None` when metrics failed.
+    activity: Option<ActivityResults>,
+}
+
+/// Flows and metrics, then what depends on them: trigger lookups and activity.
+async fn fetch_flows_metrics_activity(
+    api: &AccountClient,
+    now: DateTime<Utc>,
+    p: &Progress<'_>,
+) -> Rest {
+    let (flows, metrics) = tokio::join!(
+        async {
+            let r = api.get_flows().await;
+            p.step(count_step("flows", &r));
+            r
+        },
+        async {
+            let r = api.get_metrics().await;
+            p.step(count_step("metrics", &r));
+            r
+        },
+    );
+    let known = metrics.as_ref().ok().map(|m| pick_known_metrics(m));
+    let any_metric_flow = flows.as_ref().is_ok_and(|fs| {
+        fs.iter()
+            .any(|f| f.attributes.get("trigger_type").and_then(Value::as_str) == Some("Metric"))
+    });
+    let (triggers, activity) = tokio::join!(
+        async {
+            let t = match &known {
+                None if any_metric_flow => Triggers::NoMetrics,
+                Some(known) if any_metric_flow => {
+                    let mut set = JoinSet::new();
+                    for (metric, id) in known.clone() {
+                        let api = api.clone();
+                        set.spawn(async move { (metric, api.metric_flow_triggers(&id).await) });
+                    }
+                    let mut found = join_ordered(set).await;
+                    found.sort_by_key(|(m, _)| *m);
+                    Triggers::Fetched(found)
+                }
+                _ => Triggers::NotNeeded,
+            };
+            p.step("flow triggers".into());
+            t
+        },
+        async {
+            let a = match &known {
+                Some(known) => Some(fetch_activity(api, known, now).await),
+                None => None,
+            };
+            p.step(format!(
+                "activity ({} metrics)",
+                known.as_ref().map_or(0, Vec::len)
+            ));
+            a
+        },
+    );
+    Rest {
+        flows,
+        metrics,
+        triggers,
+        activity,
+    }
+}
+
+/// Collects a JoinSet's results; a panicked task (a bug) is logged and dropped.
+async fn join_ordered<T: 'static>(mut set: JoinSet<T>) -> Vec<T> {
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(v) => out.push(v),
+            Err(e) => tracing::error!(error = %e, "a scan task failed"),
+        }
+    }
+    out
+}
+
+/// The window of hourly buckets: 28 days ending one hour after the current
+/// hour boundary, so the partial current hour is included.
+fn activity_window(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+    let end = hour + Duration::hours(1);
+    (end - Duration::days(ACTIVITY_DAYS), end)
+}
+
+async fn fetch_activity(
+    api: &AccountClient,
+    known: &[(KnownMetric, String)],
+    now: DateTime<Utc>,
+) -> ActivityResults {
+    let (start, end) = activity_window(now);
+    let mut set = JoinSet::new();
+    for (metric, id) in known.iter().cloned() {
+        let api = api.clone();
+        set.spawn(async move {
+            let q = AggregateQuery {
+                metric_id: id.clone(),
+                interval: Interval::Hour,
+                start,
+                end,
+                measurements: vec!["count", "sum_value"],
+                timezone: "UTC".into(),
+            };
+            let latest = async {
+                if LAST_EVENT_METRICS.contains(&metric) {
+                    Some(api.latest_event(&id).await)
+                } else {
+                    None
+                }
+            };
+            let (series, latest) = tokio::join!(api.metric_aggregate(&q), latest);
+            (metric, id, series, latest)
+        });
+    }
+    let mut out = join_ordered(set).await;
+    out.sort_by_key(|(m, ..)| *m);
+    out
+}
+
+/// One metric id per known metric present. When a name appears twice (two
+/// integrations both send "Placed Order"), the one from an integration wins,
+/// then the first listed.
+fn pick_known_metrics(metrics: &[Resource]) -> Vec<(KnownMetric, String)> {
+    let mut best: BTreeMap<KnownMetric, (bool, String)> = BTreeMap::new();
+    for m in metrics {
+        let Some(known) = m
+            .attributes
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(KnownMetric::from_klaviyo_name)
+        else {
+            continue;
+        };
+        let integrated = m
+            .attributes
+            .get("integration")
+            .is_some_and(|i| i.is_object());
+        match best.get(&known) {
+            Some((had_integration, _)) if *had_integration || !integrated => {}
+            _ => {
+                best.insert(known, (integrated, m.id.clone()));
+            }
+        }
+    }
+    best.into_iter().map(|(k, (_, id))| (k, id)).collect()
+}
+
+/// Flow id -> list id, from relationships that name a list: the flow's own
+/// (any relationship whose data is a `list`) or a list's `flow-triggers`.
+fn list_trigger_map(flows: &[Resource], lists: &[Resource]) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    for l in lists {
+        for (kind, flow_id) in relationship_items(l.relationships.get("flow-triggers")) {
+            if kind == "flow" {
+                map.entry(flow_id).or_insert_with(|| l.id.clone());
+            }
+        }
+    }
+    for f in flows {
+        if let Some(rels) = f.relationships.as_object() {
+            for rel in rels.values() {
+                for (kind, id) in relationship_items(Some(rel)) {
+                    if kind == "list" {
+                        map.insert(f.id.clone(), id);
+                    }
+                }
+            }
+        }
+    }
+    map
+}
+
+/// `(type, id)` pairs of a relationship's `data` (one object or a list).
+fn relationship_items(rel: Option<&Value>) -> Vec<(String, String)> {
+    let item = |v: &Value| {
+        Some((
+            v.get("type")?.as_str()?.to_owned(),
+            v.get("id")?.as_str()?.to_owned(),
+        ))
+    };
+    match rel.and_then(|r| r.get("data")) {
+        Some(Value::Array(items)) => items.iter().filter_map(item).collect(),
+        Some(one @ Value::Object(_)) => item(one).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Collects gaps and the first auth error while results are converted.
+#[derive(Default)]
+struct Outcome {
+    gaps: Vec<Gap>,
+    auth: Option<KlaviyoError>,
+}
+
+impl Outcome {
+    fn gap(&mut self, part: Part, reason: String) {
+        self.gaps.push(Gap { part, reason });
+    }
+
+    /// The value, or `None` with a gap (or the auth error kept for the caller).
+    fn take<T>(&mut self, part: Part, what: &str, r: Result<T, KlaviyoError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) if e.is_auth() => {
+                self.auth.get_or_insert(e);
+                None
+            }
+            Err(e) => {
+                self.gap(part, format!("could not fetch {what}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Converts each resource; the ones that fail are skipped and summed up in one gap.
+    fn convert<T>(
+        &mut self,
+        part: Part,
+        what: &str,
+        resources: &[Resource],
+        f: fn(&mut Fields<'_>) -> Option<T>,
+    ) -> Vec<T> {
+        let mut issues = Vec::new();
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for r in resources {
+            let mut fields = Fields::new(r);
+            match f(&mut fields) {
+                Some(v) => out.push(v),
+                None => skipped += 1,
+            }
+            issues.append(&mut fields.issues);
+        }
+        if !issues.is_empty() {
+            let shown: Vec<&str> = issues
+                .iter()
+                .take(ISSUES_SHOWN)
+                .map(String::as_str)
+                .collect();
+            let more = issues.len().saturating_sub(ISSUES_SHOWN);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            self.gap(
+                part,
+                format!(
+                    "{skipped} of {} {what} skipped as unreadable; problems: {}{more}",
+                    resources.len(),
+                    shown.join("; ")
+                ),
+            );
+        }
+        out
+    }
+
+    fn account(&mut self, resources: &[Resource]) -> Option<Account> {
+        let Some(first) = resources.first() else {
+            self.gap(
+                Part::Account,
+                "Klaviyo returned no account for this key; check the key belongs to the client's account".into(),
+            );
+            return None;
+        };
+        let mut fields = Fields::new(first);
+        let account = account_from(&mut fields);
+        if !fields.issues.is_empty() {
+            self.gap(
+                Part::Account,
+                format!(
+                    "account settings are unreadable: {}",
+                    fields.issues.join("; ")
+                ),
+            );
+        }
+        account
+    }
+
+    fn campaigns(
+        &mut self,
+        results: Vec<(&'static str, Result<Vec<Resource>, KlaviyoError>)>,
+    ) -> Option<Vec<Campaign>> {
+        let mut all: Option<Vec<Campaign>> = None;
+        for (channel, r) in results {
+            let what = format!("{channel} campaigns");
+            if let Some(res) = self.take(Part::Campaigns, &what, r) {
+                let mut converted = self.convert(Part::Campaigns, &what, &res, campaign_from);
+                for c in &mut converted {
+                    c.channel = channel.to_owned();
+                }
+                all.get_or_insert_with(Vec::new).append(&mut converted);
+            }
+        }
+        all
+    }
+
+    /// Activity for every known metric, or `None` if any aggregate failed:
+    /// a metric missing from the map must mean "not in the account".
+    fn activity(
+        &mut self,
+        results: Option<ActivityResults>,
+        now: DateTime<Utc>,
+    ) -> Option<BTreeMap<KnownMetric, Activity>> {
+        let Some(results) = results else {
+            self.gap(
+                Part::Activity,
+                "activity was not fetched because the metrics could not be fetched".into(),
+            );
+            return None;
+        };
+        let (start, end) = activity_window(now);
+        let buckets = (end - start).num_hours().max(0) as usize;
+        let mut map = BTreeMap::new();
+        let mut complete = true;
+        for (metric, id, series, latest) in results {
+            let what = format!("{} activity", metric.klaviyo_name());
+            let Some(series) = self.take(Part::Activity, &what, series) else {
+                complete = false;
+                continue;
+            };
+            let mut counts = vec![0.0; buckets];
+            let mut values = vec![0.0; buckets];
+            // Place each value by its date, so a server that omits empty
+            // buckets or starts a bucket early cannot shift the series.
+            for (i, date) in series.dates.iter().enumerate() {
+                let offset = (*date - start).num_seconds();
+                if offset < 0 {
+                    continue;
+                }
+                let idx = (offset / 3600) as usize;
+                if idx >= buckets {
+                    continue;
+                }
+                counts[idx] += series.count.get(i).copied().unwrap_or(0.0);
+                values[idx] += series.sum_value.get(i).copied().unwrap_or(0.0);
+            }
+            let what = format!("the newest {} event", metric.klaviyo_name());
+            let last_event_at = match latest.map(|r| self.take(Part::Activity, &what, r)) {
+                Some(Some(Some(event))) => {
+                    let t = event_time(&event);
+                    if t.is_none() {
+                        self.gap(
+                            Part::Activity,
+                            format!("{what} has no readable `datetime` or `timestamp`"),
+                        );
+                    }
+                    t
+                }
+                _ => None,
+            };
+            map.insert(
+                metric,
+                Activity {
+                    metric_id: id,
+                    start,
+                    counts,
+                    values,
+                    last_event_at,
+                },
+            );
+        }
+        complete.then_some(map)
+    }
+}
+
+/// `datetime` (RFC 3339), else `timestamp` (Unix seconds).
+fn event_time(event: &Resource) -> Option<DateTime<Utc>> {
+    let a = &event.attributes;
+    a.get("datetime")
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|| {
+            a.get("timestamp")
+                .and_then(Value::as_i64)
+                .and_then(|s| DateTime::from_timestamp(s, 0))
+        })
+}
+
+/// Reads one resource's attributes, noting every problem instead of failing.
+struct Fields<'a> {
+    id: &'a str,
+    kind: &'a str,
+    attrs: &'a Value,
+    issues: Vec<String>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(r: &'a Resource) -> Self {
+        let mut f = Self {
+            id: &r.id,
+            kind: &r.kind,
+            attrs: &r.attributes,
+            issues: Vec::new(),
+        };
+        if !r.attributes.is_object() {
+            f.issue("has no attributes".into());
+        }
+        f
+    }
+
+    fn issue(&mut self, what: String) {
+        self.issues
+            .push(format!("{} {} {what}", self.kind, self.id));
+    }
+
+    /// A value at a dotted path, `None` when missing or null.
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        let mut v = self.attrs;
+        for part in key.split('.') {
+            v = v.get(part)?;
+        }
+        (!v.is_null()).then_some(v)
+    }
+
+    /// A string that must be there.
+    fn req_str(&mut self, key: &str) -> Option<String> {
+        match self.get(key) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.issue(format!("has a non-text `{key}`"));
+                None
+            }
+            None => {
+                self.issue(format!("has no `{key}`"));
+                None
+            }
+        }
+    }
+
+    /// A string that may be missing or null.
+    fn opt_str(&mut self, key: &str) -> Option<String> {
+        match self.get(key) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.issue(format!("has a non-text `{key}`"));
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn bool_or(&mut self, key: &str, default: bool) -> bool {
+        match self.get(key) {
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                self.issue(format!("has a non-boolean `{key}`"));
+                default
+            }
+            None => default,
+        }
+    }
+
+    /// A time that may be missing; present but unparseable is an issue.
+    fn opt_time(&mut self, key: &str) -> Option<DateTime<Utc>> {
+        let v = self.get(key)?;
+        let parsed = v
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        if parsed.is_none() {
+            self.issue(format!("has an unreadable `{key}` ({v})"));
+        }
+        parsed
+    }
+
+    /// A created/updated pair: one missing borrows the other (noted); both
+    /// missing makes the resource unreadable.
+    fn time_pair(
+        &mut self,
+        created: &str,
+        updated: &str,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        match (self.opt_time(created), self.opt_time(updated)) {
+            (Some(c), Some(u)) => Some((c, u)),
+            (Some(c), None) => {
+                self.issue(format!("has no `{updated}`; using `{created}`"));
+                Some((c, c))
+            }
+            (None, Some(u)) => {
+                self.issue(format!("has no `{created}`; using `{updated}`"));
+                Some((u, u))
+            }
+            (None, None) => {
+                self.issue(format!("has neither `{created}` nor `{updated}`"));
+                None
+            }
+        }
+    }
+
+    fn u64_opt(&mut self, key: &str) -> Option<u64> {
+        let v = self.get(key)?;
+        let n = v.as_u64();
+        if n.is_none() {
+            self.issue(format!("has a non-count `{key}` ({v})"));
+        }
+        n
+    }
+}
+
+fn flow_from(f: &mut Fields<'_>) -> Option<Flow> {
+    let name = f.opt_str("name").unwrap_or_default();
+    let status = match f.req_str("status")?.to_ascii_lowercase().as_str() {
+        "draft" => FlowStatus::Draft,
+        "manual" => FlowStatus::Manual,
+        "live" => FlowStatus::Live,
+        other => {
+            f.issue(format!("has an unknown status `{other}`"));
+            return None;
+        }
+    };
+    let archived = f.bool_or("archived", false);
+    // Null in the spec means no trigger was set up.
+    let trigger_type = f
+        .opt_str("trigger_type")
+        .unwrap_or_else(|| "Unconfigured".into());
+    let (created, updated) = f.time_pair("created", "updated")?;
+    Some(Flow {
+        id: f.id.to_owned(),
+        name,
+        status,
+        archived,
+        trigger_type,
+        trigger_metric: None,
+        trigger_list_id: None,
+        created,
+        updated,
+    })
+}
+
+fn campaign_from(f: &mut Fields<'_>) -> Option<Campaign> {
+    let name = f.opt_str("name").unwrap_or_default();
+    let status = f.req_str("status")?;
+    let archived = f.bool_or("archived", false);
+    let included_audiences = match f.get("audiences.included") {
+        Some(Value::Array(items)) => {
+            let ids: Vec<String> = items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            if ids.len() != items.len() {
+                f.issue("has a non-text audience id".into());
+            }
+            ids
+        }
+        Some(_) => {
+            f.issue("has a malformed `audiences.included`".into());
+            Vec::new()
+        }
+        None => {
+            f.issue("has no `audiences.included`".into());
+            Vec::new()
+        }
+    };
+    let send_time = f.opt_time("send_time");
+    let scheduled_at = f.opt_time("scheduled_at");
+    let (created_at, updated_at) = f.time_pair("created_at", "updated_at")?;
+    Some(Campaign {
+        id: f.id.to_owned(),
+        name,
+        // Set by the caller from the channel it asked for.
+        channel: String::new(),
+        status,
+        archived,
+        included_audiences,
+        send_time,
+        scheduled_at,
+        created_at,
+        updated_at,
+    })
+}
+
+fn list_from(f: &mut Fields<'_>) -> Option<List> {
+    let name = f.opt_str("name").unwrap_or_default();
+    let opt_in_process = f.opt_str("opt_in_process");
+    let (created, updated) = f.time_pair("created", "updated")?;
+    let profile_count = f.u64_opt("profile_count");
+    Some(List {
+        id: f.id.to_owned(),
+        name,
+        opt_in_process,
+        created,
+        updated,
+        profile_count,
+    })
+}
+
+fn metric_from(f: &mut Fields<'_>) -> Option<Metric> {
+    let name = f.req_str("name")?;
+    let integration = match f.get("integration") {
+        Some(Value::Object(_)) => f.opt_str("integration.name"),
+        Some(_) => {
+            f.issue("has a malformed `integration`".into());
+            None
+        }
+        None => None,
+    };
+    Some(Metric {
+        id: f.id.to_owned(),
+        name,
+        integration,
+    })
+}
+
+/// The account; a missing address block or timezone makes it unreadable
+/// rather than "empty", so no check mistakes a parse failure for a missing address.
+fn account_from(f: &mut Fields<'_>) -> Option<Account> {
+    if !matches!(f.get("contact_information"), Some(Value::Object(_))) {
+        f.issue("has no `contact_information`".into());
+        return None;
+    }
+    let organization_name = f
+        .opt_str("contact_information.organization_name")
+        .unwrap_or_default();
+    let sender_address = match f.get("contact_information.street_address") {
+        Some(Value::Object(addr)) => ["address1", "address2", "city", "region", "zip", "country"]
+            .iter()
+            .filter_map(|k| addr.get(*k).and_then(Value::as_str))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => {
+            f.issue("has no `contact_information.street_address`".into());
+            return None;
+        }
+    };
+    let industry = f.opt_str("industry");
+    let timezone = f.req_str("timezone");
+    let preferred_currency = f.req_str("preferred_currency");
+    Some(Account {
+        id: f.id.to_owned(),
+        organization_name,
+        sender_address,
+        industry,
+        timezone: timezone?,
+        preferred_currency: preferred_currency?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+
+    fn res(kind: &str, id: &str, attributes: Value) -> Resource {
+        Resource {
+            kind: kind.into(),
+            id: id.into(),
+            attributes,
+            relationships: Value::Null,
+        }
+    }
+
+    fn convert<T>(
+        part: Part,
+        items: &[Resource],
+        f: fn(&mut Fields<'_>) -> Option<T>,
+    ) -> (Vec<T>, Vec<Gap>) {
+        let mut out = Outcome::default();
+        let v = out.convert(part, "things", items, f);
+        (v, out.gaps)
+    }
+
+    #[test]
+    fn flows_parse_and_bad_ones_become_a_gap() {
+        let good = res(
+            "flow",
+            "F1",
+            json!({"name": "Welcome", "status": "live", "archived": false,
+                   "trigger_type": "Added to List",
+                   "created": "2025-01-01T00:00:00+00:00", "updated": "2026-10-01T12:00:00Z"}),
+        );
+        let no_status = res(
+            "flow",
+            "F2",
+            json!({"name": "x", "created": "2025-01-01T00:00:00Z"}),
+        );
+        let odd_status = res(
+            "flow",
+            "F3",
+            json!({"status": "paused", "created": "2025-01-01T00:00:00Z"}),
+        );
+        let bad_date = res(
+            "flow",
+            "F4",
+            json!({"status": "draft", "created": "yesterday"}),
+        );
+        let not_object = res("flow", "F5", json!("oops"));
+        let (flows, gaps) = convert(
+            Part::Flows,
+            &[good, no_status, odd_status, bad_date, not_object],
+            flow_from,
+        );
+        assert_eq!(flows.len(), 1);
+        assert_eq!(flows[0].status, FlowStatus::Live);
+        assert!(flows[0].is_sending());
+        assert_eq!(flows[0].trigger_type, "Added to List");
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(gaps[0].part, Part::Flows);
+        assert!(
+            gaps[0].reason.starts_with("4 of 5 things skipped"),
+            "{}",
+            gaps[0].reason
+        );
+        assert!(gaps[0].reason.contains("flow F2 has no `status`"));
+        assert!(gaps[0].reason.contains("more"));
+    }
+
+    #[test]
+    fn nullable_fields_default_without_a_gap() {
+        let f = res(
+            "flow",
+            "F1",
+            json!({"name": null, "status": "Draft", "archived": null, "trigger_type": null,
+                   "created": "2025-01-01T00:00:00Z", "updated": "2025-01-02T00:00:00Z"}),
+        );
+        let (flows, gaps) = convert(Part::Flows, &[f], flow_from);
+        assert!(gaps.is_empty(), "{gaps:?}");
+        assert_eq!(flows[0].name, "");
+        assert_eq!(flows[0].status, FlowStatus::Draft);
+        assert_eq!(flows[0].trigger_type, "Unconfigured");
+        assert!(!flows[0].archived);
+    }
+
+    #[test]
+    fn campaigns_lists_and_metrics_parse() {
+        let c = res(
+            "campaign",
+            "C1",
+            json!({"name": "BFCM", "status": "Scheduled", "archived": false,
+                   "audiences": {"included": ["L1", "S2"], "excluded": []},
+                   "send_time": null, "scheduled_at": "2026-11-27T14:00:00Z",
+                   "created_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-02T00:00:00Z"}),
+        );
+        let (cs, gaps) = convert(Part::Campaigns, &[c], campaign_from);
+        assert!(gaps.is_empty(), "{gaps:?}");
+        assert_eq!(cs[0].included_audiences, vec!["L1", "S2"]);
+        assert!(cs[0].send_time.is_none());
+        assert_eq!(
+            cs[0].scheduled_at,
+            Some(Utc.with_ymd_and_hms(2026, 11, 27, 14, 0, 0).unwrap())
+        );
+
+        let l = res(
+            "list",
+            "L1",
+            json!({"name": "Newsletter", "opt_in_process": "double_opt_in",
+                   "created": "2024-01-01T00:00:00Z", "updated": "2024-02-01T00:00:00Z",
+                   "profile_count": 1200}),
+        );
+        let l_bad_count = res(
+            "list",
+            "L2",
+            json!({"name": "X", "created": "2024-01-01T00:00:00Z", "updated": "2024-02-01T00:00:00Z", "profile_count": -3}),
+        );
+        let (ls, gaps) = convert(Part::Lists, &[l, l_bad_count], list_from);
+        assert_eq!(ls[0].profile_count, Some(1200));
+        assert_eq!(ls[1].profile_count, None);
+        assert_eq!(gaps.len(), 1);
+        assert!(gaps[0].reason.starts_with("0 of 2"));
+
+        let m1 = res(
+            "metric",
+            "M1",
+            json!({"name": "Placed Order", "integration": {"name": "Shopify", "category": "ecommerce"}}),
+        );
+        let m2 = res(
+            "metric",
+            "M2",
+            json!({"name": "Clicked Email", "integration": null}),
+        );
+        let m3 = res("metric", "M3", json!({"integration": 5}));
+        let (ms, gaps) = convert(Part::Metrics, &[m1, m2, m3], metric_from);
+        assert_eq!(ms.len(), 2);
+        assert_eq!(ms[0].integration.as_deref(), Some("Shopify"));
+        assert_eq!(ms[1].integration, None);
+        assert!(gaps[0].reason.contains("metric M3 has no `name`"));
+    }
+
+    #[test]
+    fn account_parses_and_a_missing_address_block_is_a_gap_not_an_empty_address() {
+        let a = res(
+            "account",
+            "A1",
+            json!({"contact_information": {"organization_name": "Acme",
+                     "street_address": {"address1": "1 Main St", "address2": "", "city": "Springfield",
+                                        "region": "IL", "country": "US", "zip": "62701"}},
+                   "industry": null, "timezone": "America/Chicago", "preferred_currency": "USD"}),
+        );
+        let mut out = Outcome::default();
+        let acc = out.account(&[a]).unwrap();
+        assert!(out.gaps.is_empty());
+        assert_eq!(acc.sender_address, "1 Main St, Springfield, IL, 62701, US");
+        assert_eq!(acc.timezone, "America/Chicago");
+
+        let broken = res(
+            "account",
+            "A2",
+            json!({"timezone": "UTC", "preferred_currency": "USD"}),
+        );
+        let mut out = Outcome::default();
+        assert!(out.account(&[broken]).is_none());
+        assert_eq!(out.gaps[0].part, Part::Account);
+
+        let mut out = Outcome::default();
+        assert!(out.account(&[]).is_none());
+        assert_eq!(out.gaps.len(), 1);
+    }
+
+    #[test]
+    fn known_metrics_prefer_the_integrated_one() {
+        let ms = [
+            res(
+                "metric",
+                "api",
+                json!({"name": "Placed Order", "integration": null}),
+            ),
+            res(
+                "metric",
+                "shop",
+                json!({"name": "Placed Order", "integration": {"name": "Shopify"}}),
+            ),
+            res(
+                "metric",
+                "woo",
+                json!({"name": "Placed Order", "integration": {"name": "WooCommerce"}}),
+            ),
+            res("metric", "other", json!({"name": "Custom thing"})),
+            res("metric", "bad", json!({"name": 7})),
+            res("metric", "rcv", json!({"name": "Received Email"})),
+        ];
+        let known = pick_known_metrics(&ms);
+        assert_eq!(
+            known,
+            vec![
+                (KnownMetric::PlacedOrder, "shop".to_owned()),
+                (KnownMetric::ReceivedEmail, "rcv".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn activity_window_includes_the_current_hour() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 20, 15, 42, 10).unwrap();
+        let (start, end) = activity_window(now);
+        assert_eq!(end, Utc.with_ymd_and_hms(2026, 11, 20, 16, 0, 0).unwrap());
+        assert_eq!(start, end - Duration::days(28));
+        assert_eq!((end - start).num_hours(), 672);
+    }
+
+    #[test]
+    fn activity_aligns_buckets_by_date_and_fails_whole_on_one_error() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 20, 15, 42, 0).unwrap();
+        let (start, end) = activity_window(now);
+        let series = AggregateSeries {
+            // Only two buckets sent: the server left out empty ones.
+            dates: vec![start + Duration::hours(1), end - Duration::hours(1)],
+            count: vec![2.0, 5.0],
+            sum_value: vec![40.0, 100.0],
+        };
+        let latest = res(
+            "event",
+            "E1",
+            json!({"datetime": "2026-11-20T15:30:00+00:00"}),
+        );
+        let results: ActivityResults = vec![(
+            KnownMetric::PlacedOrder,
+            "M1".into(),
+            Ok(series.clone()),
+            Some(Ok(Some(latest))),
+        )];
+        let mut out = Outcome::default();
+        let act = out.activity(Some(results), now).unwrap();
+        assert!(out.gaps.is_empty(), "{:?}", out.gaps);
+        let a = &act[&KnownMetric::PlacedOrder];
+        assert_eq!(a.counts.len(), 672);
+        assert_eq!(a.counts[1], 2.0);
+        assert_eq!(a.counts[671], 5.0);
+        assert_eq!(a.values[671], 100.0);
+        assert_eq!(a.end(), end);
+        assert_eq!(
+            a.last_event_at,
+            Some(Utc.with_ymd_and_hms(2026, 11, 20, 15, 30, 0).unwrap())
+        );
+
+        let failing: ActivityResults = vec![
+            (KnownMetric::PlacedOrder, "M1".into(), Ok(series), None),
+            (
+                KnownMetric::ReceivedEmail,
+                "M2".into(),
+                Err(KlaviyoError::Server {
+                    status: 503,
+                    detail: "down".into(),
+                }),
+                None,
+            ),
+        ];
+        let mut out = Outcome::default();
+        assert!(out.activity(Some(failing), now).is_none());
+        assert_eq!(out.gaps.len(), 1);
+        assert!(out.gaps[0].reason.contains("Received Email"));
+
+        let mut out = Outcome::default();
+        assert!(out.activity(None, now).is_none());
+        assert_eq!(out.gaps[0].part, Part::Activity);
+    }
+
+    #[test]
+    fn event_times_and_list_triggers() {
+        let by_ts = res("event", "E", json!({"timestamp": 1_700_000_000}));
+        assert_eq!(event_time(&by_ts).unwrap().timestamp(), 1_700_000_000);
+        assert!(event_time(&res("event", "E", json!({"datetime": "soon"}))).is_none());
+
+        let mut flow = res("flow", "F1", json!({}));
+        flow.relationships =
+            json!({"tags": {"data": []}, "list": {"data": {"type": "list", "id": "L9"}}});
+        let mut list = res("list", "L1", json!({}));
+        list.relationships = json!({"flow-triggers": {"data": [{"type": "flow", "id": "F2"}]}});
+        let map = list_trigger_map(&[flow], &[list]);
+        assert_eq!(map.get("F1").map(String::as_str), Some("L9"));
+        assert_eq!(map.get("F2").map(String::as_str), Some("L1"));
+        assert_eq!(map.len(), 2);
+    }
+
+    #[test]
+    fn auth_errors_are_kept_not_turned_into_gaps() {
+        let mut out = Outcome::default();
+        let r: Result<(), _> = Err(KlaviyoError::Forbidden {
+            account: "acme".into(),
+            detail: "scope".into(),
+        });
+        assert!(out.take(Part::Lists, "lists", r).is_none());
+        assert!(out.gaps.is_empty());
+        assert!(out.auth.as_ref().is_some_and(KlaviyoError::is_auth));
+        let r: Result<(), _> = Err(KlaviyoError::Timeout);
+        assert!(out.take(Part::Lists, "lists", r).is_none());
+        assert_eq!(out.gaps.len(), 1);
+        assert!(out.gaps[0].reason.starts_with("could not fetch lists"));
+    }
+}
