@@ -30,10 +30,11 @@ fn slug(s: &str) -> ClientSlug {
 /// Scans the three brands concurrently and delivers the outbox.
 async fn scan_all(stack: &Stack) -> Vec<lookout::app::ScanReport> {
     let app = &stack.app;
+    let [s0, s1, s2] = THREE.map(slug);
     let (a, b, c) = tokio::join!(
-        app.scan(&slug(THREE[0]), "test", None),
-        app.scan(&slug(THREE[1]), "test", None),
-        app.scan(&slug(THREE[2]), "test", None),
+        app.scan(&s0, "test", None),
+        app.scan(&s1, "test", None),
+        app.scan(&s2, "test", None),
     );
     let reports = vec![a.unwrap(), b.unwrap(), c.unwrap()];
     let pass = app.deliverer.run_once().await.unwrap();
