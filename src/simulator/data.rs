@@ -110,7 +110,9 @@ pub(crate) struct Aggregate {
 /// Events of one brand as they stand at `now`, given the brand's faults.
 pub(crate) struct EventSource<'a> {
     brand: &'a Brand,
-    faults: Vec<&'a Fault>,
+    /// Per metric (indexed like `SimMetric::ALL`), the `[start, end)` seconds
+    /// of the faults that rewrite it.
+    windows: Vec<Vec<(i64, i64)>>,
     /// Last second at which events exist.
     now_s: i64,
     /// First second at which events exist.
@@ -119,15 +121,28 @@ pub(crate) struct EventSource<'a> {
 
 impl<'a> EventSource<'a> {
     /// A view of `brand`'s events at `now`; `faults` may include other brands' faults.
-    pub(crate) fn new(brand: &'a Brand, faults: &'a [Fault], now: DateTime<Utc>) -> Self {
+    pub(crate) fn new(brand: &'a Brand, faults: &[Fault], now: DateTime<Utc>) -> Self {
         let start =
             now.duration_trunc(Duration::hours(1)).unwrap_or(now) - Duration::days(HISTORY_DAYS);
+        let windows = SimMetric::ALL
+            .iter()
+            .map(|&m| {
+                let kind = match m {
+                    SimMetric::PlacedOrder => FaultKind::OrdersStop,
+                    SimMetric::BouncedEmail => FaultKind::BounceSpike,
+                    SimMetric::MarkedSpam => FaultKind::SpamSpike,
+                    _ => return Vec::new(),
+                };
+                faults
+                    .iter()
+                    .filter(|f| f.brand == brand.slug && f.kind == kind)
+                    .map(Fault::window_secs)
+                    .collect()
+            })
+            .collect();
         Self {
             brand,
-            faults: faults
-                .iter()
-                .filter(|f| f.brand == brand.slug && !f.kind.is_request_fault())
-                .collect(),
+            windows,
             now_s: now.timestamp(),
             start_s: start.timestamp(),
         }
@@ -143,19 +158,9 @@ impl<'a> EventSource<'a> {
         self.now_s
     }
 
-    /// Fault windows that rewrite metric `m`, as `[start, end)` seconds.
-    fn windows(&self, m: SimMetric) -> Vec<(i64, i64)> {
-        let kind = match m {
-            SimMetric::PlacedOrder => FaultKind::OrdersStop,
-            SimMetric::BouncedEmail => FaultKind::BounceSpike,
-            SimMetric::MarkedSpam => FaultKind::SpamSpike,
-            _ => return Vec::new(),
-        };
-        self.faults
-            .iter()
-            .filter(|f| f.kind == kind)
-            .map(|f| f.window_secs())
-            .collect()
+    /// Fault windows that rewrite metric `m`.
+    fn windows(&self, m: SimMetric) -> &[(i64, i64)] {
+        &self.windows[m.index()]
     }
 
     /// The unfaulted number of events of `m` in hour `h` (unix hours).

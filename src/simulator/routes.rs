@@ -1,6 +1,16 @@
 //! The HTTP surface: Klaviyo's read paths under `/api/` (one dispatcher, so
 //! 404/405, revision, auth, request faults and rate limits apply uniformly, in
 //! that order) and the simulator's own `/__sim/*` admin paths.
+//!
+//! Known simplifications: metric aggregates bucket days, weeks (from Monday)
+//! and months in UTC whatever `timezone` says, do not support `by`, and report
+//! `unique` equal to `count`; sparse fieldsets and `include` are ignored.
+//!
+//! Admin paths (plain JSON, no auth): `GET /__sim/brands`, `GET /__sim/faults`,
+//! `POST /__sim/faults` with `{"brand","fault","at"?,"until"?}` (201, or 400 for
+//! an unknown fault name, 404 for an unknown brand), `DELETE
+//! /__sim/faults/{brand}/{fault}` (204, or 404 if nothing was open) and
+//! `GET /__sim/clock`.
 
 use std::sync::Arc;
 
