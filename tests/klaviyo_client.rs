@@ -738,3 +738,14 @@ async fn snapshot_with_a_revoked_key_is_an_auth_error() {
     assert!(seen.len() <= 6, "{}", seen.len());
     assert!(!seen.iter().any(|s| s.path == "/api/metric-aggregates"));
 }
+
+#[test]
+fn the_snapshot_future_can_be_spawned() {
+    // The scheduler runs scans on tokio tasks, which need Send futures.
+    fn assert_send<T: Send>(_: &T) {}
+    let client = KlaviyoClient::new(KlaviyoConfig::default()).unwrap();
+    let api = client.account("acme", Credential::ApiKey(Secret::new(KEY)));
+    let slug = ClientSlug::parse("acme").unwrap();
+    let fut = build_snapshot(&api, &slug, now(), None);
+    assert_send(&fut);
+}

@@ -49,7 +49,11 @@ impl App {
         b.api_key.expose().to_owned()
     }
 
-    async fn get(&self, slug: &str, path_and_query: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    async fn get(
+        &self,
+        slug: &str,
+        path_and_query: &str,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
         let url = if path_and_query.starts_with("http") {
             path_and_query.to_owned()
         } else {
@@ -59,7 +63,10 @@ impl App {
             .http
             .get(url)
             .header("revision", REVISION)
-            .header("Authorization", format!("Klaviyo-API-Key {}", self.key(slug)))
+            .header(
+                "Authorization",
+                format!("Klaviyo-API-Key {}", self.key(slug)),
+            )
             .send()
             .await
             .expect("request");
@@ -74,7 +81,10 @@ impl App {
             .http
             .post(format!("{}/api/metric-aggregates", self.base))
             .header("revision", REVISION)
-            .header("Authorization", format!("Klaviyo-API-Key {}", self.key(slug)))
+            .header(
+                "Authorization",
+                format!("Klaviyo-API-Key {}", self.key(slug)),
+            )
             .header("content-type", "application/vnd.api+json")
             .json(body)
             .send()
@@ -97,7 +107,13 @@ impl App {
     }
 
     /// Every event of `metric_id` in `[from, to)`, following `links.next`.
-    async fn events(&self, slug: &str, metric_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Value> {
+    async fn events(
+        &self,
+        slug: &str,
+        metric_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<Value> {
         let filter = format!(
             "and(equals(metric_id,\"{metric_id}\"),greater-or-equal(datetime,{}),less-than(datetime,{}))",
             from.to_rfc3339(),
@@ -203,7 +219,12 @@ async fn missing_or_unsupported_revision_is_400() {
         assert_eq!(r.status().as_u16(), 400, "revision {rev:?}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["errors"][0]["source"]["parameter"], "revision");
-        assert!(body["errors"][0]["detail"].as_str().unwrap().contains("2026-07-15"));
+        assert!(
+            body["errors"][0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("2026-07-15")
+        );
     }
     let r = app
         .http
@@ -234,7 +255,10 @@ async fn list_pagination_returns_every_list_once() {
         }
         next = body["links"]["next"].as_str().map(str::to_owned);
         if let Some(n) = &next {
-            assert!(n.starts_with(&app.base), "next link {n} must use the request host");
+            assert!(
+                n.starts_with(&app.base),
+                "next link {n} must use the request host"
+            );
             assert!(n.contains("page%5Bcursor%5D=") || n.contains("page[cursor]="));
         }
         pages += 1;
@@ -247,7 +271,9 @@ async fn list_pagination_returns_every_list_once() {
     let (s, _, body) = app.get("acme", "/api/lists?page[size]=11").await;
     assert_eq!(s, 400);
     assert_eq!(body["errors"][0]["source"]["parameter"], "page[size]");
-    let (s, _, _) = app.get("acme", "/api/lists?page[cursor]=not-a-cursor").await;
+    let (s, _, _) = app
+        .get("acme", "/api/lists?page[cursor]=not-a-cursor")
+        .await;
     assert_eq!(s, 400);
     let (s, _, body) = app.get("acme", "/api/lists?page[size]=4").await;
     assert_eq!(s, 200);
@@ -260,10 +286,18 @@ async fn campaigns_need_a_channel_filter() {
     let (s, _, body) = app.get("acme", "/api/campaigns").await;
     assert_eq!(s, 400);
     assert_eq!(body["errors"][0]["source"]["parameter"], "filter");
-    let (s, _, _) = app.get("acme", "/api/campaigns?filter=equals(messages.channel,'fax')").await;
+    let (s, _, _) = app
+        .get(
+            "acme",
+            "/api/campaigns?filter=equals(messages.channel,'fax')",
+        )
+        .await;
     assert_eq!(s, 400);
     let (s, _, body) = app
-        .get("acme", "/api/campaigns?filter=equals(messages.channel,'email')")
+        .get(
+            "acme",
+            "/api/campaigns?filter=equals(messages.channel,'email')",
+        )
         .await;
     assert_eq!(s, 200, "{body}");
     let data = body["data"].as_array().unwrap();
@@ -278,7 +312,10 @@ async fn campaigns_need_a_channel_filter() {
         .expect("sent campaigns");
     assert!(now - last_sent.with_timezone(&Utc) <= Duration::days(6));
     let (s, _, body) = app
-        .get("acme", "/api/campaigns?filter=and(equals(messages.channel,'sms'),equals(status,'Sent'))")
+        .get(
+            "acme",
+            "/api/campaigns?filter=and(equals(messages.channel,'sms'),equals(status,'Sent'))",
+        )
         .await;
     assert_eq!(s, 200, "{body}");
     assert!(
@@ -320,12 +357,18 @@ async fn hourly_aggregates_equal_listed_events() {
             assert_eq!(e["relationships"]["metric"]["data"]["id"], id.as_str());
             let t = e["attributes"]["timestamp"].as_i64().unwrap();
             *per_hour.entry(t.div_euclid(3600)).or_default() += 1.0;
-            value_sum += e["attributes"]["event_properties"]["$value"].as_f64().unwrap_or(0.0);
+            value_sum += e["attributes"]["event_properties"]["$value"]
+                .as_f64()
+                .unwrap_or(0.0);
         }
         for (i, d) in dates.iter().enumerate() {
             let start = DateTime::parse_from_rfc3339(d.as_str().unwrap()).unwrap();
             let h = start.timestamp().div_euclid(3600);
-            assert_eq!(counts[i], per_hour.get(&h).copied().unwrap_or(0.0), "{name} hour {d}");
+            assert_eq!(
+                counts[i],
+                per_hour.get(&h).copied().unwrap_or(0.0),
+                "{name} hour {d}"
+            );
         }
         assert_eq!(counts.iter().sum::<f64>(), events.len() as f64);
         let sums: f64 = row["measurements"]["sum_value"]
@@ -334,19 +377,29 @@ async fn hourly_aggregates_equal_listed_events() {
             .iter()
             .map(|v| v.as_f64().unwrap())
             .sum();
-        assert!((sums - value_sum).abs() < 0.01, "{name}: {sums} vs {value_sum}");
+        assert!(
+            (sums - value_sum).abs() < 0.01,
+            "{name}: {sums} vs {value_sum}"
+        );
         if name == "Placed Order" {
-            assert!(counts.iter().all(|c| *c >= 1.0), "healthy acme orders every hour");
+            assert!(
+                counts.iter().all(|c| *c >= 1.0),
+                "healthy acme orders every hour"
+            );
         }
     }
 
     // A query without the datetime pair is rejected.
     let id = app.metric_id("acme", "Placed Order").await;
     let mut bad = agg_body(&id, from, to);
-    bad["data"]["attributes"]["filter"] = json!([format!("greater-or-equal(datetime,{})", from.to_rfc3339())]);
+    bad["data"]["attributes"]["filter"] =
+        json!([format!("greater-or-equal(datetime,{})", from.to_rfc3339())]);
     let (s, body) = app.aggregate("acme", &bad).await;
     assert_eq!(s, 400, "{body}");
-    assert_eq!(body["errors"][0]["source"]["pointer"], "/data/attributes/filter");
+    assert_eq!(
+        body["errors"][0]["source"]["pointer"],
+        "/data/attributes/filter"
+    );
 }
 
 #[tokio::test]
@@ -370,7 +423,10 @@ async fn orders_stop_fault_zeroes_placed_orders_after_at() {
     let to = hour(now) + Duration::hours(1);
     let (s, body) = app.aggregate("acme", &agg_body(&orders, from, to)).await;
     assert_eq!(s, 200, "{body}");
-    let counts = body["data"]["attributes"]["data"][0]["measurements"]["count"].as_array().unwrap().clone();
+    let counts = body["data"]["attributes"]["data"][0]["measurements"]["count"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(counts.len(), 9);
     for (i, c) in counts.iter().enumerate() {
         let c = c.as_f64().unwrap();
@@ -380,8 +436,15 @@ async fn orders_stop_fault_zeroes_placed_orders_after_at() {
             assert_eq!(c, 0.0, "no orders after the fault, bucket {i}");
         }
     }
-    assert!(app.events("acme", &orders, at, now + Duration::seconds(1)).await.is_empty());
-    assert!(!app.events("acme", &checkouts, at, now).await.is_empty(), "checkouts go on");
+    assert!(
+        app.events("acme", &orders, at, now + Duration::seconds(1))
+            .await
+            .is_empty()
+    );
+    assert!(
+        !app.events("acme", &checkouts, at, now).await.is_empty(),
+        "checkouts go on"
+    );
     // Another brand still takes orders.
     let other = app.metric_id("bluebird", "Placed Order").await;
     assert!(!app.events("bluebird", &other, at, now).await.is_empty());
@@ -396,8 +459,15 @@ async fn orders_stop_fault_zeroes_placed_orders_after_at() {
     assert_eq!(r.status().as_u16(), 204);
     let cleared = app.clock.now();
     app.clock.advance(Duration::hours(3));
-    assert!(!app.events("acme", &orders, cleared, app.clock.now()).await.is_empty());
-    assert!(app.events("acme", &orders, at, cleared).await.is_empty(), "the gap stays in history");
+    assert!(
+        !app.events("acme", &orders, cleared, app.clock.now())
+            .await
+            .is_empty()
+    );
+    assert!(
+        app.events("acme", &orders, at, cleared).await.is_empty(),
+        "the gap stays in history"
+    );
     let r = app
         .http
         .delete(format!("{}/__sim/faults/acme/orders-stop", app.base))
@@ -447,12 +517,18 @@ async fn request_faults_answer_401_503_429() {
     app.sim.inject(inject("bluebird", FaultKind::ServerErrors));
     app.sim.inject(inject("cedar-co", FaultKind::ThrottleStorm));
     let (s, _, body) = app.get("acme", "/api/flows").await;
-    assert_eq!((s, body["errors"][0]["code"].as_str()), (401, Some("not_authenticated")));
+    assert_eq!(
+        (s, body["errors"][0]["code"].as_str()),
+        (401, Some("not_authenticated"))
+    );
     let (s, _, body) = app.get("bluebird", "/api/flows").await;
     assert_eq!(s, 503);
     assert!(body["errors"][0]["detail"].is_string());
     let (s, h, body) = app.get("cedar-co", "/api/flows").await;
-    assert_eq!((s, body["errors"][0]["code"].as_str()), (429, Some("throttled")));
+    assert_eq!(
+        (s, body["errors"][0]["code"].as_str()),
+        (429, Some("throttled"))
+    );
     assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     let (s, _, _) = app.get("dune-supply", "/api/flows").await;
     assert_eq!(s, 200);
@@ -489,8 +565,16 @@ async fn flow_draft_fault_changes_the_abandoned_checkout_flow() {
     let updated = DateTime::parse_from_rfc3339(attrs["updated"].as_str().unwrap()).unwrap();
     assert_eq!(updated.with_timezone(&Utc), at);
     // Other brands and other flows are untouched.
-    let (_, _, body) = app.get("acme", "/api/flows?filter=equals(status,'draft')").await;
-    assert!(body["data"].as_array().unwrap().iter().any(|f| f["id"] == flow_id.as_str()));
+    let (_, _, body) = app
+        .get("acme", "/api/flows?filter=equals(status,'draft')")
+        .await;
+    assert!(
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == flow_id.as_str())
+    );
     let (_, _, body) = app.get("bluebird", "/api/flows").await;
     assert!(
         body["data"]
@@ -519,7 +603,10 @@ async fn unknown_paths_404_and_writes_405() {
         .http
         .post(format!("{}/api/flows", app.base))
         .header("revision", REVISION)
-        .header("Authorization", format!("Klaviyo-API-Key {}", app.key("acme")))
+        .header(
+            "Authorization",
+            format!("Klaviyo-API-Key {}", app.key("acme")),
+        )
         .body("{}")
         .send()
         .await
@@ -529,7 +616,9 @@ async fn unknown_paths_404_and_writes_405() {
     assert_eq!(s, 405);
     let (s, _, body) = app.get("acme", "/api/events?page[size]=1001").await;
     assert_eq!(s, 400, "{body}");
-    let (s, _, body) = app.get("acme", "/api/events?filter=equals(profile_id,'x')").await;
+    let (s, _, body) = app
+        .get("acme", "/api/events?filter=equals(profile_id,'x')")
+        .await;
     assert_eq!(s, 400, "{body}");
 }
 
@@ -540,15 +629,25 @@ async fn newest_event_and_admin_surface() {
     let (s, _, body) = app
         .get(
             "acme",
-            &format!("/api/events?filter=equals(metric_id,\"{orders}\")&sort=-datetime&page[size]=1"),
+            &format!(
+                "/api/events?filter=equals(metric_id,\"{orders}\")&sort=-datetime&page[size]=1"
+            ),
         )
         .await;
     assert_eq!(s, 200, "{body}");
     let e = &body["data"][0];
     let t = e["attributes"]["timestamp"].as_i64().unwrap();
     let now = app.clock.now().timestamp();
-    assert!(t <= now && now - t < 3 * 3600, "newest order {t} vs now {now}");
-    assert!(e["attributes"]["event_properties"]["$value"].as_f64().unwrap() > 0.0);
+    assert!(
+        t <= now && now - t < 3 * 3600,
+        "newest order {t} vs now {now}"
+    );
+    assert!(
+        e["attributes"]["event_properties"]["$value"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     assert!(body["links"]["next"].is_string());
 
     let brands: Value = app

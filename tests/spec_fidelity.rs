@@ -46,10 +46,24 @@ fn rate_limits_and_scopes_match_the_spec() {
             let row = OPERATIONS
                 .iter()
                 .find(|o| o.method == m && o.path == path)
-                .unwrap_or_else(|| panic!("{m} {path} has a rate limit in the spec but no row in OPERATIONS"));
-            assert_eq!(Some(row.burst_per_sec), rate(&rl["burst"]), "{m} {path} burst");
-            assert_eq!(Some(row.steady_per_min), rate(&rl["steady"]), "{m} {path} steady");
-            assert_eq!(row.daily, rl.get("daily").and_then(rate), "{m} {path} daily");
+                .unwrap_or_else(|| {
+                    panic!("{m} {path} has a rate limit in the spec but no row in OPERATIONS")
+                });
+            assert_eq!(
+                Some(row.burst_per_sec),
+                rate(&rl["burst"]),
+                "{m} {path} burst"
+            );
+            assert_eq!(
+                Some(row.steady_per_min),
+                rate(&rl["steady"]),
+                "{m} {path} steady"
+            );
+            assert_eq!(
+                row.daily,
+                rl.get("daily").and_then(rate),
+                "{m} {path} daily"
+            );
             let scopes: Vec<&str> = op["x-klaviyo-scopes"]
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -58,7 +72,11 @@ fn rate_limits_and_scopes_match_the_spec() {
             checked += 1;
         }
     }
-    assert_eq!(checked, OPERATIONS.len(), "every OPERATIONS row comes from the spec");
+    assert_eq!(
+        checked,
+        OPERATIONS.len(),
+        "every OPERATIONS row comes from the spec"
+    );
 }
 
 #[test]

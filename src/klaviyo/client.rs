@@ -669,7 +669,7 @@ mod tests {
     }
 
     #[test]
-    fn ids_and_channels_are_validated() {
+    fn ids_are_validated() {
         assert!(check_id("UqT5zB").is_ok());
         assert!(check_id("").is_err());
         assert!(check_id("a/b").is_err());

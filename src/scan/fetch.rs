@@ -256,7 +256,7 @@ async fn fetch_flows_metrics_activity(
                         let api = api.clone();
                         set.spawn(async move { (metric, api.metric_flow_triggers(&id).await) });
                     }
-                    let mut found = join_ordered(set).await;
+                    let mut found = join_logged(set).await;
                     found.sort_by_key(|(m, _)| *m);
                     Triggers::Fetched(found)
                 }
@@ -286,7 +286,7 @@ async fn fetch_flows_metrics_activity(
 }
 
 /// Collects a JoinSet's results; a panicked task (a bug) is logged and dropped.
-async fn join_ordered<T: 'static>(mut set: JoinSet<T>) -> Vec<T> {
+async fn join_logged<T: 'static>(mut set: JoinSet<T>) -> Vec<T> {
     let mut out = Vec::new();
     while let Some(r) = set.join_next().await {
         match r {
@@ -334,7 +334,7 @@ async fn fetch_activity(
             (metric, id, series, latest)
         });
     }
-    let mut out = join_ordered(set).await;
+    let mut out = join_logged(set).await;
     out.sort_by_key(|(m, ..)| *m);
     out
 }

@@ -110,7 +110,9 @@ pub(crate) struct Aggregate {
 /// Events of one brand as they stand at `now`, given the brand's faults.
 pub(crate) struct EventSource<'a> {
     brand: &'a Brand,
-    faults: Vec<&'a Fault>,
+    /// Per metric (indexed like `SimMetric::ALL`), the `[start, end)` seconds
+    /// of the faults that rewrite it.
+    windows: Vec<Vec<(i64, i64)>>,
     /// Last second at which events exist.
     now_s: i64,
     /// First second at which events exist.
@@ -119,15 +121,28 @@ pub(crate) struct EventSource<'a> {
 
 impl<'a> EventSource<'a> {
     /// A view of `brand`'s events at `now`; `faults` may include other brands' faults.
-    pub(crate) fn new(brand: &'a Brand, faults: &'a [Fault], now: DateTime<Utc>) -> Self {
-        let start = now.duration_trunc(Duration::hours(1)).unwrap_or(now)
-            - Duration::days(HISTORY_DAYS);
+    pub(crate) fn new(brand: &'a Brand, faults: &[Fault], now: DateTime<Utc>) -> Self {
+        let start =
+            now.duration_trunc(Duration::hours(1)).unwrap_or(now) - Duration::days(HISTORY_DAYS);
+        let windows = SimMetric::ALL
+            .iter()
+            .map(|&m| {
+                let kind = match m {
+                    SimMetric::PlacedOrder => FaultKind::OrdersStop,
+                    SimMetric::BouncedEmail => FaultKind::BounceSpike,
+                    SimMetric::MarkedSpam => FaultKind::SpamSpike,
+                    _ => return Vec::new(),
+                };
+                faults
+                    .iter()
+                    .filter(|f| f.brand == brand.slug && f.kind == kind)
+                    .map(Fault::window_secs)
+                    .collect()
+            })
+            .collect();
         Self {
             brand,
-            faults: faults
-                .iter()
-                .filter(|f| f.brand == brand.slug && !f.kind.is_request_fault())
-                .collect(),
+            windows,
             now_s: now.timestamp(),
             start_s: start.timestamp(),
         }
@@ -143,19 +158,9 @@ impl<'a> EventSource<'a> {
         self.now_s
     }
 
-    /// Fault windows that rewrite metric `m`, as `[start, end)` seconds.
-    fn windows(&self, m: SimMetric) -> Vec<(i64, i64)> {
-        let kind = match m {
-            SimMetric::PlacedOrder => FaultKind::OrdersStop,
-            SimMetric::BouncedEmail => FaultKind::BounceSpike,
-            SimMetric::MarkedSpam => FaultKind::SpamSpike,
-            _ => return Vec::new(),
-        };
-        self.faults
-            .iter()
-            .filter(|f| f.kind == kind)
-            .map(|f| f.window_secs())
-            .collect()
+    /// Fault windows that rewrite metric `m`.
+    fn windows(&self, m: SimMetric) -> &[(i64, i64)] {
+        &self.windows[m.index()]
     }
 
     /// The unfaulted number of events of `m` in hour `h` (unix hours).
@@ -166,7 +171,11 @@ impl<'a> EventSource<'a> {
         let daily = 1.0 + 0.6 * (std::f64::consts::TAU * (local - 8.0) / 24.0).sin();
         // 1970-01-01 was a Thursday: day index 2 and 3 are Saturday and Sunday.
         let weekday = (h + b.utc_offset_hours).div_euclid(24).rem_euclid(7);
-        let weekly = if weekday == 2 || weekday == 3 { 1.1 } else { 0.96 };
+        let weekly = if weekday == 2 || weekday == 3 {
+            1.1
+        } else {
+            0.96
+        };
         let r = hash(&[b.seed, b.index as u64, m.index() as u64, h as u64]);
         let noise = 0.85 + 0.3 * unit(r);
         let expected = b.rates.per_hour(m) * daily * weekly * noise;
@@ -411,7 +420,9 @@ mod tests {
         );
         let day = |s: &EventSource| -> Vec<u64> {
             let h = now.timestamp() / 3600 - 48;
-            (h..h + 24).map(|h| s.base_count(SimMetric::ViewedProduct, h)).collect()
+            (h..h + 24)
+                .map(|h| s.base_count(SimMetric::ViewedProduct, h))
+                .collect()
         };
         assert_eq!(day(&sa), day(&sb));
         assert_ne!(day(&sa), day(&sc));
@@ -430,7 +441,14 @@ mod tests {
         let from = now.timestamp() - 6 * 3600 - 123;
         let to = now.timestamp() + 3600;
         let n = s.count(SimMetric::StartedCheckout, from, to);
-        let (evs, more) = s.list(&[SimMetric::StartedCheckout], from, to, false, None, 100_000);
+        let (evs, more) = s.list(
+            &[SimMetric::StartedCheckout],
+            from,
+            to,
+            false,
+            None,
+            100_000,
+        );
         assert!(!more);
         assert_eq!(n, evs.len() as u64);
         assert!(evs.iter().all(|e| e.ts <= now.timestamp()));
@@ -476,9 +494,17 @@ mod tests {
             let bounce = c(SimMetric::BouncedEmail) / recv;
             let spam = c(SimMetric::MarkedSpam) / recv;
             let unsub = c(SimMetric::Unsubscribed) / recv;
-            assert!((0.002..0.004).contains(&bounce), "{} bounce {bounce}", b.slug);
+            assert!(
+                (0.002..0.004).contains(&bounce),
+                "{} bounce {bounce}",
+                b.slug
+            );
             assert!((0.00005..0.0005).contains(&spam), "{} spam {spam}", b.slug);
-            assert!((0.0005..0.0015).contains(&unsub), "{} unsub {unsub}", b.slug);
+            assert!(
+                (0.0005..0.0015).contains(&unsub),
+                "{} unsub {unsub}",
+                b.slug
+            );
             assert!(c(SimMetric::SubscribedToList) > c(SimMetric::Unsubscribed));
             // Orders every hour, at least 2 an hour on average, no gap over 3 h.
             let orders = c(SimMetric::PlacedOrder);
@@ -517,7 +543,10 @@ mod tests {
             brand: "bluebird".into(),
             ..faults[0].clone()
         }];
-        assert_eq!(EventSource::new(&p[0], &other, now).count(m, a, z), clean.count(m, a, z));
+        assert_eq!(
+            EventSource::new(&p[0], &other, now).count(m, a, z),
+            clean.count(m, a, z)
+        );
     }
 
     #[test]
@@ -528,8 +557,8 @@ mod tests {
         let faults = vec![fault(FaultKind::BounceSpike, at, None)];
         let s = EventSource::new(&p[0], &faults, now);
         let (a, z) = (at.timestamp(), now.timestamp() + 1);
-        let rate =
-            s.count(SimMetric::BouncedEmail, a, z) as f64 / s.count(SimMetric::ReceivedEmail, a, z) as f64;
+        let rate = s.count(SimMetric::BouncedEmail, a, z) as f64
+            / s.count(SimMetric::ReceivedEmail, a, z) as f64;
         assert!((0.07..0.09).contains(&rate), "rate {rate}");
         let before = a - 7 * 86_400;
         let clean = EventSource::new(&p[0], &[], now);
@@ -539,8 +568,8 @@ mod tests {
         );
         let spam = vec![fault(FaultKind::SpamSpike, at, None)];
         let s = EventSource::new(&p[0], &spam, now);
-        let rate =
-            s.count(SimMetric::MarkedSpam, a, z) as f64 / s.count(SimMetric::ReceivedEmail, a, z) as f64;
+        let rate = s.count(SimMetric::MarkedSpam, a, z) as f64
+            / s.count(SimMetric::ReceivedEmail, a, z) as f64;
         assert!((0.002..0.006).contains(&rate), "spam rate {rate}");
     }
 
@@ -555,7 +584,10 @@ mod tests {
         assert_eq!(agg.dates.len(), 49);
         assert_eq!(agg.dates[0], Interval::Hour.floor(from));
         let total: u64 = agg.counts.iter().sum();
-        assert_eq!(total, s.count(SimMetric::PlacedOrder, from.timestamp(), now.timestamp()));
+        assert_eq!(
+            total,
+            s.count(SimMetric::PlacedOrder, from.timestamp(), now.timestamp())
+        );
         assert!(agg.sums.iter().sum::<f64>() > 0.0);
         let days = s.aggregate(SimMetric::PlacedOrder, from, now, Interval::Day, false);
         assert_eq!(days.counts.iter().sum::<u64>(), total);
@@ -567,9 +599,15 @@ mod tests {
     #[test]
     fn interval_boundaries() {
         let t = Utc.with_ymd_and_hms(2026, 12, 16, 13, 45, 0).unwrap();
-        assert_eq!(Interval::Week.floor(t), Utc.with_ymd_and_hms(2026, 12, 14, 0, 0, 0).unwrap());
+        assert_eq!(
+            Interval::Week.floor(t),
+            Utc.with_ymd_and_hms(2026, 12, 14, 0, 0, 0).unwrap()
+        );
         let m = Interval::Month.floor(t);
-        assert_eq!(Interval::Month.next(m), Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
+        assert_eq!(
+            Interval::Month.next(m),
+            Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+        );
         assert_eq!(Interval::parse("minute"), None);
     }
 }

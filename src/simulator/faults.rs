@@ -161,11 +161,17 @@ mod tests {
         for k in FaultKind::ALL {
             assert_eq!(k.name().parse::<FaultKind>(), Ok(k));
         }
-        assert_eq!("ORDERS_STOP".parse::<FaultKind>(), Ok(FaultKind::OrdersStop));
+        assert_eq!(
+            "ORDERS_STOP".parse::<FaultKind>(),
+            Ok(FaultKind::OrdersStop)
+        );
         let err = "orders-halt".parse::<FaultKind>().unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("orders-halt"), "{msg}");
-        assert!(msg.contains("throttle-storm") && msg.contains("flow-draft"), "{msg}");
+        assert!(
+            msg.contains("throttle-storm") && msg.contains("flow-draft"),
+            "{msg}"
+        );
         assert!("".parse::<FaultKind>().is_err());
     }
 

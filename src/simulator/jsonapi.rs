@@ -202,7 +202,11 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
             return Some(n.and_utc());
         }
@@ -297,11 +301,9 @@ impl Parser<'_> {
     fn word(&mut self) -> String {
         self.ws();
         let start = self.i;
-        while self
-            .s
-            .get(self.i)
-            .is_some_and(|&c| !matches!(c, b'(' | b')' | b',' | b'[' | b']') && !c.is_ascii_whitespace())
-        {
+        while self.s.get(self.i).is_some_and(|&c| {
+            !matches!(c, b'(' | b')' | b',' | b'[' | b']') && !c.is_ascii_whitespace()
+        }) {
             self.i += 1;
         }
         String::from_utf8_lossy(&self.s[start..self.i]).into_owned()
@@ -439,7 +441,14 @@ mod tests {
         assert!(check_revision(Some("2026-07-15")).is_ok());
         assert!(check_revision(Some("2026-10-15")).is_ok());
         assert!(check_revision(Some("2026-09-01.pre")).is_ok());
-        for bad in [None, Some(""), Some("2026-07-14"), Some("2026-10-16"), Some("latest"), Some("2026-13-01")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("2026-07-14"),
+            Some("2026-10-16"),
+            Some("latest"),
+            Some("2026-13-01"),
+        ] {
             let e = check_revision(bad).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST);
             assert!(e.detail.contains("2026-07-15"), "{}", e.detail);
@@ -458,7 +467,14 @@ mod tests {
         assert_eq!(f[1].value, Lit::Bare("2026-11-01T00:00:00Z".into()));
         let f = parse_filter("any(id,['a','b'])").unwrap();
         assert_eq!(f[0].value.items(), vec!["a", "b"]);
-        for bad in ["", "equals(a)", "equals(a,'x'", "or(equals(a,1),equals(b,2))", "equals(a,'x') junk", "equals(a,[1,2)"] {
+        for bad in [
+            "",
+            "equals(a)",
+            "equals(a,'x'",
+            "or(equals(a,1),equals(b,2))",
+            "equals(a,'x') junk",
+            "equals(a,[1,2)",
+        ] {
             assert!(parse_filter(bad).is_err(), "{bad}");
         }
     }
@@ -466,12 +482,35 @@ mod tests {
     #[test]
     fn attribute_matching() {
         let t = json!("2026-11-01T10:00:00+00:00");
-        assert_eq!(matches(&t, "greater-than", &Lit::Bare("2026-11-01T09:00:00Z".into())), Some(true));
-        assert_eq!(matches(&t, "less-than", &Lit::Bare("2026-11-01T09:00:00Z".into())), Some(false));
-        assert_eq!(matches(&json!(false), "equals", &Lit::Bare("false".into())), Some(true));
-        assert_eq!(matches(&json!("live"), "any", &Lit::List(vec![Lit::Str("draft".into())])), Some(false));
+        assert_eq!(
+            matches(
+                &t,
+                "greater-than",
+                &Lit::Bare("2026-11-01T09:00:00Z".into())
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            matches(&t, "less-than", &Lit::Bare("2026-11-01T09:00:00Z".into())),
+            Some(false)
+        );
+        assert_eq!(
+            matches(&json!(false), "equals", &Lit::Bare("false".into())),
+            Some(true)
+        );
+        assert_eq!(
+            matches(
+                &json!("live"),
+                "any",
+                &Lit::List(vec![Lit::Str("draft".into())])
+            ),
+            Some(false)
+        );
         assert_eq!(matches(&json!("x"), "has", &Lit::Bare("y".into())), None);
-        assert_eq!(matches(&json!("x"), "greater-than", &Lit::Bare("y".into())), None);
+        assert_eq!(
+            matches(&json!("x"), "greater-than", &Lit::Bare("y".into())),
+            None
+        );
     }
 
     #[test]
@@ -492,7 +531,10 @@ mod tests {
         assert_eq!(e["id"].as_str().map(str::len), Some(36));
         let b = ApiError::bad_param("page[size]", "too big").body();
         assert_eq!(b["errors"][0]["source"]["parameter"], "page[size]");
-        assert_ne!(ApiError::unavailable().body()["errors"][0]["id"], ApiError::unavailable().body()["errors"][0]["id"]);
+        assert_ne!(
+            ApiError::unavailable().body()["errors"][0]["id"],
+            ApiError::unavailable().body()["errors"][0]["id"]
+        );
         assert!(parse_time("2026-11-01T00:00:00").is_some());
         assert!(parse_time("yesterday").is_none());
     }

@@ -276,7 +276,10 @@ mod tests {
         let b = s.brands();
         assert_eq!(b.len(), 12);
         assert_eq!(
-            b.iter().take(3).map(|b| b.slug.as_str()).collect::<Vec<_>>(),
+            b.iter()
+                .take(3)
+                .map(|b| b.slug.as_str())
+                .collect::<Vec<_>>(),
             ["acme", "bluebird", "cedar-co"]
         );
         assert!(b[0].api_key.expose().starts_with("pk_sim_acme_"));
@@ -304,7 +307,10 @@ mod tests {
                 until: Some(now),
                 ..fault(FaultKind::BounceSpike, now)
             }),
-            Err(SimError::EmptyWindow { at: now, until: now })
+            Err(SimError::EmptyWindow {
+                at: now,
+                until: now
+            })
         );
         assert_eq!(s.active_faults().len(), 2);
         clock.advance(Duration::minutes(30));

@@ -374,7 +374,11 @@ impl Brand {
                     "Weekend Offer",
                 ],
             ),
-            "sms" => ((7, 14), 2, &["SMS Flash Sale", "SMS Early Access", "SMS Restock"]),
+            "sms" => (
+                (7, 14),
+                2,
+                &["SMS Flash Sale", "SMS Early Access", "SMS Restock"],
+            ),
             _ => return Vec::new(),
         };
         let horizon = now - Duration::days(90);
@@ -385,8 +389,8 @@ impl Brand {
         // UTC: daytime in the Americas, so SMS never lands in quiet hours, and
         // gaps between sends are whole days.
         let mut clock_rng = Rng::new(&[self.seed, self.index as u64, tag, str_hash("send-hour")]);
-        let time_of_day =
-            Duration::hours(clock_rng.range(16, 21)) + Duration::minutes(clock_rng.range(0, 3) * 15);
+        let time_of_day = Duration::hours(clock_rng.range(16, 21))
+            + Duration::minutes(clock_rng.range(0, 3) * 15);
         let mut prev_send = self.calendar_start - Duration::days(3);
         let mut draft_created = None;
         for i in 0..10_000u64 {
@@ -398,14 +402,15 @@ impl Brand {
             // exists at `now` was always created before `now`.
             let created = draft_created.unwrap_or(prev_send - Duration::days(1));
             prev_send = send;
-            let paused = channel == "email"
-                && self
-                    .email_pause
-                    .is_some_and(|(a, b)| send >= a && send < b);
+            let paused =
+                channel == "email" && self.email_pause.is_some_and(|(a, b)| send >= a && send < b);
             if send < horizon || paused {
                 continue;
             }
-            let id = format!("01K{}", base62(hash(&[self.seed, self.index as u64, tag, i, 7]), 23));
+            let id = format!(
+                "01K{}",
+                base62(hash(&[self.seed, self.index as u64, tag, i, 7]), 23)
+            );
             let name = format!(
                 "{} #{}",
                 names[(rng.next_u64() % names.len() as u64) as usize],
@@ -428,7 +433,11 @@ impl Brand {
             }
             future += 1;
             let (status, send_time, scheduled_at) = if future == 1 {
-                ("Scheduled", Some(send), Some(created + Duration::minutes(30)))
+                (
+                    "Scheduled",
+                    Some(send),
+                    Some(created + Duration::minutes(30)),
+                )
             } else {
                 ("Draft", None, None)
             };
@@ -503,8 +512,11 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
         hash(&[seed, ix, str_hash("key"), 2])
     ));
 
-    let (mut currency, mut timezone, mut jurisdictions) =
-        ("USD".to_string(), "America/New_York".to_string(), vec!["US".to_string()]);
+    let (mut currency, mut timezone, mut jurisdictions) = (
+        "USD".to_string(),
+        "America/New_York".to_string(),
+        vec!["US".to_string()],
+    );
     if i == 11 {
         currency = "CAD".into();
         timezone = "America/Toronto".into();
@@ -518,7 +530,11 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
     } else {
         (currency.clone(), timezone.clone())
     };
-    let utc_offset_hours = if account_timezone == "Europe/London" { 0 } else { -5 };
+    let utc_offset_hours = if account_timezone == "Europe/London" {
+        0
+    } else {
+        -5
+    };
 
     let address = if i == 5 {
         Address {
@@ -537,7 +553,11 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
             ("Denver", "CO", "80202"),
         ][i % 5];
         Address {
-            address1: format!("{} {} Street", 10 + rng.range(0, 890), ["Main", "Oak", "Harbor", "Pine"][i % 4]),
+            address1: format!(
+                "{} {} Street",
+                10 + rng.range(0, 890),
+                ["Main", "Oak", "Harbor", "Pine"][i % 4]
+            ),
             city: city.into(),
             region: region.into(),
             country: if i == 11 { "CA".into() } else { "US".into() },
@@ -546,7 +566,11 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
     };
 
     // Metrics.
-    let store_integration = if rng.unit() < 0.8 || healthy { SHOPIFY } else { API };
+    let store_integration = if rng.unit() < 0.8 || healthy {
+        SHOPIFY
+    } else {
+        API
+    };
     let metrics: Vec<MetricDef> = SimMetric::ALL
         .iter()
         .map(|&m| MetricDef {
@@ -562,7 +586,11 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
         .collect();
 
     // Lists: the main newsletter list first.
-    let others = if i == 0 { 14 } else { rng.range(2, 15) as usize };
+    let others = if i == 0 {
+        14
+    } else {
+        rng.range(2, 15) as usize
+    };
     let mut lists = Vec::with_capacity(others + 1);
     for (k, lname) in std::iter::once("Newsletter")
         .chain(OTHER_LISTS.iter().copied().take(others))
@@ -614,7 +642,15 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
         });
     };
     if i != 3 {
-        flow("Welcome Series", FlowRole::Welcome, "live", false, "Added to List", Trigger::List(0), &mut rng);
+        flow(
+            "Welcome Series",
+            FlowRole::Welcome,
+            "live",
+            false,
+            "Added to List",
+            Trigger::List(0),
+            &mut rng,
+        );
     }
     flow(
         "Abandoned Checkout",
@@ -643,17 +679,65 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
         Trigger::Metric(SimMetric::PlacedOrder),
         &mut rng,
     );
-    flow("Birthday", FlowRole::Other, "live", false, "Date Based", Trigger::None, &mut rng);
-    flow("Sunset Unengaged", FlowRole::Other, "live", false, "Added to List", Trigger::List(1), &mut rng);
+    flow(
+        "Birthday",
+        FlowRole::Other,
+        "live",
+        false,
+        "Date Based",
+        Trigger::None,
+        &mut rng,
+    );
+    flow(
+        "Sunset Unengaged",
+        FlowRole::Other,
+        "live",
+        false,
+        "Added to List",
+        Trigger::List(1),
+        &mut rng,
+    );
     if rng.unit() < 0.6 {
-        flow("Back in Stock", FlowRole::Other, "live", false, "Low Inventory", Trigger::None, &mut rng);
+        flow(
+            "Back in Stock",
+            FlowRole::Other,
+            "live",
+            false,
+            "Low Inventory",
+            Trigger::None,
+            &mut rng,
+        );
     }
     if rng.unit() < 0.5 {
-        flow("Price Drop Alert", FlowRole::Other, "draft", false, "Price Drop", Trigger::None, &mut rng);
+        flow(
+            "Price Drop Alert",
+            FlowRole::Other,
+            "draft",
+            false,
+            "Price Drop",
+            Trigger::None,
+            &mut rng,
+        );
     }
-    flow("Old Welcome (2023)", FlowRole::Other, "draft", true, "Added to List", Trigger::List(0), &mut rng);
+    flow(
+        "Old Welcome (2023)",
+        FlowRole::Other,
+        "draft",
+        true,
+        "Added to List",
+        Trigger::List(0),
+        &mut rng,
+    );
     if rng.unit() < 0.5 {
-        flow("Holiday Countdown", FlowRole::Other, "draft", false, "Unconfigured", Trigger::None, &mut rng);
+        flow(
+            "Holiday Countdown",
+            FlowRole::Other,
+            "draft",
+            false,
+            "Unconfigured",
+            Trigger::None,
+            &mut rng,
+        );
     }
 
     // Event rates.
@@ -670,7 +754,11 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
         bounce_rate: if i == 8 { 0.010 } else { 0.003 },
         spam_rate: 0.0002,
         unsub_rate: 0.001,
-        subscribed: if i == 6 { received * 0.001 } else { 2.0 * scale },
+        subscribed: if i == 6 {
+            received * 0.001
+        } else {
+            2.0 * scale
+        },
         min_orders_per_hour: u64::from(healthy),
         aov: rng.float(55.0, 120.0),
     };
@@ -724,8 +812,10 @@ mod tests {
         assert_eq!(a[0].api_key, b[0].api_key);
         assert!(a[0].api_key.expose().starts_with("pk_sim_acme_"));
         assert_eq!(a[3].slug, "dune-supply");
-        assert!(a.iter().all(|b| b.account_id.len() == 6
-            && b.account_id.chars().all(|c| c.is_ascii_alphanumeric())));
+        assert!(
+            a.iter().all(|b| b.account_id.len() == 6
+                && b.account_id.chars().all(|c| c.is_ascii_alphanumeric()))
+        );
     }
 
     #[test]
@@ -748,11 +838,20 @@ mod tests {
                 FlowRole::PostPurchase,
             ] {
                 let f = b.flow_with_role(role).expect("core flow");
-                assert_eq!((f.status, f.archived), ("live", false), "{} {:?}", b.slug, role);
+                assert_eq!(
+                    (f.status, f.archived),
+                    ("live", false),
+                    "{} {:?}",
+                    b.slug,
+                    role
+                );
             }
             assert!(b.lists.iter().all(|l| l.opt_in == "double_opt_in"));
             assert!(!b.address.address1.is_empty());
-            assert_eq!((b.account_currency.as_str(), b.account_timezone.as_str()), ("USD", "America/New_York"));
+            assert_eq!(
+                (b.account_currency.as_str(), b.account_timezone.as_str()),
+                ("USD", "America/New_York")
+            );
             assert_eq!(b.jurisdictions, vec!["US".to_string()]);
             assert!((2..=16).contains(&(b.lists.len() - 1)) || b.index == 0);
         }
@@ -768,7 +867,10 @@ mod tests {
         assert!(p[6].rates.subscribed <= p[6].rates.per_hour(SimMetric::Unsubscribed) * 1.01);
         assert_ne!(p[7].account_currency, p[7].currency);
         assert!(p[8].rates.bounce_rate > 0.008);
-        assert!(p[9].flow_with_role(FlowRole::BrowseAbandonment).is_some_and(|f| f.archived));
+        assert!(
+            p[9].flow_with_role(FlowRole::BrowseAbandonment)
+                .is_some_and(|f| f.archived)
+        );
     }
 
     #[test]
@@ -777,7 +879,11 @@ mod tests {
         let p = build(9, 3, origin());
         for b in &p {
             let c = b.campaigns("email", now);
-            let sent: Vec<_> = c.iter().filter(|c| c.status == "Sent").filter_map(|c| c.send_time).collect();
+            let sent: Vec<_> = c
+                .iter()
+                .filter(|c| c.status == "Sent")
+                .filter_map(|c| c.send_time)
+                .collect();
             assert!(sent.len() >= 12, "{}: {} sent", b.slug, sent.len());
             for w in sent.windows(2) {
                 let gap = (w[1] - w[0]).num_hours();
@@ -785,7 +891,10 @@ mod tests {
             }
             let last = *sent.last().expect("sent campaigns");
             assert!(now - last <= Duration::days(6), "{} last {last}", b.slug);
-            assert!(c.iter().any(|c| c.status == "Scheduled" && c.send_time.is_some_and(|t| t > now)));
+            assert!(
+                c.iter()
+                    .any(|c| c.status == "Scheduled" && c.send_time.is_some_and(|t| t > now))
+            );
             assert!(!b.campaigns("sms", now).is_empty());
             assert!(b.campaigns("push", now).is_empty());
         }
@@ -799,7 +908,10 @@ mod tests {
             .into_iter()
             .filter(|c| c.status == "Sent")
             .collect();
-        let last = sent.last().and_then(|c| c.send_time).expect("older campaigns");
+        let last = sent
+            .last()
+            .and_then(|c| c.send_time)
+            .expect("older campaigns");
         assert!(origin() - last >= Duration::days(19));
     }
 }

@@ -1,6 +1,16 @@
 //! The HTTP surface: Klaviyo's read paths under `/api/` (one dispatcher, so
 //! 404/405, revision, auth, request faults and rate limits apply uniformly, in
 //! that order) and the simulator's own `/__sim/*` admin paths.
+//!
+//! Known simplifications: metric aggregates bucket days, weeks (from Monday)
+//! and months in UTC whatever `timezone` says, do not support `by`, and report
+//! `unique` equal to `count`; sparse fieldsets and `include` are ignored.
+//!
+//! Admin paths (plain JSON, no auth): `GET /__sim/brands`, `GET /__sim/faults`,
+//! `POST /__sim/faults` with `{"brand","fault","at"?,"until"?}` (201, or 400 for
+//! an unknown fault name, 404 for an unknown brand), `DELETE
+//! /__sim/faults/{brand}/{fault}` (204, or 404 if nothing was open) and
+//! `GET /__sim/clock`.
 
 use std::sync::Arc;
 
@@ -14,14 +24,16 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::data::{EventSource, Ev, Interval};
+use super::data::{Ev, EventSource, Interval};
 use super::faults::{Fault, FaultKind};
 use super::hash::{base62, hash, str_hash};
 use super::jsonapi::{
     ApiError, Cond, check_revision, decode_cursor, encode_cursor, json_api, matches, parse_filter,
     parse_time, ts,
 };
-use super::portfolio::{Brand, CampaignDef, FlowDef, FlowRole, ListDef, MetricDef, SimMetric, Trigger};
+use super::portfolio::{
+    Brand, CampaignDef, FlowDef, FlowRole, ListDef, MetricDef, SimMetric, Trigger,
+};
 use super::{Inner, STORM_RETRY_AFTER_SECS};
 use crate::klaviyo::limits;
 
@@ -290,11 +302,17 @@ fn page_size(ctx: &Ctx, spec: &Spec) -> Result<usize, ApiError> {
             Ok(n) if n >= 1 && n <= spec.max_size => Ok(n),
             Ok(n) if n > spec.max_size => Err(ApiError::bad_param(
                 "page[size]",
-                format!("page[size] {n} is over the maximum of {}: ask for {} or fewer.", spec.max_size, spec.max_size),
+                format!(
+                    "page[size] {n} is over the maximum of {}: ask for {} or fewer.",
+                    spec.max_size, spec.max_size
+                ),
             )),
             _ => Err(ApiError::bad_param(
                 "page[size]",
-                format!("page[size] must be a whole number from 1 to {}.", spec.max_size),
+                format!(
+                    "page[size] must be a whole number from 1 to {}.",
+                    spec.max_size
+                ),
             )),
         },
     }
@@ -318,7 +336,12 @@ fn lookup<'v>(item: &'v Value, field: &str) -> &'v Value {
 }
 
 /// Filters, sorts and pages `items` (already-built resources).
-fn collection(ctx: &Ctx, spec: &Spec, mut items: Vec<Value>, conds: &[Cond]) -> Result<Value, ApiError> {
+fn collection(
+    ctx: &Ctx,
+    spec: &Spec,
+    mut items: Vec<Value>,
+    conds: &[Cond],
+) -> Result<Value, ApiError> {
     for c in conds {
         if !spec.filters.contains(&c.field.as_str()) {
             return Err(ApiError::bad_param(
@@ -336,7 +359,12 @@ fn collection(ctx: &Ctx, spec: &Spec, mut items: Vec<Value>, conds: &[Cond]) -> 
             None => {
                 err = Some(ApiError::bad_param(
                     "filter",
-                    format!("Operator `{}` cannot be used on `{}` with `{}`.", c.op, c.field, c.value.text()),
+                    format!(
+                        "Operator `{}` cannot be used on `{}` with `{}`.",
+                        c.op,
+                        c.field,
+                        c.value.text()
+                    ),
                 ));
                 false
             }
@@ -350,7 +378,10 @@ fn collection(ctx: &Ctx, spec: &Spec, mut items: Vec<Value>, conds: &[Cond]) -> 
         if !spec.sorts.contains(&key) {
             return Err(ApiError::bad_param(
                 "sort",
-                format!("Cannot sort by `{s}`; use one of {} (prefix `-` for descending).", spec.sorts.join(", ")),
+                format!(
+                    "Cannot sort by `{s}`; use one of {} (prefix `-` for descending).",
+                    spec.sorts.join(", ")
+                ),
             ));
         }
         items.sort_by(|a, b| {
@@ -364,7 +395,10 @@ fn collection(ctx: &Ctx, spec: &Spec, mut items: Vec<Value>, conds: &[Cond]) -> 
         Some(c) => decode_cursor(c)
             .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse::<usize>().ok()))
             .ok_or_else(|| {
-                ApiError::bad_param("page[cursor]", "Invalid page[cursor]: follow `links.next` as given.")
+                ApiError::bad_param(
+                    "page[cursor]",
+                    "Invalid page[cursor]: follow `links.next` as given.",
+                )
             })?,
     };
     let total = items.len();
@@ -424,7 +458,12 @@ fn accounts(ctx: &Ctx) -> Value {
 }
 
 fn account(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
-    single(ctx, (id == ctx.brand.account_id).then(|| account_res(ctx)), "account", id)
+    single(
+        ctx,
+        (id == ctx.brand.account_id).then(|| account_res(ctx)),
+        "account",
+        id,
+    )
 }
 
 // ---------- flows ----------
@@ -435,14 +474,17 @@ fn flow_state(ctx: &Ctx, f: &FlowDef) -> (&'static str, DateTime<Utc>) {
         return (f.status, f.updated);
     }
     let mut state = (f.status, f.updated);
-    let relevant = ctx
-        .faults
-        .iter()
-        .filter(|x| matches!(x.kind, FaultKind::FlowDraft | FaultKind::FlowManual) && x.at <= ctx.now);
+    let relevant = ctx.faults.iter().filter(|x| {
+        matches!(x.kind, FaultKind::FlowDraft | FaultKind::FlowManual) && x.at <= ctx.now
+    });
     // Apply in time order: the latest change wins, like edits in the app.
     let mut events: Vec<(DateTime<Utc>, &'static str)> = Vec::new();
     for x in relevant {
-        let status = if x.kind == FaultKind::FlowDraft { "draft" } else { "manual" };
+        let status = if x.kind == FaultKind::FlowDraft {
+            "draft"
+        } else {
+            "manual"
+        };
         events.push((x.at, status));
         if let Some(u) = x.until.filter(|u| *u <= ctx.now) {
             events.push((u, f.status));
@@ -479,7 +521,15 @@ fn flow_res(ctx: &Ctx, f: &FlowDef) -> Value {
 const FLOW_SPEC: Spec = Spec {
     default_size: 50,
     max_size: 50,
-    filters: &["id", "name", "status", "archived", "created", "updated", "trigger_type"],
+    filters: &[
+        "id",
+        "name",
+        "status",
+        "archived",
+        "created",
+        "updated",
+        "trigger_type",
+    ],
     sorts: &["created", "id", "name", "status", "trigger_type", "updated"],
 };
 
@@ -549,7 +599,15 @@ fn campaigns(ctx: &Ctx) -> Result<Value, ApiError> {
     const SPEC: Spec = Spec {
         default_size: 100,
         max_size: 100,
-        filters: &["id", "name", "status", "archived", "created_at", "scheduled_at", "updated_at"],
+        filters: &[
+            "id",
+            "name",
+            "status",
+            "archived",
+            "created_at",
+            "scheduled_at",
+            "updated_at",
+        ],
         sorts: &["created_at", "id", "name", "scheduled_at", "updated_at"],
     };
     let need = || {
@@ -559,8 +617,9 @@ fn campaigns(ctx: &Ctx) -> Result<Value, ApiError> {
         )
     };
     let conds = filters(ctx)?;
-    let (channel, rest): (Vec<Cond>, Vec<Cond>) =
-        conds.into_iter().partition(|c| c.field == "messages.channel");
+    let (channel, rest): (Vec<Cond>, Vec<Cond>) = conds
+        .into_iter()
+        .partition(|c| c.field == "messages.channel");
     let channel = match channel.as_slice() {
         [c] if c.op == "equals" => c.value.text(),
         _ => return Err(need()),
@@ -631,18 +690,30 @@ fn lists(ctx: &Ctx) -> Result<Value, ApiError> {
         sorts: &["created", "id", "name", "updated"],
     };
     let with_count = wants_count(ctx);
-    let items = ctx.brand.lists.iter().map(|l| list_res(ctx, l, with_count)).collect();
+    let items = ctx
+        .brand
+        .lists
+        .iter()
+        .map(|l| list_res(ctx, l, with_count))
+        .collect();
     collection(ctx, &SPEC, items, &filters(ctx)?)
 }
 
 fn list(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
     let l = ctx.brand.lists.iter().find(|l| l.id == id);
-    single(ctx, l.map(|l| list_res(ctx, l, wants_count(ctx))), "list", id)
+    single(
+        ctx,
+        l.map(|l| list_res(ctx, l, wants_count(ctx))),
+        "list",
+        id,
+    )
 }
 
 fn list_flow_triggers(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
     let Some(ix) = ctx.brand.lists.iter().position(|l| l.id == id) else {
-        return Err(ApiError::not_found(format!("No list with id `{id}` in this account.")));
+        return Err(ApiError::not_found(format!(
+            "No list with id `{id}` in this account."
+        )));
     };
     triggered_flows(ctx, |t| *t == Trigger::List(ix))
 }
@@ -679,19 +750,34 @@ fn metrics(ctx: &Ctx) -> Result<Value, ApiError> {
         sorts: &[],
     };
     if ctx.param("page[size]").is_some() {
-        return Err(ApiError::bad_param("page[size]", "/api/metrics does not take page[size]; follow links.next."));
+        return Err(ApiError::bad_param(
+            "page[size]",
+            "/api/metrics does not take page[size]; follow links.next.",
+        ));
     }
-    let items = ctx.brand.metrics.iter().map(|m| metric_res(ctx, m)).collect();
+    let items = ctx
+        .brand
+        .metrics
+        .iter()
+        .map(|m| metric_res(ctx, m))
+        .collect();
     collection(ctx, &SPEC, items, &filters(ctx)?)
 }
 
 fn metric(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
-    single(ctx, ctx.brand.metric_by_id(id).map(|m| metric_res(ctx, m)), "metric", id)
+    single(
+        ctx,
+        ctx.brand.metric_by_id(id).map(|m| metric_res(ctx, m)),
+        "metric",
+        id,
+    )
 }
 
 fn metric_flow_triggers(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
     let Some(m) = ctx.brand.metric_by_id(id) else {
-        return Err(ApiError::not_found(format!("No metric with id `{id}` in this account.")));
+        return Err(ApiError::not_found(format!(
+            "No metric with id `{id}` in this account."
+        )));
     };
     let kind = m.kind;
     triggered_flows(ctx, |t| *t == Trigger::Metric(kind))
@@ -703,7 +789,10 @@ fn event_res(ctx: &Ctx, e: &Ev) -> Value {
     let b = ctx.brand;
     let id = base62(e.key, 11);
     let metric_id = &b.metric(e.metric).id;
-    let profile_id = format!("01K{}", base62(hash(&[b.seed, b.index as u64, e.profile]), 23));
+    let profile_id = format!(
+        "01K{}",
+        base62(hash(&[b.seed, b.index as u64, e.profile]), 23)
+    );
     let mut props = json!({ "$event_id": id });
     if let Some(v) = e.value {
         props["$value"] = json!(v);
@@ -739,12 +828,20 @@ fn event_res(ctx: &Ctx, e: &Ev) -> Value {
 fn bound(c: &Cond, lo: &mut i64, hi: &mut i64) -> Result<(), ApiError> {
     let text = c.value.text();
     let t = if c.field == "timestamp" {
-        text.parse::<i64>().ok().and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
+        text.parse::<i64>()
+            .ok()
+            .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
     } else {
         parse_time(&text)
     }
     .ok_or_else(|| {
-        ApiError::bad_param("filter", format!("`{text}` is not a valid {}: use e.g. 2026-11-01T00:00:00Z.", c.field))
+        ApiError::bad_param(
+            "filter",
+            format!(
+                "`{text}` is not a valid {}: use e.g. 2026-11-01T00:00:00Z.",
+                c.field
+            ),
+        )
     })?;
     let floor = t.timestamp();
     let ceil = floor + i64::from(t.timestamp_subsec_nanos() > 0);
@@ -756,7 +853,10 @@ fn bound(c: &Cond, lo: &mut i64, hi: &mut i64) -> Result<(), ApiError> {
         op => {
             return Err(ApiError::bad_param(
                 "filter",
-                format!("Operator `{op}` cannot be used on `{}`; use greater-than, greater-or-equal, less-than or less-or-equal.", c.field),
+                format!(
+                    "Operator `{op}` cannot be used on `{}`; use greater-than, greater-or-equal, less-than or less-or-equal.",
+                    c.field
+                ),
             ));
         }
     }
@@ -782,7 +882,10 @@ fn events(ctx: &Ctx) -> Result<Value, ApiError> {
             f => {
                 return Err(ApiError::bad_param(
                     "filter",
-                    format!("Filter `{}({f},...)` is not supported by the simulator; use equals(metric_id,...) and datetime bounds.", c.op),
+                    format!(
+                        "Filter `{}({f},...)` is not supported by the simulator; use equals(metric_id,...) and datetime bounds.",
+                        c.op
+                    ),
                 ));
             }
         }
@@ -793,7 +896,9 @@ fn events(ctx: &Ctx) -> Result<Value, ApiError> {
         Some(s) => {
             return Err(ApiError::bad_param(
                 "sort",
-                format!("Cannot sort events by `{s}`; use datetime, -datetime, timestamp or -timestamp."),
+                format!(
+                    "Cannot sort events by `{s}`; use datetime, -datetime, timestamp or -timestamp."
+                ),
             ));
         }
     };
@@ -803,9 +908,17 @@ fn events(ctx: &Ctx) -> Result<Value, ApiError> {
             decode_cursor(c)
                 .and_then(|s| {
                     let mut it = s.strip_prefix("ev:")?.split(':');
-                    Some((it.next()?.parse::<i64>().ok()?, it.next()?.parse::<u64>().ok()?))
+                    Some((
+                        it.next()?.parse::<i64>().ok()?,
+                        it.next()?.parse::<u64>().ok()?,
+                    ))
                 })
-                .ok_or_else(|| ApiError::bad_param("page[cursor]", "Invalid page[cursor]: follow `links.next` as given."))?,
+                .ok_or_else(|| {
+                    ApiError::bad_param(
+                        "page[cursor]",
+                        "Invalid page[cursor]: follow `links.next` as given.",
+                    )
+                })?,
         ),
     };
     let metrics: Vec<SimMetric> = match metric {
@@ -818,7 +931,10 @@ fn events(ctx: &Ctx) -> Result<Value, ApiError> {
     let (evs, more) = src.list(&metrics, lo, hi, desc, after, size);
     let mut links = json!({ "self": ctx.self_link() });
     if let (true, Some(last)) = (more, evs.last()) {
-        links["next"] = json!(ctx.link_with(Some(&encode_cursor(&format!("ev:{}:{}", last.ts, last.key)))));
+        links["next"] = json!(ctx.link_with(Some(&encode_cursor(&format!(
+            "ev:{}:{}",
+            last.ts, last.key
+        )))));
     }
     let data: Vec<Value> = evs.iter().map(|e| event_res(ctx, e)).collect();
     Ok(json!({ "data": data, "links": links }))
@@ -827,15 +943,19 @@ fn events(ctx: &Ctx) -> Result<Value, ApiError> {
 // ---------- metric aggregates ----------
 
 fn metric_aggregates(ctx: &Ctx, body: &Bytes) -> Result<Value, ApiError> {
-    let doc: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_body("/data", format!("Request body is not valid JSON: {e}.")))?;
+    let doc: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_body("/data", format!("Request body is not valid JSON: {e}."))
+    })?;
     if doc["data"]["type"] != "metric-aggregate" {
-        return Err(ApiError::bad_body("/data/type", "`data.type` must be \"metric-aggregate\"."));
+        return Err(ApiError::bad_body(
+            "/data/type",
+            "`data.type` must be \"metric-aggregate\".",
+        ));
     }
     let attrs = &doc["data"]["attributes"];
-    let metric_id = attrs["metric_id"]
-        .as_str()
-        .ok_or_else(|| ApiError::bad_body("/data/attributes/metric_id", "`metric_id` is required."))?;
+    let metric_id = attrs["metric_id"].as_str().ok_or_else(|| {
+        ApiError::bad_body("/data/attributes/metric_id", "`metric_id` is required.")
+    })?;
     let metric = ctx.brand.metric_by_id(metric_id).ok_or_else(|| {
         ApiError::bad_body(
             "/data/attributes/metric_id",
@@ -846,7 +966,11 @@ fn metric_aggregates(ctx: &Ctx, body: &Bytes) -> Result<Value, ApiError> {
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    if measurements.is_empty() || measurements.iter().any(|m| !["count", "sum_value", "unique"].contains(m)) {
+    if measurements.is_empty()
+        || measurements
+            .iter()
+            .any(|m| !["count", "sum_value", "unique"].contains(m))
+    {
         return Err(ApiError::bad_body(
             "/data/attributes/measurements",
             "`measurements` must list one or more of count, sum_value, unique.",
@@ -855,7 +979,10 @@ fn metric_aggregates(ctx: &Ctx, body: &Bytes) -> Result<Value, ApiError> {
     let interval = match &attrs["interval"] {
         Value::Null => Interval::Day,
         v => v.as_str().and_then(Interval::parse).ok_or_else(|| {
-            ApiError::bad_body("/data/attributes/interval", "`interval` must be hour, day, week or month.")
+            ApiError::bad_body(
+                "/data/attributes/interval",
+                "`interval` must be hour, day, week or month.",
+            )
         })?,
     };
     if attrs["by"].as_array().is_some_and(|a| !a.is_empty()) {
@@ -865,7 +992,10 @@ fn metric_aggregates(ctx: &Ctx, body: &Bytes) -> Result<Value, ApiError> {
         ));
     }
     if !matches!(&attrs["timezone"], Value::Null | Value::String(_)) {
-        return Err(ApiError::bad_body("/data/attributes/timezone", "`timezone` must be a string such as \"UTC\"."));
+        return Err(ApiError::bad_body(
+            "/data/attributes/timezone",
+            "`timezone` must be a string such as \"UTC\".",
+        ));
     }
     let need = || {
         ApiError::bad_body(
@@ -876,17 +1006,25 @@ fn metric_aggregates(ctx: &Ctx, body: &Bytes) -> Result<Value, ApiError> {
     let (mut from, mut to) = (None, None);
     for f in attrs["filter"].as_array().ok_or_else(need)? {
         let text = f.as_str().ok_or_else(need)?;
-        let conds = parse_filter(text)
-            .map_err(|e| ApiError::bad_body("/data/attributes/filter", format!("Invalid filter `{text}`: {e}.")))?;
+        let conds = parse_filter(text).map_err(|e| {
+            ApiError::bad_body(
+                "/data/attributes/filter",
+                format!("Invalid filter `{text}`: {e}."),
+            )
+        })?;
         for c in conds {
-            let t = (c.field == "datetime").then(|| parse_time(&c.value.text())).flatten();
+            let t = (c.field == "datetime")
+                .then(|| parse_time(&c.value.text()))
+                .flatten();
             match (c.op.as_str(), t) {
                 ("greater-or-equal", Some(t)) => from = Some(t),
                 ("less-than", Some(t)) => to = Some(t),
                 _ => {
                     return Err(ApiError::bad_body(
                         "/data/attributes/filter",
-                        format!("Unsupported filter `{text}`: use greater-or-equal(datetime,...) and less-than(datetime,...)."),
+                        format!(
+                            "Unsupported filter `{text}`: use greater-or-equal(datetime,...) and less-than(datetime,...)."
+                        ),
                     ));
                 }
             }
@@ -904,11 +1042,19 @@ fn metric_aggregates(ctx: &Ctx, body: &Bytes) -> Result<Value, ApiError> {
     if interval == Interval::Hour && (to - from).num_hours() as usize > MAX_BUCKETS {
         return Err(ApiError::bad_body(
             "/data/attributes/interval",
-            format!("Too many hourly buckets (max {MAX_BUCKETS}): use a shorter range or a wider interval."),
+            format!(
+                "Too many hourly buckets (max {MAX_BUCKETS}): use a shorter range or a wider interval."
+            ),
         ));
     }
     let src = EventSource::new(ctx.brand, &ctx.faults, ctx.now);
-    let agg = src.aggregate(metric.kind, from, to, interval, measurements.contains(&"sum_value"));
+    let agg = src.aggregate(
+        metric.kind,
+        from,
+        to,
+        interval,
+        measurements.contains(&"sum_value"),
+    );
     let mut values = serde_json::Map::new();
     for m in &measurements {
         let series: Vec<Value> = match *m {
@@ -917,7 +1063,14 @@ fn metric_aggregates(ctx: &Ctx, body: &Bytes) -> Result<Value, ApiError> {
         };
         values.insert((*m).to_owned(), Value::Array(series));
     }
-    let id = base62(hash(&[str_hash(metric_id), from.timestamp() as u64, to.timestamp() as u64]), 12);
+    let id = base62(
+        hash(&[
+            str_hash(metric_id),
+            from.timestamp() as u64,
+            to.timestamp() as u64,
+        ]),
+        12,
+    );
     let self_link = ctx.self_link();
     Ok(json!({
         "data": {
@@ -991,7 +1144,9 @@ async fn admin_inject(State(inner): State<Arc<Inner>>, body: Bytes) -> Response 
     };
     match inner.try_inject(fault.clone()) {
         Ok(()) => (StatusCode::CREATED, axum::Json(fault)).into_response(),
-        Err(e @ super::SimError::UnknownBrand(_)) => admin_error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ super::SimError::UnknownBrand(_)) => {
+            admin_error(StatusCode::NOT_FOUND, e.to_string())
+        }
         Err(e) => admin_error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
@@ -1025,7 +1180,10 @@ mod tests {
     #[test]
     fn routes_parse_and_unknown_paths_do_not() {
         assert_eq!(Route::parse("/api/flows/"), Some(Route::Flows));
-        assert_eq!(Route::parse("/api/flows/AbC123"), Some(Route::Flow("AbC123".into())));
+        assert_eq!(
+            Route::parse("/api/flows/AbC123"),
+            Some(Route::Flow("AbC123".into()))
+        );
         assert_eq!(
             Route::parse("/api/metrics/X/flow-triggers"),
             Some(Route::MetricFlowTriggers("X".into()))
