@@ -128,7 +128,15 @@ impl App {
                 .clone()
                 .map(|s| ChannelName(s.trim_start_matches('#').to_owned()))
                 .unwrap_or_else(|| ChannelName::for_client(&slug));
-            Findings::upsert_client(&mut conn, &slug, &c.profile.name, &channel, c.owner.as_deref(), now).await?;
+            Findings::upsert_client(
+                &mut conn,
+                &slug,
+                &c.profile.name,
+                &channel,
+                c.owner.as_deref(),
+                now,
+            )
+            .await?;
             let route = Route {
                 client: slug.clone(),
                 client_name: c.profile.name.clone(),
@@ -179,7 +187,13 @@ impl App {
 
     /// The agency-wide channel.
     pub fn agency_channel(&self) -> ChannelName {
-        ChannelName(self.config.agency.channel.trim_start_matches('#').to_owned())
+        ChannelName(
+            self.config
+                .agency
+                .channel
+                .trim_start_matches('#')
+                .to_owned(),
+        )
     }
 
     /// Whether a scan of this client is running.
@@ -204,7 +218,10 @@ impl App {
             return Err(AppError::AlreadyScanning(slug.clone()));
         }
         let span = info_span!("scan", client = %slug, trigger);
-        let result = self.scan_inner(&entry, trigger, progress).instrument(span).await;
+        let result = self
+            .scan_inner(&entry, trigger, progress)
+            .instrument(span)
+            .await;
         self.lock_running().remove(slug);
         result
     }
@@ -217,7 +234,9 @@ impl App {
     ) -> Result<ScanReport, AppError> {
         let slug = &entry.profile.slug;
         let started = self.clock.now();
-        let api = self.klaviyo.account(slug.as_str(), entry.credential.clone());
+        let api = self
+            .klaviyo
+            .account(slug.as_str(), entry.credential.clone());
         let fetched = build_snapshot(&api, slug, started, progress).await;
         let now = self.clock.now();
         let previous = self.previous_snapshot(slug).await?;
@@ -273,9 +292,18 @@ impl App {
         };
 
         let mut tx = self.store.pool().begin().await.map_err(StoreError::from)?;
-        let onboarding = snapshot.is_some() && Findings::mark_first_scan(&mut tx, slug, now).await?;
-        let changes =
-            Findings::reconcile(&mut tx, slug, &entry.route.channel, &observations, &ran, onboarding, now).await?;
+        let onboarding =
+            snapshot.is_some() && Findings::mark_first_scan(&mut tx, slug, now).await?;
+        let changes = Findings::reconcile(
+            &mut tx,
+            slug,
+            &entry.route.channel,
+            &observations,
+            &ran,
+            onboarding,
+            now,
+        )
+        .await?;
         for change in &changes {
             routing::route_change(&mut tx, &entry.route, change, now).await?;
         }
@@ -317,7 +345,10 @@ impl App {
         info!(
             api_calls = api.calls_made(),
             observations = observations.len(),
-            changes = changes.iter().filter(|c| c.kind != ChangeKind::StillSeen).count(),
+            changes = changes
+                .iter()
+                .filter(|c| c.kind != ChangeKind::StillSeen)
+                .count(),
             "scan finished"
         );
         Ok(ScanReport {
@@ -333,11 +364,12 @@ impl App {
     }
 
     async fn previous_snapshot(&self, slug: &ClientSlug) -> Result<Option<Snapshot>, AppError> {
-        let body: Option<String> = sqlx::query_scalar("SELECT body FROM snapshots WHERE client = ?")
-            .bind(slug.as_str())
-            .fetch_optional(self.store.pool())
-            .await
-            .map_err(StoreError::from)?;
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM snapshots WHERE client = ?")
+                .bind(slug.as_str())
+                .fetch_optional(self.store.pool())
+                .await
+                .map_err(StoreError::from)?;
         match body {
             None => Ok(None),
             Some(b) => match serde_json::from_str(&b) {
@@ -381,11 +413,12 @@ impl App {
                 Digest::Weekly => "digest:weekly",
             };
             let mut tx = self.store.pool().begin().await.map_err(StoreError::from)?;
-            let last: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = ?")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
+            let last: Option<DateTime<Utc>> =
+                sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = ?")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
             if last.is_some_and(|l| l >= slot) {
                 continue;
             }
@@ -416,7 +449,11 @@ impl App {
     }
 
     /// The most recent time this digest was due (in UTC), if it has ever been due.
-    fn digest_slot(&self, digest: Digest, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, AppError> {
+    fn digest_slot(
+        &self,
+        digest: Digest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, AppError> {
         let tz = self.config.agency.tz()?;
         let local = now.with_timezone(&tz);
         let hour = self.config.agency.daily_digest_hour;
@@ -446,16 +483,25 @@ impl App {
     }
 
     /// When the client was last scanned by the scheduler.
-    pub async fn last_scheduled_scan(&self, slug: &ClientSlug) -> Result<Option<DateTime<Utc>>, AppError> {
-        Ok(sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = ?")
-            .bind(format!("scan:{slug}"))
-            .fetch_optional(self.store.pool())
-            .await
-            .map_err(StoreError::from)?)
+    pub async fn last_scheduled_scan(
+        &self,
+        slug: &ClientSlug,
+    ) -> Result<Option<DateTime<Utc>>, AppError> {
+        Ok(
+            sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = ?")
+                .bind(format!("scan:{slug}"))
+                .fetch_optional(self.store.pool())
+                .await
+                .map_err(StoreError::from)?,
+        )
     }
 
     /// Records that the scheduler started a scan of the client.
-    pub async fn mark_scheduled_scan(&self, slug: &ClientSlug, at: DateTime<Utc>) -> Result<(), AppError> {
+    pub async fn mark_scheduled_scan(
+        &self,
+        slug: &ClientSlug,
+        at: DateTime<Utc>,
+    ) -> Result<(), AppError> {
         sqlx::query("INSERT INTO schedule (key, last_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at")
             .bind(format!("scan:{slug}"))
             .bind(ts(at))
@@ -467,7 +513,12 @@ impl App {
 
     /// Posts a message to a channel through the outbox (announcements, summaries).
     pub async fn announce(&self, channel: &ChannelName, message: Message) -> Result<(), AppError> {
-        let mut conn = self.store.pool().acquire().await.map_err(StoreError::from)?;
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
         let op = Op::Post {
             channel: channel.clone(),
             finding: None,
@@ -487,7 +538,10 @@ impl App {
 /// live again instead of clearing itself one scan later.
 pub fn next_baseline(s: &Snapshot, previous: Option<&Snapshot>) -> Snapshot {
     let mut merged = s.clone();
-    if let (Some(flows), Some(old)) = (merged.flows.as_mut(), previous.and_then(|p| p.flows.as_ref())) {
+    if let (Some(flows), Some(old)) = (
+        merged.flows.as_mut(),
+        previous.and_then(|p| p.flows.as_ref()),
+    ) {
         for f in flows.iter_mut() {
             if let Some(was) = old.iter().find(|o| o.id == f.id)
                 && was.is_sending()
@@ -509,7 +563,11 @@ pub fn next_baseline(s: &Snapshot, previous: Option<&Snapshot>) -> Snapshot {
     merged
 }
 
-async fn save_snapshot(conn: &mut SqliteConnection, s: &Snapshot, previous: Option<&Snapshot>) -> Result<(), AppError> {
+async fn save_snapshot(
+    conn: &mut SqliteConnection,
+    s: &Snapshot,
+    previous: Option<&Snapshot>,
+) -> Result<(), AppError> {
     let merged = next_baseline(s, previous);
     let body = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
@@ -526,7 +584,9 @@ async fn save_snapshot(conn: &mut SqliteConnection, s: &Snapshot, previous: Opti
 }
 
 fn incomplete(profile: &ClientProfile, gaps: &[String], skipped: &[String]) -> Observation {
-    let mut why = String::from("Part of the account could not be read, so some checks did not run and nothing was cleared on missing data.");
+    let mut why = String::from(
+        "Part of the account could not be read, so some checks did not run and nothing was cleared on missing data.",
+    );
     if !gaps.is_empty() {
         why.push_str(&format!(" Could not fetch: {}.", gaps.join("; ")));
     }
@@ -552,7 +612,10 @@ fn revoked(profile: &ClientProfile, e: &KlaviyoError) -> Observation {
         subject: "credential".into(),
         severity: Severity::Critical,
         track: Track::Now,
-        title: format!("Lookout can no longer read {}'s Klaviyo account", profile.name),
+        title: format!(
+            "Lookout can no longer read {}'s Klaviyo account",
+            profile.name
+        ),
         why: format!(
             "Klaviyo refused the connection ({e}). Monitoring of this client has stopped until someone reconnects it."
         ),

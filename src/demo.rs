@@ -88,18 +88,29 @@ impl Stack {
         let shared: SharedClock = Arc::new(clock.clone());
         let sim = Simulator::new(seed, brands, shared.clone());
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
-        let (sim_addr, sim_task) = sim
-            .serve(addr)
-            .await
-            .map_err(|e| AppError::Store(crate::store::StoreError::NotFound(format!("simulator failed to start: {e}"))))?;
+        let (sim_addr, sim_task) = sim.serve(addr).await.map_err(|e| {
+            AppError::Store(crate::store::StoreError::NotFound(format!(
+                "simulator failed to start: {e}"
+            )))
+        })?;
         let mut brand_list = sim.brands();
         if !only.is_empty() {
             brand_list.retain(|b| only.contains(&b.slug.as_str()));
         }
-        let cfg = config_for(&brand_list, &format!("http://{sim_addr}"), PathBuf::from("data"));
+        let cfg = config_for(
+            &brand_list,
+            &format!("http://{sim_addr}"),
+            PathBuf::from("data"),
+        );
         let store = Store::open_memory().await?;
         let app = App::new(cfg, store, shared, chat).await?;
-        Ok(Self { sim, sim_addr, app, clock, sim_task })
+        Ok(Self {
+            sim,
+            sim_addr,
+            app,
+            clock,
+            sim_task,
+        })
     }
 }
 
@@ -141,7 +152,10 @@ pub const DEMO_FAULTS: &[(usize, FaultKind, i64, Option<i64>)] = &[
 ];
 
 /// Runs the demo until Ctrl-C (or `exit_after`).
-pub async fn run(opts: DemoOptions, chat: Arc<crate::chat::console::ConsoleChat>) -> Result<(), AppError> {
+pub async fn run(
+    opts: DemoOptions,
+    chat: Arc<crate::chat::console::ConsoleChat>,
+) -> Result<(), AppError> {
     let start = demo_start();
     let clock = SimClock::running(start, opts.speed);
     let stack = Stack::start(opts.seed, opts.brands, clock.clone(), chat.clone(), &[]).await?;
@@ -160,7 +174,9 @@ pub async fn run(opts: DemoOptions, chat: Arc<crate::chat::console::ConsoleChat>
                 "  {} at {}{}",
                 kind.name(),
                 b.slug,
-                lasts.map(|l| format!(" (for {} simulated hours)", l / 60)).unwrap_or_default()
+                lasts
+                    .map(|l| format!(" (for {} simulated hours)", l / 60))
+                    .unwrap_or_default()
             ));
         }
     }
@@ -179,8 +195,16 @@ pub async fn run(opts: DemoOptions, chat: Arc<crate::chat::console::ConsoleChat>
         .map_err(|e| AppError::UnknownClient(e.to_string()))?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let deliverer = tokio::spawn(app.deliverer.clone().run(std::time::Duration::from_millis(250), stop_rx.clone()));
-    let scheduler = tokio::spawn(crate::scheduler::run(app.clone(), std::time::Duration::from_millis(200), stop_rx.clone()));
+    let deliverer = tokio::spawn(
+        app.deliverer
+            .clone()
+            .run(std::time::Duration::from_millis(250), stop_rx.clone()),
+    );
+    let scheduler = tokio::spawn(crate::scheduler::run(
+        app.clone(),
+        std::time::Duration::from_millis(200),
+        stop_rx.clone(),
+    ));
     let input = tokio::spawn(read_commands(app.clone(), agency.clone()));
 
     let timer = async {
@@ -201,7 +225,11 @@ pub async fn run(opts: DemoOptions, chat: Arc<crate::chat::console::ConsoleChat>
     })
     .await;
     let _ = chat
-        .post(&agency, &Message::text(Accent::Info, "Lookout demo stopped. Bye."), None)
+        .post(
+            &agency,
+            &Message::text(Accent::Info, "Lookout demo stopped. Bye."),
+            None,
+        )
         .await;
     Ok(())
 }
@@ -234,8 +262,16 @@ async fn read_commands(app: Arc<App>, agency: ChannelName) {
             },
         };
         let shown = match reply.visibility {
-            Visibility::Ephemeral => app.chat.ephemeral(&channel, &inv.user, &reply.message).await,
-            Visibility::InChannel => app.chat.post(&channel, &reply.message, None).await.map(|_| ()),
+            Visibility::Ephemeral => {
+                app.chat
+                    .ephemeral(&channel, &inv.user, &reply.message)
+                    .await
+            }
+            Visibility::InChannel => app
+                .chat
+                .post(&channel, &reply.message, None)
+                .await
+                .map(|_| ()),
         };
         if let Err(e) = shown {
             tracing::warn!(error = %e, "could not show a reply");
@@ -261,7 +297,10 @@ mod tests {
     #[test]
     fn channel_prefix_is_split_off() {
         let agency = ChannelName("agency".into());
-        assert_eq!(split_channel("/scan acme", &agency), (agency.clone(), "/scan acme"));
+        assert_eq!(
+            split_channel("/scan acme", &agency),
+            (agency.clone(), "/scan acme")
+        );
         assert_eq!(
             split_channel("#client-acme  /findings", &agency),
             (ChannelName("client-acme".into()), "/findings")

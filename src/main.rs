@@ -13,7 +13,11 @@ use lookout::simulator::Simulator;
 use lookout::store::Store;
 
 #[derive(Parser)]
-#[command(name = "lookout", version, about = "Watches a portfolio of Klaviyo accounts and reports findings in chat")]
+#[command(
+    name = "lookout",
+    version,
+    about = "Watches a portfolio of Klaviyo accounts and reports findings in chat"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -82,7 +86,7 @@ fn init_tracing(default: &str) {
         .init();
 }
 
-fn load(path: &PathBuf) -> anyhow::Result<Config> {
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path).with_context(|| "see README.md, \"Configuration\"".to_string())
 }
 
@@ -90,7 +94,12 @@ fn load(path: &PathBuf) -> anyhow::Result<Config> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Demo { speed, seed, brands, exit_after } => {
+        Cmd::Demo {
+            speed,
+            seed,
+            brands,
+            exit_after,
+        } => {
             // The demo's screen is the console chat; keep logs to warnings.
             init_tracing("warn");
             if !(1.0..=100_000.0).contains(&speed) {
@@ -113,8 +122,16 @@ async fn main() -> anyhow::Result<()> {
             let chat = Arc::new(ConsoleChat::stdout());
             let app = lookout::app::App::new(cfg, store, clock, chat).await?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            let deliverer = tokio::spawn(app.deliverer.clone().run(std::time::Duration::from_secs(1), stop_rx.clone()));
-            let scheduler = tokio::spawn(lookout::scheduler::run(app.clone(), std::time::Duration::from_secs(5), stop_rx));
+            let deliverer = tokio::spawn(
+                app.deliverer
+                    .clone()
+                    .run(std::time::Duration::from_secs(1), stop_rx.clone()),
+            );
+            let scheduler = tokio::spawn(lookout::scheduler::run(
+                app.clone(),
+                std::time::Duration::from_secs(5),
+                stop_rx,
+            ));
             tokio::signal::ctrl_c().await?;
             let _ = stop_tx.send(true);
             let _ = scheduler.await;
@@ -129,9 +146,17 @@ async fn main() -> anyhow::Result<()> {
             let app = lookout::app::App::new(cfg, store, Arc::new(SystemClock), chat).await?;
             let report = app.scan(&slug, "cli", None).await?;
             app.deliverer.run_once().await?;
-            println!("{}", lookout::chat::console::render(&lookout::commands::handlers::scan_summary(&report)));
+            println!(
+                "{}",
+                lookout::chat::console::render(&lookout::commands::handlers::scan_summary(&report))
+            );
         }
-        Cmd::Simulate { port, seed, brands, speed } => {
+        Cmd::Simulate {
+            port,
+            seed,
+            brands,
+            speed,
+        } => {
             init_tracing("info");
             let clock: SharedClock = if (speed - 1.0).abs() < f64::EPSILON {
                 Arc::new(SystemClock)
@@ -140,11 +165,21 @@ async fn main() -> anyhow::Result<()> {
             };
             let sim = Simulator::new(seed, brands, clock);
             let (addr, task) = sim.serve(([127, 0, 0, 1], port).into()).await?;
-            println!("Klaviyo simulator on http://{addr} ({} brands, seed {seed})", sim.brands().len());
+            println!(
+                "Klaviyo simulator on http://{addr} ({} brands, seed {seed})",
+                sim.brands().len()
+            );
             for b in sim.brands() {
-                println!("  {:<14} account {}  key {}", b.slug, b.account_id, b.api_key.expose());
+                println!(
+                    "  {:<14} account {}  key {}",
+                    b.slug,
+                    b.account_id,
+                    b.api_key.expose()
+                );
             }
-            println!("Inject a fault: curl -X POST http://{addr}/__sim/faults -d '{{\"brand\":\"acme\",\"fault\":\"orders-stop\"}}' -H 'content-type: application/json'");
+            println!(
+                "Inject a fault: curl -X POST http://{addr}/__sim/faults -d '{{\"brand\":\"acme\",\"fault\":\"orders-stop\"}}' -H 'content-type: application/json'"
+            );
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = task => {}
@@ -152,7 +187,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Migrate { config } => {
             init_tracing("info");
-            let cfg = if config.exists() { load(&config)? } else { Config::default() };
+            let cfg = if config.exists() {
+                load(&config)?
+            } else {
+                Config::default()
+            };
             let path = cfg.data_dir.join("lookout.db");
             Store::open_file(&path).await?;
             println!("database ready at {}", path.display());

@@ -40,10 +40,16 @@ pub struct Reply {
 
 impl Reply {
     fn channel(message: Message) -> Self {
-        Self { visibility: Visibility::InChannel, message }
+        Self {
+            visibility: Visibility::InChannel,
+            message,
+        }
     }
     fn private(message: Message) -> Self {
-        Self { visibility: Visibility::Ephemeral, message }
+        Self {
+            visibility: Visibility::Ephemeral,
+            message,
+        }
     }
 }
 
@@ -124,10 +130,15 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
                 return Err(AppError::AlreadyScanning(client).into());
             }
             start_scan(app.clone(), inv.channel.clone(), client.clone());
-            Ok(Reply::private(info(format!("Scanning {client}: progress follows in this channel."))))
+            Ok(Reply::private(info(format!(
+                "Scanning {client}: progress follows in this channel."
+            ))))
         }
         Command::Findings { client, severity } => {
-            let client = client.or_else(|| app.client_of_channel(&inv.channel).map(|c| c.profile.slug.clone()));
+            let client = client.or_else(|| {
+                app.client_of_channel(&inv.channel)
+                    .map(|c| c.profile.slug.clone())
+            });
             if let Some(c) = &client {
                 app.client(c)?;
                 allowed_here(app, inv, c, &format!("/findings {c}"))?;
@@ -139,12 +150,26 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
             }
             let mut conn = app.store.pool().acquire().await?;
             let found = Findings::active(&mut conn, client.as_ref(), severity).await?;
-            let scope = client.as_ref().map(|c| c.to_string()).unwrap_or_else(|| "all clients".into());
+            let scope = client
+                .as_ref()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "all clients".into());
             if found.is_empty() {
-                return Ok(Reply::private(info(format!("No open findings for {scope}."))));
+                return Ok(Reply::private(info(format!(
+                    "No open findings for {scope}."
+                ))));
             }
-            let heading = format!("{} open finding{} for {scope}", found.len(), if found.len() == 1 { "" } else { "s" });
-            Ok(Reply::private(cards::finding_list(Accent::Info, &heading, &found, "Narrow it down with /findings <client> <severity>.")))
+            let heading = format!(
+                "{} open finding{} for {scope}",
+                found.len(),
+                if found.len() == 1 { "" } else { "s" }
+            );
+            Ok(Reply::private(cards::finding_list(
+                Accent::Info,
+                &heading,
+                &found,
+                "Narrow it down with /findings <client> <severity>.",
+            )))
         }
         Command::Ack { finding } => transition(app, inv, &actor, finding, Transition::Ack).await,
         Command::Snooze { finding, spec } => {
@@ -156,7 +181,14 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
                 ))));
             }
             let worse = spec == SnoozeSpec::UntilWorse;
-            transition(app, inv, &actor, finding, Transition::Snooze { until, worse }).await
+            transition(
+                app,
+                inv,
+                &actor,
+                finding,
+                Transition::Snooze { until, worse },
+            )
+            .await
         }
         Command::Resolve { finding, reason } => {
             transition(app, inv, &actor, finding, Transition::Resolve { reason }).await
@@ -166,7 +198,9 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
             let f = Findings::get(&mut conn, finding).await?;
             finding_here(app, inv, &f)?;
             Findings::add_note(&mut conn, finding, &actor, &text, now).await?;
-            Ok(Reply::private(info(format!("Note added to {finding}. It stays inside the agency."))))
+            Ok(Reply::private(info(format!(
+                "Note added to {finding}. It stays inside the agency."
+            ))))
         }
         Command::Notes { finding } => {
             let mut conn = app.store.pool().acquire().await?;
@@ -174,17 +208,26 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
             finding_here(app, inv, &f)?;
             let notes = Findings::notes(&mut conn, finding).await?;
             if notes.is_empty() {
-                return Ok(Reply::private(info(format!("{finding} has no notes yet. Add one with /note {finding} <text>."))));
+                return Ok(Reply::private(info(format!(
+                    "{finding} has no notes yet. Add one with /note {finding} <text>."
+                ))));
             }
             let mut blocks = vec![Block::Header(format!("Notes on {finding}: {}", f.title))];
             for n in notes {
                 blocks.push(Block::Text(RichText(vec![
                     Span::Strong(n.author),
-                    Span::Plain(format!(" ({}, {}): ", n.surface, n.at.format("%Y-%m-%d %H:%M UTC"))),
+                    Span::Plain(format!(
+                        " ({}, {}): ",
+                        n.surface,
+                        n.at.format("%Y-%m-%d %H:%M UTC")
+                    )),
                     Span::Plain(n.body),
                 ])));
             }
-            Ok(Reply::private(Message { accent: Accent::Info, blocks }))
+            Ok(Reply::private(Message {
+                accent: Accent::Info,
+                blocks,
+            }))
         }
         Command::Portfolio => {
             let mut conn = app.store.pool().acquire().await?;
@@ -194,9 +237,15 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
                 return Ok(Reply::channel(info("All clients are clear: nothing open.")));
             }
             let total = app.clients().count();
-            let mut blocks = vec![Block::Header(format!("Portfolio: {} of {total} clients need attention", rows.len()))];
+            let mut blocks = vec![Block::Header(format!(
+                "Portfolio: {} of {total} clients need attention",
+                rows.len()
+            ))];
             for (slug, [crit, warn, opp]) in rows {
-                let name = app.client(&slug).map(|c| c.route.client_name.clone()).unwrap_or_else(|_| slug.to_string());
+                let name = app
+                    .client(&slug)
+                    .map(|c| c.route.client_name.clone())
+                    .unwrap_or_else(|_| slug.to_string());
                 let mut parts = Vec::new();
                 for (n, label) in [(crit, "critical"), (warn, "warning"), (opp, "opportunity")] {
                     if n > 0 {
@@ -208,7 +257,10 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
                     Span::Plain(format!(" ({slug}): {}", parts.join(", "))),
                 ])));
             }
-            Ok(Reply::channel(Message { accent: Accent::Info, blocks }))
+            Ok(Reply::channel(Message {
+                accent: Accent::Info,
+                blocks,
+            }))
         }
     }
 }
@@ -216,8 +268,13 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
 /// A lifecycle change a person asks for.
 enum Transition {
     Ack,
-    Snooze { until: chrono::DateTime<chrono::Utc>, worse: bool },
-    Resolve { reason: Option<String> },
+    Snooze {
+        until: chrono::DateTime<chrono::Utc>,
+        worse: bool,
+    },
+    Resolve {
+        reason: Option<String>,
+    },
 }
 
 /// Applies a lifecycle change and its chat traffic in one transaction.
@@ -234,8 +291,12 @@ async fn transition(
     finding_here(app, inv, &f)?;
     let change: Change = match what {
         Transition::Ack => Findings::acknowledge(&mut tx, id, actor, now).await?,
-        Transition::Snooze { until, worse } => Findings::snooze(&mut tx, id, actor, until, worse, now).await?,
-        Transition::Resolve { reason } => Findings::resolve(&mut tx, id, actor, reason.as_deref(), now).await?,
+        Transition::Snooze { until, worse } => {
+            Findings::snooze(&mut tx, id, actor, until, worse, now).await?
+        }
+        Transition::Resolve { reason } => {
+            Findings::resolve(&mut tx, id, actor, reason.as_deref(), now).await?
+        }
     };
     let entry = app.client(&change.finding.client)?;
     let ops = routing::route_change(&mut tx, &entry.route, &change, now).await?;
@@ -245,17 +306,32 @@ async fn transition(
     let text = if ops.is_empty() {
         format!("{id} {}: {state}.", change.finding.title)
     } else {
-        format!("{id}: {state}. Its message in #{} is updated.", change.finding.channel.as_str())
+        format!(
+            "{id}: {state}. Its message in #{} is updated.",
+            change.finding.channel.as_str()
+        )
     };
     Ok(Reply::private(info(text)))
 }
 
 /// A client's findings may be acted on in its own channel or the agency channel.
-fn allowed_here(app: &App, inv: &Invocation, client: &ClientSlug, what: &str) -> Result<(), CommandError> {
+fn allowed_here(
+    app: &App,
+    inv: &Invocation,
+    client: &ClientSlug,
+    what: &str,
+) -> Result<(), CommandError> {
     match app.client_of_channel(&inv.channel) {
         Some(here) if &here.profile.slug != client => {
-            let channel = app.client(client).map(|c| c.route.channel.as_str().to_owned()).unwrap_or_default();
-            Err(CommandError::WrongChannel { what: what.to_owned(), client: client.clone(), channel })
+            let channel = app
+                .client(client)
+                .map(|c| c.route.channel.as_str().to_owned())
+                .unwrap_or_default();
+            Err(CommandError::WrongChannel {
+                what: what.to_owned(),
+                client: client.clone(),
+                channel,
+            })
         }
         _ => Ok(()),
     }
@@ -268,7 +344,11 @@ fn finding_here(app: &App, inv: &Invocation, f: &Finding) -> Result<(), CommandE
 /// Runs a scan in the background, showing progress by editing one message.
 fn start_scan(app: Arc<App>, channel: ChannelName, client: ClientSlug) {
     tokio::spawn(async move {
-        let progress_ref = match app.chat.post(&channel, &info(format!("Scanning {client}…")), None).await {
+        let progress_ref = match app
+            .chat
+            .post(&channel, &info(format!("Scanning {client}…")), None)
+            .await
+        {
             Ok(r) => Some(r),
             Err(e) => {
                 warn!(error = %e, "could not post scan progress");
@@ -291,7 +371,8 @@ fn start_scan(app: Arc<App>, channel: ChannelName, client: ClientSlug) {
                     }
                     last_shown = p.done;
                     if let Some(r) = &progress_ref {
-                        let text = format!("Scanning {client}: {}/{} ({})", p.done, p.total, p.step);
+                        let text =
+                            format!("Scanning {client}: {}/{} ({})", p.done, p.total, p.step);
                         if let Err(e) = app.chat.update(&channel, r, &info(text)).await {
                             warn!(error = %e, "could not update scan progress");
                         }
@@ -334,10 +415,18 @@ pub fn scan_summary(r: &crate::app::ScanReport) -> Message {
     let mut msg = if r.active.is_empty() {
         info(heading)
     } else {
-        cards::finding_list(Accent::Info, &heading, &r.active, &format!("Type /findings {} for the rest.", r.client))
+        cards::finding_list(
+            Accent::Info,
+            &heading,
+            &r.active,
+            &format!("Type /findings {} for the rest.", r.client),
+        )
     };
     if !r.gaps.is_empty() {
-        msg.blocks.push(Block::Context(RichText::plain(format!("Could not read: {}", r.gaps.join("; ")))));
+        msg.blocks.push(Block::Context(RichText::plain(format!(
+            "Could not read: {}",
+            r.gaps.join("; ")
+        ))));
     }
     msg
 }
