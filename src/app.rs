@@ -237,6 +237,8 @@ impl App {
         let api = self
             .klaviyo
             .account(slug.as_str(), entry.credential.clone());
+        // The budget counts every call for the account; this scan's share is the difference.
+        let calls_before = api.calls_made();
         let fetched = build_snapshot(&api, slug, started, progress).await;
         let now = self.clock.now();
         let previous = self.previous_snapshot(slug).await?;
@@ -333,17 +335,18 @@ impl App {
         .bind(ts(started))
         .bind(ts(now))
         .bind(if snapshot.is_some() { "done" } else { "failed" })
-        .bind(api.calls_made() as i64)
+        .bind(api.calls_made().saturating_sub(calls_before) as i64)
         .bind(observations.len() as i64)
         .bind(gaps.join("; "))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+        let api_calls = api.calls_made().saturating_sub(calls_before);
         let active = Findings::active(&mut tx, Some(slug), None).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.deliverer.notify();
         info!(
-            api_calls = api.calls_made(),
+            api_calls,
             observations = observations.len(),
             changes = changes
                 .iter()
@@ -354,7 +357,7 @@ impl App {
         Ok(ScanReport {
             client: slug.clone(),
             onboarding,
-            api_calls: api.calls_made(),
+            api_calls,
             observations: observations.len(),
             changes,
             gaps,

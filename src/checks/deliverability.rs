@@ -169,17 +169,25 @@ fn evaluate(input: &CheckInput<'_>, rule: &RateRule) -> Vec<Observation> {
         Severity::Warning
     };
 
-    // First hour in the window at or over the warning line.
+    // The problem began where the current run of over-the-line hours began:
+    // walk back from now over hours that had sends and stop at the first one
+    // under the line, so an isolated noisy night hour does not backdate it.
     let began_at: Option<DateTime<Utc>> = events.and_then(|ev| {
-        received
+        let hours: Vec<(DateTime<Utc>, f64)> = received
             .iter()
-            .filter(|(t, _, _)| *t >= since && *t < input.now)
-            .find(|(t, r, _)| {
-                *r > 0.0
-                    && 100.0 * ev.count_between(*t, *t + Duration::hours(1)) / r + EPSILON_PCT
-                        >= warning
-            })
-            .map(|(t, _, _)| t)
+            .filter(|(t, r, _)| *t >= since && *t < input.now && *r > 0.0)
+            .map(|(t, r, _)| (t, r))
+            .collect();
+        let mut start = None;
+        for (t, r) in hours.into_iter().rev() {
+            let over =
+                100.0 * ev.count_between(t, t + Duration::hours(1)) / r + EPSILON_PCT >= warning;
+            if !over {
+                break;
+            }
+            start = Some(t);
+        }
+        start
     });
 
     let value_at_stake = if rule.priced {
@@ -271,6 +279,20 @@ mod tests {
         let v = o.value_at_stake.as_ref().map(Money::major).unwrap_or(0.0);
         let expected = 0.32 * 720_000.0 * ((303.0 / 240.0) - 0.8) / 100.0;
         assert!((v - expected).abs() < 1.0, "{v} vs {expected}");
+    }
+
+    #[test]
+    fn a_noisy_hour_earlier_in_the_day_does_not_backdate_a_spike() {
+        let mut s = fixtures::healthy();
+        fixtures::map_hourly(&mut s, BouncedEmail, |i, c| {
+            if i == fixtures::HOURS - 20 || i >= fixtures::HOURS - 3 {
+                80.0
+            } else {
+                c
+            }
+        });
+        let obs = fixtures::run(BOUNCE.id, &s, None);
+        assert_eq!(obs[0].began_at, Some(NOW - Duration::hours(3)));
     }
 
     #[test]

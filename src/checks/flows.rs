@@ -69,6 +69,24 @@ pub(crate) const SHARE_OTHER: f64 = 0.01;
 /// Days of revenue a missing flow forgoes per finding (a month).
 const MISSING_DAYS: f64 = 30.0;
 
+/// List-triggered flows that are not welcome series: sunset, re-engagement and
+/// win-back flows are also started by joining a (segment-fed) list. Klaviyo's
+/// flow resource does not name its trigger list, so the name is the evidence.
+fn is_list_upkeep(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "sunset",
+        "unengaged",
+        "re-engage",
+        "reengage",
+        "re-permission",
+        "win-back",
+        "winback",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
 /// What a flow is for, judged from its trigger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FlowKind {
@@ -91,7 +109,9 @@ impl FlowKind {
             Some(KnownMetric::StartedCheckout) => Self::AbandonedCheckout,
             Some(KnownMetric::ViewedProduct) => Self::BrowseAbandonment,
             Some(KnownMetric::PlacedOrder) => Self::PostPurchase,
-            _ if flow.trigger_type == "Added to List" => Self::Welcome,
+            _ if flow.trigger_type == "Added to List" && !is_list_upkeep(&flow.name) => {
+                Self::Welcome
+            }
             _ => Self::Other,
         }
     }
@@ -541,5 +561,16 @@ mod tests {
         let f = fixtures::flow_mut(&mut odd, WELCOME);
         f.trigger_type = "Date Based".into();
         assert_eq!(FlowKind::of(f), FlowKind::Other);
+    }
+
+    #[test]
+    fn a_live_sunset_flow_is_not_a_welcome_series() {
+        let mut snap = fixtures::healthy();
+        let f = fixtures::flow_mut(&mut snap, WELCOME);
+        f.name = "Sunset Unengaged".into();
+        assert_eq!(FlowKind::of(f), FlowKind::Other);
+        let obs = fixtures::run(CORE_MISSING, &snap, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        assert_eq!(obs[0].subject, "welcome");
     }
 }
