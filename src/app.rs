@@ -425,7 +425,10 @@ impl App {
             if last.is_some_and(|l| l >= slot) {
                 continue;
             }
-            for entry in self.clients.values() {
+            // A fresh install starts counting from now instead of posting a
+            // digest for a morning that passed before it was running.
+            let first_run = last.is_none();
+            for entry in self.clients.values().filter(|_| !first_run) {
                 let active = Findings::active(&mut tx, Some(&entry.profile.slug), None).await?;
                 if let Some(message) = routing::digest_message(digest, &entry.route, &active) {
                     let op = Op::Post {

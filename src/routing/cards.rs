@@ -155,27 +155,18 @@ pub fn finding_list(
     more_hint: &str,
 ) -> Message {
     let mut blocks = vec![Block::Header(heading.to_owned())];
+    let mut shown = 0;
     for sev in [Severity::Critical, Severity::Warning, Severity::Opportunity] {
         let group: Vec<&Finding> = findings.iter().filter(|f| f.severity == sev).collect();
-        if group.is_empty() {
+        if group.is_empty() || shown == MAX_LINES {
             continue;
         }
-        blocks.push(Block::Context(RichText::plain(format!(
-            "{} {}",
-            group.len(),
-            sev
-        ))));
-        for f in group {
-            if blocks.len() > MAX_LINES + 3 {
-                break;
-            }
+        blocks.push(Block::Context(RichText::plain(format!("{} {}", group.len(), sev))));
+        for f in group.into_iter().take(MAX_LINES - shown) {
             blocks.push(Block::Text(finding_line(f)));
+            shown += 1;
         }
     }
-    let shown = blocks
-        .iter()
-        .filter(|b| matches!(b, Block::Text(_)))
-        .count();
     if findings.len() > shown {
         blocks.push(Block::Context(RichText::plain(format!(
             "…and {} more. {more_hint}",

@@ -15,6 +15,8 @@ use crate::outbox::{self, Op};
 use crate::store::StoreError;
 
 pub mod cards;
+#[cfg(test)]
+mod tests;
 
 /// Where one client's findings go.
 #[derive(Debug, Clone, PartialEq, Eq)]
