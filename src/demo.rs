@@ -145,12 +145,13 @@ impl Default for DemoOptions {
 }
 
 /// The faults the demo injects, relative to its start: (brand index, fault, starts after, lasts).
-/// The orders stopped three hours before the demo starts, so the silence
-/// passes its allowance (at least six hours) within the first minute.
+/// The orders stopped three hours and the bounces rose two hours before the
+/// demo starts, so both pass their lines within the first minute; the flow
+/// stops after the first scan, so the scan before it saw it live.
 pub const DEMO_FAULTS: &[(usize, FaultKind, i64, Option<i64>)] = &[
     (3, FaultKind::FlowDraft, 20, Some(6 * 60)),
     (4, FaultKind::OrdersStop, -180, None),
-    (5, FaultKind::BounceSpike, 60, Some(12 * 60)),
+    (5, FaultKind::BounceSpike, -120, Some(12 * 60)),
 ];
 
 /// Runs the demo until Ctrl-C (or `exit_after`).

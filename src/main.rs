@@ -90,9 +90,20 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path).with_context(|| "see README.md, \"Configuration\"".to_string())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = rt.block_on(run(cli));
+    // A read of the terminal is a blocking task that never ends by itself;
+    // do not let it hold the process open after the command is done.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Demo {
             speed,

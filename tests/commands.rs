@@ -18,9 +18,15 @@ use lookout::routing::route_change;
 
 async fn stack() -> (Stack, Arc<ConsoleChat>) {
     let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
-    let stack = Stack::start(7, 12, SimClock::frozen(demo_start()), chat.clone(), &["acme", "bluebird", "cedar-co"])
-        .await
-        .expect("stack starts");
+    let stack = Stack::start(
+        7,
+        12,
+        SimClock::frozen(demo_start()),
+        chat.clone(),
+        &["acme", "bluebird", "cedar-co"],
+    )
+    .await
+    .expect("stack starts");
     (stack, chat)
 }
 
@@ -43,7 +49,9 @@ async fn seed(stack: &Stack, client: &str, check: &str, sev: Severity) -> Findin
     let ran: HashSet<String> = [check.to_string()].into();
     let now = stack.clock.now();
     let mut tx = app.store.pool().begin().await.unwrap();
-    let changes = Findings::reconcile(&mut tx, &slug, &route.channel, &[obs], &ran, false, now).await.unwrap();
+    let changes = Findings::reconcile(&mut tx, &slug, &route.channel, &[obs], &ran, false, now)
+        .await
+        .unwrap();
     for c in &changes {
         route_change(&mut tx, &route, c, now).await.unwrap();
     }
@@ -53,36 +61,79 @@ async fn seed(stack: &Stack, client: &str, check: &str, sev: Severity) -> Findin
 }
 
 fn inv(user: &str, channel: &str) -> Invocation {
-    Invocation { user: user.into(), channel: ChannelName(channel.into()), surface: "console".into() }
+    Invocation {
+        user: user.into(),
+        channel: ChannelName(channel.into()),
+        surface: "console".into(),
+    }
 }
 
 async fn run(stack: &Stack, user: &str, channel: &str, line: &str) -> Result<String, CommandError> {
     let cmd = parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-    handlers::handle(&stack.app, &inv(user, channel), cmd).await.map(|r| r.message.to_plain())
+    handlers::handle(&stack.app, &inv(user, channel), cmd)
+        .await
+        .map(|r| r.message.to_plain())
 }
 
 #[tokio::test]
 async fn roles_decide_who_may_change_a_finding() {
     let (stack, _) = stack().await;
     let id = seed(&stack, "acme", "flow-live-stopped", Severity::Critical).await;
-    let err = run(&stack, "stranger", "client-acme", &format!("/ack {id}")).await.unwrap_err();
-    assert_eq!(err.to_string(), "/ack needs the am role or higher; ask an admin");
+    let err = run(&stack, "stranger", "client-acme", &format!("/ack {id}"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/ack needs the am role or higher; ask an admin"
+    );
     // Anyone may read and annotate.
-    run(&stack, "stranger", "client-acme", &format!("/note {id} told the client")).await.unwrap();
-    let notes = run(&stack, "stranger", "client-acme", &format!("/notes {id}")).await.unwrap();
-    assert!(notes.contains("stranger") && notes.contains("told the client"), "{notes}");
+    run(
+        &stack,
+        "stranger",
+        "client-acme",
+        &format!("/note {id} told the client"),
+    )
+    .await
+    .unwrap();
+    let notes = run(&stack, "stranger", "client-acme", &format!("/notes {id}"))
+        .await
+        .unwrap();
+    assert!(
+        notes.contains("stranger") && notes.contains("told the client"),
+        "{notes}"
+    );
     // Portfolio-wide views need a lead.
-    let err = run(&stack, "ana", "agency", "/portfolio").await.unwrap_err();
+    let err = run(&stack, "ana", "agency", "/portfolio")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("lead"), "{err}");
     let p = run(&stack, "lee", "agency", "/portfolio").await.unwrap();
-    assert!(p.starts_with("Portfolio: 1 of 3 clients need attention"), "{p}");
-    assert!(p.contains("acme") && !p.contains("bluebird"), "only clients with something open: {p}");
-    let ok = run(&stack, "ana", "client-acme", &format!("/ack {id}")).await.unwrap();
+    assert!(
+        p.starts_with("Portfolio: 1 of 3 clients need attention"),
+        "{p}"
+    );
+    assert!(
+        p.contains("acme") && !p.contains("bluebird"),
+        "only clients with something open: {p}"
+    );
+    let ok = run(&stack, "ana", "client-acme", &format!("/ack {id}"))
+        .await
+        .unwrap();
     assert!(ok.contains("Acknowledged by ana"), "{ok}");
-    let again = run(&stack, "ana", "client-acme", &format!("/ack {id}")).await.unwrap_err();
-    assert!(again.to_string().contains("already acknowledged by ana"), "{again}");
-    let missing = run(&stack, "ana", "client-acme", "/ack F-999").await.unwrap_err();
-    assert_eq!(missing.to_string(), "there is no finding F-999; /findings lists the open ones");
+    let again = run(&stack, "ana", "client-acme", &format!("/ack {id}"))
+        .await
+        .unwrap_err();
+    assert!(
+        again.to_string().contains("already acknowledged by ana"),
+        "{again}"
+    );
+    let missing = run(&stack, "ana", "client-acme", "/ack F-999")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        "there is no finding F-999; /findings lists the open ones"
+    );
 }
 
 #[tokio::test]
@@ -91,26 +142,54 @@ async fn a_clients_findings_stay_in_its_channel() {
     let id = seed(&stack, "acme", "flow-live-stopped", Severity::Critical).await;
     seed(&stack, "bluebird", "deliv-bounce-rate", Severity::Warning).await;
     // In bluebird's channel, /findings shows bluebird only.
-    let list = run(&stack, "ana", "client-bluebird", "/findings").await.unwrap();
-    assert!(list.contains("bluebird") && !list.contains("acme"), "{list}");
-    let err = run(&stack, "ana", "client-bluebird", "/findings acme").await.unwrap_err();
+    let list = run(&stack, "ana", "client-bluebird", "/findings")
+        .await
+        .unwrap();
+    assert!(
+        list.contains("bluebird") && !list.contains("acme"),
+        "{list}"
+    );
+    let err = run(&stack, "ana", "client-bluebird", "/findings acme")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("#client-acme"), "{err}");
-    let err = run(&stack, "ana", "client-bluebird", &format!("/snooze {id} 4h")).await.unwrap_err();
+    let err = run(
+        &stack,
+        "ana",
+        "client-bluebird",
+        &format!("/snooze {id} 4h"),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("belongs to acme"), "{err}");
     // The agency channel sees everything (for a lead).
     let all = run(&stack, "lee", "agency", "/findings").await.unwrap();
     assert!(all.contains("acme") && all.contains("bluebird"), "{all}");
-    let crit = run(&stack, "lee", "agency", "/findings critical").await.unwrap();
-    assert!(crit.contains("acme") && !crit.contains("bluebird"), "{crit}");
+    let crit = run(&stack, "lee", "agency", "/findings critical")
+        .await
+        .unwrap();
+    assert!(
+        crit.contains("acme") && !crit.contains("bluebird"),
+        "{crit}"
+    );
 }
 
 #[tokio::test]
 async fn a_snooze_ends_in_the_thread_mentioning_who_snoozed_it() {
     let (stack, chat) = stack().await;
     let id = seed(&stack, "acme", "flow-live-stopped", Severity::Critical).await;
-    let far = run(&stack, "ana", "client-acme", &format!("/snooze {id} 2027-06-01")).await.unwrap_err();
+    let far = run(
+        &stack,
+        "ana",
+        "client-acme",
+        &format!("/snooze {id} 2027-06-01"),
+    )
+    .await
+    .unwrap_err();
     assert!(far.to_string().contains("at most 30 days"), "{far}");
-    let ok = run(&stack, "ana", "client-acme", &format!("/snooze {id} 4h")).await.unwrap();
+    let ok = run(&stack, "ana", "client-acme", &format!("/snooze {id} 4h"))
+        .await
+        .unwrap();
     assert!(ok.contains("Snoozed until"), "{ok}");
     stack.app.deliverer.run_once().await.unwrap();
     stack.clock.advance(Duration::hours(3));
@@ -119,12 +198,30 @@ async fn a_snooze_ends_in_the_thread_mentioning_who_snoozed_it() {
     assert_eq!(stack.app.wake_snoozes().await.unwrap(), 1);
     stack.app.deliverer.run_once().await.unwrap();
     let t = chat.transcript();
-    let post = t.iter().find(|e| e.kind == ConsoleEventKind::Post && e.text.contains("flow-live-stopped at acme")).unwrap();
-    let reply = t.iter().rev().find(|e| e.kind == ConsoleEventKind::Reply).unwrap();
-    assert_eq!(reply.thread.as_ref(), Some(&post.message_ref), "re-raised in the finding's thread");
-    assert!(reply.text.contains("ana") && reply.text.contains("Snooze over"), "{}", reply.text);
+    let post = t
+        .iter()
+        .find(|e| e.kind == ConsoleEventKind::Post && e.text.contains("flow-live-stopped at acme"))
+        .unwrap();
+    let reply = t
+        .iter()
+        .rev()
+        .find(|e| e.kind == ConsoleEventKind::Reply)
+        .unwrap();
+    assert_eq!(
+        reply.thread.as_ref(),
+        Some(&post.message_ref),
+        "re-raised in the finding's thread"
+    );
+    assert!(
+        reply.text.contains("ana") && reply.text.contains("Snooze over"),
+        "{}",
+        reply.text
+    );
     let mut conn = stack.app.store.pool().acquire().await.unwrap();
-    assert_eq!(Findings::get(&mut conn, id).await.unwrap().state, FindingState::Open);
+    assert_eq!(
+        Findings::get(&mut conn, id).await.unwrap().state,
+        FindingState::Open
+    );
 }
 
 #[tokio::test]
@@ -135,10 +232,18 @@ async fn digests_post_at_the_agency_morning_once_a_day() {
     // 12:00 UTC is 07:00 in New York: a fresh install posts nothing yet.
     assert_eq!(app.run_digests().await.unwrap(), 0);
     stack.clock.advance(Duration::hours(2)); // 09:00 New York
-    assert_eq!(app.run_digests().await.unwrap(), 1, "one client has a warning");
+    assert_eq!(
+        app.run_digests().await.unwrap(),
+        1,
+        "one client has a warning"
+    );
     assert_eq!(app.run_digests().await.unwrap(), 0, "once per day");
     app.deliverer.run_once().await.unwrap();
-    let digest = chat.transcript().into_iter().find(|e| e.text.contains("Daily triage for")).unwrap();
+    let digest = chat
+        .transcript()
+        .into_iter()
+        .find(|e| e.text.contains("Daily triage for"))
+        .unwrap();
     assert_eq!(digest.channel.as_str(), "client-bluebird");
     assert!(digest.text.contains("deliv-bounce-rate at bluebird"));
     stack.clock.advance(Duration::days(1));
@@ -148,26 +253,41 @@ async fn digests_post_at_the_agency_morning_once_a_day() {
 #[tokio::test]
 async fn scan_command_shows_progress_then_findings() {
     let (stack, chat) = stack().await;
-    let reply = run(&stack, "ana", "client-acme", "/scan acme").await.unwrap();
+    let reply = run(&stack, "ana", "client-acme", "/scan acme")
+        .await
+        .unwrap();
     assert!(reply.contains("Scanning acme"), "{reply}");
     // The scan runs in the background; wait for its summary (bounded).
     let mut done = None;
     for _ in 0..300 {
-        if let Some(e) = chat.transcript().into_iter().find(|e| e.text.contains("Scan of acme done")) {
+        if let Some(e) = chat
+            .transcript()
+            .into_iter()
+            .find(|e| e.text.contains("Scan of acme done"))
+        {
             done = Some(e);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let done = done.expect("scan finished within 30 s");
-    assert_eq!(done.kind, ConsoleEventKind::Update, "the progress message is edited into the summary");
+    assert_eq!(
+        done.kind,
+        ConsoleEventKind::Update,
+        "the progress message is edited into the summary"
+    );
     let edits = chat
         .transcript()
         .into_iter()
         .filter(|e| e.kind == ConsoleEventKind::Update && e.message_ref == done.message_ref)
         .count();
-    assert!(edits >= 2, "progress was shown before the summary ({edits} edits)");
+    assert!(
+        edits >= 2,
+        "progress was shown before the summary ({edits} edits)"
+    );
     assert!(done.text.contains("onboarding audit"), "{}", done.text);
-    let busy = run(&stack, "ana", "client-acme", "/scan nobody").await.unwrap_err();
+    let busy = run(&stack, "ana", "client-acme", "/scan nobody")
+        .await
+        .unwrap_err();
     assert!(busy.to_string().contains("no client `nobody`"), "{busy}");
 }

@@ -169,19 +169,27 @@ fn evaluate(input: &CheckInput<'_>, rule: &RateRule) -> Vec<Observation> {
         Severity::Warning
     };
 
+    /// Fewest sends in an hour for that hour's rate to count.
+    const MIN_HOURLY_SENDS: f64 = 50.0;
+    /// Fewest events in an hour for that hour to count as over the line.
+    const MIN_HOURLY_EVENTS: f64 = 3.0;
     // The problem began where the current run of over-the-line hours began:
     // walk back from now over hours that had sends and stop at the first one
     // under the line, so an isolated noisy night hour does not backdate it.
     let began_at: Option<DateTime<Utc>> = events.and_then(|ev| {
         let hours: Vec<(DateTime<Utc>, f64)> = received
             .iter()
-            .filter(|(t, r, _)| *t >= since && *t < input.now && *r > 0.0)
+            // Hours with few sends say nothing about a rate: one bounce out of
+            // ten is 10%. Skip them rather than let them start or stop a run.
+            .filter(|(t, r, _)| *t >= since && *t < input.now && *r >= MIN_HOURLY_SENDS)
             .map(|(t, r, _)| (t, r))
             .collect();
         let mut start = None;
         for (t, r) in hours.into_iter().rev() {
-            let over =
-                100.0 * ev.count_between(t, t + Duration::hours(1)) / r + EPSILON_PCT >= warning;
+            let n = ev.count_between(t, t + Duration::hours(1));
+            // At a few hundred sends an hour a single bounce crosses the line by
+            // chance; three in one hour at baseline rates almost never happens.
+            let over = n >= MIN_HOURLY_EVENTS && 100.0 * n / r + EPSILON_PCT >= warning;
             if !over {
                 break;
             }

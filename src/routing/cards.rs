@@ -161,7 +161,11 @@ pub fn finding_list(
         if group.is_empty() || shown == MAX_LINES {
             continue;
         }
-        blocks.push(Block::Context(RichText::plain(format!("{} {}", group.len(), sev))));
+        blocks.push(Block::Context(RichText::plain(format!(
+            "{} {}",
+            group.len(),
+            sev
+        ))));
         for f in group.into_iter().take(MAX_LINES - shown) {
             blocks.push(Block::Text(finding_line(f)));
             shown += 1;

@@ -51,7 +51,11 @@ fn finding(sev: Severity, state: FindingState) -> Finding {
 }
 
 fn change(f: Finding, kind: ChangeKind) -> Change {
-    Change { finding: f, kind, actor: Actor::person("U_ANA", "slack") }
+    Change {
+        finding: f,
+        kind,
+        actor: Actor::person("U_ANA", "slack"),
+    }
 }
 
 fn kinds(ops: &[Op]) -> Vec<&'static str> {
@@ -66,12 +70,29 @@ fn kinds(ops: &[Op]) -> Vec<&'static str> {
 
 #[test]
 fn critical_posts_now_and_mentions_the_owner() {
-    let ops = plan(&route(), &change(finding(Severity::Critical, FindingState::Open), ChangeKind::Detected), false);
+    let ops = plan(
+        &route(),
+        &change(
+            finding(Severity::Critical, FindingState::Open),
+            ChangeKind::Detected,
+        ),
+        false,
+    );
     assert_eq!(kinds(&ops), ["post"]);
-    let Op::Post { message, channel, finding } = &ops[0] else { unreachable!() };
+    let Op::Post {
+        message,
+        channel,
+        finding,
+    } = &ops[0]
+    else {
+        unreachable!()
+    };
     assert_eq!(channel.as_str(), "client-acme");
     assert_eq!(*finding, Some(FindingId(7)));
-    let mentions = message.blocks.iter().any(|b| matches!(b, Block::Text(t) if t.0.contains(&Span::Mention("U_ANA".into()))));
+    let mentions = message
+        .blocks
+        .iter()
+        .any(|b| matches!(b, Block::Text(t) if t.0.contains(&Span::Mention("U_ANA".into()))));
     assert!(mentions);
     // Client text stays a plain span for the adapter to escape.
     assert_eq!(message.blocks[0], Block::Header("Title <@channel>".into()));
@@ -87,51 +108,103 @@ fn critical_posts_now_and_mentions_the_owner() {
             Action::Link { .. } => None,
         })
         .collect();
-    assert_eq!(buttons, [ActionKind::Acknowledge, ActionKind::Snooze, ActionKind::Resolve, ActionKind::AddNote]);
+    assert_eq!(
+        buttons,
+        [
+            ActionKind::Acknowledge,
+            ActionKind::Snooze,
+            ActionKind::Resolve,
+            ActionKind::AddNote
+        ]
+    );
 }
 
 #[test]
 fn warnings_and_opportunities_wait_for_digests() {
     for sev in [Severity::Warning, Severity::Opportunity] {
-        let ops = plan(&route(), &change(finding(sev, FindingState::Open), ChangeKind::Detected), false);
+        let ops = plan(
+            &route(),
+            &change(finding(sev, FindingState::Open), ChangeKind::Detected),
+            false,
+        );
         assert!(ops.is_empty(), "{sev}");
     }
-    assert_eq!(digest_of(&finding(Severity::Warning, FindingState::Open)), Some(Digest::DailyTriage));
-    assert_eq!(digest_of(&finding(Severity::Opportunity, FindingState::Open)), Some(Digest::Weekly));
+    assert_eq!(
+        digest_of(&finding(Severity::Warning, FindingState::Open)),
+        Some(Digest::DailyTriage)
+    );
+    assert_eq!(
+        digest_of(&finding(Severity::Opportunity, FindingState::Open)),
+        Some(Digest::Weekly)
+    );
 }
 
 #[test]
 fn a_warning_that_turns_critical_is_posted() {
-    let c = change(finding(Severity::Critical, FindingState::Open), ChangeKind::Worsened { from: Severity::Warning });
+    let c = change(
+        finding(Severity::Critical, FindingState::Open),
+        ChangeKind::Worsened {
+            from: Severity::Warning,
+        },
+    );
     assert_eq!(kinds(&plan(&route(), &c, false)), ["post"]);
     assert_eq!(kinds(&plan(&route(), &c, true)), ["update", "reply"]);
 }
 
 #[test]
 fn state_changes_edit_the_message_and_reply_in_its_thread() {
-    let c = change(finding(Severity::Critical, FindingState::Acknowledged), ChangeKind::Acknowledged);
+    let c = change(
+        finding(Severity::Critical, FindingState::Acknowledged),
+        ChangeKind::Acknowledged,
+    );
     let ops = plan(&route(), &c, true);
     assert_eq!(kinds(&ops), ["update", "reply"]);
-    let Op::Update { message, .. } = &ops[0] else { unreachable!() };
+    let Op::Update { message, .. } = &ops[0] else {
+        unreachable!()
+    };
     assert!(message.to_plain().contains("Acknowledged by U_ANA"));
     assert!(!message.to_plain().contains("[Acknowledge]"));
     // Without a message (a digest-only finding) there is nothing to edit.
     assert!(plan(&route(), &c, false).is_empty());
     // Cleared: edited to resolved.
-    let c = change(finding(Severity::Critical, FindingState::Resolved), ChangeKind::Cleared);
+    let c = change(
+        finding(Severity::Critical, FindingState::Resolved),
+        ChangeKind::Cleared,
+    );
     let ops = plan(&route(), &c, true);
     assert_eq!(kinds(&ops), ["update", "reply"]);
-    let Op::Update { message, .. } = &ops[0] else { unreachable!() };
+    let Op::Update { message, .. } = &ops[0] else {
+        unreachable!()
+    };
     assert_eq!(message.accent, crate::chat::Accent::Resolved);
 }
 
 #[test]
 fn a_snooze_ending_mentions_whoever_snoozed_it() {
-    let c = change(finding(Severity::Critical, FindingState::Open), ChangeKind::SnoozeEnded);
+    let c = change(
+        finding(Severity::Critical, FindingState::Open),
+        ChangeKind::SnoozeEnded,
+    );
     let ops = plan(&route(), &c, true);
-    let Op::Reply { message, .. } = &ops[1] else { unreachable!() };
-    assert!(message.to_plain().contains("@U_BO"), "{}", message.to_plain());
-    assert!(plan(&route(), &change(finding(Severity::Critical, FindingState::Open), ChangeKind::StillSeen), true).is_empty());
+    let Op::Reply { message, .. } = &ops[1] else {
+        unreachable!()
+    };
+    assert!(
+        message.to_plain().contains("@U_BO"),
+        "{}",
+        message.to_plain()
+    );
+    assert!(
+        plan(
+            &route(),
+            &change(
+                finding(Severity::Critical, FindingState::Open),
+                ChangeKind::StillSeen
+            ),
+            true
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -150,7 +223,10 @@ fn digests_skip_snoozed_and_other_clients_and_cap_their_length() {
     assert!(text.starts_with("Daily triage for Acme"));
     assert!(!text.contains("F-1 "), "snoozed left out");
     assert!(!text.contains("F-2 "), "another client's finding left out");
-    assert!(text.contains("…and 8 more. Type /findings acme warning"), "{text}");
+    assert!(
+        text.contains("…and 8 more. Type /findings acme warning"),
+        "{text}"
+    );
     assert!(digest_message(Digest::Weekly, &route(), &items).is_none());
 }
 

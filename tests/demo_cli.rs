@@ -1,0 +1,105 @@
+//! The `lookout demo` binary as a newcomer runs it: commands typed at the
+//! terminal, faults found within a minute, a clean exit on Ctrl-C.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn demo(extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .arg("demo")
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+#[test]
+fn the_demo_finds_its_faults_within_a_minute_and_answers_commands() {
+    let mut child = demo(&["--exit-after", "60"]);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        "/help\n/sacn acme\n/snooze F-1\n#client-acme /findings\n/portfolio"
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "Unknown command `/sacn`. Did you mean `/scan`?",
+        "`/snooze` needs <for>",
+        "Onboarding audit for Acme",
+        "stopped (now draft)",
+        "No Placed Order events for",
+        "🔴 Bounce rate",
+        "[Acknowledge] [Snooze] [Resolve]",
+        "Lookout demo stopped. Bye.",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    // Findings land in their own client's channel.
+    let stopped = text
+        .split("── ")
+        .find(|b| b.contains("stopped (now draft)"))
+        .unwrap();
+    assert!(stopped.starts_with("#client-dune-supply"), "{stopped}");
+}
+
+#[test]
+fn ctrl_c_stops_the_demo_cleanly() {
+    let mut child = demo(&[]);
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            let ready = l.contains("Onboarding audit");
+            seen.push(l);
+            if ready {
+                break;
+            }
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("Onboarding audit")),
+        "demo never got going: {seen:?}"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "demo did not stop within 20 s of Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("Bye")),
+        "no goodbye after Ctrl-C: {rest:?}"
+    );
+}
