@@ -69,6 +69,31 @@ pub trait ChatAdapter: Send + Sync + 'static {
         thread: Option<&MessageRef>,
     ) -> Result<MessageRef, ChatError>;
 
+    /// Posts a message tagged with an idempotency key (stable per outbox row),
+    /// so that `find_posted` can find it again after a crash between the post
+    /// and recording it. Platforms without tags just post.
+    async fn post_keyed(
+        &self,
+        channel: &ChannelName,
+        message: &Message,
+        thread: Option<&MessageRef>,
+        key: &str,
+    ) -> Result<MessageRef, ChatError> {
+        let _ = key;
+        self.post(channel, message, thread).await
+    }
+
+    /// The message posted earlier with this idempotency key, if the platform can tell.
+    async fn find_posted(
+        &self,
+        channel: &ChannelName,
+        thread: Option<&MessageRef>,
+        key: &str,
+    ) -> Result<Option<MessageRef>, ChatError> {
+        let _ = (channel, thread, key);
+        Ok(None)
+    }
+
     /// Replaces a posted message in place.
     async fn update(
         &self,
