@@ -303,6 +303,7 @@ impl App {
             &observations,
             &ran,
             onboarding,
+            Duration::hours(i64::from(self.config.findings.reopen_window_hours)),
             now,
         )
         .await?;

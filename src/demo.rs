@@ -55,6 +55,7 @@ pub fn config_for(brands: &[BrandInfo], base_url: &str, data_dir: PathBuf) -> Co
             profile,
             channel: None,
             owner: Some(if i % 2 == 0 { "ana" } else { "bo" }.into()),
+            pod: Some(if i < 6 { "east" } else { "west" }.into()),
             api_key: Some(b.api_key.clone()),
             api_key_env: None,
         });

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 
@@ -14,7 +13,7 @@ use crate::app::{App, scan_due};
 /// Runs until `shutdown` turns true, checking for due work every `tick` of real time.
 pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(app.config.scan.concurrency));
-    let interval = Duration::minutes(i64::from(app.config.scan.interval_minutes));
+    let interval = app.config.scan.interval();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         if *shutdown.borrow() {

@@ -49,9 +49,18 @@ async fn seed(stack: &Stack, client: &str, check: &str, sev: Severity) -> Findin
     let ran: HashSet<String> = [check.to_string()].into();
     let now = stack.clock.now();
     let mut tx = app.store.pool().begin().await.unwrap();
-    let changes = Findings::reconcile(&mut tx, &slug, &route.channel, &[obs], &ran, false, now)
-        .await
-        .unwrap();
+    let changes = Findings::reconcile(
+        &mut tx,
+        &slug,
+        &route.channel,
+        &[obs],
+        &ran,
+        false,
+        chrono::Duration::hours(24),
+        now,
+    )
+    .await
+    .unwrap();
     for c in &changes {
         route_change(&mut tx, &route, c, now).await.unwrap();
     }

@@ -6,6 +6,9 @@ CREATE TABLE clients (
     name          TEXT NOT NULL,
     channel       TEXT NOT NULL,
     owner         TEXT,
+    pod           TEXT,
+    -- Who last changed the route from chat; such a route outlives the config file's.
+    routed_by     TEXT,
     created_at    TEXT NOT NULL,
     first_scan_at TEXT
 );
@@ -13,7 +16,7 @@ CREATE TABLE clients (
 -- One row per finding; fingerprint = client/check/subject is its identity across scans.
 CREATE TABLE findings (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    fingerprint     TEXT NOT NULL UNIQUE,
+    fingerprint     TEXT NOT NULL,
     client          TEXT NOT NULL REFERENCES clients(slug),
     check_id        TEXT NOT NULL,
     subject         TEXT NOT NULL,
@@ -23,6 +26,9 @@ CREATE TABLE findings (
     snoozed_until   TEXT,
     snoozed_by      TEXT,
     snooze_until_worse INTEGER NOT NULL DEFAULT 0,
+    -- Severity and value when snoozed: "until worse" wakes on a rise from these.
+    snooze_severity TEXT,
+    snooze_value_minor INTEGER,
     title           TEXT NOT NULL,
     why             TEXT NOT NULL,
     deep_link       TEXT NOT NULL,
@@ -41,6 +47,9 @@ CREATE TABLE findings (
     onboarding      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX findings_client_state ON findings (client, state);
+-- At most one unresolved finding per fingerprint; resolved ones are history.
+CREATE UNIQUE INDEX findings_active_fingerprint ON findings (fingerprint) WHERE state != 'resolved';
+CREATE INDEX findings_fingerprint ON findings (fingerprint, id);
 
 -- Every change to a finding: who, from where, when.
 CREATE TABLE finding_events (
@@ -99,9 +108,28 @@ CREATE TABLE outbox (
     next_attempt_at TEXT NOT NULL,
     last_error      TEXT,
     message_ref     TEXT,
+    -- Set when a delivery attempt starts: a row found in flight after a crash
+    -- may already be on the platform, so it is looked up by key before resending.
+    inflight_at     TEXT,
     sent_at         TEXT
 );
 CREATE INDEX outbox_pending ON outbox (status, id);
+
+-- Maintenance windows: findings are recorded, nothing is posted, one summary at the end.
+CREATE TABLE maintenance (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    client    TEXT NOT NULL REFERENCES clients(slug),
+    starts_at TEXT NOT NULL,
+    ends_at   TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    summarized INTEGER NOT NULL DEFAULT 0
+);
+
+-- Small key/value settings, e.g. this database's install id.
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 
 -- Scheduled work that must survive a restart (digests sent, next scan due).
 CREATE TABLE schedule (

@@ -55,6 +55,9 @@ pub struct AgencyConfig {
     pub daily_digest_hour: u32,
     /// Weekday of the weekly opportunities digest (`mon` ... `sun`).
     pub weekly_digest_day: String,
+    /// Local quiet hours, e.g. `22:00-07:00`: findings still post, but nobody is
+    /// mentioned until they end (then one catch-up message per channel).
+    pub quiet_hours: Option<String>,
 }
 
 impl Default for AgencyConfig {
@@ -65,6 +68,7 @@ impl Default for AgencyConfig {
             channel: "agency".into(),
             daily_digest_hour: 9,
             weekly_digest_day: "mon".into(),
+            quiet_hours: None,
         }
     }
 }
@@ -78,6 +82,26 @@ impl AgencyConfig {
                 self.timezone
             ))
         })
+    }
+
+    /// The parsed quiet hours as local (start, end) times; the range may wrap midnight.
+    pub fn quiet(&self) -> Result<Option<(chrono::NaiveTime, chrono::NaiveTime)>, ConfigError> {
+        let Some(q) = &self.quiet_hours else {
+            return Ok(None);
+        };
+        let bad = || {
+            ConfigError::Invalid(format!(
+                "agency.quiet_hours `{q}` must look like 22:00-07:00"
+            ))
+        };
+        let (a, b) = q.split_once('-').ok_or_else(bad)?;
+        let parse =
+            |t: &str| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
+        let (start, end) = (parse(a)?, parse(b)?);
+        if start == end {
+            return Err(bad());
+        }
+        Ok(Some((start, end)))
     }
 
     /// The parsed weekday of the weekly digest.
@@ -116,6 +140,8 @@ impl Default for KlaviyoSettings {
 pub struct ScanSettings {
     /// Minutes between scheduled scans of each client.
     pub interval_minutes: u32,
+    /// Seconds between scans; overrides `interval_minutes` (tests and load runs).
+    pub interval_seconds: Option<u32>,
     /// Accounts scanned at once.
     pub concurrency: usize,
 }
@@ -124,7 +150,38 @@ impl Default for ScanSettings {
     fn default() -> Self {
         Self {
             interval_minutes: 60,
+            interval_seconds: None,
             concurrency: 8,
+        }
+    }
+}
+
+impl ScanSettings {
+    /// Time between scheduled scans of one client.
+    pub fn interval(&self) -> chrono::Duration {
+        match self.interval_seconds {
+            Some(s) => chrono::Duration::seconds(i64::from(s.max(1))),
+            None => chrono::Duration::minutes(i64::from(self.interval_minutes)),
+        }
+    }
+}
+
+/// Findings lifecycle settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FindingsSettings {
+    /// A finding that clears and comes back within this many hours reopens the
+    /// same finding and message (flap damping); later, it is a new finding.
+    pub reopen_window_hours: u32,
+    /// Longest a snooze "until worse" lasts before it ends anyway.
+    pub until_worse_max_days: u32,
+}
+
+impl Default for FindingsSettings {
+    fn default() -> Self {
+        Self {
+            reopen_window_hours: 24,
+            until_worse_max_days: 7,
         }
     }
 }
@@ -140,6 +197,8 @@ pub struct ClientConfig {
     pub channel: Option<String>,
     /// Chat user id of its account manager, mentioned on critical findings.
     pub owner: Option<String>,
+    /// The pod (team) the client belongs to.
+    pub pod: Option<String>,
     /// Private API key, inline (prefer `api_key_env`).
     pub api_key: Option<Secret>,
     /// Name of the environment variable holding the API key.
@@ -179,6 +238,8 @@ pub struct Config {
     pub klaviyo: KlaviyoSettings,
     /// Scheduling.
     pub scan: ScanSettings,
+    /// Findings lifecycle.
+    pub findings: FindingsSettings,
     /// Chat users and their roles (`ana = "am"`); anyone else is `anyone`.
     pub people: BTreeMap<String, Role>,
     /// The clients.
@@ -192,6 +253,7 @@ impl Default for Config {
             agency: AgencyConfig::default(),
             klaviyo: KlaviyoSettings::default(),
             scan: ScanSettings::default(),
+            findings: FindingsSettings::default(),
             people: BTreeMap::new(),
             clients: Vec::new(),
         }
@@ -234,6 +296,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.agency.tz()?;
         self.agency.weekly_day()?;
+        self.agency.quiet()?;
         if self.agency.daily_digest_hour > 23 {
             return Err(ConfigError::Invalid(
                 "agency.daily_digest_hour must be 0-23".into(),

@@ -119,6 +119,10 @@ pub struct Finding {
     pub snoozed_by: Option<String>,
     /// Wake early if it gets worse.
     pub snooze_until_worse: bool,
+    /// Severity when it was snoozed.
+    pub snooze_severity: Option<Severity>,
+    /// Value at stake (minor units) when it was snoozed.
+    pub snooze_value_minor: Option<i64>,
     /// One-line title (may hold client text; adapters escape it).
     pub title: String,
     /// Why it matters.

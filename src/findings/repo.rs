@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sqlx::{FromRow, SqliteConnection};
 
 use super::{Actor, Finding, FindingEvent, FindingState, Note, ts};
@@ -84,6 +84,8 @@ struct Row {
     snoozed_until: Option<DateTime<Utc>>,
     snoozed_by: Option<String>,
     snooze_until_worse: bool,
+    snooze_severity: Option<String>,
+    snooze_value_minor: Option<i64>,
     title: String,
     why: String,
     deep_link: String,
@@ -126,6 +128,11 @@ impl TryFrom<Row> for Finding {
             snoozed_until: r.snoozed_until,
             snoozed_by: r.snoozed_by,
             snooze_until_worse: r.snooze_until_worse,
+            snooze_severity: match r.snooze_severity.as_deref() {
+                Some(s) => Some(s.parse().map_err(|_| corrupt("snooze severity", s))?),
+                None => None,
+            },
+            snooze_value_minor: r.snooze_value_minor,
             title: r.title,
             why: r.why,
             deep_link: r.deep_link,
@@ -168,9 +175,12 @@ impl Findings {
         owner: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), FindingError> {
+        // A route an admin set from chat wins over the config file's.
         sqlx::query(
             "INSERT INTO clients (slug, name, channel, owner, created_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (slug) DO UPDATE SET name = excluded.name, channel = excluded.channel, owner = excluded.owner",
+             ON CONFLICT (slug) DO UPDATE SET name = excluded.name,
+                channel = CASE WHEN clients.routed_by IS NULL THEN excluded.channel ELSE clients.channel END,
+                owner = CASE WHEN clients.routed_by IS NULL THEN excluded.owner ELSE clients.owner END",
         )
         .bind(slug.as_str())
         .bind(name)
@@ -244,9 +254,11 @@ impl Findings {
         observations: &[Observation],
         ran: &HashSet<String>,
         onboarding: bool,
+        reopen_window: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<Change>, FindingError> {
-        let rows: Vec<Row> = sqlx::query_as("SELECT * FROM findings WHERE client = ?")
+        // Oldest first, so the map ends up holding the newest finding per fingerprint.
+        let rows: Vec<Row> = sqlx::query_as("SELECT * FROM findings WHERE client = ? ORDER BY id")
             .bind(client.as_str())
             .fetch_all(&mut *conn)
             .await?;
@@ -264,7 +276,12 @@ impl Findings {
                 continue; // a check reporting the same subject twice is one finding
             }
             let value = obs.value_at_stake.clone();
-            match existing.get(fp.as_str()) {
+            // A finding resolved longer ago than the damping window is history:
+            // the problem is new and gets a new finding and a new message.
+            let current = existing.get(fp.as_str()).filter(|f| {
+                f.state.is_active() || f.resolved_at.is_none_or(|r| now - r <= reopen_window)
+            });
+            match current {
                 None => {
                     let id: i64 = sqlx::query_scalar(
                         "INSERT INTO findings (fingerprint, client, check_id, subject, severity, track, state,
@@ -299,8 +316,15 @@ impl Findings {
                     });
                 }
                 Some(f) => {
-                    let worse = obs.severity > f.severity
-                        || matches!((&value, &f.value), (Some(new), Some(old)) if new.minor > old.minor * 3 / 2);
+                    // "Until worse" compares with what it was when snoozed.
+                    let worse = obs.severity > f.snooze_severity.unwrap_or(f.severity)
+                        || match (
+                            &value,
+                            f.snooze_value_minor.or(f.value.as_ref().map(|v| v.minor)),
+                        ) {
+                            (Some(new), Some(old)) => new.minor > old + old.abs() / 2,
+                            _ => false,
+                        };
                     let kind = if f.state == FindingState::Resolved {
                         ChangeKind::Reopened
                     } else if obs.severity > f.severity {
@@ -451,7 +475,8 @@ impl Findings {
             )));
         }
         sqlx::query(
-            "UPDATE findings SET state = 'snoozed', snoozed_until = ?, snoozed_by = ?, snooze_until_worse = ?
+            "UPDATE findings SET state = 'snoozed', snoozed_until = ?, snoozed_by = ?, snooze_until_worse = ?,
+                snooze_severity = severity, snooze_value_minor = value_minor
              WHERE id = ?",
         )
         .bind(ts(until))

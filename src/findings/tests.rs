@@ -54,6 +54,7 @@ async fn detect_still_seen_then_clear() {
         &o,
         &ran(&["flow-live-stopped"]),
         true,
+        chrono::Duration::hours(24),
         t0(),
     )
     .await
@@ -75,6 +76,7 @@ async fn detect_still_seen_then_clear() {
         &o,
         &ran(&["flow-live-stopped"]),
         false,
+        chrono::Duration::hours(24),
         t1,
     )
     .await
@@ -91,6 +93,7 @@ async fn detect_still_seen_then_clear() {
         &[],
         &ran(&["flow-live-stopped"]),
         false,
+        chrono::Duration::hours(24),
         t2,
     )
     .await
@@ -114,6 +117,7 @@ async fn detect_still_seen_then_clear() {
         &o,
         &ran(&["flow-live-stopped"]),
         false,
+        chrono::Duration::hours(24),
         t2 + Duration::hours(1),
     )
     .await
@@ -136,6 +140,7 @@ async fn skipped_checks_never_clear() {
         &o,
         &ran(&["deliv-bounce-rate"]),
         false,
+        chrono::Duration::hours(24),
         t0(),
     )
     .await
@@ -148,6 +153,7 @@ async fn skipped_checks_never_clear() {
         &[],
         &ran(&["other"]),
         false,
+        chrono::Duration::hours(24),
         t0() + Duration::hours(1),
     )
     .await
@@ -169,6 +175,7 @@ async fn worsening_is_reported_and_wakes_until_worse_snoozes() {
         &[obs("deliv-bounce-rate", "email", Severity::Warning)],
         &r,
         false,
+        chrono::Duration::hours(24),
         t0(),
     )
     .await
@@ -185,6 +192,7 @@ async fn worsening_is_reported_and_wakes_until_worse_snoozes() {
         &[obs("deliv-bounce-rate", "email", Severity::Critical)],
         &r,
         false,
+        chrono::Duration::hours(24),
         t0() + Duration::hours(1),
     )
     .await
@@ -215,6 +223,7 @@ async fn plain_snooze_holds_until_its_end_then_wakes() {
         &[obs("x", "s", Severity::Warning)],
         &r,
         false,
+        chrono::Duration::hours(24),
         t0(),
     )
     .await
@@ -236,6 +245,7 @@ async fn plain_snooze_holds_until_its_end_then_wakes() {
         &[obs("x", "s", Severity::Critical)],
         &r,
         false,
+        chrono::Duration::hours(24),
         t0() + Duration::hours(1),
     )
     .await
@@ -270,6 +280,7 @@ async fn people_ack_resolve_and_note_with_history() {
         &[obs("x", "s", Severity::Critical)],
         &ran(&["x"]),
         false,
+        chrono::Duration::hours(24),
         t0(),
     )
     .await
@@ -317,4 +328,161 @@ async fn people_ack_resolve_and_note_with_history() {
         Findings::get(&mut c, FindingId(99)).await,
         Err(FindingError::NotFound(_))
     ));
+}
+
+fn obs_worth(check: &str, sev: Severity, dollars: f64) -> Observation {
+    Observation {
+        value_at_stake: Some(Money::from_major(dollars, "USD")),
+        ..obs(check, "s", sev)
+    }
+}
+
+#[tokio::test]
+async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
+    let (store, slug, ch) = setup().await;
+    let mut c = store.pool().acquire().await.unwrap();
+    let r = ran(&["x"]);
+    let w = Duration::hours(24);
+    let o = [obs("x", "s", Severity::Critical)];
+    let first = Findings::reconcile(&mut c, &slug, &ch, &o, &r, false, w, t0())
+        .await
+        .unwrap()[0]
+        .finding
+        .id;
+    // Clears, comes back 3 h later: same finding.
+    Findings::reconcile(
+        &mut c,
+        &slug,
+        &ch,
+        &[],
+        &r,
+        false,
+        w,
+        t0() + Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    let back = Findings::reconcile(
+        &mut c,
+        &slug,
+        &ch,
+        &o,
+        &r,
+        false,
+        w,
+        t0() + Duration::hours(4),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (back[0].kind.clone(), back[0].finding.id),
+        (ChangeKind::Reopened, first)
+    );
+    // Clears again and stays away two days: a return is a new finding.
+    Findings::reconcile(
+        &mut c,
+        &slug,
+        &ch,
+        &[],
+        &r,
+        false,
+        w,
+        t0() + Duration::hours(5),
+    )
+    .await
+    .unwrap();
+    let later = t0() + Duration::hours(5) + Duration::days(2);
+    let again = Findings::reconcile(&mut c, &slug, &ch, &o, &r, false, w, later)
+        .await
+        .unwrap();
+    assert_eq!(again[0].kind, ChangeKind::Detected);
+    assert_ne!(again[0].finding.id, first);
+    assert_eq!(again[0].finding.fingerprint, back[0].finding.fingerprint);
+    // The old one stays resolved history; only one is active.
+    assert_eq!(
+        Findings::get(&mut c, first).await.unwrap().state,
+        FindingState::Resolved
+    );
+    assert_eq!(
+        Findings::active(&mut c, Some(&slug), None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The next scan updates the new one, not the old.
+    let next = Findings::reconcile(
+        &mut c,
+        &slug,
+        &ch,
+        &o,
+        &r,
+        false,
+        w,
+        later + Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (next[0].kind.clone(), next[0].finding.id),
+        (ChangeKind::StillSeen, again[0].finding.id)
+    );
+}
+
+#[tokio::test]
+async fn until_worse_wakes_on_a_real_rise_from_the_snoozed_value() {
+    let (store, slug, ch) = setup().await;
+    let mut c = store.pool().acquire().await.unwrap();
+    let r = ran(&["x"]);
+    let w = Duration::hours(24);
+    let id = Findings::reconcile(
+        &mut c,
+        &slug,
+        &ch,
+        &[obs_worth("x", Severity::Warning, 100.0)],
+        &r,
+        false,
+        w,
+        t0(),
+    )
+    .await
+    .unwrap()[0]
+        .finding
+        .id;
+    let bo = Actor::person("bo", "console");
+    Findings::snooze(&mut c, id, &bo, t0() + Duration::days(7), true, t0())
+        .await
+        .unwrap();
+    // Small rises, scan after scan, add up to less than half again: still snoozed.
+    for (i, v) in [110.0, 120.0, 140.0].into_iter().enumerate() {
+        let t = t0() + Duration::hours(i as i64 + 1);
+        let ch1 = Findings::reconcile(
+            &mut c,
+            &slug,
+            &ch,
+            &[obs_worth("x", Severity::Warning, v)],
+            &r,
+            false,
+            w,
+            t,
+        )
+        .await
+        .unwrap();
+        assert_eq!(ch1[0].finding.state, FindingState::Snoozed, "${v}");
+    }
+    // Past 150% of the value when snoozed: it wakes.
+    let woke = Findings::reconcile(
+        &mut c,
+        &slug,
+        &ch,
+        &[obs_worth("x", Severity::Warning, 160.0)],
+        &r,
+        false,
+        w,
+        t0() + Duration::hours(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(woke[0].kind, ChangeKind::SnoozeEnded);
+    assert_eq!(woke[0].finding.state, FindingState::Open);
 }

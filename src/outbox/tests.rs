@@ -98,6 +98,7 @@ async fn critical_posts_once_then_edits_in_place_with_thread_history() {
         &[obs(Severity::Critical)],
         &ran,
         false,
+        chrono::Duration::hours(24),
         t0,
     )
     .await

@@ -32,6 +32,8 @@ fn finding(sev: Severity, state: FindingState) -> Finding {
         snoozed_until: None,
         snoozed_by: Some("U_BO".into()),
         snooze_until_worse: false,
+        snooze_severity: None,
+        snooze_value_minor: None,
         title: "Title <@channel>".into(),
         why: "Why.".into(),
         deep_link: "https://www.klaviyo.com/flow/1/edit".into(),
