@@ -61,6 +61,11 @@ pub trait ChatAdapter: Send + Sync + 'static {
     /// Short platform name for logs, e.g. `console`.
     fn platform(&self) -> &'static str;
 
+    /// Least time between two messages in one channel (Slack: about one a second).
+    fn min_interval(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Posts a message, in a thread when `thread` is given; returns its reference.
     async fn post(
         &self,

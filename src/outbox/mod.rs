@@ -108,6 +108,7 @@ struct Row {
     body: String,
     attempts: i64,
     next_attempt_at: DateTime<Utc>,
+    inflight_at: Option<DateTime<Utc>>,
 }
 
 /// What one delivery pass did.
@@ -131,16 +132,59 @@ pub struct Deliverer {
     chat: Arc<dyn ChatAdapter>,
     clock: SharedClock,
     wake: Arc<Notify>,
+    /// Real time each channel last got a message, for pacing.
+    last_sent: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
+    pace: std::time::Duration,
+}
+
+/// This database's install id: idempotency keys are unique across installs
+/// that post to the same channel. Created on first use.
+pub async fn install_id(conn: &mut SqliteConnection) -> Result<String, StoreError> {
+    let candidate = format!("{:016x}", rand::random::<u64>());
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ('install-id', ?) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(&candidate)
+    .execute(&mut *conn)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'install-id'")
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// The idempotency key of an outbox row.
+pub fn row_key(install: &str, row: i64) -> String {
+    format!("lookout-{install}-{row}")
 }
 
 impl Deliverer {
     /// A deliverer over a store and a chat adapter.
     pub fn new(store: Store, chat: Arc<dyn ChatAdapter>, clock: SharedClock) -> Self {
+        let pace = chat.min_interval();
         Self {
             store,
             chat,
             clock,
             wake: Arc::new(Notify::new()),
+            last_sent: Default::default(),
+            pace,
+        }
+    }
+
+    fn paced_out(&self, channel: &str) -> bool {
+        if self.pace.is_zero() {
+            return false;
+        }
+        let last = self.last_sent.lock().unwrap_or_else(|e| e.into_inner());
+        last.get(channel).is_some_and(|t| t.elapsed() < self.pace)
+    }
+
+    fn mark_sent(&self, channel: &str) {
+        if !self.pace.is_zero() {
+            let mut last = self.last_sent.lock().unwrap_or_else(|e| e.into_inner());
+            last.insert(channel.to_owned(), std::time::Instant::now());
         }
     }
 
@@ -153,12 +197,19 @@ impl Deliverer {
     pub async fn run_once(&self) -> Result<Pass, StoreError> {
         let now = self.clock.now();
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, channel, op, finding_id, body, attempts, next_attempt_at FROM outbox
+            "SELECT id, channel, op, finding_id, body, attempts, next_attempt_at, inflight_at FROM outbox
              WHERE status = 'pending' ORDER BY id LIMIT 500",
         )
         .fetch_all(self.store.pool())
         .await?;
         let mut pass = Pass::default();
+        if rows.is_empty() {
+            return Ok(pass);
+        }
+        let install = {
+            let mut conn = self.store.pool().acquire().await?;
+            install_id(&mut conn).await?
+        };
         // A finding whose earlier row is deferred must not have later rows overtake it.
         let mut blocked: std::collections::HashSet<i64> = Default::default();
         let mut blocked_channels: std::collections::HashSet<String> = Default::default();
@@ -180,8 +231,11 @@ impl Deliverer {
                 continue;
             }
             let span = info_span!("deliver", outbox_id = row.id, op = %row.op, channel = %row.channel, finding = ?row.finding_id);
-            match self.deliver(&row).instrument(span).await? {
-                Delivery::Sent => pass.sent += 1,
+            match self.deliver(&row, &install).instrument(span).await? {
+                Delivery::Sent => {
+                    pass.sent += 1;
+                    self.mark_sent(&row.channel);
+                }
                 Delivery::Deferred { channel_wide } => {
                     pass.deferred += 1;
                     if let Some(f) = row.finding_id {
@@ -197,7 +251,7 @@ impl Deliverer {
         Ok(pass)
     }
 
-    async fn deliver(&self, row: &Row) -> Result<Delivery, StoreError> {
+    async fn deliver(&self, row: &Row, install: &str) -> Result<Delivery, StoreError> {
         let channel = ChannelName(row.channel.clone());
         let message: Message = serde_json::from_str(&row.body)
             .map_err(|e| StoreError::Corrupt(format!("outbox row {}: {e}", row.id)))?;
@@ -225,10 +279,51 @@ impl Deliverer {
             },
             _ => None,
         };
+        let key = row_key(install, row.id);
+        let thread = if row.op == "reply" {
+            target.as_ref()
+        } else {
+            None
+        };
+        // A post or reply that was in flight when the process died may already
+        // be on the platform: find it by key instead of posting it twice.
+        if row.inflight_at.is_some() && row.op != "update" {
+            match self.chat.find_posted(&channel, thread, &key).await {
+                Ok(Some(found)) => {
+                    debug!("found the message posted before a restart");
+                    let finding_message = if row.op == "post" {
+                        finding.map(|f| (f, found.clone()))
+                    } else {
+                        None
+                    };
+                    self.finish(row.id, Some(found), finding_message).await?;
+                    return Ok(Delivery::Sent);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.retry(row, Duration::seconds(5), &e.to_string())
+                        .await?;
+                    return Ok(Delivery::Deferred { channel_wide: true });
+                }
+            }
+        }
+        sqlx::query("UPDATE outbox SET inflight_at = ? WHERE id = ?")
+            .bind(ts(self.clock.now()))
+            .bind(row.id)
+            .execute(self.store.pool())
+            .await?;
         let result = match (row.op.as_str(), &target) {
-            ("post", _) => self.chat.post(&channel, &message, None).await.map(Some),
+            ("post", _) => self
+                .chat
+                .post_keyed(&channel, &message, None, &key)
+                .await
+                .map(Some),
             ("update", Some(t)) => self.chat.update(&channel, t, &message).await.map(|_| None),
-            ("reply", Some(t)) => self.chat.post(&channel, &message, Some(t)).await.map(Some),
+            ("reply", Some(t)) => self
+                .chat
+                .post_keyed(&channel, &message, Some(t), &key)
+                .await
+                .map(Some),
             (op, _) => {
                 self.fail(row.id, &format!("unknown outbox op `{op}`"))
                     .await?;

@@ -17,6 +17,10 @@ use crate::routing::{Route, route_change};
 struct Fake {
     calls: Mutex<Vec<(String, String, Option<String>)>>,
     fail_next: Mutex<Vec<ChatError>>,
+    /// Keys of keyed posts, with the ref each got.
+    keys: Mutex<Vec<(String, MessageRef)>>,
+    /// Record the next keyed post, then answer as if the connection dropped.
+    lose_next_answer: Mutex<bool>,
 }
 
 #[async_trait]
@@ -41,6 +45,36 @@ impl ChatAdapter for Fake {
             thread.map(|t| t.0.clone()),
         ));
         Ok(MessageRef(format!("m{}", calls.len())))
+    }
+    async fn post_keyed(
+        &self,
+        ch: &ChannelName,
+        m: &Message,
+        thread: Option<&MessageRef>,
+        key: &str,
+    ) -> Result<MessageRef, ChatError> {
+        let r = self.post(ch, m, thread).await?;
+        self.keys.lock().unwrap().push((key.to_owned(), r.clone()));
+        let mut lose = self.lose_next_answer.lock().unwrap();
+        if *lose {
+            *lose = false;
+            return Err(ChatError::Unavailable("connection reset".into()));
+        }
+        Ok(r)
+    }
+    async fn find_posted(
+        &self,
+        _: &ChannelName,
+        _: Option<&MessageRef>,
+        key: &str,
+    ) -> Result<Option<MessageRef>, ChatError> {
+        Ok(self
+            .keys
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, r)| r.clone()))
     }
     async fn update(&self, ch: &ChannelName, t: &MessageRef, m: &Message) -> Result<(), ChatError> {
         if let Some(e) = self.fail_next.lock().unwrap().pop() {
@@ -220,4 +254,52 @@ async fn rate_limits_wait_and_rejections_fail_without_blocking_others() {
         .await
         .unwrap();
     assert_eq!(status, "failed");
+}
+
+#[tokio::test]
+async fn a_post_whose_answer_was_lost_is_found_by_key_not_posted_twice() {
+    let store = Store::open_memory().await.unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
+    let clock = SimClock::frozen(t0);
+    let fake = Arc::new(Fake::default());
+    let d = Deliverer::new(store.clone(), fake.clone(), Arc::new(clock.clone()));
+    let mut c = store.pool().acquire().await.unwrap();
+    let op = Op::Post {
+        channel: ChannelName("agency".into()),
+        finding: None,
+        message: Message::text(crate::chat::Accent::Info, "once"),
+    };
+    let id = enqueue(&mut c, &op, t0).await.unwrap();
+    drop(c);
+    *fake.lose_next_answer.lock().unwrap() = true;
+    let p = d.run_once().await.unwrap();
+    assert_eq!((p.sent, p.deferred), (0, 1));
+    assert_eq!(
+        fake.calls.lock().unwrap().len(),
+        1,
+        "it did reach the platform"
+    );
+    clock.advance(Duration::seconds(10));
+    assert_eq!(d.run_once().await.unwrap().sent, 1);
+    assert_eq!(
+        fake.calls.lock().unwrap().len(),
+        1,
+        "found by its key, not posted again"
+    );
+    let mut c = store.pool().acquire().await.unwrap();
+    let (status, mref): (String, Option<String>) =
+        sqlx::query_as("SELECT status, message_ref FROM outbox WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), mref.as_deref()), ("sent", Some("m1")));
+    let keys = fake.keys.lock().unwrap().clone();
+    let install = install_id(&mut c).await.unwrap();
+    assert_eq!(keys[0].0, row_key(&install, id));
+    assert_eq!(
+        install_id(&mut c).await.unwrap(),
+        install,
+        "the install id is stable"
+    );
 }
