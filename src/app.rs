@@ -18,7 +18,7 @@ use crate::checks::{self, Check, CheckInput, Observation};
 use crate::clock::SharedClock;
 use crate::config::{ClientProfile, Config, ConfigError};
 use crate::domain::{ClientSlug, Severity, Track};
-use crate::findings::{Change, ChangeKind, Finding, FindingError, Findings, ts};
+use crate::findings::{Change, ChangeKind, Finding, FindingError, Findings, ReconcileScope, ts};
 use crate::klaviyo::{Credential, KlaviyoClient, KlaviyoConfig, KlaviyoError};
 use crate::outbox::{self, Deliverer, Op};
 use crate::routing::{self, Digest, Route};
@@ -298,13 +298,15 @@ impl App {
             snapshot.is_some() && Findings::mark_first_scan(&mut tx, slug, now).await?;
         let changes = Findings::reconcile(
             &mut tx,
-            slug,
-            &entry.route.channel,
+            &ReconcileScope {
+                client: slug,
+                channel: &entry.route.channel,
+                ran: &ran,
+                onboarding,
+                reopen_window: Duration::hours(i64::from(self.config.findings.reopen_window_hours)),
+                now,
+            },
             &observations,
-            &ran,
-            onboarding,
-            Duration::hours(i64::from(self.config.findings.reopen_window_hours)),
-            now,
         )
         .await?;
         for change in &changes {

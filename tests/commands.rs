@@ -13,7 +13,7 @@ use lookout::commands::handlers::{self, CommandError, Invocation};
 use lookout::commands::parse::parse_line;
 use lookout::demo::{Stack, demo_start};
 use lookout::domain::{ClientSlug, FindingId, Money, Severity, Track};
-use lookout::findings::{FindingState, Findings};
+use lookout::findings::{FindingState, Findings, ReconcileScope};
 use lookout::routing::route_change;
 
 async fn stack() -> (Stack, Arc<ConsoleChat>) {
@@ -51,13 +51,15 @@ async fn seed(stack: &Stack, client: &str, check: &str, sev: Severity) -> Findin
     let mut tx = app.store.pool().begin().await.unwrap();
     let changes = Findings::reconcile(
         &mut tx,
-        &slug,
-        &route.channel,
+        &ReconcileScope {
+            client: &slug,
+            channel: &route.channel,
+            ran: &ran,
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now,
+        },
         &[obs],
-        &ran,
-        false,
-        chrono::Duration::hours(24),
-        now,
     )
     .await
     .unwrap();

@@ -15,7 +15,7 @@ pub mod repo;
 #[cfg(test)]
 mod tests;
 
-pub use repo::{Change, ChangeKind, FindingError, Findings};
+pub use repo::{Change, ChangeKind, FindingError, Findings, ReconcileScope};
 
 /// Where a finding is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

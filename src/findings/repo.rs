@@ -162,6 +162,23 @@ fn track_str(t: Track) -> &'static str {
     }
 }
 
+/// What one scan's reconciliation covers.
+#[derive(Debug, Clone, Copy)]
+pub struct ReconcileScope<'a> {
+    /// The client scanned.
+    pub client: &'a ClientSlug,
+    /// Its channel (where new findings' messages go).
+    pub channel: &'a ChannelName,
+    /// Ids of the checks that ran; findings of skipped checks are left alone.
+    pub ran: &'a HashSet<String>,
+    /// The client's first scan (its onboarding audit).
+    pub onboarding: bool,
+    /// A finding that clears and returns within this window reopens.
+    pub reopen_window: Duration,
+    /// When.
+    pub now: DateTime<Utc>,
+}
+
 /// Namespace for the findings SQL.
 pub struct Findings;
 
@@ -249,14 +266,17 @@ impl Findings {
     /// was skipped (missing data) is left alone, never cleared.
     pub async fn reconcile(
         conn: &mut SqliteConnection,
-        client: &ClientSlug,
-        channel: &ChannelName,
+        scope: &ReconcileScope<'_>,
         observations: &[Observation],
-        ran: &HashSet<String>,
-        onboarding: bool,
-        reopen_window: Duration,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Change>, FindingError> {
+        let ReconcileScope {
+            client,
+            channel,
+            ran,
+            onboarding,
+            reopen_window,
+            now,
+        } = *scope;
         // Oldest first, so the map ends up holding the newest finding per fingerprint.
         let rows: Vec<Row> = sqlx::query_as("SELECT * FROM findings WHERE client = ? ORDER BY id")
             .bind(client.as_str())

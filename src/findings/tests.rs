@@ -49,13 +49,15 @@ async fn detect_still_seen_then_clear() {
     let o = [obs("flow-live-stopped", "F1", Severity::Critical)];
     let changes = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &ran(&["flow-live-stopped"]),
+            onboarding: true,
+            reopen_window: chrono::Duration::hours(24),
+            now: t0(),
+        },
         &o,
-        &ran(&["flow-live-stopped"]),
-        true,
-        chrono::Duration::hours(24),
-        t0(),
     )
     .await
     .unwrap();
@@ -71,13 +73,15 @@ async fn detect_still_seen_then_clear() {
     let t1 = t0() + Duration::hours(1);
     let changes = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &ran(&["flow-live-stopped"]),
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now: t1,
+        },
         &o,
-        &ran(&["flow-live-stopped"]),
-        false,
-        chrono::Duration::hours(24),
-        t1,
     )
     .await
     .unwrap();
@@ -88,13 +92,15 @@ async fn detect_still_seen_then_clear() {
     let t2 = t1 + Duration::hours(1);
     let changes = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &ran(&["flow-live-stopped"]),
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now: t2,
+        },
         &[],
-        &ran(&["flow-live-stopped"]),
-        false,
-        chrono::Duration::hours(24),
-        t2,
     )
     .await
     .unwrap();
@@ -112,13 +118,15 @@ async fn detect_still_seen_then_clear() {
     // Seen again: the same finding reopens.
     let changes = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &ran(&["flow-live-stopped"]),
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now: t2 + Duration::hours(1),
+        },
         &o,
-        &ran(&["flow-live-stopped"]),
-        false,
-        chrono::Duration::hours(24),
-        t2 + Duration::hours(1),
     )
     .await
     .unwrap();
@@ -135,26 +143,30 @@ async fn skipped_checks_never_clear() {
     let o = [obs("deliv-bounce-rate", "email", Severity::Warning)];
     Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &ran(&["deliv-bounce-rate"]),
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now: t0(),
+        },
         &o,
-        &ran(&["deliv-bounce-rate"]),
-        false,
-        chrono::Duration::hours(24),
-        t0(),
     )
     .await
     .unwrap();
     // The check did not run (data missing): the finding stays open.
     let changes = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &ran(&["other"]),
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now: t0() + Duration::hours(1),
+        },
         &[],
-        &ran(&["other"]),
-        false,
-        chrono::Duration::hours(24),
-        t0() + Duration::hours(1),
     )
     .await
     .unwrap();
@@ -170,13 +182,15 @@ async fn worsening_is_reported_and_wakes_until_worse_snoozes() {
     let r = ran(&["deliv-bounce-rate"]);
     let ch0 = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now: t0(),
+        },
         &[obs("deliv-bounce-rate", "email", Severity::Warning)],
-        &r,
-        false,
-        chrono::Duration::hours(24),
-        t0(),
     )
     .await
     .unwrap();
@@ -187,13 +201,15 @@ async fn worsening_is_reported_and_wakes_until_worse_snoozes() {
         .unwrap();
     let ch1 = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now: t0() + Duration::hours(1),
+        },
         &[obs("deliv-bounce-rate", "email", Severity::Critical)],
-        &r,
-        false,
-        chrono::Duration::hours(24),
-        t0() + Duration::hours(1),
     )
     .await
     .unwrap();
@@ -218,13 +234,15 @@ async fn plain_snooze_holds_until_its_end_then_wakes() {
     let r = ran(&["x"]);
     let id = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now: t0(),
+        },
         &[obs("x", "s", Severity::Warning)],
-        &r,
-        false,
-        chrono::Duration::hours(24),
-        t0(),
     )
     .await
     .unwrap()[0]
@@ -240,13 +258,15 @@ async fn plain_snooze_holds_until_its_end_then_wakes() {
     // A worse observation does not wake a plain snooze.
     let ch1 = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now: t0() + Duration::hours(1),
+        },
         &[obs("x", "s", Severity::Critical)],
-        &r,
-        false,
-        chrono::Duration::hours(24),
-        t0() + Duration::hours(1),
     )
     .await
     .unwrap();
@@ -275,13 +295,15 @@ async fn people_ack_resolve_and_note_with_history() {
     let mut c = store.pool().acquire().await.unwrap();
     let id = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &ran(&["x"]),
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now: t0(),
+        },
         &[obs("x", "s", Severity::Critical)],
-        &ran(&["x"]),
-        false,
-        chrono::Duration::hours(24),
-        t0(),
     )
     .await
     .unwrap()[0]
@@ -344,33 +366,48 @@ async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
     let r = ran(&["x"]);
     let w = Duration::hours(24);
     let o = [obs("x", "s", Severity::Critical)];
-    let first = Findings::reconcile(&mut c, &slug, &ch, &o, &r, false, w, t0())
-        .await
-        .unwrap()[0]
+    let first = Findings::reconcile(
+        &mut c,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: w,
+            now: t0(),
+        },
+        &o,
+    )
+    .await
+    .unwrap()[0]
         .finding
         .id;
     // Clears, comes back 3 h later: same finding.
     Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: w,
+            now: t0() + Duration::hours(1),
+        },
         &[],
-        &r,
-        false,
-        w,
-        t0() + Duration::hours(1),
     )
     .await
     .unwrap();
     let back = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: w,
+            now: t0() + Duration::hours(4),
+        },
         &o,
-        &r,
-        false,
-        w,
-        t0() + Duration::hours(4),
     )
     .await
     .unwrap();
@@ -381,20 +418,33 @@ async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
     // Clears again and stays away two days: a return is a new finding.
     Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: w,
+            now: t0() + Duration::hours(5),
+        },
         &[],
-        &r,
-        false,
-        w,
-        t0() + Duration::hours(5),
     )
     .await
     .unwrap();
     let later = t0() + Duration::hours(5) + Duration::days(2);
-    let again = Findings::reconcile(&mut c, &slug, &ch, &o, &r, false, w, later)
-        .await
-        .unwrap();
+    let again = Findings::reconcile(
+        &mut c,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: w,
+            now: later,
+        },
+        &o,
+    )
+    .await
+    .unwrap();
     assert_eq!(again[0].kind, ChangeKind::Detected);
     assert_ne!(again[0].finding.id, first);
     assert_eq!(again[0].finding.fingerprint, back[0].finding.fingerprint);
@@ -413,13 +463,15 @@ async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
     // The next scan updates the new one, not the old.
     let next = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: w,
+            now: later + Duration::hours(1),
+        },
         &o,
-        &r,
-        false,
-        w,
-        later + Duration::hours(1),
     )
     .await
     .unwrap();
@@ -437,13 +489,15 @@ async fn until_worse_wakes_on_a_real_rise_from_the_snoozed_value() {
     let w = Duration::hours(24);
     let id = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: w,
+            now: t0(),
+        },
         &[obs_worth("x", Severity::Warning, 100.0)],
-        &r,
-        false,
-        w,
-        t0(),
     )
     .await
     .unwrap()[0]
@@ -458,13 +512,15 @@ async fn until_worse_wakes_on_a_real_rise_from_the_snoozed_value() {
         let t = t0() + Duration::hours(i as i64 + 1);
         let ch1 = Findings::reconcile(
             &mut c,
-            &slug,
-            &ch,
+            &ReconcileScope {
+                client: &slug,
+                channel: &ch,
+                ran: &r,
+                onboarding: false,
+                reopen_window: w,
+                now: t,
+            },
             &[obs_worth("x", Severity::Warning, v)],
-            &r,
-            false,
-            w,
-            t,
         )
         .await
         .unwrap();
@@ -473,13 +529,15 @@ async fn until_worse_wakes_on_a_real_rise_from_the_snoozed_value() {
     // Past 150% of the value when snoozed: it wakes.
     let woke = Findings::reconcile(
         &mut c,
-        &slug,
-        &ch,
+        &ReconcileScope {
+            client: &slug,
+            channel: &ch,
+            ran: &r,
+            onboarding: false,
+            reopen_window: w,
+            now: t0() + Duration::hours(5),
+        },
         &[obs_worth("x", Severity::Warning, 160.0)],
-        &r,
-        false,
-        w,
-        t0() + Duration::hours(5),
     )
     .await
     .unwrap();

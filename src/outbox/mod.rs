@@ -224,6 +224,10 @@ impl Deliverer {
                 pass.deferred += 1;
                 continue;
             }
+            // Pacing holds the channel: later rows there wait their turn.
+            if self.paced_out(&row.channel) {
+                blocked_channels.insert(row.channel.clone());
+            }
             if row.finding_id.is_some_and(|f| blocked.contains(&f))
                 || blocked_channels.contains(&row.channel)
             {

@@ -10,7 +10,7 @@ use super::*;
 use crate::checks::Observation;
 use crate::clock::SimClock;
 use crate::domain::{ClientSlug, Money, Severity, Track};
-use crate::findings::{Actor, Findings};
+use crate::findings::{Actor, Findings, ReconcileScope};
 use crate::routing::{Route, route_change};
 
 #[derive(Default)]
@@ -127,13 +127,15 @@ async fn critical_posts_once_then_edits_in_place_with_thread_history() {
         .unwrap();
     let changes = Findings::reconcile(
         &mut tx,
-        &slug,
-        &route.channel,
+        &ReconcileScope {
+            client: &slug,
+            channel: &route.channel,
+            ran: &ran,
+            onboarding: false,
+            reopen_window: chrono::Duration::hours(24),
+            now: t0,
+        },
         &[obs(Severity::Critical)],
-        &ran,
-        false,
-        chrono::Duration::hours(24),
-        t0,
     )
     .await
     .unwrap();
