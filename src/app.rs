@@ -21,7 +21,7 @@ use crate::domain::{ClientSlug, Severity, Track};
 use crate::findings::{Change, ChangeKind, Finding, FindingError, Findings, ReconcileScope, ts};
 use crate::klaviyo::{Credential, KlaviyoClient, KlaviyoConfig, KlaviyoError};
 use crate::outbox::{self, Deliverer, Op};
-use crate::routing::{self, Digest, Route};
+use crate::routing::{self, Digest, Mode, Route};
 use crate::scan::fetch::{ScanProgress, build_snapshot};
 use crate::scan::snapshot::Snapshot;
 use crate::store::{Store, StoreError};
@@ -99,7 +99,7 @@ pub struct App {
     /// Outbox delivery.
     pub deliverer: Deliverer,
     klaviyo: KlaviyoClient,
-    clients: BTreeMap<ClientSlug, ClientEntry>,
+    clients: std::sync::RwLock<BTreeMap<ClientSlug, ClientEntry>>,
     catalogue: Vec<Check>,
     running: Mutex<HashSet<ClientSlug>>,
 }
@@ -137,11 +137,19 @@ impl App {
                 now,
             )
             .await?;
+            // The stored route: the file's, unless an admin changed it from chat.
+            let (channel, owner, pod): (String, Option<String>, Option<String>) =
+                sqlx::query_as("SELECT channel, owner, pod FROM clients WHERE slug = ?")
+                    .bind(slug.as_str())
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(StoreError::from)?;
             let route = Route {
                 client: slug.clone(),
                 client_name: c.profile.name.clone(),
-                channel,
-                owner: c.owner.clone(),
+                channel: ChannelName(channel),
+                owner,
+                pod: pod.or_else(|| c.pod.clone()),
             };
             let credential = Credential::ApiKey(c.key()?);
             clients.insert(
@@ -162,27 +170,66 @@ impl App {
             chat,
             deliverer,
             klaviyo,
-            clients,
+            clients: std::sync::RwLock::new(clients),
             catalogue: checks::catalogue(),
             running: Mutex::new(HashSet::new()),
         }))
     }
 
+    fn read_clients(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<ClientSlug, ClientEntry>> {
+        // Entries are replaced whole under the write lock, so a poisoned lock still holds consistent data.
+        self.clients.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The clients, in slug order.
-    pub fn clients(&self) -> impl Iterator<Item = &ClientEntry> {
-        self.clients.values()
+    pub fn clients(&self) -> Vec<ClientEntry> {
+        self.read_clients().values().cloned().collect()
     }
 
     /// One client.
-    pub fn client(&self, slug: &ClientSlug) -> Result<&ClientEntry, AppError> {
-        self.clients
+    pub fn client(&self, slug: &ClientSlug) -> Result<ClientEntry, AppError> {
+        self.read_clients()
             .get(slug)
+            .cloned()
             .ok_or_else(|| AppError::UnknownClient(slug.to_string()))
     }
 
     /// The client whose channel this is, if it is a client channel.
-    pub fn client_of_channel(&self, channel: &ChannelName) -> Option<&ClientEntry> {
-        self.clients.values().find(|c| &c.route.channel == channel)
+    pub fn client_of_channel(&self, channel: &ChannelName) -> Option<ClientEntry> {
+        self.read_clients()
+            .values()
+            .find(|c| &c.route.channel == channel)
+            .cloned()
+    }
+
+    /// Changes a client's channel and (optionally) owner from chat; the change is
+    /// stored, recorded as who made it, and outlives the config file's route.
+    pub async fn set_route(
+        &self,
+        slug: &ClientSlug,
+        channel: ChannelName,
+        owner: Option<String>,
+        by: &str,
+    ) -> Result<Route, AppError> {
+        let mut entry = self.client(slug)?;
+        let owner = owner.or(entry.route.owner.clone());
+        sqlx::query("UPDATE clients SET channel = ?, owner = ?, routed_by = ? WHERE slug = ?")
+            .bind(channel.as_str())
+            .bind(owner.as_deref())
+            .bind(by)
+            .bind(slug.as_str())
+            .execute(self.store.pool())
+            .await
+            .map_err(StoreError::from)?;
+        entry.route.channel = channel;
+        entry.route.owner = owner;
+        let route = entry.route.clone();
+        self.clients
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(slug.clone(), entry);
+        info!(client = %slug, channel = %route.channel, by, "route changed from chat");
+        Ok(route)
     }
 
     /// The agency-wide channel.
@@ -309,10 +356,11 @@ impl App {
             &observations,
         )
         .await?;
+        let mode = self.mode_for(&mut tx, slug, now).await?;
         for change in &changes {
-            routing::route_change(&mut tx, &entry.route, change, now).await?;
+            routing::route_change_in(&mut tx, &entry.route, change, now, mode).await?;
         }
-        if onboarding {
+        if onboarding && mode != Mode::Muted {
             let found: Vec<Finding> = changes
                 .iter()
                 .filter(|c| c.kind == ChangeKind::Detected)
@@ -395,8 +443,9 @@ impl App {
         let mut tx = self.store.pool().begin().await.map_err(StoreError::from)?;
         let woke = Findings::wake_due_snoozes(&mut tx, now).await?;
         for change in &woke {
-            if let Some(entry) = self.clients.get(&change.finding.client) {
-                routing::route_change(&mut tx, &entry.route, change, now).await?;
+            if let Ok(entry) = self.client(&change.finding.client) {
+                let mode = self.mode_for(&mut tx, &entry.profile.slug, now).await?;
+                routing::route_change_in(&mut tx, &entry.route, change, now, mode).await?;
             }
         }
         tx.commit().await.map_err(StoreError::from)?;
@@ -431,7 +480,10 @@ impl App {
             // A fresh install starts counting from now instead of posting a
             // digest for a morning that passed before it was running.
             let first_run = last.is_none();
-            for entry in self.clients.values().filter(|_| !first_run) {
+            for entry in self.clients().iter().filter(|_| !first_run) {
+                if self.mode_for(&mut tx, &entry.profile.slug, now).await? == Mode::Muted {
+                    continue; // its summary at the end of maintenance covers it
+                }
                 let active = Findings::active(&mut tx, Some(&entry.profile.slug), None).await?;
                 if let Some(message) = routing::digest_message(digest, &entry.route, &active) {
                     let op = Op::Post {
@@ -518,6 +570,184 @@ impl App {
             .await
             .map_err(StoreError::from)?;
         Ok(())
+    }
+
+    /// How chat traffic for a client is treated now: muted in a maintenance
+    /// window, without mentions in quiet hours, else normal.
+    pub async fn mode_for(
+        &self,
+        conn: &mut SqliteConnection,
+        slug: &ClientSlug,
+        now: DateTime<Utc>,
+    ) -> Result<Mode, AppError> {
+        let muted: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM maintenance WHERE client = ? AND starts_at <= ? AND ends_at > ?",
+        )
+        .bind(slug.as_str())
+        .bind(ts(now))
+        .bind(ts(now))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+        if muted > 0 {
+            return Ok(Mode::Muted);
+        }
+        let quiet =
+            routing::in_quiet_hours(now, self.config.agency.tz()?, self.config.agency.quiet()?);
+        Ok(if quiet { Mode::Quiet } else { Mode::Normal })
+    }
+
+    /// Starts a maintenance window for a client, ending at `until`.
+    pub async fn start_maintenance(
+        &self,
+        slug: &ClientSlug,
+        until: DateTime<Utc>,
+        by: &str,
+    ) -> Result<(), AppError> {
+        self.client(slug)?;
+        let now = self.clock.now();
+        sqlx::query(
+            "INSERT INTO maintenance (client, starts_at, ends_at, created_by) VALUES (?, ?, ?, ?)",
+        )
+        .bind(slug.as_str())
+        .bind(ts(now))
+        .bind(ts(until))
+        .bind(by)
+        .execute(self.store.pool())
+        .await
+        .map_err(StoreError::from)?;
+        info!(client = %slug, until = %until, by, "maintenance window started");
+        Ok(())
+    }
+
+    /// Posts one summary for each maintenance window that has ended.
+    pub async fn end_maintenance_windows(&self) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let mut tx = self.store.pool().begin().await.map_err(StoreError::from)?;
+        let ended: Vec<(i64, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT id, client, starts_at, ends_at FROM maintenance WHERE summarized = 0 AND ends_at <= ? ORDER BY id",
+        )
+        .bind(ts(now))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let mut posted = 0;
+        for (id, client, start, end) in ended {
+            sqlx::query("UPDATE maintenance SET summarized = 1 WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            let Ok(entry) = ClientSlug::parse(&client).and_then(|s| {
+                self.client(&s)
+                    .map_err(|_| crate::domain::DomainError::BadSlug(client.clone()))
+            }) else {
+                continue; // a client removed from the config since
+            };
+            let active = Findings::active(&mut tx, Some(&entry.profile.slug), None).await?;
+            let found: Vec<Finding> = active
+                .into_iter()
+                .filter(|f| f.detected_at >= start || f.last_seen_at >= start)
+                .collect();
+            let message = routing::maintenance_summary(&entry.route, start, end, &found);
+            let op = Op::Post {
+                channel: entry.route.channel.clone(),
+                finding: None,
+                message,
+            };
+            outbox::enqueue(&mut tx, &op, now).await?;
+            posted += 1;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        if posted > 0 {
+            self.deliverer.notify();
+        }
+        Ok(posted)
+    }
+
+    /// When quiet hours end, mentions each owner once for critical findings
+    /// posted during them that are still open.
+    pub async fn end_quiet_hours(&self) -> Result<usize, AppError> {
+        let Some((start, end)) = self.config.agency.quiet()? else {
+            return Ok(0);
+        };
+        let tz = self.config.agency.tz()?;
+        let now = self.clock.now();
+        let local = now.with_timezone(&tz);
+        // The most recent end of quiet hours at or before now.
+        let mut day = local.date_naive();
+        let mut slot = None;
+        for _ in 0..2 {
+            if let Some(t) = tz.from_local_datetime(&day.and_time(end)).earliest() {
+                let t = t.with_timezone(&Utc);
+                if t <= now {
+                    slot = Some(t);
+                    break;
+                }
+            }
+            match day.pred_opt() {
+                Some(d) => day = d,
+                None => break,
+            }
+        }
+        let Some(slot) = slot else { return Ok(0) };
+        let mut tx = self.store.pool().begin().await.map_err(StoreError::from)?;
+        let last: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = 'quiet-end'")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        if last.is_some_and(|l| l >= slot) {
+            return Ok(0);
+        }
+        sqlx::query("INSERT INTO schedule (key, last_at) VALUES ('quiet-end', ?) ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at")
+            .bind(ts(slot))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        // Quiet hours began at `start` on the local day before the end (or the same day).
+        let began = {
+            let end_local = slot.with_timezone(&tz);
+            let mut d = end_local.date_naive();
+            if start > end {
+                d = d.pred_opt().unwrap_or(d);
+            }
+            tz.from_local_datetime(&d.and_time(start))
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or(slot)
+        };
+        let mut posted = 0;
+        for entry in self.clients() {
+            if last.is_none() {
+                break; // first run: nothing was held back by this process
+            }
+            let active =
+                Findings::active(&mut tx, Some(&entry.profile.slug), Some(Severity::Critical))
+                    .await?;
+            let overnight: Vec<Finding> = active
+                .into_iter()
+                .filter(|f| {
+                    f.detected_at >= began && f.detected_at < slot && f.message_ref.is_some()
+                })
+                .collect();
+            if overnight.is_empty() {
+                continue;
+            }
+            let message = routing::quiet_catch_up(&entry.route, &overnight);
+            let op = Op::Post {
+                channel: entry.route.channel.clone(),
+                finding: None,
+                message,
+            };
+            outbox::enqueue(&mut tx, &op, now).await?;
+            posted += 1;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        if posted > 0 {
+            self.deliverer.notify();
+        }
+        Ok(posted)
     }
 
     /// Posts a message to a channel through the outbox (announcements, summaries).

@@ -86,6 +86,18 @@ impl Stack {
         chat: Arc<dyn ChatAdapter>,
         only: &[&str],
     ) -> Result<Self, AppError> {
+        Self::start_with(seed, brands, clock, chat, only, |_| {}).await
+    }
+
+    /// `start`, with a chance to adjust the generated configuration.
+    pub async fn start_with(
+        seed: u64,
+        brands: usize,
+        clock: SimClock,
+        chat: Arc<dyn ChatAdapter>,
+        only: &[&str],
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<Self, AppError> {
         let shared: SharedClock = Arc::new(clock.clone());
         let sim = Simulator::new(seed, brands, shared.clone());
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
@@ -98,11 +110,12 @@ impl Stack {
         if !only.is_empty() {
             brand_list.retain(|b| only.contains(&b.slug.as_str()));
         }
-        let cfg = config_for(
+        let mut cfg = config_for(
             &brand_list,
             &format!("http://{sim_addr}"),
             PathBuf::from("data"),
         );
+        tweak(&mut cfg);
         let store = Store::open_memory().await?;
         let app = App::new(cfg, store, shared, chat).await?;
         Ok(Self {
@@ -188,7 +201,7 @@ pub async fn run(
     let agency = app.agency_channel();
     let banner = format!(
         "Lookout demo: {} clients on a simulated Klaviyo at http://{} (clock ×{}: one real minute is {} simulated hours).\nInjected faults:\n{}\nType /help for commands, e.g. /scan acme, /portfolio, /findings dune-supply, /ack F-1, /snooze F-1 4h.\nPrefix a command with a channel to type it there: #client-acme /findings. Ctrl-C quits.",
-        app.clients().count(),
+        app.clients().len(),
         stack.sim_addr,
         opts.speed,
         opts.speed / 60.0,

@@ -25,8 +25,18 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
         if let Err(e) = app.run_digests().await {
             warn!(error = %e, "could not post digests");
         }
+        if let Err(e) = app.end_maintenance_windows().await {
+            warn!(error = %e, "could not close maintenance windows");
+        }
+        if let Err(e) = app.end_quiet_hours().await {
+            warn!(error = %e, "could not post the end-of-quiet-hours catch-up");
+        }
         let now = app.clock.now();
-        let slugs: Vec<_> = app.clients().map(|c| c.profile.slug.clone()).collect();
+        let slugs: Vec<_> = app
+            .clients()
+            .into_iter()
+            .map(|c| c.profile.slug.clone())
+            .collect();
         for slug in slugs {
             if app.is_scanning(&slug) {
                 continue;

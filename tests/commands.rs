@@ -302,3 +302,252 @@ async fn scan_command_shows_progress_then_findings() {
         .unwrap_err();
     assert!(busy.to_string().contains("no client `nobody`"), "{busy}");
 }
+
+#[tokio::test]
+async fn maintenance_records_findings_posts_nothing_then_one_summary() {
+    let (stack, chat) = stack().await;
+    let app = &stack.app;
+    let reply = run(&stack, "ana", "client-acme", "/maintenance acme 4h")
+        .await
+        .unwrap();
+    assert!(reply.contains("Maintenance for acme until"), "{reply}");
+    let before = chat.transcript().len();
+    // A scan during the window finds acme's stopped flow... (a seeded critical here).
+    let slug = ClientSlug::parse("acme").unwrap();
+    let route = app.client(&slug).unwrap().route.clone();
+    let now = stack.clock.now();
+    let mut tx = app.store.pool().begin().await.unwrap();
+    let mode = app.mode_for(&mut tx, &slug, now).await.unwrap();
+    assert_eq!(mode, lookout::routing::Mode::Muted);
+    let obs = Observation {
+        check: "flow-live-stopped".into(),
+        subject: "F1".into(),
+        severity: Severity::Critical,
+        track: Track::Now,
+        title: "Flow stopped during the migration".into(),
+        why: "w".into(),
+        deep_link: "https://www.klaviyo.com/flow/F1/edit".into(),
+        value_at_stake: None,
+        began_at: None,
+    };
+    let ran: HashSet<String> = ["flow-live-stopped".to_string()].into();
+    let scope = ReconcileScope {
+        client: &slug,
+        channel: &route.channel,
+        ran: &ran,
+        onboarding: false,
+        reopen_window: Duration::hours(24),
+        now,
+    };
+    let changes = Findings::reconcile(&mut tx, &scope, &[obs]).await.unwrap();
+    for c in &changes {
+        let ops = lookout::routing::route_change_in(&mut tx, &route, c, now, mode)
+            .await
+            .unwrap();
+        assert!(ops.is_empty(), "nothing posted in maintenance");
+    }
+    tx.commit().await.unwrap();
+    app.deliverer.run_once().await.unwrap();
+    assert_eq!(chat.transcript().len(), before, "recorded, not posted");
+    assert_eq!(
+        app.end_maintenance_windows().await.unwrap(),
+        0,
+        "not over yet"
+    );
+    stack.clock.advance(Duration::hours(4));
+    assert_eq!(app.end_maintenance_windows().await.unwrap(), 1);
+    assert_eq!(
+        app.end_maintenance_windows().await.unwrap(),
+        0,
+        "one summary only"
+    );
+    app.deliverer.run_once().await.unwrap();
+    let summary = chat
+        .transcript()
+        .into_iter()
+        .find(|e| e.text.contains("Maintenance for Acme"))
+        .unwrap();
+    assert_eq!(summary.channel.as_str(), "client-acme");
+    assert!(
+        summary.text.contains("Flow stopped during the migration"),
+        "{}",
+        summary.text
+    );
+    assert!(
+        summary.text.contains("@ana"),
+        "owner mentioned for a critical: {}",
+        summary.text
+    );
+    let bad = run(
+        &stack,
+        "ana",
+        "client-acme",
+        "/maintenance acme until-worse",
+    )
+    .await
+    .unwrap_err();
+    assert!(bad.to_string().contains("needs an end"), "{bad}");
+}
+
+#[tokio::test]
+async fn route_changes_from_chat_are_admin_only_and_survive_a_restart() {
+    let (stack, _) = stack().await;
+    let err = run(&stack, "lee", "agency", "/route acme #acme-alerts @bo")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("admin"), "{err}");
+    let ok = run(&stack, "you", "agency", "/route acme #acme-alerts @bo")
+        .await
+        .unwrap();
+    assert!(ok.contains("#acme-alerts") && ok.contains("@bo"), "{ok}");
+    let slug = ClientSlug::parse("acme").unwrap();
+    assert_eq!(
+        stack.app.client(&slug).unwrap().route.channel.as_str(),
+        "acme-alerts"
+    );
+    // New findings go to the new channel.
+    let id = seed(&stack, "acme", "flow-live-stopped", Severity::Critical).await;
+    let mut conn = stack.app.store.pool().acquire().await.unwrap();
+    assert_eq!(
+        Findings::get(&mut conn, id).await.unwrap().channel.as_str(),
+        "acme-alerts"
+    );
+    drop(conn);
+    // A new app on the same database (a restart) keeps the chat-set route over the file's.
+    let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
+    let again = lookout::app::App::new(
+        stack.app.config.clone(),
+        stack.app.store.clone(),
+        stack.app.clock.clone(),
+        chat,
+    )
+    .await
+    .unwrap();
+    let route = again.client(&slug).unwrap().route;
+    assert_eq!(
+        (route.channel.as_str(), route.owner.as_deref()),
+        ("acme-alerts", Some("bo"))
+    );
+}
+
+#[tokio::test]
+async fn thread_replies_become_notes() {
+    let (stack, chat) = stack().await;
+    let id = seed(&stack, "acme", "flow-live-stopped", Severity::Critical).await;
+    let post = chat
+        .transcript()
+        .into_iter()
+        .find(|e| e.kind == ConsoleEventKind::Post && e.text.contains("flow-live-stopped at acme"))
+        .unwrap();
+    let channel = ChannelName("client-acme".into());
+    let got = handlers::thread_reply(
+        &stack.app,
+        &channel,
+        &post.message_ref,
+        "ana",
+        "slack",
+        "told client Monday, waiting on dev push",
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, Some(id));
+    // A reply in some other thread is not a note.
+    let other = lookout::chat::MessageRef("999".into());
+    assert_eq!(
+        handlers::thread_reply(&stack.app, &channel, &other, "ana", "slack", "hi")
+            .await
+            .unwrap(),
+        None
+    );
+    let notes = run(&stack, "bo", "client-acme", &format!("/notes {id}"))
+        .await
+        .unwrap();
+    assert!(
+        notes.contains("ana (slack") && notes.contains("waiting on dev push"),
+        "{notes}"
+    );
+    // Notes never reach the channel itself.
+    assert!(
+        chat.transcript()
+            .iter()
+            .all(|e| e.kind == ConsoleEventKind::Ephemeral
+                || !e.text.contains("waiting on dev push"))
+    );
+}
+
+#[tokio::test]
+async fn quiet_hours_post_without_pinging_then_catch_up_in_the_morning() {
+    use chrono::TimeZone;
+    let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
+    // 04:00 UTC is 23:00 in New York: inside 22:00-07:00.
+    let clock = SimClock::frozen(chrono::Utc.with_ymd_and_hms(2026, 11, 2, 4, 0, 0).unwrap());
+    let stack = Stack::start_with(7, 12, clock, chat.clone(), &["acme"], |c| {
+        c.agency.quiet_hours = Some("22:00-07:00".into());
+    })
+    .await
+    .unwrap();
+    let app = &stack.app;
+    assert_eq!(
+        app.end_quiet_hours().await.unwrap(),
+        0,
+        "a fresh install only starts counting"
+    );
+    let slug = ClientSlug::parse("acme").unwrap();
+    let route = app.client(&slug).unwrap().route.clone();
+    let now = stack.clock.now();
+    let mut tx = app.store.pool().begin().await.unwrap();
+    let mode = app.mode_for(&mut tx, &slug, now).await.unwrap();
+    assert_eq!(mode, lookout::routing::Mode::Quiet);
+    let obs = Observation {
+        check: "integration-orders-silent".into(),
+        subject: "orders".into(),
+        severity: Severity::Critical,
+        track: Track::Now,
+        title: "No Placed Order events for 9 h".into(),
+        why: "w".into(),
+        deep_link: "https://www.klaviyo.com/integrations".into(),
+        value_at_stake: None,
+        began_at: None,
+    };
+    let ran: HashSet<String> = ["integration-orders-silent".to_string()].into();
+    let scope = ReconcileScope {
+        client: &slug,
+        channel: &route.channel,
+        ran: &ran,
+        onboarding: false,
+        reopen_window: Duration::hours(24),
+        now,
+    };
+    for c in Findings::reconcile(&mut tx, &scope, &[obs]).await.unwrap() {
+        lookout::routing::route_change_in(&mut tx, &route, &c, now, mode)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    app.deliverer.run_once().await.unwrap();
+    let night = chat
+        .transcript()
+        .into_iter()
+        .find(|e| e.text.contains("No Placed Order events"))
+        .unwrap();
+    assert_eq!(night.kind, ConsoleEventKind::Post, "posted at once");
+    assert!(
+        !night.text.contains("@ana"),
+        "but nobody is pinged at night: {}",
+        night.text
+    );
+    stack.clock.advance(Duration::hours(8)); // 07:00 New York
+    assert_eq!(app.end_quiet_hours().await.unwrap(), 1);
+    assert_eq!(app.end_quiet_hours().await.unwrap(), 0, "once per morning");
+    app.deliverer.run_once().await.unwrap();
+    let morning = chat
+        .transcript()
+        .into_iter()
+        .find(|e| e.text.contains("Overnight for Acme"))
+        .unwrap();
+    assert!(
+        morning.text.contains("@ana") && morning.text.contains("No Placed Order events"),
+        "{}",
+        morning.text
+    );
+}

@@ -229,6 +229,46 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
                 blocks,
             }))
         }
+        Command::Route {
+            client,
+            channel,
+            owner,
+        } => {
+            let route = app
+                .set_route(&client, ChannelName(channel), owner, &inv.user)
+                .await?;
+            let owner = route
+                .owner
+                .as_deref()
+                .map(|o| format!(", owner @{o}"))
+                .unwrap_or_default();
+            Ok(Reply::channel(info(format!(
+                "New findings for {client} now go to #{}{owner} (set by {}).",
+                route.channel.as_str(),
+                inv.user
+            ))))
+        }
+        Command::Maintenance { client, spec } => {
+            app.client(&client)?;
+            allowed_here(app, inv, &client, &format!("/maintenance {client}"))?;
+            if spec == SnoozeSpec::UntilWorse {
+                return Err(CommandError::Finding(FindingError::Invalid(
+                    "a maintenance window needs an end: 1h, 4h, 1d, 7d or a date".into(),
+                )));
+            }
+            let until = spec.end(now, Duration::days(1));
+            if until <= now || until > now + Duration::days(super::parse::MAX_SNOOZE_DAYS) {
+                return Err(CommandError::Finding(FindingError::Invalid(format!(
+                    "a maintenance window must end in the future and within {} days",
+                    super::parse::MAX_SNOOZE_DAYS
+                ))));
+            }
+            app.start_maintenance(&client, until, &inv.user).await?;
+            Ok(Reply::channel(info(format!(
+                "Maintenance for {client} until {}: scans go on and findings are recorded, but nothing is posted until then; a summary follows.",
+                until.format("%Y-%m-%d %H:%M UTC")
+            ))))
+        }
         Command::Portfolio => {
             let mut conn = app.store.pool().acquire().await?;
             let active = Findings::active(&mut conn, None, None).await?;
@@ -236,7 +276,7 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
             if rows.is_empty() {
                 return Ok(Reply::channel(info("All clients are clear: nothing open.")));
             }
-            let total = app.clients().count();
+            let total = app.clients().len();
             let mut blocks = vec![Block::Header(format!(
                 "Portfolio: {} of {total} clients need attention",
                 rows.len()
@@ -429,4 +469,35 @@ pub fn scan_summary(r: &crate::app::ScanReport) -> Message {
         ))));
     }
     msg
+}
+
+/// A person replied in a finding's thread: the reply becomes an internal note.
+/// Returns `Ok(None)` when the thread is not a finding's (the reply is ignored).
+pub async fn thread_reply(
+    app: &Arc<App>,
+    channel: &ChannelName,
+    thread: &crate::chat::MessageRef,
+    user: &str,
+    surface: &str,
+    text: &str,
+) -> Result<Option<FindingId>, CommandError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM findings WHERE channel = ? AND message_ref = ?")
+            .bind(channel.as_str())
+            .bind(&thread.0)
+            .fetch_optional(app.store.pool())
+            .await?;
+    let Some(id) = id.map(FindingId) else {
+        return Ok(None);
+    };
+    let mut conn = app.store.pool().acquire().await?;
+    let actor = Actor::person(user, surface);
+    // Notes are capped like /note so one pasted log cannot bloat the history.
+    let body: String = text.chars().take(super::parse::MAX_TEXT_CHARS).collect();
+    Findings::add_note(&mut conn, id, &actor, &body, app.clock.now()).await?;
+    Ok(Some(id))
 }

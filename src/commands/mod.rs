@@ -128,6 +128,22 @@ pub enum Command {
     },
     /// `/portfolio`: clients with something open.
     Portfolio,
+    /// `/route <client> <channel> [owner]`: where a client's findings go and who owns them.
+    Route {
+        /// Which client.
+        client: ClientSlug,
+        /// Channel name or platform id, without `#`.
+        channel: String,
+        /// Chat user id of the new owner.
+        owner: Option<String>,
+    },
+    /// `/maintenance <client> <for>`: record findings but post nothing for a while.
+    Maintenance {
+        /// Which client.
+        client: ClientSlug,
+        /// How long (`until-worse` is refused).
+        spec: SnoozeSpec,
+    },
     /// `/help [command]`.
     Help {
         /// A command name to explain.
@@ -147,6 +163,8 @@ impl Command {
             Command::Note { .. } => "note",
             Command::Notes { .. } => "notes",
             Command::Portfolio => "portfolio",
+            Command::Route { .. } => "route",
+            Command::Maintenance { .. } => "maintenance",
             Command::Help { .. } => "help",
         }
     }

@@ -105,6 +105,8 @@ pub fn is_available(name: &str) -> bool {
             | "note"
             | "notes"
             | "portfolio"
+            | "route"
+            | "maintenance"
             | "help"
     )
 }
@@ -168,6 +170,8 @@ enum ArgValue {
     Text(String),
     Command(String),
     Days(u32),
+    Channel(String),
+    User(String),
 }
 
 /// Why one word did not parse as an argument kind.
@@ -289,7 +293,7 @@ fn parse_args(spec: &CommandSpec, text: &str) -> Result<Vec<Option<ArgValue>>, P
 fn specificity(kind: ArgKind) -> u8 {
     match kind {
         ArgKind::Finding | ArgKind::Snooze => 5,
-        ArgKind::Severity | ArgKind::Days => 4,
+        ArgKind::Severity | ArgKind::Days | ArgKind::Channel | ArgKind::User => 4,
         ArgKind::Command => 3,
         ArgKind::Client => 2,
         ArgKind::Text => 0,
@@ -304,6 +308,8 @@ fn missing(spec: &CommandSpec, arg: &ArgSpec) -> ParseError {
         ArgKind::Snooze => SNOOZE_HINT.to_owned(),
         ArgKind::Command => "a command name, e.g. snooze".to_owned(),
         ArgKind::Days => format!("a number of days from 1 to {MAX_DAYS}, e.g. 90"),
+        ArgKind::Channel => "a channel, e.g. #client-acme".to_owned(),
+        ArgKind::User => "a person, e.g. @ana".to_owned(),
         ArgKind::Text => {
             let d = arg.description.trim_end_matches('.');
             let mut chars = d.chars();
@@ -386,9 +392,53 @@ fn parse_value(kind: ArgKind, word: &str) -> Result<ArgValue, ArgFail> {
                 Err(ArgFail::UnknownCommand(name))
             }
         }
+        ArgKind::Channel => parse_channel(word).map(ArgValue::Channel).ok_or_else(|| {
+            ArgFail::Detail(format!(
+                "`{}` is not a channel: use #name, e.g. #client-acme",
+                shown(word)
+            ))
+        }),
+        ArgKind::User => parse_user(word).map(ArgValue::User).ok_or_else(|| {
+            ArgFail::Detail(format!(
+                "`{}` is not a person: use @name, e.g. @ana",
+                shown(word)
+            ))
+        }),
         // Text is taken from the rest of the line by `parse_args`; a single word is still text.
         ArgKind::Text => Ok(ArgValue::Text(clean_text(word))),
     }
+}
+
+/// A channel as typed (`#client-acme`) or as Slack (`<#C0123|client-acme>`) and
+/// Discord (`<#1234>`) send it; the name or id without decoration.
+fn parse_channel(word: &str) -> Option<String> {
+    let inner = word
+        .strip_prefix("<#")
+        .and_then(|w| w.strip_suffix('>'))
+        .map(|w| w.split('|').next().unwrap_or(w))
+        .unwrap_or_else(|| word.strip_prefix('#').unwrap_or(word));
+    let ok = !inner.is_empty()
+        && inner.len() <= 80
+        && inner
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !inner.starts_with('-');
+    ok.then(|| inner.to_owned())
+}
+
+/// A person as typed (`@ana`) or as Slack (`<@U0123>`) and Discord (`<@!1234>`) send it.
+fn parse_user(word: &str) -> Option<String> {
+    let inner = word
+        .strip_prefix("<@")
+        .and_then(|w| w.strip_suffix('>'))
+        .map(|w| w.trim_start_matches('!').split('|').next().unwrap_or(w))
+        .or_else(|| word.strip_prefix('@'))?;
+    let ok = !inner.is_empty()
+        && inner.len() <= 64
+        && inner
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    ok.then(|| inner.to_owned())
 }
 
 /// Parses a snooze: `30m`, `4h`, `1d`, `1w` (up to 30 days), `YYYY-MM-DD` or `until-worse`.
@@ -595,6 +645,24 @@ fn to_command(spec: &CommandSpec, values: Vec<Option<ArgValue>>) -> Result<Comma
             finding: v.finding("finding")?,
         },
         "portfolio" => Command::Portfolio,
+        "route" => Command::Route {
+            client: v.client("client").ok_or_else(|| v.missing("client"))?,
+            channel: match v.get("channel") {
+                Some(ArgValue::Channel(c)) => c.clone(),
+                _ => return Err(v.missing("channel")),
+            },
+            owner: match v.get("owner") {
+                Some(ArgValue::User(u)) => Some(u.clone()),
+                _ => None,
+            },
+        },
+        "maintenance" => Command::Maintenance {
+            client: v.client("client").ok_or_else(|| v.missing("client"))?,
+            spec: match v.get("for") {
+                Some(ArgValue::Snooze(s)) => *s,
+                _ => return Err(v.missing("for")),
+            },
+        },
         "help" => Command::Help {
             command: match v.get("command") {
                 Some(ArgValue::Command(c)) => Some(c.clone()),

@@ -66,6 +66,10 @@ pub enum ArgKind {
     Command,
     /// A number of days, 1 to 365.
     Days,
+    /// A chat channel: `#client-acme`, or a Slack/Discord channel mention.
+    Channel,
+    /// A chat user: `@ana`, or a Slack/Discord user mention.
+    User,
 }
 
 impl CommandSpec {
@@ -102,6 +106,11 @@ const SOURCES: &[(&str, &str)] = &[
     (
         "renewal-report.toml",
         include_str!("../../commands/renewal-report.toml"),
+    ),
+    ("route.toml", include_str!("../../commands/route.toml")),
+    (
+        "maintenance.toml",
+        include_str!("../../commands/maintenance.toml"),
     ),
     ("help.toml", include_str!("../../commands/help.toml")),
 ];

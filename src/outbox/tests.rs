@@ -119,6 +119,7 @@ async fn critical_posts_once_then_edits_in_place_with_thread_history() {
         client_name: "Acme".into(),
         channel: ChannelName::for_client(&slug),
         owner: Some("ana".into()),
+        pod: None,
     };
     let ran: HashSet<String> = ["flow-live-stopped".to_string()].into();
     let mut tx = store.pool().begin().await.unwrap();

@@ -29,6 +29,19 @@ pub struct Route {
     pub channel: ChannelName,
     /// The account manager to mention on critical findings (chat user id).
     pub owner: Option<String>,
+    /// The pod (team) the client belongs to.
+    pub pod: Option<String>,
+}
+
+/// How chat traffic is treated right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Post and mention as the rules say.
+    Normal,
+    /// Quiet hours: post, but mention nobody.
+    Quiet,
+    /// Maintenance window: record, post nothing.
+    Muted,
 }
 
 /// Plans and enqueues the chat traffic for one change, in the caller's transaction.
@@ -38,8 +51,25 @@ pub async fn route_change(
     change: &Change,
     now: DateTime<Utc>,
 ) -> Result<Vec<Op>, StoreError> {
+    route_change_in(conn, route, change, now, Mode::Normal).await
+}
+
+/// `route_change` under quiet hours or a maintenance window.
+pub async fn route_change_in(
+    conn: &mut SqliteConnection,
+    route: &Route,
+    change: &Change,
+    now: DateTime<Utc>,
+    mode: Mode,
+) -> Result<Vec<Op>, StoreError> {
+    if mode == Mode::Muted {
+        return Ok(Vec::new());
+    }
     let has_message = outbox::has_post(conn, change.finding.id).await?;
-    let ops = plan(route, change, has_message);
+    let mut ops = plan(route, change, has_message);
+    if mode == Mode::Quiet {
+        ops.iter_mut().for_each(strip_mentions);
+    }
     for op in &ops {
         outbox::enqueue(conn, op, now).await?;
     }
@@ -120,6 +150,49 @@ pub fn plan(route: &Route, change: &Change, has_message: bool) -> Vec<Op> {
     }
 }
 
+/// Removes every mention from a message, leaving the rest as it is.
+pub fn strip_mentions(op: &mut Op) {
+    let message = match op {
+        Op::Post { message, .. } | Op::Update { message, .. } | Op::Reply { message, .. } => {
+            message
+        }
+    };
+    for block in &mut message.blocks {
+        if let crate::chat::Block::Text(t) | crate::chat::Block::Context(t) = block {
+            t.0.retain(|s| !matches!(s, crate::chat::Span::Mention(_)));
+        }
+    }
+    // Replies name the snoozer as "@user" in plain text; keep the name, drop the ping.
+    if let Op::Reply { message, .. } = op {
+        for block in &mut message.blocks {
+            if let crate::chat::Block::Text(t) = block {
+                for span in &mut t.0 {
+                    if let crate::chat::Span::Plain(p) = span {
+                        *p = p.replace('@', "");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether `now` falls in the local quiet hours `(start, end)`, which may wrap midnight.
+pub fn in_quiet_hours(
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+    quiet: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
+) -> bool {
+    let Some((start, end)) = quiet else {
+        return false;
+    };
+    let t = now.with_timezone(&tz).time();
+    if start < end {
+        t >= start && t < end
+    } else {
+        t >= start || t < end
+    }
+}
+
 /// Which digest a finding belongs to.
 pub fn digest_of(f: &Finding) -> Option<Digest> {
     match f.severity {
@@ -196,4 +269,75 @@ pub fn onboarding_message(route: &Route, found: &[Finding]) -> Message {
         found,
         &format!("Type /findings {} for all of them.", route.client),
     )
+}
+
+/// The one message a maintenance window leaves when it ends.
+pub fn maintenance_summary(
+    route: &Route,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    found: &[Finding],
+) -> Message {
+    let span = format!(
+        "{} to {}",
+        start.format("%Y-%m-%d %H:%M"),
+        end.format("%Y-%m-%d %H:%M UTC")
+    );
+    if found.is_empty() {
+        return Message::text(
+            Accent::Info,
+            format!(
+                "Maintenance for {} is over ({span}): nothing new to report.",
+                route.client_name
+            ),
+        );
+    }
+    let mut m = cards::finding_list(
+        Accent::Info,
+        &format!(
+            "Maintenance for {} is over ({span}): {} open",
+            route.client_name,
+            found.len()
+        ),
+        found,
+        &format!("Type /findings {} for all of them.", route.client),
+    );
+    if let Some(owner) = route
+        .owner
+        .as_deref()
+        .filter(|_| found.iter().any(|f| f.severity == Severity::Critical))
+    {
+        m.blocks.insert(
+            1,
+            crate::chat::Block::Text(crate::chat::RichText(vec![
+                crate::chat::Span::Mention(owner.to_owned()),
+                crate::chat::Span::Plain(" critical findings came up during the window.".into()),
+            ])),
+        );
+    }
+    m
+}
+
+/// After quiet hours: one message mentioning the owner about critical findings
+/// that were posted without a mention overnight and are still open.
+pub fn quiet_catch_up(route: &Route, overnight: &[Finding]) -> Message {
+    let mut m = cards::finding_list(
+        Accent::Severity(Severity::Critical),
+        &format!(
+            "Overnight for {}: {} critical still open",
+            route.client_name,
+            overnight.len()
+        ),
+        overnight,
+        &format!("Type /findings {} critical for all of them.", route.client),
+    );
+    if let Some(owner) = &route.owner {
+        m.blocks.insert(
+            1,
+            crate::chat::Block::Text(crate::chat::RichText(vec![crate::chat::Span::Mention(
+                owner.clone(),
+            )])),
+        );
+    }
+    m
 }

@@ -14,6 +14,7 @@ fn route() -> Route {
         client,
         client_name: "Acme".into(),
         owner: Some("U_ANA".into()),
+        pod: None,
     }
 }
 
