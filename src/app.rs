@@ -294,6 +294,19 @@ impl App {
         let mut ran: HashSet<String> = HashSet::new();
         let mut skipped = Vec::new();
         let mut gaps = Vec::new();
+        let open: HashSet<String> = {
+            let mut conn = self
+                .store
+                .pool()
+                .acquire()
+                .await
+                .map_err(StoreError::from)?;
+            Findings::active(&mut conn, Some(slug), None)
+                .await?
+                .into_iter()
+                .map(|f| format!("{}/{}", f.check_id, f.subject))
+                .collect()
+        };
         let snapshot = match fetched {
             Ok(snapshot) => {
                 let input = CheckInput {
@@ -301,6 +314,7 @@ impl App {
                     previous: previous.as_ref(),
                     profile: &entry.profile,
                     now: snapshot.taken_at,
+                    open: &open,
                 };
                 for check in &self.catalogue {
                     match check.evaluate(&input) {

@@ -141,6 +141,9 @@ fn fmt_pct(p: f64) -> String {
     }
 }
 
+/// Rates are judged for the account's email as a whole.
+const SUBJECT: &str = "email";
+
 fn evaluate(input: &CheckInput<'_>, rule: &RateRule) -> Vec<Observation> {
     let p = input.profile;
     let warning = p.threshold(&format!("{}.warning", rule.id), rule.warning_pct);
@@ -160,7 +163,13 @@ fn evaluate(input: &CheckInput<'_>, rule: &RateRule) -> Vec<Observation> {
     }
     let total_events = events.map_or(0.0, |a| a.count_between(since, input.now));
     let pct = 100.0 * total_events / total_received;
-    if !pct.is_finite() || pct + EPSILON_PCT < warning {
+    // An open finding holds until the rate is clearly back under the line.
+    let line = if input.is_open(rule.id, SUBJECT) {
+        warning * super::HYSTERESIS
+    } else {
+        warning
+    };
+    if !pct.is_finite() || pct + EPSILON_PCT < line {
         return Vec::new();
     }
     let severity = if pct + EPSILON_PCT >= critical {
@@ -213,7 +222,7 @@ fn evaluate(input: &CheckInput<'_>, rule: &RateRule) -> Vec<Observation> {
     };
     vec![Observation {
         check: rule.id.to_owned(),
-        subject: "email".to_owned(),
+        subject: SUBJECT.to_owned(),
         severity,
         track: rule.track,
         title: format!("{} {} over the last 24 h", rule.name, fmt_pct(pct)),
@@ -301,6 +310,33 @@ mod tests {
         });
         let obs = fixtures::run(BOUNCE.id, &s, None);
         assert_eq!(obs[0].began_at, Some(NOW - Duration::hours(3)));
+    }
+
+    #[test]
+    fn an_open_finding_holds_until_the_rate_is_clearly_under_the_line() {
+        // 0.7%: under the 0.8% line, above 80% of it.
+        let s = day_of(BouncedEmail, 1000.0, 7.0);
+        assert!(
+            fixtures::run(BOUNCE.id, &s, None).is_empty(),
+            "a new finding needs the line"
+        );
+        let open: std::collections::HashSet<String> =
+            ["deliv-bounce-rate/email".to_string()].into();
+        let profile = fixtures::profile();
+        let input = CheckInput {
+            open: &open,
+            ..fixtures::input(&s, None, &profile)
+        };
+        let held = evaluate(&input, &BOUNCE);
+        assert_eq!(held.len(), 1, "an open one stays open at 0.7%");
+        assert_eq!(held[0].severity, Severity::Warning);
+        // 0.6% is clearly under (below 0.64%): it clears.
+        let low = day_of(BouncedEmail, 1000.0, 6.0);
+        let input = CheckInput {
+            open: &open,
+            ..fixtures::input(&low, None, &profile)
+        };
+        assert!(evaluate(&input, &BOUNCE).is_empty());
     }
 
     #[test]

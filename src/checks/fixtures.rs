@@ -282,6 +282,10 @@ pub fn remove_metric(s: &mut Snapshot, m: KnownMetric) {
     }
 }
 
+/// No open findings (most tests).
+pub static NOTHING_OPEN: std::sync::LazyLock<std::collections::HashSet<String>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// A check input at the snapshot's own time.
 pub fn input<'a>(
     snapshot: &'a Snapshot,
@@ -293,6 +297,7 @@ pub fn input<'a>(
         previous,
         profile,
         now: snapshot.taken_at,
+        open: &NOTHING_OPEN,
     }
 }
 

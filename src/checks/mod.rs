@@ -32,7 +32,21 @@ pub struct CheckInput<'a> {
     pub profile: &'a ClientProfile,
     /// The time of the scan (equal to `snapshot.taken_at`).
     pub now: DateTime<Utc>,
+    /// Findings of this client that are open now, as `check-id/subject`: rate
+    /// checks keep an open finding until the rate falls clearly below the line
+    /// (hysteresis), so a value hovering at the line does not flap.
+    pub open: &'a std::collections::HashSet<String>,
 }
+
+impl CheckInput<'_> {
+    /// Whether this check already has an open finding for `subject`.
+    pub fn is_open(&self, check: &str, subject: &str) -> bool {
+        self.open.contains(&format!("{check}/{subject}"))
+    }
+}
+
+/// An open rate finding stays open until the rate drops below this share of its warning line.
+pub const HYSTERESIS: f64 = 0.8;
 
 /// Something a check saw that a person should know about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -122,12 +122,26 @@ pub fn finding_card(f: &Finding, client_name: &str, mention: Option<&str>) -> Me
     }
 }
 
+/// Longest title shown in a list line; lists must fit chat platforms' limits
+/// (Discord: 6,000 characters a message), and a title is partly client text.
+pub const MAX_TITLE_IN_LIST: usize = 120;
+
+/// `s` cut to `max` characters, with an ellipsis when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// One line per finding, for digests, audits and lists.
 pub fn finding_line(f: &Finding) -> RichText {
     let mut t = RichText(vec![
         Span::Code(f.id.to_string()),
         Span::Plain(" ".into()),
-        Span::Strong(f.title.clone()),
+        Span::Strong(truncate(&f.title, MAX_TITLE_IN_LIST)),
     ]);
     if let Some(v) = &f.value {
         t = t.push(Span::Plain(format!(" · {v} at stake")));

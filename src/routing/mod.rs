@@ -132,7 +132,21 @@ pub fn plan(route: &Route, change: &Change, has_message: bool) -> Vec<Op> {
                 reply(format!("{who}Snooze over: this is still open.")),
             ]
         }
-        ChangeKind::SnoozeEnded if critical_open => vec![post(true)],
+        // Never posted (a digest finding): re-raise it as its own message now,
+        // so the snoozer hears and it gets a thread from here on.
+        ChangeKind::SnoozeEnded if f.state == FindingState::Open => {
+            let mut op = post(f.severity == Severity::Critical);
+            if let (Op::Post { message, .. }, Some(who)) = (&mut op, f.snoozed_by.as_deref()) {
+                message.blocks.insert(
+                    1,
+                    crate::chat::Block::Text(crate::chat::RichText(vec![
+                        crate::chat::Span::Mention(who.to_owned()),
+                        crate::chat::Span::Plain(" Snooze over: this is still open.".into()),
+                    ])),
+                );
+            }
+            vec![op]
+        }
         ChangeKind::SnoozeEnded => vec![],
         ChangeKind::Cleared if has_message => vec![
             update(),

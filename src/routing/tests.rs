@@ -240,3 +240,66 @@ fn deep_links_outside_klaviyo_are_dropped() {
     let card = cards::finding_card(&f, "Acme", None);
     assert!(!card.to_plain().contains("evil"));
 }
+
+#[test]
+fn a_digest_finding_whose_snooze_ends_is_raised_as_its_own_message() {
+    let c = change(
+        finding(Severity::Warning, FindingState::Open),
+        ChangeKind::SnoozeEnded,
+    );
+    let ops = plan(&route(), &c, false);
+    assert_eq!(kinds(&ops), ["post"]);
+    let Op::Post { message, .. } = &ops[0] else {
+        unreachable!()
+    };
+    let text = message.to_plain();
+    assert!(text.contains("@U_BO Snooze over"), "{text}");
+    assert!(
+        !text.contains("@U_ANA"),
+        "warnings do not page the owner: {text}"
+    );
+}
+
+#[test]
+fn the_largest_digest_fits_slack_and_discord_limits() {
+    // 500 findings with very long client-provided titles.
+    let items: Vec<Finding> = (1..=500)
+        .map(|i| {
+            let mut f = finding(
+                if i % 3 == 0 {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                FindingState::Open,
+            );
+            f.id = FindingId(i);
+            f.title = format!("Flow \"{}\" stopped", "x".repeat(3_000));
+            f.value = Some(Money::from_major(1e12, "USD"));
+            f
+        })
+        .collect();
+    for m in [
+        digest_message(Digest::DailyTriage, &route(), &items).unwrap(),
+        onboarding_message(&route(), &items),
+        maintenance_summary(&route(), items[0].detected_at, items[0].detected_at, &items),
+    ] {
+        // Slack: at most 50 blocks, 3,000 characters a section.
+        assert!(m.blocks.len() <= 50, "{} blocks", m.blocks.len());
+        for b in &m.blocks {
+            let len = match b {
+                Block::Text(t) | Block::Context(t) => t.to_plain().chars().count(),
+                Block::Header(h) => h.chars().count(),
+                _ => 0,
+            };
+            assert!(len <= 3_000, "a block of {len} characters");
+        }
+        // Discord: 6,000 characters in a message.
+        let total = m.to_plain().chars().count();
+        assert!(total <= 6_000, "{total} characters");
+        assert!(
+            m.to_plain().contains("more. Type /findings acme"),
+            "the rest is one command away"
+        );
+    }
+}
