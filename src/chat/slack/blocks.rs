@@ -70,37 +70,36 @@ const ZWJ: char = '\u{200D}';
 pub fn render(message: &Message) -> (Vec<Value>, String) {
     let emoji = accent_emoji(message.accent);
     let mut blocks = Vec::new();
-    // The accent emoji leads the first line: the header, else the first text.
-    let mut emoji_pending = true;
     let mut link_counter = 0usize;
+    let mut emoji_shown = false;
     for block in &message.blocks {
+        // The accent emoji leads the message's first line, whatever block that is.
+        let lead = blocks.is_empty().then(|| format!("{emoji} "));
         match block {
             Block::Header(h) => {
-                let text = if emoji_pending {
-                    format!("{emoji} {h}")
-                } else {
-                    h.clone()
-                };
-                emoji_pending = false;
+                if h.trim().is_empty() {
+                    continue;
+                }
+                emoji_shown |= lead.is_some();
+                let text = format!("{}{h}", lead.unwrap_or_default());
                 let text = truncate_plain(&clean_plain(&text), MAX_HEADER_CHARS);
                 blocks.push(json!({
                     "type": "header",
                     "text": {"type": "plain_text", "text": text, "emoji": true}
                 }));
             }
-            Block::Text(t) => {
-                let prefix = take_prefix(&mut emoji_pending, emoji);
-                let text = mrkdwn_bounded(prefix.as_deref(), t, MAX_SECTION_CHARS);
-                if !text.trim().is_empty() {
-                    blocks.push(json!({"type": "section", "text": mrkdwn_obj(text)}));
+            Block::Text(t) | Block::Context(t) => {
+                // Slack rejects empty texts: an empty block is left out.
+                if t.to_plain().trim().is_empty() {
+                    continue;
                 }
-            }
-            Block::Context(t) => {
-                let prefix = take_prefix(&mut emoji_pending, emoji);
-                let text = mrkdwn_bounded(prefix.as_deref(), t, MAX_SECTION_CHARS);
-                if !text.trim().is_empty() {
-                    blocks.push(json!({"type": "context", "elements": [mrkdwn_obj(text)]}));
-                }
+                emoji_shown |= lead.is_some();
+                let text = mrkdwn_obj(mrkdwn_bounded(lead.as_deref(), t, MAX_SECTION_CHARS));
+                blocks.push(if matches!(block, Block::Text(_)) {
+                    json!({"type": "section", "text": text})
+                } else {
+                    json!({"type": "context", "elements": [text]})
+                });
             }
             Block::Fields(fields) => {
                 let texts: Vec<Value> = fields
@@ -121,8 +120,8 @@ pub fn render(message: &Message) -> (Vec<Value>, String) {
             }
         }
     }
-    if emoji_pending {
-        // Fields, dividers or buttons only: the accent still shows, on top.
+    if !emoji_shown {
+        // The message starts with fields, a divider or buttons: the accent still shows, on top.
         blocks.insert(
             0,
             json!({"type": "context", "elements": [mrkdwn_obj(emoji.to_owned())]}),
@@ -161,14 +160,6 @@ pub fn escape_mrkdwn(s: &str) -> String {
 /// Renders rich text as `mrkdwn`, without a length limit.
 pub fn mrkdwn(text: &RichText) -> String {
     mrkdwn_bounded(None, text, usize::MAX)
-}
-
-fn take_prefix(pending: &mut bool, emoji: &str) -> Option<String> {
-    if std::mem::take(pending) {
-        Some(format!("{emoji} "))
-    } else {
-        None
-    }
 }
 
 fn mrkdwn_obj(text: String) -> Value {
@@ -840,6 +831,18 @@ mod tests {
         assert_eq!(blocks[0]["type"], "context");
         assert_eq!(blocks[0]["elements"][0]["text"], "✅");
         assert_eq!(blocks.len(), 3);
+        // Text after fields does not take the emoji: it belongs to the first line.
+        let (blocks, _) = render(&msg(
+            Accent::Snoozed,
+            vec![
+                Block::Header(" ".into()),
+                Block::Fields(vec![("a".into(), RichText::plain("b"))]),
+                Block::Text(RichText::plain("later")),
+            ],
+        ));
+        assert_eq!(blocks[0]["elements"][0]["text"], "💤");
+        assert_eq!(text_of(&blocks[2]), "later");
+        assert_eq!(blocks.len(), 3, "the blank header is left out");
     }
 
     #[test]
