@@ -2,34 +2,14 @@
 //! the outbox drives it: post, edit in place, reply in a thread, recover a
 //! keyed post after a crash, and turn Slack's failures into `ChatError`s.
 
-// Until `src/chat/mod.rs` declares `pub mod slack;` (a lead-owned file), the
-// module is compiled into this test crate, with the library paths it uses
-// re-exported under the same names. Once it is declared, delete these three
-// shim modules and the `#[path]` module, and import from `lookout::chat::slack`.
-#[allow(unused_imports)]
-mod chat {
-    pub use lookout::chat::*;
-}
-#[allow(unused_imports)]
-mod config {
-    pub use lookout::config::*;
-}
-#[allow(unused_imports)]
-mod domain {
-    pub use lookout::domain::*;
-}
-#[allow(dead_code)]
-#[path = "../src/chat/slack/mod.rs"]
-mod slack;
-
+use lookout::chat::slack::fake::{FakeFailure, FakeSlack};
+use lookout::chat::slack::{SlackChat, SlackConfig};
 use lookout::chat::{
     Accent, Action, ActionKind, Block, ChannelName, ChatAdapter, ChatError, Message, MessageRef,
     RichText, Span,
 };
 use lookout::config::Secret;
 use lookout::domain::{FindingId, Severity};
-use slack::fake::{FakeFailure, FakeSlack};
-use slack::{SlackChat, SlackConfig};
 
 const TOKEN: &str = "xoxb-test-7f3a9c-secret";
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod console;
 pub mod message;
+pub mod slack;
 
 pub use message::{Accent, Action, ActionKind, Block, Message, RichText, Span, Visibility};
 

@@ -299,6 +299,11 @@ impl ChatAdapter for SlackChat {
         "slack"
     }
 
+    /// Slack allows about one message a second per channel.
+    fn min_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
     async fn post(
         &self,
         channel: &ChannelName,
