@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use lookout::chat::ChatAdapter;
 use lookout::chat::console::ConsoleChat;
+use lookout::chat::slack::{SlackChat, SlackConfig};
 use lookout::clock::{SharedClock, SimClock, SystemClock};
 use lookout::config::Config;
 use lookout::demo::{self, DemoOptions};
@@ -130,7 +132,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = load(&config)?;
             let store = Store::open_file(&cfg.data_dir.join("lookout.db")).await?;
             let clock: SharedClock = Arc::new(SystemClock);
-            let chat = Arc::new(ConsoleChat::stdout());
+            let chat: Arc<dyn ChatAdapter> = match cfg.chat.platform.as_str() {
+                "slack" => Arc::new(SlackChat::new(SlackConfig {
+                    api_url: cfg.chat.slack_api_url.clone(),
+                    bot_token: cfg.chat.slack_token()?,
+                })?),
+                _ => Arc::new(ConsoleChat::stdout()),
+            };
             let app = lookout::app::App::new(cfg, store, clock, chat).await?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let deliverer = tokio::spawn(

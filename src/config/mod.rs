@@ -186,6 +186,42 @@ impl Default for FindingsSettings {
     }
 }
 
+/// Which chat platform Lookout talks to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatSettings {
+    /// `console` (prints to the terminal) or `slack`.
+    pub platform: String,
+    /// Slack Web API base URL (a fake one in tests).
+    pub slack_api_url: String,
+    /// Environment variable holding the Slack bot token (`xoxb-...`).
+    pub slack_bot_token_env: String,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            platform: "console".into(),
+            slack_api_url: "https://slack.com/api/".into(),
+            slack_bot_token_env: "SLACK_BOT_TOKEN".into(),
+        }
+    }
+}
+
+impl ChatSettings {
+    /// The Slack bot token from the environment.
+    pub fn slack_token(&self) -> Result<Secret, ConfigError> {
+        std::env::var(&self.slack_bot_token_env)
+            .map(Secret::new)
+            .map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "chat.platform is slack but {} (chat.slack_bot_token_env) is not set; see README \"Connect Slack\"",
+                    self.slack_bot_token_env
+                ))
+            })
+    }
+}
+
 /// One client: its profile, where its findings go, and how to reach its account.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -240,6 +276,8 @@ pub struct Config {
     pub scan: ScanSettings,
     /// Findings lifecycle.
     pub findings: FindingsSettings,
+    /// Chat platform.
+    pub chat: ChatSettings,
     /// Chat users and their roles (`ana = "am"`); anyone else is `anyone`.
     pub people: BTreeMap<String, Role>,
     /// The clients.
@@ -254,6 +292,7 @@ impl Default for Config {
             klaviyo: KlaviyoSettings::default(),
             scan: ScanSettings::default(),
             findings: FindingsSettings::default(),
+            chat: ChatSettings::default(),
             people: BTreeMap::new(),
             clients: Vec::new(),
         }
@@ -297,6 +336,12 @@ impl Config {
         self.agency.tz()?;
         self.agency.weekly_day()?;
         self.agency.quiet()?;
+        if !matches!(self.chat.platform.as_str(), "console" | "slack") {
+            return Err(ConfigError::Invalid(format!(
+                "chat.platform `{}` is not supported: use console or slack",
+                self.chat.platform
+            )));
+        }
         if self.agency.daily_digest_hour > 23 {
             return Err(ConfigError::Invalid(
                 "agency.daily_digest_hour must be 0-23".into(),

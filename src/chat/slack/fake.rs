@@ -74,6 +74,8 @@ pub enum FakeFailure {
 #[derive(Clone)]
 pub struct FakeSlack {
     state: Arc<Mutex<State>>,
+    /// Delay before each answer, after the request took effect (milliseconds).
+    latency_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct Channel {
@@ -115,6 +117,7 @@ impl FakeSlack {
                 counter: 0,
                 page_size: 100,
             })),
+            latency_ms: Default::default(),
         };
         for name in channels {
             fake.add_channel(name);
@@ -134,6 +137,15 @@ impl FakeSlack {
         id
     }
 
+    /// Answers every request this much later, after it has taken effect: a
+    /// slow network, and the window in which a crash leaves a message posted
+    /// but not recorded by the caller.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.latency_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Caps `conversations.list` pages at `n` channels, to exercise pagination.
     pub fn set_page_size(&self, n: usize) {
         self.lock().page_size = n.max(1);
@@ -146,7 +158,14 @@ impl FakeSlack {
         let fake = self.clone();
         let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let fake = fake.clone();
-            async move { fake.handle(&uri, &headers, &body) }
+            async move {
+                let response = fake.handle(&uri, &headers, &body);
+                let ms = fake.latency_ms.load(std::sync::atomic::Ordering::Relaxed);
+                if ms > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+                response
+            }
         });
         let handle = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
