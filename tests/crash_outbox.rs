@@ -263,8 +263,8 @@ async fn sigkill_twenty_times_loses_and_duplicates_nothing() {
         let Some(mref) = mref else { continue };
         let latest = rows
             .iter()
-            .filter(|r| r.finding == Some(finding) && r.op != "reply")
-            .last()
+            .rev()
+            .find(|r| r.finding == Some(finding) && r.op != "reply")
             .expect("a posted finding has rows");
         let message: Message = serde_json::from_str(&latest.body).unwrap();
         let (_, expected) = blocks::render(&message);
