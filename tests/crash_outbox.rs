@@ -73,10 +73,11 @@ async fn read_outbox(
     (install, rows, refs)
 }
 
-/// Every bot message in the fake, by channel: (key, ts, thread, text).
-fn fake_messages(
-    fake: &FakeSlack,
-) -> Vec<(String, Option<String>, String, Option<String>, String)> {
+/// One bot message in the fake: (channel, key, ts, thread, text).
+type Seen = (String, Option<String>, String, Option<String>, String);
+
+/// Every bot message in the fake.
+fn fake_messages(fake: &FakeSlack) -> Vec<Seen> {
     let mut out = Vec::new();
     for ch in BRANDS
         .iter()
