@@ -377,6 +377,17 @@ fn allowed_here(
     }
 }
 
+/// Whether the person may act on this finding from where they are.
+pub async fn can_act_on(
+    app: &Arc<App>,
+    inv: &Invocation,
+    id: FindingId,
+) -> Result<(), CommandError> {
+    let mut conn = app.store.pool().acquire().await?;
+    let f = Findings::get(&mut conn, id).await?;
+    finding_here(app, inv, &f)
+}
+
 fn finding_here(app: &App, inv: &Invocation, f: &Finding) -> Result<(), CommandError> {
     allowed_here(app, inv, &f.client, &f.id.to_string())
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{ClientSlug, FindingId, Severity};
 
+pub mod dispatch;
 pub mod handlers;
 pub mod parse;
 pub mod spec;
