@@ -88,6 +88,25 @@ fn init_tracing(default: &str) {
         .init();
 }
 
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path).with_context(|| "see README.md, \"Configuration\"".to_string())
 }
@@ -151,7 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 std::time::Duration::from_secs(5),
                 stop_rx,
             ));
-            tokio::signal::ctrl_c().await?;
+            shutdown_signal().await;
             let _ = stop_tx.send(true);
             let _ = scheduler.await;
             let _ = deliverer.await;

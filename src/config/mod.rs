@@ -196,6 +196,14 @@ pub struct ChatSettings {
     pub slack_api_url: String,
     /// Environment variable holding the Slack bot token (`xoxb-...`).
     pub slack_bot_token_env: String,
+    /// How Slack reaches Lookout: `socket` (Socket Mode, no public URL) or `http`.
+    pub slack_mode: String,
+    /// Environment variable holding the app-level token for Socket Mode (`xapp-...`).
+    pub slack_app_token_env: String,
+    /// Environment variable holding the signing secret for HTTP mode.
+    pub slack_signing_secret_env: String,
+    /// Address the HTTP endpoints listen on in HTTP mode.
+    pub http_listen: String,
 }
 
 impl Default for ChatSettings {
@@ -204,6 +212,10 @@ impl Default for ChatSettings {
             platform: "console".into(),
             slack_api_url: "https://slack.com/api/".into(),
             slack_bot_token_env: "SLACK_BOT_TOKEN".into(),
+            slack_mode: "socket".into(),
+            slack_app_token_env: "SLACK_APP_TOKEN".into(),
+            slack_signing_secret_env: "SLACK_SIGNING_SECRET".into(),
+            http_listen: "127.0.0.1:3000".into(),
         }
     }
 }
@@ -211,15 +223,26 @@ impl Default for ChatSettings {
 impl ChatSettings {
     /// The Slack bot token from the environment.
     pub fn slack_token(&self) -> Result<Secret, ConfigError> {
-        std::env::var(&self.slack_bot_token_env)
-            .map(Secret::new)
-            .map_err(|_| {
-                ConfigError::Invalid(format!(
-                    "chat.platform is slack but {} (chat.slack_bot_token_env) is not set; see README \"Connect Slack\"",
-                    self.slack_bot_token_env
-                ))
-            })
+        secret_from_env(&self.slack_bot_token_env, "chat.slack_bot_token_env")
     }
+
+    /// The Socket Mode app token from the environment.
+    pub fn slack_app_token(&self) -> Result<Secret, ConfigError> {
+        secret_from_env(&self.slack_app_token_env, "chat.slack_app_token_env")
+    }
+
+    /// The HTTP-mode signing secret from the environment.
+    pub fn slack_signing_secret(&self) -> Result<Secret, ConfigError> {
+        secret_from_env(&self.slack_signing_secret_env, "chat.slack_signing_secret_env")
+    }
+}
+
+fn secret_from_env(var: &str, setting: &str) -> Result<Secret, ConfigError> {
+    std::env::var(var).map(Secret::new).map_err(|_| {
+        ConfigError::Invalid(format!(
+            "{var} ({setting}) is not set; see README \"Connect Slack\""
+        ))
+    })
 }
 
 /// One client: its profile, where its findings go, and how to reach its account.
@@ -336,6 +359,12 @@ impl Config {
         self.agency.tz()?;
         self.agency.weekly_day()?;
         self.agency.quiet()?;
+        if !matches!(self.chat.slack_mode.as_str(), "socket" | "http") {
+            return Err(ConfigError::Invalid(format!(
+                "chat.slack_mode `{}` is not supported: use socket or http",
+                self.chat.slack_mode
+            )));
+        }
         if !matches!(self.chat.platform.as_str(), "console" | "slack") {
             return Err(ConfigError::Invalid(format!(
                 "chat.platform `{}` is not supported: use console or slack",
