@@ -233,7 +233,10 @@ impl ChatSettings {
 
     /// The HTTP-mode signing secret from the environment.
     pub fn slack_signing_secret(&self) -> Result<Secret, ConfigError> {
-        secret_from_env(&self.slack_signing_secret_env, "chat.slack_signing_secret_env")
+        secret_from_env(
+            &self.slack_signing_secret_env,
+            "chat.slack_signing_secret_env",
+        )
     }
 }
 
