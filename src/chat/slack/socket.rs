@@ -279,6 +279,7 @@ impl SocketMode {
                 }
                 Some("disconnect") => {
                     tracing::info!(reason = ?envelope.reason, "Slack asked to reconnect");
+                    let _ = write.send(WsMessage::Close(None)).await;
                     return SessionEnd::Disconnect;
                 }
                 Some(kind @ ("slash_commands" | "interactive" | "events_api")) => {
