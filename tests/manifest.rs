@@ -126,10 +126,20 @@ fn scopes_are_exactly_the_least_privilege_list() {
         assert!(allowed.contains(&want), "{want}");
     }
     // Nothing broad sneaks in anywhere in the file.
-    for broad in ["admin", "users:read", "chat:write.public", "im:history", "files:write"] {
+    for broad in [
+        "admin",
+        "users:read",
+        "chat:write.public",
+        "im:history",
+        "files:write",
+    ] {
         assert!(!yaml.contains(broad), "{broad} appears in the manifest");
     }
-    assert!(block(&yaml, "  scopes:").iter().all(|l| !l.contains("user:")));
+    assert!(
+        block(&yaml, "  scopes:")
+            .iter()
+            .all(|l| !l.contains("user:"))
+    );
 }
 
 #[test]

@@ -214,7 +214,11 @@ async fn block_action_becomes_a_button_and_a_public_reply() {
         }
     })
     .await;
-    assert!(h.slack.messages("client-acme")[0].text.contains("acked F-12"));
+    assert!(
+        h.slack.messages("client-acme")[0]
+            .text
+            .contains("acked F-12")
+    );
 }
 
 #[tokio::test]
@@ -223,7 +227,11 @@ async fn disconnect_reconnects_and_goes_on() {
     assert_eq!(h.socket.opens(), 1);
     assert!(h.socket.disconnect());
     within("a second connection", h.socket.wait_connections(2)).await;
-    assert_eq!(h.socket.opens(), 2, "a fresh apps.connections.open per connection");
+    assert_eq!(
+        h.socket.opens(),
+        2,
+        "a fresh apps.connections.open per connection"
+    );
     let id = h
         .socket
         .send_envelope("slash_commands", slash("/findings", ""))
@@ -249,7 +257,11 @@ async fn a_cut_connection_and_a_failed_open_are_retried() {
     let events = within("the handler", h.recorder.wait_events(1)).await;
     assert!(matches!(
         &events[0],
-        Inbound::Button { action: ActionKind::Resolve, finding: FindingId(3), .. }
+        Inbound::Button {
+            action: ActionKind::Resolve,
+            finding: FindingId(3),
+            ..
+        }
     ));
 }
 
@@ -259,9 +271,15 @@ async fn malformed_envelopes_are_acked_and_dropped() {
     let bad = [
         ("slash_commands", json!("not an object")),
         ("slash_commands", json!({"command": "/scan"})),
-        ("interactive", json!({"type": "block_actions", "actions": []})),
+        (
+            "interactive",
+            json!({"type": "block_actions", "actions": []}),
+        ),
         ("interactive", block_action("lookout_ack", "not-a-finding")),
-        ("events_api", json!({"event": {"type": "message", "text": "no thread"}})),
+        (
+            "events_api",
+            json!({"event": {"type": "message", "text": "no thread"}}),
+        ),
         ("brand_new_type", json!({})),
     ];
     let mut ids = Vec::new();
@@ -270,7 +288,10 @@ async fn malformed_envelopes_are_acked_and_dropped() {
     }
     // Frames that are not envelopes at all: nothing to ack, nothing to do.
     assert!(h.socket.send_raw("{not json"));
-    assert!(h.socket.send_raw(r#"{"envelope_id": 7, "type": "slash_commands"}"#));
+    assert!(
+        h.socket
+            .send_raw(r#"{"envelope_id": 7, "type": "slash_commands"}"#)
+    );
     // A good envelope afterwards proves the session survived.
     let good = h
         .socket
@@ -281,9 +302,17 @@ async fn malformed_envelopes_are_acked_and_dropped() {
     for id in &ids {
         assert!(acks.contains(id), "{id} was not acked: {acks:?}");
     }
-    assert_eq!(acks.len(), ids.len() + 1, "only envelopes with a string id are acked");
+    assert_eq!(
+        acks.len(),
+        ids.len() + 1,
+        "only envelopes with a string id are acked"
+    );
     let events = within("the good event", h.recorder.wait_events(1)).await;
-    assert_eq!(events.len(), 1, "malformed envelopes reach no handler: {events:?}");
+    assert_eq!(
+        events.len(),
+        1,
+        "malformed envelopes reach no handler: {events:?}"
+    );
     assert!(matches!(&events[0], Inbound::Command { name, .. } if name == "help"));
     assert_eq!(h.socket.connections(), 1, "no reconnect was needed");
 }
@@ -292,11 +321,17 @@ async fn malformed_envelopes_are_acked_and_dropped() {
 async fn shutdown_stops_run_and_closes_the_socket() {
     let mut h = start().await;
     h.stop.send(true).expect("run is listening");
-    let result = within("run to stop", &mut h.run).await.expect("run did not panic");
+    let result = within("run to stop", &mut h.run)
+        .await
+        .expect("run did not panic");
     assert!(result.is_ok(), "{result:?}");
     within("the socket to close", h.socket.wait_closed(1)).await;
     assert_eq!(h.socket.connections(), 1, "no reconnect after shutdown");
-    assert!(h.socket.send_envelope("slash_commands", slash("/scan", "acme")).is_none());
+    assert!(
+        h.socket
+            .send_envelope("slash_commands", slash("/scan", "acme"))
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -314,7 +349,9 @@ async fn shutdown_while_waiting_to_reconnect_stops_run() {
     })
     .await;
     h.stop.send(true).expect("run is listening");
-    let result = within("run to stop", &mut h.run).await.expect("run did not panic");
+    let result = within("run to stop", &mut h.run)
+        .await
+        .expect("run did not panic");
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(h.socket.connections(), 0);
 }
@@ -324,7 +361,9 @@ async fn a_refused_app_token_stops_run_with_what_to_fix() {
     let socket = FakeSocket::new();
     socket.fail_next_open("invalid_auth");
     let mut h = start_with(socket, APP_TOKEN).await;
-    let result = within("run to give up", &mut h.run).await.expect("run did not panic");
+    let result = within("run to give up", &mut h.run)
+        .await
+        .expect("run did not panic");
     match result {
         Err(ChatError::Rejected(s)) => {
             assert!(s.contains("invalid_auth") && s.contains("xapp-"), "{s}");

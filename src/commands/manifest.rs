@@ -29,7 +29,10 @@ pub const MAX_DESCRIPTION: usize = 100;
 /// Socket Mode also needs an app-level token with `connections:write`, which
 /// is created in the app settings and is not part of the manifest.
 pub const SCOPES: &[(&str, &str)] = &[
-    ("commands", "receive the slash commands (/scan, /snooze, /lookout …)"),
+    (
+        "commands",
+        "receive the slash commands (/scan, /snooze, /lookout …)",
+    ),
     (
         "chat:write",
         "post findings, edit them as they change, and reply privately to commands",

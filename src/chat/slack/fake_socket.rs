@@ -295,7 +295,11 @@ impl FakeSocket {
                 "debug_info": {"host": "fake-socket", "connection": n},
                 "connection_info": {"app_id": "A0LOOKOUT"},
             });
-            if write.send(WsMessage::text(hello.to_string())).await.is_err() {
+            if write
+                .send(WsMessage::text(hello.to_string()))
+                .await
+                .is_err()
+            {
                 self.ended(&tx);
                 return;
             }

@@ -184,7 +184,10 @@ impl SocketMode {
 
     /// `apps.connections.open`: a fresh websocket URL.
     async fn open(&self, http: &reqwest::Client) -> Result<String, ChatError> {
-        let url = format!("{}/apps.connections.open", self.api_url.trim_end_matches('/'));
+        let url = format!(
+            "{}/apps.connections.open",
+            self.api_url.trim_end_matches('/')
+        );
         let resp = http
             .post(&url)
             .bearer_auth(self.app_token.expose())
@@ -192,7 +195,9 @@ impl SocketMode {
             .await
             .map_err(|e| {
                 // reqwest errors carry the URL, never the headers.
-                ChatError::Unavailable(format!("could not reach Slack for apps.connections.open: {e}"))
+                ChatError::Unavailable(format!(
+                    "could not reach Slack for apps.connections.open: {e}"
+                ))
             })?;
         let status = resp.status();
         if status.as_u16() == 429 || status.is_server_error() {
@@ -293,7 +298,9 @@ impl SocketMode {
                                 act(&chat, &actor, outcome).await;
                             });
                         }
-                        None => tracing::debug!(kind, "ignored a Slack payload Lookout does not act on"),
+                        None => {
+                            tracing::debug!(kind, "ignored a Slack payload Lookout does not act on")
+                        }
                     }
                 }
                 other => {
@@ -334,22 +341,30 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 
 /// Reconnect delay after `failures` failed attempts in a row.
 fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
-    initial.saturating_mul(2u32.saturating_pow(failures.min(16))).min(max)
+    initial
+        .saturating_mul(2u32.saturating_pow(failures.min(16)))
+        .min(max)
 }
 
 /// An `apps.connections.open` error code as a `ChatError` saying what to do.
 fn open_error(code: &str) -> ChatError {
     match code {
-        "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable"
+        "ratelimited"
+        | "internal_error"
+        | "fatal_error"
+        | "service_unavailable"
         | "request_timeout" => ChatError::Unavailable(format!(
             "Slack failed apps.connections.open ({code}); Lookout will retry"
         )),
-        "not_authed" | "invalid_auth" | "token_revoked" | "token_expired"
-        | "account_inactive" | "not_allowed_token_type" | "missing_scope" => {
-            ChatError::Rejected(format!(
-                "Slack refused the app token for apps.connections.open ({code}): use an app-level token (xapp-…) with the connections:write scope, and check Socket Mode is on in the app settings"
-            ))
-        }
+        "not_authed"
+        | "invalid_auth"
+        | "token_revoked"
+        | "token_expired"
+        | "account_inactive"
+        | "not_allowed_token_type"
+        | "missing_scope" => ChatError::Rejected(format!(
+            "Slack refused the app token for apps.connections.open ({code}): use an app-level token (xapp-…) with the connections:write scope, and check Socket Mode is on in the app settings"
+        )),
         _ => ChatError::Rejected(format!(
             "Slack refused apps.connections.open: {code} (see https://api.slack.com/methods/apps.connections.open)"
         )),
@@ -422,7 +437,10 @@ fn to_inbound(kind: &str, p: &Value) -> Option<Inbound> {
     };
     match kind {
         "slash_commands" => {
-            let name = s(p, "command")?.trim().trim_start_matches('/').to_lowercase();
+            let name = s(p, "command")?
+                .trim()
+                .trim_start_matches('/')
+                .to_lowercase();
             if name.is_empty() {
                 return None;
             }
@@ -616,7 +634,11 @@ mod tests {
             json!({"action_id": "lookout_ack"}),
             json!({"action_id": "someone_elses", "value": "F-1"}),
         ] {
-            assert_eq!(to_inbound("interactive", &payload(bad.clone())), None, "{bad}");
+            assert_eq!(
+                to_inbound("interactive", &payload(bad.clone())),
+                None,
+                "{bad}"
+            );
         }
         assert_eq!(
             to_inbound("interactive", &json!({"type": "block_actions"})),
@@ -681,7 +703,10 @@ mod tests {
         assert!(check_url("ws://127.0.0.1:9/socket", &["wss"], "u").is_ok());
         for bad in ["http://slack.example/api", "ws://evil.example/", "nope", ""] {
             assert!(
-                matches!(check_url(bad, &["https", "wss"], "u"), Err(ChatError::Rejected(_))),
+                matches!(
+                    check_url(bad, &["https", "wss"], "u"),
+                    Err(ChatError::Rejected(_))
+                ),
                 "{bad}"
             );
         }
@@ -689,7 +714,10 @@ mod tests {
 
     #[test]
     fn open_errors_split_retry_from_fix() {
-        assert!(matches!(open_error("internal_error"), ChatError::Unavailable(_)));
+        assert!(matches!(
+            open_error("internal_error"),
+            ChatError::Unavailable(_)
+        ));
         for code in ["invalid_auth", "not_allowed_token_type", "something_new"] {
             match open_error(code) {
                 ChatError::Rejected(s) => assert!(s.contains(code), "{s}"),
