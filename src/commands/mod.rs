@@ -11,6 +11,7 @@ use crate::domain::{ClientSlug, FindingId, Severity};
 
 pub mod dispatch;
 pub mod handlers;
+pub mod manifest;
 pub mod parse;
 pub mod spec;
 

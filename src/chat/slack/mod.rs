@@ -32,6 +32,8 @@ use crate::config::Secret;
 
 pub mod blocks;
 pub mod fake;
+pub mod fake_socket;
+pub mod socket;
 
 /// Slack's Web API base URL.
 pub const DEFAULT_API_URL: &str = "https://slack.com/api/";

@@ -1,0 +1,728 @@
+//! Slack Socket Mode: receiving commands, clicks and thread replies without a public URL.
+//!
+//! `SocketMode::run` asks Slack for a websocket URL (`apps.connections.open`
+//! with the app-level `xapp-…` token), connects, and acknowledges every
+//! envelope by its `envelope_id` the moment it arrives, because Slack retries
+//! (and shows the person an error) when an ack is later than three seconds.
+//! The payload is then mapped to a neutral `Inbound`, handled in its own task,
+//! and the `Outcome` is shown through `SlackChat` the way the HTTP endpoints
+//! do. A `disconnect` envelope (Slack rotating its servers) or a dropped
+//! socket reconnects with exponential backoff; a refused token stops `run`
+//! with an error saying what to fix; the shutdown signal stops it cleanly.
+//!
+//! A small tokio-tungstenite client is used rather than slack-morphism's
+//! Socket Mode listener: that one acks only after its typed callback returns
+//! and hands over typed payloads, while Lookout wants the ack first and the
+//! raw payload JSON for its own parsers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::blocks::action_ids;
+use super::{DEFAULT_API_URL, SlackChat};
+use crate::chat::inbound::{Actor, Inbound, InboundHandler, Outcome};
+use crate::chat::{ActionKind, ChannelName, ChatAdapter, ChatError, MessageRef};
+use crate::config::Secret;
+use crate::domain::FindingId;
+
+/// A call to `apps.connections.open` that has not answered by then is retried.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Slack pings every few seconds; this long without any frame means the
+/// connection is dead even if TCP has not noticed, so reconnect.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// On shutdown, in-flight handlers get this long to finish and reply.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// First reconnect delay; doubled after each failed attempt.
+const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest reconnect delay.
+const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A Socket Mode connection to Slack that feeds an `InboundHandler`.
+pub struct SocketMode {
+    /// The app-level token (`xapp-…`, scope `connections:write`).
+    app_token: Secret,
+    /// Web API base URL, `https://slack.com/api/` except in tests.
+    api_url: String,
+    /// Handles each inbound event.
+    handler: Arc<dyn InboundHandler>,
+    /// Shows the handler's outcome in Slack.
+    chat: Arc<SlackChat>,
+    /// First reconnect delay.
+    initial_backoff: Duration,
+    /// Longest reconnect delay.
+    max_backoff: Duration,
+}
+
+/// Why one websocket session ended.
+#[derive(Debug, PartialEq, Eq)]
+enum SessionEnd {
+    /// The shutdown signal fired.
+    Shutdown,
+    /// Slack sent `disconnect`: it wants us on a fresh connection.
+    Disconnect,
+    /// The socket closed, errored or went silent.
+    Dropped,
+}
+
+impl SocketMode {
+    /// A Socket Mode client for the Slack Web API at `api_url`; nothing is connected yet.
+    pub fn new(
+        app_token: Secret,
+        api_url: impl Into<String>,
+        handler: Arc<dyn InboundHandler>,
+        chat: Arc<SlackChat>,
+    ) -> Result<Self, ChatError> {
+        let api_url = api_url.into();
+        if !app_token.expose().trim().starts_with("xapp-") {
+            return Err(ChatError::Rejected(
+                "the Slack app token must be an app-level token (xapp-…): create one under Basic Information › App-Level Tokens with the connections:write scope"
+                    .to_owned(),
+            ));
+        }
+        check_url(&api_url, &["https"], "api_url")?;
+        Ok(Self {
+            app_token,
+            api_url,
+            handler,
+            chat,
+            initial_backoff: DEFAULT_INITIAL_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+        })
+    }
+
+    /// The same client with other reconnect delays (tests use milliseconds).
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// Connects and handles envelopes until `shutdown` becomes `true` (or its
+    /// sender is dropped). Returns an error only when Slack refuses the app
+    /// token, since retrying cannot help then; everything else reconnects.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ChatError> {
+        let http = reqwest::Client::builder()
+            .timeout(OPEN_TIMEOUT)
+            .build()
+            .map_err(|e| ChatError::Unavailable(format!("could not build an HTTP client: {e}")))?;
+        let mut tasks = JoinSet::new();
+        let mut failures: u32 = 0;
+        let result = loop {
+            if *shutdown.borrow() {
+                break Ok(());
+            }
+            let connected = tokio::select! {
+                c = self.connect(&http) => c,
+                _ = stopped(&mut shutdown) => break Ok(()),
+            };
+            let end = match connected {
+                Ok(ws) => {
+                    tracing::info!("connected to Slack Socket Mode");
+                    self.session(ws, &mut shutdown, &mut tasks, &mut failures)
+                        .await
+                }
+                Err(e @ ChatError::Rejected(_)) => break Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not connect to Slack Socket Mode");
+                    SessionEnd::Dropped
+                }
+            };
+            let delay = match end {
+                SessionEnd::Shutdown => break Ok(()),
+                // Slack asked for the move; the next server is ready at once.
+                SessionEnd::Disconnect => Duration::ZERO,
+                SessionEnd::Dropped => {
+                    let d = backoff(self.initial_backoff, self.max_backoff, failures);
+                    failures = failures.saturating_add(1);
+                    d
+                }
+            };
+            tracing::debug!(delay_ms = delay.as_millis() as u64, "reconnecting to Slack");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stopped(&mut shutdown) => break Ok(()),
+            }
+        };
+        // Let replies already being worked on reach the person.
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+            tracing::warn!("stopped Socket Mode with handlers still running");
+            tasks.abort_all();
+        }
+        result
+    }
+
+    /// A fresh websocket from `apps.connections.open`.
+    async fn connect(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        ChatError,
+    > {
+        let url = self.open(http).await?;
+        match tokio::time::timeout(OPEN_TIMEOUT, tokio_tungstenite::connect_async(url.as_str()))
+            .await
+        {
+            Ok(Ok((ws, _))) => Ok(ws),
+            Ok(Err(e)) => Err(ChatError::Unavailable(format!(
+                "could not open the Socket Mode websocket: {e}; Lookout will retry"
+            ))),
+            Err(_) => Err(ChatError::Unavailable(
+                "the Socket Mode websocket did not open in time; Lookout will retry".to_owned(),
+            )),
+        }
+    }
+
+    /// `apps.connections.open`: a fresh websocket URL.
+    async fn open(&self, http: &reqwest::Client) -> Result<String, ChatError> {
+        let url = format!(
+            "{}/apps.connections.open",
+            self.api_url.trim_end_matches('/')
+        );
+        let resp = http
+            .post(&url)
+            .bearer_auth(self.app_token.expose())
+            .send()
+            .await
+            .map_err(|e| {
+                // reqwest errors carry the URL, never the headers.
+                ChatError::Unavailable(format!(
+                    "could not reach Slack for apps.connections.open: {e}"
+                ))
+            })?;
+        let status = resp.status();
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(ChatError::Unavailable(format!(
+                "Slack answered HTTP {status} to apps.connections.open; Lookout will retry"
+            )));
+        }
+        let body: Value = resp.json().await.map_err(|e| {
+            ChatError::Unavailable(format!(
+                "Slack's answer to apps.connections.open was not JSON ({e}); Lookout will retry"
+            ))
+        })?;
+        if body.get("ok").and_then(Value::as_bool) != Some(true) {
+            let code = body
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown_error");
+            return Err(open_error(code));
+        }
+        let ws = body.get("url").and_then(Value::as_str).ok_or_else(|| {
+            ChatError::Unavailable(
+                "Slack's answer to apps.connections.open had no url; Lookout will retry".to_owned(),
+            )
+        })?;
+        check_url(ws, &["wss"], "Socket Mode url").map_err(|e| match e {
+            // A bad URL from Slack is Slack's hiccup, not the config's.
+            ChatError::Rejected(s) => ChatError::Unavailable(s),
+            other => other,
+        })?;
+        Ok(ws.to_owned())
+    }
+
+    /// Reads envelopes until the socket ends, acking each one first.
+    async fn session<S>(
+        &self,
+        ws: tokio_tungstenite::WebSocketStream<S>,
+        shutdown: &mut watch::Receiver<bool>,
+        tasks: &mut JoinSet<()>,
+        failures: &mut u32,
+    ) -> SessionEnd
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let (mut write, mut read) = ws.split();
+        loop {
+            // Reap finished handlers so the set does not grow for ever.
+            while tasks.try_join_next().is_some() {}
+            let frame = tokio::select! {
+                _ = stopped(shutdown) => {
+                    let _ = write.send(WsMessage::Close(None)).await;
+                    return SessionEnd::Shutdown;
+                }
+                frame = tokio::time::timeout(IDLE_TIMEOUT, read.next()) => frame,
+            };
+            let text = match frame {
+                Ok(Some(Ok(WsMessage::Text(t)))) => t,
+                Ok(Some(Ok(WsMessage::Close(_)))) | Ok(None) => {
+                    tracing::info!("Slack closed the Socket Mode connection");
+                    return SessionEnd::Dropped;
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "Socket Mode connection failed");
+                    return SessionEnd::Dropped;
+                }
+                Err(_) => {
+                    tracing::warn!("no frame from Slack for {IDLE_TIMEOUT:?}; reconnecting");
+                    return SessionEnd::Dropped;
+                }
+            };
+            let envelope = Envelope::parse(text.as_str());
+            if let Some(id) = &envelope.id {
+                let ack = json!({ "envelope_id": id }).to_string();
+                if let Err(e) = write.send(WsMessage::text(ack)).await {
+                    tracing::warn!(error = %e, "could not ack a Slack envelope");
+                    return SessionEnd::Dropped;
+                }
+            }
+            match envelope.kind.as_deref() {
+                Some("hello") => {
+                    // A working connection: the next drop starts backing off afresh.
+                    *failures = 0;
+                    tracing::debug!("Slack said hello");
+                }
+                Some("disconnect") => {
+                    tracing::info!(reason = ?envelope.reason, "Slack asked to reconnect");
+                    let _ = write.send(WsMessage::Close(None)).await;
+                    return SessionEnd::Disconnect;
+                }
+                Some(kind @ ("slash_commands" | "interactive" | "events_api")) => {
+                    match envelope.payload.as_ref().and_then(|p| to_inbound(kind, p)) {
+                        Some(event) => {
+                            let handler = Arc::clone(&self.handler);
+                            let chat = Arc::clone(&self.chat);
+                            tasks.spawn(async move {
+                                let actor = actor_of(&event).clone();
+                                let outcome = handler.handle(event).await;
+                                act(&chat, &actor, outcome).await;
+                            });
+                        }
+                        None => {
+                            tracing::debug!(kind, "ignored a Slack payload Lookout does not act on")
+                        }
+                    }
+                }
+                other => {
+                    tracing::warn!(kind = ?other, "dropped a Socket Mode frame that is not an envelope Lookout knows");
+                }
+            }
+        }
+    }
+}
+
+/// The parts of a Socket Mode frame Lookout reads; anything missing is `None`.
+struct Envelope {
+    id: Option<String>,
+    kind: Option<String>,
+    reason: Option<String>,
+    payload: Option<Value>,
+}
+
+impl Envelope {
+    fn parse(text: &str) -> Self {
+        let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            id: s("envelope_id"),
+            kind: s("type"),
+            reason: s("reason"),
+            payload: v.get("payload").cloned(),
+        }
+    }
+}
+
+/// Resolves once the shutdown flag is `true` or its sender is gone (then no
+/// one could ever stop us, so stopping now is the safe reading).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // `wait_for` errs only when the sender is dropped; both mean stop.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Reconnect delay after `failures` failed attempts in a row.
+fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
+    initial
+        .saturating_mul(2u32.saturating_pow(failures.min(16)))
+        .min(max)
+}
+
+/// An `apps.connections.open` error code as a `ChatError` saying what to do.
+fn open_error(code: &str) -> ChatError {
+    match code {
+        "ratelimited"
+        | "internal_error"
+        | "fatal_error"
+        | "service_unavailable"
+        | "request_timeout" => ChatError::Unavailable(format!(
+            "Slack failed apps.connections.open ({code}); Lookout will retry"
+        )),
+        "not_authed"
+        | "invalid_auth"
+        | "token_revoked"
+        | "token_expired"
+        | "account_inactive"
+        | "not_allowed_token_type"
+        | "missing_scope" => ChatError::Rejected(format!(
+            "Slack refused the app token for apps.connections.open ({code}): use an app-level token (xapp-…) with the connections:write scope, and check Socket Mode is on in the app settings"
+        )),
+        _ => ChatError::Rejected(format!(
+            "Slack refused apps.connections.open: {code} (see https://api.slack.com/methods/apps.connections.open)"
+        )),
+    }
+}
+
+/// Checks a URL's scheme; plain `http`/`ws` is allowed only for a fake on loopback.
+fn check_url(raw: &str, secure: &[&str], what: &str) -> Result<(), ChatError> {
+    let url = reqwest::Url::parse(raw).map_err(|e| {
+        ChatError::Rejected(format!(
+            "Slack {what} `{raw}` is not a URL ({e}): use {DEFAULT_API_URL}"
+        ))
+    })?;
+    let scheme = url.scheme();
+    let plain = matches!(scheme, "http" | "ws");
+    if secure.contains(&scheme) || (plain && super::is_loopback(&url)) {
+        Ok(())
+    } else {
+        Err(ChatError::Rejected(format!(
+            "Slack {what} `{raw}` must use {} (plain http/ws only for a fake on 127.0.0.1): use {DEFAULT_API_URL}",
+            secure.join(" or ")
+        )))
+    }
+}
+
+/// Who acted in an inbound event.
+fn actor_of(event: &Inbound) -> &Actor {
+    match event {
+        Inbound::Command { actor, .. }
+        | Inbound::Button { actor, .. }
+        | Inbound::NoteSubmitted { actor, .. }
+        | Inbound::ThreadReply { actor, .. } => actor,
+    }
+}
+
+/// Shows a handler's outcome in Slack, as the HTTP endpoints do.
+async fn act(chat: &SlackChat, actor: &Actor, outcome: Outcome) {
+    let sent = match &outcome {
+        Outcome::Nothing => Ok(()),
+        Outcome::Private(m) => chat.ephemeral(&actor.channel, &actor.user, m).await,
+        Outcome::Public(m) => chat.post(&actor.channel, m, None).await.map(|_| ()),
+        // `SlackChat` cannot open dialogs or react yet; the person still sees
+        // the effect of their note in the finding's thread.
+        Outcome::OpenNoteDialog(f) => {
+            tracing::info!(finding = %f, "a note dialog was asked for; Slack dialogs are not wired yet");
+            Ok(())
+        }
+        Outcome::Noted(f) => {
+            tracing::info!(finding = %f, "kept a thread reply as a note");
+            Ok(())
+        }
+    };
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, channel = %actor.channel, "could not show a command's reply in Slack");
+    }
+}
+
+/// Maps a Socket Mode payload to a neutral event; `None` for anything Lookout
+/// does not act on or cannot read. Deliberately small: the lead will switch
+/// this one function to the shared Slack payload parsers, which the HTTP
+/// endpoints use too.
+fn to_inbound(kind: &str, p: &Value) -> Option<Inbound> {
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let actor = |user: Option<String>, channel: Option<String>| {
+        Some(Actor {
+            user: user.filter(|u| !u.is_empty())?,
+            channel: ChannelName(channel.filter(|c| !c.is_empty())?),
+            surface: "slack".to_owned(),
+        })
+    };
+    match kind {
+        "slash_commands" => {
+            let name = s(p, "command")?
+                .trim()
+                .trim_start_matches('/')
+                .to_lowercase();
+            if name.is_empty() {
+                return None;
+            }
+            // Lookout routes by channel name; the id serves when Slack omits it.
+            let channel = s(p, "channel_name").or_else(|| s(p, "channel_id"));
+            Some(Inbound::Command {
+                actor: actor(s(p, "user_id"), channel)?,
+                name,
+                text: s(p, "text").unwrap_or_default().trim().to_owned(),
+            })
+        }
+        "interactive" => match s(p, "type")?.as_str() {
+            "block_actions" => {
+                let user = p.get("user").and_then(|u| s(u, "id"));
+                let ch = p.get("channel")?;
+                let actor = actor(user, s(ch, "name").or_else(|| s(ch, "id")))?;
+                let a = p.get("actions")?.as_array()?.first()?;
+                let action = match s(a, "action_id")?.as_str() {
+                    action_ids::ACK => ActionKind::Acknowledge,
+                    action_ids::SNOOZE => ActionKind::Snooze,
+                    action_ids::RESOLVE => ActionKind::Resolve,
+                    action_ids::NOTE => ActionKind::AddNote,
+                    action_ids::REOPEN => ActionKind::Reopen,
+                    // Link buttons open Klaviyo in the browser; nothing to do.
+                    _ => return None,
+                };
+                // Buttons carry `F-12`; the snooze select carries `F-12|4h`.
+                let value = s(a, "value")
+                    .or_else(|| a.get("selected_option").and_then(|o| s(o, "value")))?;
+                let (finding, choice) = match value.split_once('|') {
+                    Some((f, c)) => (f.to_owned(), Some(c.to_owned())),
+                    None => (value, None),
+                };
+                Some(Inbound::Button {
+                    actor,
+                    action,
+                    finding: FindingId::parse(&finding).ok()?,
+                    choice,
+                    trigger: s(p, "trigger_id"),
+                })
+            }
+            "view_submission" => {
+                // The note dialog carries `F-12|channel` in private_metadata,
+                // since a submission names no channel.
+                let view = p.get("view")?;
+                let meta = s(view, "private_metadata")?;
+                let (finding, channel) = meta.split_once('|')?;
+                let user = p.get("user").and_then(|u| s(u, "id"));
+                // The dialog has one text input; take the first value found.
+                let text = view
+                    .pointer("/state/values")?
+                    .as_object()?
+                    .values()
+                    .filter_map(Value::as_object)
+                    .flat_map(|inputs| inputs.values())
+                    .find_map(|input| s(input, "value"))
+                    .unwrap_or_default();
+                Some(Inbound::NoteSubmitted {
+                    actor: actor(user, Some(channel.to_owned()))?,
+                    finding: FindingId::parse(finding).ok()?,
+                    text,
+                })
+            }
+            _ => None,
+        },
+        "events_api" => {
+            let e = p.get("event")?;
+            // Only human replies in a thread: not bots (ours included), not
+            // edits or joins (they have a subtype), not top-level messages.
+            if s(e, "type")?.as_str() != "message"
+                || e.get("subtype").is_some()
+                || e.get("bot_id").is_some()
+            {
+                return None;
+            }
+            let ts = s(e, "ts")?;
+            let thread = s(e, "thread_ts").filter(|t| *t != ts)?;
+            Some(Inbound::ThreadReply {
+                actor: actor(s(e, "user"), s(e, "channel"))?,
+                thread: MessageRef(thread),
+                message: MessageRef(ts),
+                text: s(e, "text").unwrap_or_default(),
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let (i, m) = (Duration::from_millis(100), Duration::from_millis(1000));
+        assert_eq!(backoff(i, m, 0), Duration::from_millis(100));
+        assert_eq!(backoff(i, m, 1), Duration::from_millis(200));
+        assert_eq!(backoff(i, m, 3), Duration::from_millis(800));
+        assert_eq!(backoff(i, m, 4), m);
+        assert_eq!(backoff(i, m, u32::MAX), m);
+    }
+
+    #[test]
+    fn envelopes_parse_leniently() {
+        let e = Envelope::parse(r#"{"envelope_id":"e1","type":"slash_commands","payload":{}}"#);
+        assert_eq!(e.id.as_deref(), Some("e1"));
+        assert_eq!(e.kind.as_deref(), Some("slash_commands"));
+        assert!(e.payload.is_some());
+        let bad = Envelope::parse("{not json");
+        assert!(bad.id.is_none() && bad.kind.is_none() && bad.payload.is_none());
+        let d = Envelope::parse(r#"{"type":"disconnect","reason":"refresh_requested"}"#);
+        assert_eq!(d.reason.as_deref(), Some("refresh_requested"));
+    }
+
+    #[test]
+    fn slash_command_maps_with_name_fallback_to_id() {
+        let p = json!({"command": "/Scan", "text": " acme ", "user_id": "U1", "channel_name": "client-acme", "channel_id": "C0001"});
+        assert_eq!(
+            to_inbound("slash_commands", &p),
+            Some(Inbound::Command {
+                actor: Actor {
+                    user: "U1".into(),
+                    channel: ChannelName("client-acme".into()),
+                    surface: "slack".into()
+                },
+                name: "scan".into(),
+                text: "acme".into(),
+            })
+        );
+        let p = json!({"command": "/lookout", "text": "scan acme", "user_id": "U1", "channel_id": "C0001"});
+        match to_inbound("slash_commands", &p) {
+            Some(Inbound::Command { actor, name, .. }) => {
+                assert_eq!(name, "lookout");
+                assert_eq!(actor.channel.as_str(), "C0001");
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            json!({"command": "/scan", "channel_id": "C1"}),
+            json!({"command": "/", "user_id": "U1", "channel_id": "C1"}),
+            json!({"user_id": "U1", "channel_id": "C1"}),
+            json!("a string"),
+        ] {
+            assert_eq!(to_inbound("slash_commands", &bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn block_actions_map_buttons_and_snooze_select() {
+        let payload = |action: Value| {
+            json!({"type": "block_actions", "user": {"id": "U1"}, "trigger_id": "T9",
+                   "channel": {"id": "C0001", "name": "client-acme"}, "actions": [action]})
+        };
+        match to_inbound(
+            "interactive",
+            &payload(json!({"action_id": "lookout_ack", "value": "F-12"})),
+        ) {
+            Some(Inbound::Button {
+                action,
+                finding,
+                choice,
+                trigger,
+                actor,
+            }) => {
+                assert_eq!(action, ActionKind::Acknowledge);
+                assert_eq!(finding, FindingId(12));
+                assert_eq!(choice, None);
+                assert_eq!(trigger.as_deref(), Some("T9"));
+                assert_eq!(actor.channel.as_str(), "client-acme");
+            }
+            other => panic!("{other:?}"),
+        }
+        let snooze = json!({"action_id": "lookout_snooze", "selected_option": {"value": "F-3|4h"}});
+        match to_inbound("interactive", &payload(snooze)) {
+            Some(Inbound::Button {
+                action,
+                finding,
+                choice,
+                ..
+            }) => {
+                assert_eq!(
+                    (action, finding, choice.as_deref()),
+                    (ActionKind::Snooze, FindingId(3), Some("4h"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            json!({"action_id": "lookout_link_1", "value": "https://www.klaviyo.com/"}),
+            json!({"action_id": "lookout_ack", "value": "not-a-finding"}),
+            json!({"action_id": "lookout_ack"}),
+            json!({"action_id": "someone_elses", "value": "F-1"}),
+        ] {
+            assert_eq!(
+                to_inbound("interactive", &payload(bad.clone())),
+                None,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            to_inbound("interactive", &json!({"type": "block_actions"})),
+            None
+        );
+    }
+
+    #[test]
+    fn view_submission_maps_to_a_note() {
+        let p = json!({"type": "view_submission", "user": {"id": "U1"},
+            "view": {"private_metadata": "F-7|client-acme",
+                     "state": {"values": {"b": {"a": {"type": "plain_text_input", "value": "called them"}}}}}});
+        assert_eq!(
+            to_inbound("interactive", &p),
+            Some(Inbound::NoteSubmitted {
+                actor: Actor {
+                    user: "U1".into(),
+                    channel: ChannelName("client-acme".into()),
+                    surface: "slack".into()
+                },
+                finding: FindingId(7),
+                text: "called them".into(),
+            })
+        );
+        let no_meta = json!({"type": "view_submission", "user": {"id": "U1"}, "view": {"state": {"values": {}}}});
+        assert_eq!(to_inbound("interactive", &no_meta), None);
+    }
+
+    #[test]
+    fn only_human_thread_replies_become_events() {
+        let event = |e: Value| json!({"event": e});
+        let reply = json!({"type": "message", "user": "U1", "channel": "C0001", "ts": "2.0", "thread_ts": "1.0", "text": "on it"});
+        match to_inbound("events_api", &event(reply.clone())) {
+            Some(Inbound::ThreadReply {
+                thread,
+                message,
+                text,
+                ..
+            }) => {
+                assert_eq!((thread.0.as_str(), message.0.as_str()), ("1.0", "2.0"));
+                assert_eq!(text, "on it");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut bot = reply.clone();
+        bot["bot_id"] = json!("B1");
+        let mut edit = reply.clone();
+        edit["subtype"] = json!("message_changed");
+        let top = json!({"type": "message", "user": "U1", "channel": "C0001", "ts": "1.0", "thread_ts": "1.0"});
+        let unthreaded = json!({"type": "message", "user": "U1", "channel": "C0001", "ts": "3.0"});
+        let reaction = json!({"type": "reaction_added", "user": "U1"});
+        for e in [bot, edit, top, unthreaded, reaction] {
+            assert_eq!(to_inbound("events_api", &event(e.clone())), None, "{e}");
+        }
+    }
+
+    #[test]
+    fn urls_must_be_secure_unless_loopback() {
+        assert!(check_url("https://slack.com/api/", &["https"], "api_url").is_ok());
+        assert!(check_url("http://127.0.0.1:1/api/", &["https"], "api_url").is_ok());
+        assert!(check_url("wss://wss-primary.slack.com/link", &["wss"], "u").is_ok());
+        assert!(check_url("ws://127.0.0.1:9/socket", &["wss"], "u").is_ok());
+        for bad in ["http://slack.example/api", "ws://evil.example/", "nope", ""] {
+            assert!(
+                matches!(
+                    check_url(bad, &["https", "wss"], "u"),
+                    Err(ChatError::Rejected(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn open_errors_split_retry_from_fix() {
+        assert!(matches!(
+            open_error("internal_error"),
+            ChatError::Unavailable(_)
+        ));
+        for code in ["invalid_auth", "not_allowed_token_type", "something_new"] {
+            match open_error(code) {
+                ChatError::Rejected(s) => assert!(s.contains(code), "{s}"),
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+    }
+}
