@@ -71,6 +71,17 @@ enum Cmd {
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
     },
+    /// Writes chat platform manifests generated from `commands/`.
+    Manifest {
+        /// Which platform: slack.
+        platform: String,
+        /// Public base URL for HTTP mode (Slack request URLs); Socket Mode when absent.
+        #[arg(long)]
+        http_base_url: Option<String>,
+        /// Folder to write `manifest/` into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Creates or upgrades the database in the data dir.
     Migrate {
         /// Config file (TOML); only `data_dir` is read.
@@ -86,6 +97,42 @@ fn init_tracing(default: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Starts hearing Slack (Socket Mode or HTTP, per config) and feeding the dispatcher.
+fn start_slack_inbound(
+    app: &Arc<lookout::app::App>,
+    slack: Arc<SlackChat>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let handler = Arc::new(lookout::commands::dispatch::Dispatcher::new(app.clone()));
+    let chat_cfg = &app.config.chat;
+    match chat_cfg.slack_mode.as_str() {
+        "socket" => {
+            let token = match chat_cfg.slack_app_token() {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Socket Mode is off: Lookout will post but not hear commands");
+                    return Ok(None);
+                }
+            };
+            let socket = lookout::chat::slack::socket::SocketMode::new(
+                token,
+                chat_cfg.slack_api_url.clone(),
+                handler,
+                slack,
+            )?;
+            Ok(Some(tokio::spawn(async move {
+                if let Err(e) = socket.run(stop).await {
+                    tracing::error!(error = %e, "Slack Socket Mode stopped");
+                }
+            })))
+        }
+        other => {
+            tracing::warn!(mode = other, "Slack HTTP mode is not wired in this build");
+            Ok(None)
+        }
+    }
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.
@@ -151,12 +198,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = load(&config)?;
             let store = Store::open_file(&cfg.data_dir.join("lookout.db")).await?;
             let clock: SharedClock = Arc::new(SystemClock);
-            let chat: Arc<dyn ChatAdapter> = match cfg.chat.platform.as_str() {
-                "slack" => Arc::new(SlackChat::new(SlackConfig {
+            let slack = match cfg.chat.platform.as_str() {
+                "slack" => Some(Arc::new(SlackChat::new(SlackConfig {
                     api_url: cfg.chat.slack_api_url.clone(),
                     bot_token: cfg.chat.slack_token()?,
-                })?),
-                _ => Arc::new(ConsoleChat::stdout()),
+                })?)),
+                _ => None,
+            };
+            let chat: Arc<dyn ChatAdapter> = match &slack {
+                Some(s) => s.clone(),
+                None => Arc::new(ConsoleChat::stdout()),
             };
             let app = lookout::app::App::new(cfg, store, clock, chat).await?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -168,12 +219,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let scheduler = tokio::spawn(lookout::scheduler::run(
                 app.clone(),
                 std::time::Duration::from_secs(5),
-                stop_rx,
+                stop_rx.clone(),
             ));
+            let inbound = match slack {
+                // Without the app token Lookout still posts; it just cannot hear commands.
+                Some(slack) => start_slack_inbound(&app, slack, stop_rx)?,
+                None => None,
+            };
             shutdown_signal().await;
             let _ = stop_tx.send(true);
             let _ = scheduler.await;
             let _ = deliverer.await;
+            if let Some(task) = inbound {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(15), task).await;
+            }
         }
         Cmd::Scan { client, config } => {
             init_tracing("warn");
@@ -222,6 +281,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = task => {}
             }
+        }
+        Cmd::Manifest {
+            platform,
+            http_base_url,
+            dir,
+        } => {
+            if platform != "slack" {
+                anyhow::bail!("unknown platform `{platform}`: use slack");
+            }
+            let opts = lookout::commands::manifest::ManifestOptions { http_base_url };
+            let path = lookout::commands::manifest::write_manifest(&dir, &opts)?;
+            println!("wrote {}", path.display());
         }
         Cmd::Migrate { config } => {
             init_tracing("info");
