@@ -97,7 +97,9 @@ async fn harness_with(decide: Decide, gate: Option<oneshot::Receiver<()>>) -> Ha
         recorder.clone(),
         Arc::new(clock.clone()),
     );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = router(state);
     let server = tokio::spawn(async move {
@@ -279,7 +281,9 @@ fn acme_actor() -> Actor {
 #[tokio::test]
 async fn a_slash_command_is_dispatched_and_answered_privately() {
     let mut h = harness(|_| Outcome::Private(say("Scanning acme…"))).await;
-    let res = h.send("/slack/commands", slash("/lookout", "scan acme")).await;
+    let res = h
+        .send("/slack/commands", slash("/lookout", "scan acme"))
+        .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["response_type"], "ephemeral");
@@ -303,8 +307,10 @@ async fn an_ack_click_is_a_button_and_a_public_outcome_is_posted() {
     let res = h
         .send(
             "/slack/interactions",
-            click(json!({"action_id": "lookout_ack", "type": "button", "value": "F-12",
-                         "block_id": "b", "action_ts": "1700000050.1"})),
+            click(
+                json!({"action_id": "lookout_ack", "type": "button", "value": "F-12",
+                         "block_id": "b", "action_ts": "1700000050.1"}),
+            ),
         )
         .await;
     assert_eq!(res.status(), 200);

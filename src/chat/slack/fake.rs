@@ -222,7 +222,13 @@ impl FakeSlack {
 
     /// A person (`user`) replies in the thread of `thread_ts` in `channel` (name
     /// or id); returns the reply's `ts`, or `None` when there is no such thread.
-    pub fn human_reply(&self, channel: &str, thread_ts: &str, user: &str, text: &str) -> Option<String> {
+    pub fn human_reply(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        user: &str,
+        text: &str,
+    ) -> Option<String> {
         let mut st = self.lock();
         st.counter += 1;
         let ts = ts_of(st.counter);
@@ -518,9 +524,9 @@ impl State {
         };
         let valid = view["type"] == "modal"
             && view["title"]["text"].is_string()
-            && view["blocks"].as_array().is_some_and(|b| {
-                b.len() <= 100 && b.iter().all(|x| x["type"].is_string())
-            })
+            && view["blocks"]
+                .as_array()
+                .is_some_and(|b| b.len() <= 100 && b.iter().all(|x| x["type"].is_string()))
             && view["private_metadata"]
                 .as_str()
                 .is_none_or(|m| m.chars().count() <= 3000);

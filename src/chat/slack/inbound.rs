@@ -44,7 +44,9 @@ pub enum ParseError {
     #[error("the form field `{0}` appears more than once")]
     DuplicateField(String),
     /// A required field is absent or empty.
-    #[error("the Slack payload has no `{0}`; is the app's request URL pointing at the right endpoint?")]
+    #[error(
+        "the Slack payload has no `{0}`; is the app's request URL pointing at the right endpoint?"
+    )]
     Missing(&'static str),
     /// A field is present but not in the shape Slack documents.
     #[error("the Slack payload's `{field}` is invalid: {reason}")]
@@ -168,7 +170,10 @@ pub fn parse_command(body: &[u8]) -> Result<SlackRequest, ParseError> {
     if name.eq_ignore_ascii_case(UMBRELLA) && !text.is_empty() {
         // `/lookout scan acme` is `/scan acme`.
         let (first, rest) = text.split_once(char::is_whitespace).unwrap_or((&text, ""));
-        let (first, rest) = (first.trim_start_matches('/').to_owned(), rest.trim().to_owned());
+        let (first, rest) = (
+            first.trim_start_matches('/').to_owned(),
+            rest.trim().to_owned(),
+        );
         name = first;
         text = rest;
     }
@@ -192,19 +197,19 @@ pub fn parse_interaction(body: &[u8]) -> Result<SlackRequest, ParseError> {
         .get("payload")
         .filter(|p| !p.is_empty())
         .ok_or(ParseError::Missing("payload"))?;
-    let payload: Interaction =
-        serde_json::from_str(payload).map_err(json_error)?;
+    let payload: Interaction = serde_json::from_str(payload).map_err(json_error)?;
     match payload.kind.as_str() {
         "block_actions" => block_action(payload),
         "view_submission" => view_submission(payload),
-        _ => Ok(SlackRequest::Ignored("an interaction type Lookout does not use")),
+        _ => Ok(SlackRequest::Ignored(
+            "an interaction type Lookout does not use",
+        )),
     }
 }
 
 /// Parses an Events API body: the URL check, or an `event_callback`.
 pub fn parse_event(body: &[u8]) -> Result<SlackRequest, ParseError> {
-    let envelope: Envelope =
-        serde_json::from_slice(body).map_err(json_error)?;
+    let envelope: Envelope = serde_json::from_slice(body).map_err(json_error)?;
     match envelope.kind.as_str() {
         "url_verification" => {
             let challenge = envelope
@@ -217,7 +222,9 @@ pub fn parse_event(body: &[u8]) -> Result<SlackRequest, ParseError> {
             let event = envelope.event.ok_or(ParseError::Missing("event"))?;
             message_event(event)
         }
-        _ => Ok(SlackRequest::Ignored("an Events API envelope Lookout does not use")),
+        _ => Ok(SlackRequest::Ignored(
+            "an Events API envelope Lookout does not use",
+        )),
     }
 }
 
@@ -483,7 +490,9 @@ pub fn is_slack_id(s: &str) -> bool {
 
 /// A present, Slack-shaped id; ids end up in logs and API calls, so nothing else passes.
 fn slack_id(field: &'static str, v: Option<&str>) -> Result<String, ParseError> {
-    let v = v.filter(|v| !v.is_empty()).ok_or(ParseError::Missing(field))?;
+    let v = v
+        .filter(|v| !v.is_empty())
+        .ok_or(ParseError::Missing(field))?;
     if is_slack_id(v) {
         Ok(v.to_owned())
     } else {
@@ -661,16 +670,15 @@ mod tests {
         assert_eq!((name.as_str(), text.as_str()), ("scan", "acme"));
         // `/lookout` alone stays `lookout`: the dispatcher answers with help.
         let r = event(parse_command(&slash("/lookout", "")).unwrap());
-        assert!(matches!(r.event, Inbound::Command { ref name, ref text, .. } if name == "lookout" && text.is_empty()));
+        assert!(
+            matches!(r.event, Inbound::Command { ref name, ref text, .. } if name == "lookout" && text.is_empty())
+        );
     }
 
     #[test]
     fn slash_commands_without_their_fields_are_refused() {
         let no_user = form(&[("command", "/scan"), ("channel_id", "C1")]);
-        assert_eq!(
-            parse_command(&no_user),
-            Err(ParseError::Missing("user_id"))
-        );
+        assert_eq!(parse_command(&no_user), Err(ParseError::Missing("user_id")));
         let bad_user = form(&[
             ("command", "/scan"),
             ("channel_id", "C1"),
@@ -678,7 +686,10 @@ mod tests {
         ]);
         assert!(matches!(
             parse_command(&bad_user),
-            Err(ParseError::Invalid { field: "user_id", .. })
+            Err(ParseError::Invalid {
+                field: "user_id",
+                ..
+            })
         ));
         assert_eq!(
             parse_command(b"text=hi"),
@@ -768,12 +779,16 @@ mod tests {
 
     #[test]
     fn link_buttons_are_ignored_and_unknown_actions_refused() {
-        let p = block_actions(json!({"action_id": "lookout_link_1", "type": "button", "url": "https://www.klaviyo.com/"}));
+        let p = block_actions(
+            json!({"action_id": "lookout_link_1", "type": "button", "url": "https://www.klaviyo.com/"}),
+        );
         assert_eq!(
             parse_interaction(&interaction(&p)),
             Ok(SlackRequest::Ignored("a link button"))
         );
-        let p = block_actions(json!({"action_id": "delete_everything", "type": "button", "value": "F-1"}));
+        let p = block_actions(
+            json!({"action_id": "delete_everything", "type": "button", "value": "F-1"}),
+        );
         assert_eq!(
             parse_interaction(&interaction(&p)),
             Err(ParseError::UnknownAction("delete_everything".into()))
@@ -788,7 +803,8 @@ mod tests {
 
     #[test]
     fn a_button_falls_back_to_the_container_channel() {
-        let mut p = block_actions(json!({"action_id": "lookout_ack", "type": "button", "value": "F-3"}));
+        let mut p =
+            block_actions(json!({"action_id": "lookout_ack", "type": "button", "value": "F-3"}));
         p.as_object_mut().unwrap().remove("channel");
         let r = event(parse_interaction(&interaction(&p)).unwrap());
         assert_eq!(r.channel_id, "C0001");
@@ -828,7 +844,12 @@ mod tests {
 
     #[test]
     fn bad_modal_submissions_are_refused_and_foreign_modals_ignored() {
-        for meta in ["", "not json", r#"{"finding":"F-x","channel":"C1"}"#, r#"{"finding":"F-1","channel":"<!here>"}"#] {
+        for meta in [
+            "",
+            "not json",
+            r#"{"finding":"F-x","channel":"C1"}"#,
+            r#"{"finding":"F-1","channel":"<!here>"}"#,
+        ] {
             assert!(
                 parse_interaction(&interaction(&submission(meta, Some("x")))).is_err(),
                 "{meta}"
@@ -930,7 +951,10 @@ mod tests {
         );
         assert!(matches!(
             parse_event(&message_event(json!({"ts": "yesterday"}))),
-            Err(ParseError::Invalid { field: "event.ts", .. })
+            Err(ParseError::Invalid {
+                field: "event.ts",
+                ..
+            })
         ));
         assert!(matches!(
             parse_event(&message_event(json!({"channel": 42}))),
@@ -943,8 +967,13 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let seeds: Vec<Vec<u8>> = vec![
             slash("/lookout", "snooze F-12 4h"),
-            interaction(&block_actions(json!({"action_id": "lookout_snooze", "selected_option": {"value": "F-12|4h"}}))),
-            interaction(&submission(r#"{"finding":"F-1","channel":"C1"}"#, Some("n"))),
+            interaction(&block_actions(
+                json!({"action_id": "lookout_snooze", "selected_option": {"value": "F-12|4h"}}),
+            )),
+            interaction(&submission(
+                r#"{"finding":"F-1","channel":"C1"}"#,
+                Some("n"),
+            )),
             message_event(json!({})),
             br#"{"type":"url_verification","challenge":"c"}"#.to_vec(),
         ];

@@ -34,7 +34,9 @@ type HmacSha256 = Hmac<Sha256>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
     /// A signing header is absent.
-    #[error("the request has no {0} header: it did not come from Slack, or a proxy dropped the header")]
+    #[error(
+        "the request has no {0} header: it did not come from Slack, or a proxy dropped the header"
+    )]
     Missing(&'static str),
     /// A signing header is present but malformed.
     #[error("the {header} header is malformed ({reason}): it did not come from Slack")]
@@ -129,20 +131,15 @@ impl Verifier {
         now: DateTime<Utc>,
     ) -> Result<(), VerifyError> {
         let ts_text = header_str(headers, TIMESTAMP_HEADER)?;
-        let ts: i64 = ts_text
-            .trim()
-            .parse()
-            .map_err(|_| VerifyError::BadHeader {
-                header: TIMESTAMP_HEADER,
-                reason: "not a number of seconds",
-            })?;
+        let ts: i64 = ts_text.trim().parse().map_err(|_| VerifyError::BadHeader {
+            header: TIMESTAMP_HEADER,
+            reason: "not a number of seconds",
+        })?;
         let sig_text = header_str(headers, SIGNATURE_HEADER)?;
-        let sig_hex = sig_text
-            .strip_prefix("v0=")
-            .ok_or(VerifyError::BadHeader {
-                header: SIGNATURE_HEADER,
-                reason: "not a v0= signature",
-            })?;
+        let sig_hex = sig_text.strip_prefix("v0=").ok_or(VerifyError::BadHeader {
+            header: SIGNATURE_HEADER,
+            reason: "not a v0= signature",
+        })?;
         let sig = hex::decode(sig_hex).map_err(|_| VerifyError::BadHeader {
             header: SIGNATURE_HEADER,
             reason: "not hexadecimal",
@@ -180,7 +177,11 @@ impl Verifier {
 
     /// How many accepted signatures are remembered now (for tests and metrics).
     pub fn remembered(&self) -> usize {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).seen.len()
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .seen
+            .len()
     }
 }
 
@@ -247,10 +248,7 @@ mod tests {
         let v = Verifier::new(Secret::new(SECRET));
         let ts = now().timestamp();
         let h = signed(ts, b"a=1");
-        assert_eq!(
-            v.verify(&h, b"a=2", now()),
-            Err(VerifyError::BadSignature)
-        );
+        assert_eq!(v.verify(&h, b"a=2", now()), Err(VerifyError::BadSignature));
         let other = Verifier::new(Secret::new("another-secret"));
         assert_eq!(
             other.verify(&h, b"a=1", now()),
@@ -303,7 +301,10 @@ mod tests {
             Err(VerifyError::Replay)
         );
         // A new timestamp makes a new signature: Slack's own retries pass.
-        assert!(v.verify(&signed(t + 1, b"payload"), b"payload", now()).is_ok());
+        assert!(
+            v.verify(&signed(t + 1, b"payload"), b"payload", now())
+                .is_ok()
+        );
     }
 
     #[test]
