@@ -645,3 +645,85 @@ async fn the_answer_comes_before_a_slow_handler_finishes() {
     assert!(shown.text.unwrap().contains("Done after a long scan"));
     assert!(*h.recorder.finished.lock().unwrap());
 }
+
+#[tokio::test]
+async fn channel_ids_are_named_from_the_cache_refreshed_once_on_a_miss() {
+    let h = harness(|_| Outcome::Nothing).await;
+    assert_eq!(h.chat.channel_name("C0002").await.unwrap(), "client-beta");
+    // Names pass through without a call.
+    assert_eq!(
+        h.chat.channel_name("client-acme").await.unwrap(),
+        "client-acme"
+    );
+    let listings = || {
+        h.fake
+            .calls()
+            .iter()
+            .filter(|c| c.method == "conversations.list")
+            .count()
+    };
+    assert_eq!(listings(), 1);
+    // A hit is served from the cache.
+    assert_eq!(h.chat.channel_name("C0001").await.unwrap(), "client-acme");
+    assert_eq!(listings(), 1);
+    // A channel created since is found by listing once more.
+    let id = h.fake.add_channel("client-gamma");
+    assert_eq!(h.chat.channel_name(&id).await.unwrap(), "client-gamma");
+    assert_eq!(listings(), 2);
+    // One Slack cannot show is an error that says what to do.
+    let err = h.chat.channel_name("C9999").await.unwrap_err();
+    assert!(err.to_string().contains("invite the bot"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unnamed_channel_falls_back_to_the_name_slack_sent() {
+    let mut h = harness(|_| Outcome::Nothing).await;
+    let body = form(&[
+        ("channel_id", "D0DM1"),
+        ("channel_name", "directmessage"),
+        ("user_id", "U0CA5"),
+        ("command", "/findings"),
+        ("text", ""),
+    ]);
+    assert_eq!(h.send("/slack/commands", body).await.status(), 200);
+    let Inbound::Command { actor, name, .. } = h.next_event().await else {
+        panic!("not a command");
+    };
+    assert_eq!(actor.channel.as_str(), "directmessage");
+    assert_eq!(name, "findings");
+    // A DM is never looked for in the channel list.
+    assert!(
+        h.fake
+            .calls()
+            .iter()
+            .all(|c| c.method != "conversations.list")
+    );
+}
+
+#[tokio::test]
+async fn dialogs_and_reactions_fail_the_way_slack_does() {
+    let h = harness(|_| Outcome::Nothing).await;
+    let acme = ChannelName("client-acme".into());
+    let err = h
+        .chat
+        .open_note_dialog("", FindingId(3), &acme)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid_trigger_id"), "{err}");
+
+    let parent = h
+        .chat
+        .post(&acme, &say("Flow stopped"), None)
+        .await
+        .unwrap();
+    h.chat.react(&acme, &parent, "memo").await.unwrap();
+    // Reacting twice is not an error: the note is confirmed either way.
+    h.chat.react(&acme, &parent, ":memo:").await.unwrap();
+    assert_eq!(h.fake.messages("client-acme")[0].reactions, vec!["memo"]);
+    let err = h
+        .chat
+        .react(&acme, &MessageRef("1.000001".into()), "memo")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("message_not_found"), "{err}");
+}

@@ -156,8 +156,15 @@ impl SlackChat {
     /// `channel_id` (listed once more on a miss). Names pass through.
     pub async fn channel_name(&self, id: &str) -> Result<String, ChatError> {
         let id = id.trim_start_matches('#');
-        if !looks_like_channel_id(id) {
+        // Names are lowercase; anything Slack-id-shaped (C…, G…, D…) is an id.
+        if !inbound::is_slack_id(id) {
             return Ok(id.to_owned());
+        }
+        if id.starts_with('D') {
+            // Direct messages are not in `conversations.list`: do not list for them.
+            return Err(ChatError::Rejected(format!(
+                "{id} is a direct message, which has no channel name: use the command in the client's channel"
+            )));
         }
         let find = |cache: &HashMap<String, String>| {
             cache
