@@ -1,12 +1,13 @@
 //! A fake Slack Web API: a real HTTP server on 127.0.0.1 with in-memory state.
 //!
 //! It serves the methods the Slack adapter uses (`auth.test`,
-//! `conversations.list/history/replies`, `chat.postMessage/update/postEphemeral`)
-//! with Slack's shapes and error codes, checks the bearer token like Slack, and
+//! `conversations.list/history/replies`, `chat.postMessage/update/postEphemeral`,
+//! `views.open`, `reactions.add`) with Slack's shapes and error codes, checks the bearer token like Slack, and
 //! accepts JSON and form bodies. Tests read back every call and the current
 //! messages, and can make the next calls fail the ways Slack fails (HTTP 429
 //! with `Retry-After`, a 5xx, an `ok: false` error code). No database: the
-//! state lives in a mutex and is dropped with the last clone.
+//! state lives in a mutex and is dropped with the last clone. `human_reply`
+//! plays a person answering in a thread, so a reaction has a message to land on.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -35,6 +36,12 @@ pub struct FakeCall {
     pub metadata_key: Option<String>,
     /// The `user` parameter (ephemeral messages).
     pub user: Option<String>,
+    /// The `trigger_id` parameter (`views.open`).
+    pub trigger_id: Option<String>,
+    /// The `view` parameter (`views.open`), as received.
+    pub view: Option<Value>,
+    /// The reaction `name` parameter (`reactions.add`).
+    pub reaction: Option<String>,
     /// The Slack error code returned, or `None` when the call succeeded.
     pub error: Option<String>,
 }
@@ -54,6 +61,10 @@ pub struct FakeMessage {
     pub metadata_key: Option<String>,
     /// How many times `chat.update` changed it.
     pub edits: u32,
+    /// The person who wrote it (`human_reply`); `None` for the bot's messages.
+    pub user: Option<String>,
+    /// Reaction names added to it, in order.
+    pub reactions: Vec<String>,
 }
 
 /// How the next calls fail.
@@ -91,6 +102,8 @@ struct Stored {
     blocks: Vec<Value>,
     metadata: Option<Value>,
     edits: u32,
+    user: Option<String>,
+    reactions: Vec<String>,
 }
 
 struct State {
@@ -199,10 +212,43 @@ impl FakeSlack {
                         blocks: m.blocks.clone(),
                         metadata_key: metadata_key(m.metadata.as_ref()),
                         edits: m.edits,
+                        user: m.user.clone(),
+                        reactions: m.reactions.clone(),
                     })
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// A person (`user`) replies in the thread of `thread_ts` in `channel` (name
+    /// or id); returns the reply's `ts`, or `None` when there is no such thread.
+    pub fn human_reply(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        user: &str,
+        text: &str,
+    ) -> Option<String> {
+        let mut st = self.lock();
+        st.counter += 1;
+        let ts = ts_of(st.counter);
+        let key = channel.trim_start_matches('#');
+        let c = st
+            .channels
+            .iter_mut()
+            .find(|c| c.id == key || c.name == key)?;
+        c.messages.iter().find(|m| m.ts == thread_ts)?;
+        c.messages.push(Stored {
+            ts: ts.clone(),
+            thread_ts: Some(thread_ts.to_owned()),
+            text: text.to_owned(),
+            blocks: Vec::new(),
+            metadata: None,
+            edits: 0,
+            user: Some(user.to_owned()),
+            reactions: Vec::new(),
+        });
+        Some(ts)
     }
 
     /// Makes the next `n` requests (after the token check) fail this way.
@@ -232,8 +278,14 @@ impl FakeSlack {
             text: str_param(&params, "text"),
             metadata_key: metadata_key(params.get("metadata")),
             user: str_param(&params, "user"),
+            trigger_id: str_param(&params, "trigger_id"),
+            view: params.get("view").cloned(),
+            reaction: str_param(&params, "name"),
             error: None,
         };
+        if method == "reactions.add" {
+            call.ts = str_param(&params, "timestamp");
+        }
         if let Err(code) = check_auth(headers) {
             call.error = Some(code.clone());
             st.calls.push(call);
@@ -271,6 +323,8 @@ impl FakeSlack {
             "chat.postMessage" => st.post(&params),
             "chat.update" => st.update(&params),
             "chat.postEphemeral" => st.ephemeral(&params),
+            "views.open" => st.open_view(&params),
+            "reactions.add" => st.react(&params),
             _ => Err("unknown_method".to_owned()),
         };
         match result {
@@ -417,6 +471,8 @@ impl State {
             blocks,
             metadata,
             edits: 0,
+            user: None,
+            reactions: Vec::new(),
         };
         let message = message_json(&stored, &channel.messages, true);
         let id = channel.id.clone();
@@ -455,6 +511,49 @@ impl State {
     }
 }
 
+impl State {
+    fn open_view(&mut self, params: &Map<String, Value>) -> SlackResult {
+        if str_param(params, "trigger_id").is_none() {
+            return Err("invalid_trigger_id".to_owned());
+        }
+        // Form bodies carry the view as a JSON string.
+        let view = match params.get("view") {
+            Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        };
+        let valid = view["type"] == "modal"
+            && view["title"]["text"].is_string()
+            && view["blocks"]
+                .as_array()
+                .is_some_and(|b| b.len() <= 100 && b.iter().all(|x| x["type"].is_string()))
+            && view["private_metadata"]
+                .as_str()
+                .is_none_or(|m| m.chars().count() <= 3000);
+        if !valid {
+            return Err("invalid_arguments".to_owned());
+        }
+        self.counter += 1;
+        let mut shown = view;
+        shown["id"] = json!(format!("V{:04}", self.counter));
+        Ok(json!({"view": shown}))
+    }
+
+    fn react(&mut self, params: &Map<String, Value>) -> SlackResult {
+        let name = str_param(params, "name").ok_or("invalid_name")?;
+        let ts = str_param(params, "timestamp").ok_or("no_item_specified")?;
+        let channel = self.channel_by_id(params)?;
+        let Some(m) = channel.messages.iter_mut().find(|m| m.ts == ts) else {
+            return Err("message_not_found".to_owned());
+        };
+        if m.reactions.contains(&name) {
+            return Err("already_reacted".to_owned());
+        }
+        m.reactions.push(name);
+        Ok(json!({}))
+    }
+}
+
 /// `1700000000.000100`, `1700000000.000200`, ...: increasing, Slack-shaped.
 fn ts_of(n: u64) -> String {
     format!("{}.{:06}", 1_700_000_000 + n / 10_000, (n % 10_000) * 100)
@@ -481,10 +580,13 @@ fn content(params: &Map<String, Value>) -> Result<(String, Vec<Value>), String> 
 }
 
 fn message_json(m: &Stored, all: &[Stored], with_meta: bool) -> Value {
-    let mut v = json!({
-        "type": "message", "ts": m.ts, "text": m.text, "blocks": m.blocks,
-        "bot_id": "B0001", "user": "U0BOT"
-    });
+    let mut v = match &m.user {
+        Some(user) => json!({"type": "message", "ts": m.ts, "text": m.text, "user": user}),
+        None => json!({
+            "type": "message", "ts": m.ts, "text": m.text, "blocks": m.blocks,
+            "bot_id": "B0001", "user": "U0BOT"
+        }),
+    };
     if let Some(t) = &m.thread_ts {
         v["thread_ts"] = json!(t);
     } else {
@@ -529,7 +631,7 @@ fn parse_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Map<St
             for (k, v) in u.query_pairs() {
                 // Form bodies carry `blocks` and `metadata` as JSON strings.
                 let value = match k.as_ref() {
-                    "blocks" | "metadata" => {
+                    "blocks" | "metadata" | "view" => {
                         serde_json::from_str(&v).unwrap_or(Value::String(v.into_owned()))
                     }
                     _ => Value::String(v.into_owned()),

@@ -5,12 +5,16 @@
 //! tagged with message metadata when the outbox gives an idempotency key),
 //! `chat.update` and `chat.postEphemeral`. Lookout names channels
 //! (`client-acme`) while Slack wants ids, so names are resolved through
-//! `conversations.list` and cached. Slack's answers become the three
+//! `conversations.list` and cached (and ids back to names, for what people
+//! do in chat). For inbound requests it opens the "Add note" modal
+//! (`views.open`) and confirms a kept thread reply with a reaction
+//! (`reactions.add`). Slack's answers become the three
 //! `ChatError` kinds the outbox acts on: wait (`RateLimited`), retry
 //! (`Unavailable`) or give up (`Rejected`, with the Slack error code and what to
 //! do about it). The bot token is sent only in the `Authorization` header and
 //! never appears in a log line or an error. `fake` is an in-memory Slack Web API
-//! for tests and the demo.
+//! for tests and the demo. Inbound HTTP lives in `verify` (signatures),
+//! `inbound` (payload parsing) and `http` (the axum endpoints).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -29,11 +33,15 @@ use tokio::sync::Mutex;
 
 use crate::chat::{ChannelName, ChatAdapter, ChatError, Message, MessageRef};
 use crate::config::Secret;
+use crate::domain::FindingId;
 
 pub mod blocks;
 pub mod fake;
 pub mod fake_socket;
 pub mod socket;
+pub mod http;
+pub mod inbound;
+pub mod verify;
 
 /// Slack's Web API base URL.
 pub const DEFAULT_API_URL: &str = "https://slack.com/api/";
@@ -137,7 +145,8 @@ impl SlackChat {
             return Ok(id.clone());
         }
         // A miss may be a channel created since the last listing: list once more.
-        self.list_channels(&mut cache, name).await?;
+        self.list_channels(&mut cache, &|c| c.contains_key(name))
+            .await?;
         cache.get(name).cloned().ok_or_else(|| {
             ChatError::Rejected(format!(
                 "Slack has no channel #{name} that Lookout can see: create it, or if it is private invite the bot (/invite @Lookout), then retry"
@@ -145,11 +154,82 @@ impl SlackChat {
         })
     }
 
-    /// Pages through `conversations.list` into the cache, stopping early once `wanted` is seen.
+    /// The name of a channel given its Slack id, from the same cache as
+    /// `channel_id` (listed once more on a miss). Names pass through.
+    pub async fn channel_name(&self, id: &str) -> Result<String, ChatError> {
+        let id = id.trim_start_matches('#');
+        // Names are lowercase; anything Slack-id-shaped (C…, G…, D…) is an id.
+        if !inbound::is_slack_id(id) {
+            return Ok(id.to_owned());
+        }
+        if id.starts_with('D') {
+            // Direct messages are not in `conversations.list`: do not list for them.
+            return Err(ChatError::Rejected(format!(
+                "{id} is a direct message, which has no channel name: use the command in the client's channel"
+            )));
+        }
+        let find = |cache: &HashMap<String, String>| {
+            cache
+                .iter()
+                .find(|(_, v)| v.as_str() == id)
+                .map(|(name, _)| name.clone())
+        };
+        let mut cache = self.channels.lock().await;
+        if let Some(name) = find(&cache) {
+            return Ok(name);
+        }
+        self.list_channels(&mut cache, &|c| c.values().any(|v| v == id))
+            .await?;
+        find(&cache).ok_or_else(|| {
+            ChatError::Rejected(format!(
+                "Slack channel {id} is not one Lookout can see: invite the bot to it (/invite @Lookout), then retry"
+            ))
+        })
+    }
+
+    /// Opens the "Add note" modal for `finding` in answer to the click that
+    /// gave `trigger_id` (valid for 3 s), remembering the channel it came from.
+    pub async fn open_note_dialog(
+        &self,
+        trigger_id: &str,
+        finding: FindingId,
+        channel: &ChannelName,
+    ) -> Result<(), ChatError> {
+        let req = serde_json::json!({
+            "trigger_id": trigger_id,
+            "view": inbound::note_view(finding, channel.as_str()),
+        });
+        let _: serde_json::Value = self.post_json("views.open", channel, &req).await?;
+        Ok(())
+    }
+
+    /// Adds the reaction `emoji` (a name like `memo`, no colons) to a message.
+    pub async fn react(
+        &self,
+        channel: &ChannelName,
+        message: &MessageRef,
+        emoji: &str,
+    ) -> Result<(), ChatError> {
+        let id = self.channel_id(channel).await?;
+        let req = serde_json::json!({
+            "channel": id,
+            "timestamp": message.0,
+            "name": emoji.trim_matches(':'),
+        });
+        match self
+            .post_json::<_, serde_json::Value>("reactions.add", channel, &req)
+            .await
+        {
+            Err(ChatError::Rejected(e)) if e.contains("already_reacted") => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Pages through `conversations.list` into the cache, stopping early once `found` holds.
     async fn list_channels(
         &self,
         cache: &mut HashMap<String, String>,
-        wanted: &str,
+        found: &(dyn Fn(&HashMap<String, String>) -> bool + Sync),
     ) -> Result<(), ChatError> {
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_LIST_PAGES {
@@ -167,7 +247,7 @@ impl SlackChat {
                 cache.insert(c.name, c.id);
             }
             match next_cursor(page.response_metadata) {
-                Some(next) if !cache.contains_key(wanted) => cursor = Some(next),
+                Some(next) if !found(cache) => cursor = Some(next),
                 _ => return Ok(()),
             }
         }
@@ -519,6 +599,10 @@ fn api_error(method: &str, code: &str) -> ChatError {
             "the message was deleted or is not the bot's; nothing to edit"
         }
         "user_not_in_channel" | "user_not_found" => "the person is not in that channel",
+        "expired_trigger_id" | "invalid_trigger_id" => {
+            "Slack allows 3 s to open a dialog after a click: click the button again"
+        }
+        "already_reacted" => "the reaction is already there",
         "invalid_blocks" | "invalid_blocks_format" | "msg_too_long" | "no_text" => {
             "the message did not fit Slack's limits; this is a Lookout bug, please report it"
         }

@@ -1,0 +1,206 @@
+//! Slack's inbound HTTP endpoints: verify, parse, acknowledge at once, act later.
+//!
+//! `router` serves `POST /slack/commands`, `/slack/interactions` and
+//! `/slack/events`. Every request is read raw (at most 1 MiB), its signature
+//! checked by `Verifier` before a byte is parsed (401 otherwise), then parsed by
+//! `inbound` (400 when malformed). Slack gives an app three seconds to answer,
+//! while a handler may scan an account or wait on a database, so the answer is
+//! immediate and the handler runs in a spawned task; its `Outcome` is then
+//! shown through the Web API (`chat.postEphemeral`, `chat.postMessage`,
+//! `views.open`, `reactions.add`). Failures there are logged, never raised:
+//! by then Slack has its answer. Logs name the endpoint and the reason, never
+//! the body or a secret.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+use tracing::{Instrument, debug, info_span, warn};
+
+use super::SlackChat;
+use super::inbound::{self, ParseError, Received, SlackRequest};
+use crate::chat::inbound::{Inbound, InboundHandler, Outcome};
+use crate::chat::{ChannelName, ChatAdapter};
+use crate::clock::SharedClock;
+
+/// Largest request body accepted; Slack's payloads are a few kilobytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The reaction that confirms a thread reply was kept as a note.
+pub const NOTED_REACTION: &str = "memo";
+/// What a slash command shows at once, while its handler runs.
+pub const WORKING_TEXT: &str = "Working on it…";
+
+/// Everything the endpoints need; cheap to clone.
+#[derive(Clone)]
+pub struct SlackHttp {
+    /// Checks Slack's signatures and refuses replays.
+    pub verifier: Arc<super::verify::Verifier>,
+    /// Shows outcomes and resolves channel names.
+    pub chat: Arc<SlackChat>,
+    /// The app's handler of neutral events.
+    pub handler: Arc<dyn InboundHandler>,
+    /// The time signatures are checked against.
+    pub clock: SharedClock,
+}
+
+impl SlackHttp {
+    /// Bundles the endpoints' dependencies.
+    pub fn new(
+        verifier: Arc<super::verify::Verifier>,
+        chat: Arc<SlackChat>,
+        handler: Arc<dyn InboundHandler>,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            verifier,
+            chat,
+            handler,
+            clock,
+        }
+    }
+
+    /// Verifies a request; on failure, the 401 to send.
+    fn verify(&self, endpoint: &'static str, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
+        match self.verifier.verify(headers, body, self.clock.now()) {
+            Ok(()) => None,
+            Err(e) => {
+                warn!(endpoint, reason = %e, "refused an unverified Slack request");
+                Some((StatusCode::UNAUTHORIZED, "request signature not valid").into_response())
+            }
+        }
+    }
+
+    /// Runs the handler for `received` in the background and shows its outcome.
+    fn spawn(&self, endpoint: &'static str, received: Received) {
+        let this = self.clone();
+        let span = info_span!("slack_inbound", endpoint, user = %received.user());
+        tokio::spawn(async move { this.dispatch(received).await }.instrument(span));
+    }
+
+    async fn dispatch(&self, received: Received) {
+        let name = self.resolve_channel(&received).await;
+        // Outcomes go back to the channel by Slack's id: it needs no lookup.
+        let target = ChannelName(received.channel_id.clone());
+        let user = received.user().to_owned();
+        let trigger = received.trigger().map(str::to_owned);
+        let event = received.resolved(name);
+        let reply_to = match &event {
+            Inbound::ThreadReply { message, .. } => Some(message.clone()),
+            _ => None,
+        };
+        let outcome = self.handler.handle(event).await;
+        let shown = match outcome {
+            Outcome::Nothing => Ok(()),
+            Outcome::Private(m) => self.chat.ephemeral(&target, &user, &m).await,
+            Outcome::Public(m) => self.chat.post(&target, &m, None).await.map(drop),
+            Outcome::OpenNoteDialog(finding) => match trigger {
+                Some(t) => self.chat.open_note_dialog(&t, finding, &target).await,
+                None => {
+                    warn!(%finding, "cannot open the note dialog: the event had no trigger_id");
+                    Ok(())
+                }
+            },
+            Outcome::Noted(finding) => match reply_to {
+                Some(m) => self.chat.react(&target, &m, NOTED_REACTION).await,
+                None => {
+                    debug!(%finding, "noted, with no reply message to react to");
+                    Ok(())
+                }
+            },
+        };
+        if let Err(e) = shown {
+            warn!(error = %e, "could not show the outcome in Slack");
+        }
+    }
+
+    /// The channel's name from the shared cache; Slack's own name, then the
+    /// id, when the lookup fails (a DM, or a channel the bot is not in).
+    async fn resolve_channel(&self, received: &Received) -> ChannelName {
+        match self.chat.channel_name(&received.channel_id).await {
+            Ok(name) => ChannelName(name),
+            Err(e) => {
+                warn!(channel = %received.channel_id, error = %e, "could not name a Slack channel");
+                ChannelName(
+                    received
+                        .channel_name
+                        .clone()
+                        .unwrap_or_else(|| received.channel_id.clone()),
+                )
+            }
+        }
+    }
+}
+
+/// The Slack endpoints, with the body limit applied.
+pub fn router(state: SlackHttp) -> Router {
+    Router::new()
+        .route("/slack/commands", post(commands))
+        .route("/slack/interactions", post(interactions))
+        .route("/slack/events", post(events))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn commands(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
+    const ENDPOINT: &str = "commands";
+    if let Some(refused) = s.verify(ENDPOINT, &headers, &body) {
+        return refused;
+    }
+    match inbound::parse_command(&body) {
+        Ok(SlackRequest::Event(r)) => {
+            s.spawn(ENDPOINT, r);
+            axum::Json(json!({"response_type": "ephemeral", "text": WORKING_TEXT})).into_response()
+        }
+        Ok(other) => ignored(ENDPOINT, &other),
+        Err(e) => malformed(ENDPOINT, &e),
+    }
+}
+
+async fn interactions(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
+    const ENDPOINT: &str = "interactions";
+    if let Some(refused) = s.verify(ENDPOINT, &headers, &body) {
+        return refused;
+    }
+    match inbound::parse_interaction(&body) {
+        Ok(SlackRequest::Event(r)) => {
+            s.spawn(ENDPOINT, r);
+            // An empty 200 also closes a submitted modal.
+            StatusCode::OK.into_response()
+        }
+        Ok(other) => ignored(ENDPOINT, &other),
+        Err(e) => malformed(ENDPOINT, &e),
+    }
+}
+
+async fn events(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
+    const ENDPOINT: &str = "events";
+    if let Some(refused) = s.verify(ENDPOINT, &headers, &body) {
+        return refused;
+    }
+    match inbound::parse_event(&body) {
+        Ok(SlackRequest::Challenge(c)) => axum::Json(json!({"challenge": c})).into_response(),
+        Ok(SlackRequest::Event(r)) => {
+            s.spawn(ENDPOINT, r);
+            StatusCode::OK.into_response()
+        }
+        Ok(other) => ignored(ENDPOINT, &other),
+        Err(e) => malformed(ENDPOINT, &e),
+    }
+}
+
+fn ignored(endpoint: &'static str, request: &SlackRequest) -> Response {
+    if let SlackRequest::Ignored(reason) = request {
+        debug!(endpoint, reason, "ignored a Slack request");
+    }
+    StatusCode::OK.into_response()
+}
+
+fn malformed(endpoint: &'static str, e: &ParseError) -> Response {
+    warn!(endpoint, reason = %e, "refused a malformed Slack request");
+    (StatusCode::BAD_REQUEST, "malformed Slack payload").into_response()
+}
