@@ -128,9 +128,38 @@ fn start_slack_inbound(
                 }
             })))
         }
-        other => {
-            tracing::warn!(mode = other, "Slack HTTP mode is not wired in this build");
-            Ok(None)
+        _ => {
+            use lookout::chat::slack::http::{SlackHttp, router};
+            use lookout::chat::slack::verify::Verifier;
+            let secret = chat_cfg.slack_signing_secret()?;
+            let state = SlackHttp::new(
+                Arc::new(Verifier::new(secret)),
+                slack,
+                handler,
+                app.clock.clone(),
+            );
+            let addr: std::net::SocketAddr = chat_cfg.http_listen.parse().with_context(|| {
+                format!(
+                    "chat.http_listen `{}` is not an address like 127.0.0.1:3000",
+                    chat_cfg.http_listen
+                )
+            })?;
+            let std_listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr} (chat.http_listen)"))?;
+            std_listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(std_listener)?;
+            tracing::info!(%addr, "Slack HTTP endpoints at /slack/commands, /slack/interactions, /slack/events");
+            let mut stop = stop;
+            Ok(Some(tokio::spawn(async move {
+                let served = axum::serve(listener, router(state))
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "Slack HTTP server stopped");
+                }
+            })))
         }
     }
 }

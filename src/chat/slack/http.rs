@@ -83,55 +83,61 @@ impl SlackHttp {
     }
 
     async fn dispatch(&self, received: Received) {
-        let name = self.resolve_channel(&received).await;
-        // Outcomes go back to the channel by Slack's id: it needs no lookup.
-        let target = ChannelName(received.channel_id.clone());
-        let user = received.user().to_owned();
-        let trigger = received.trigger().map(str::to_owned);
-        let event = received.resolved(name);
-        let reply_to = match &event {
-            Inbound::ThreadReply { message, .. } => Some(message.clone()),
-            _ => None,
-        };
-        let outcome = self.handler.handle(event).await;
-        let shown = match outcome {
-            Outcome::Nothing => Ok(()),
-            Outcome::Private(m) => self.chat.ephemeral(&target, &user, &m).await,
-            Outcome::Public(m) => self.chat.post(&target, &m, None).await.map(drop),
-            Outcome::OpenNoteDialog(finding) => match trigger {
-                Some(t) => self.chat.open_note_dialog(&t, finding, &target).await,
-                None => {
-                    warn!(%finding, "cannot open the note dialog: the event had no trigger_id");
-                    Ok(())
-                }
-            },
-            Outcome::Noted(finding) => match reply_to {
-                Some(m) => self.chat.react(&target, &m, NOTED_REACTION).await,
-                None => {
-                    debug!(%finding, "noted, with no reply message to react to");
-                    Ok(())
-                }
-            },
-        };
-        if let Err(e) = shown {
-            warn!(error = %e, "could not show the outcome in Slack");
-        }
+        answer(&self.chat, self.handler.as_ref(), received).await;
     }
+}
 
-    /// The channel's name from the shared cache; Slack's own name, then the
-    /// id, when the lookup fails (a DM, or a channel the bot is not in).
-    async fn resolve_channel(&self, received: &Received) -> ChannelName {
-        match self.chat.channel_name(&received.channel_id).await {
-            Ok(name) => ChannelName(name),
-            Err(e) => {
-                warn!(channel = %received.channel_id, error = %e, "could not name a Slack channel");
-                ChannelName(
-                    received
-                        .channel_name
-                        .clone()
-                        .unwrap_or_else(|| received.channel_id.clone()),
-                )
+/// Runs the handler for one parsed Slack request and shows its outcome in
+/// Slack; shared by the HTTP endpoints and Socket Mode.
+pub async fn answer(chat: &SlackChat, handler: &dyn InboundHandler, received: Received) {
+    let name = resolve_channel(chat, &received).await;
+    // Outcomes go back to the channel by Slack's id: it needs no lookup.
+    let target = ChannelName(received.channel_id.clone());
+    let user = received.user().to_owned();
+    let trigger = received.trigger().map(str::to_owned);
+    let event = received.resolved(name);
+    let reply_to = match &event {
+        Inbound::ThreadReply { message, .. } => Some(message.clone()),
+        _ => None,
+    };
+    let outcome = handler.handle(event).await;
+    let shown = match outcome {
+        Outcome::Nothing => Ok(()),
+        Outcome::Private(m) => chat.ephemeral(&target, &user, &m).await,
+        Outcome::Public(m) => chat.post(&target, &m, None).await.map(drop),
+        Outcome::OpenNoteDialog(finding) => match trigger {
+            Some(t) => chat.open_note_dialog(&t, finding, &target).await,
+            None => {
+                warn!(%finding, "cannot open the note dialog: the event had no trigger_id");
+                Ok(())
             }
+        },
+        Outcome::Noted(finding) => match reply_to {
+            Some(m) => chat.react(&target, &m, NOTED_REACTION).await,
+            None => {
+                debug!(%finding, "noted, with no reply message to react to");
+                Ok(())
+            }
+        },
+    };
+    if let Err(e) = shown {
+        warn!(error = %e, "could not show the outcome in Slack");
+    }
+}
+
+/// The channel's name from the shared cache; Slack's own name, then the
+/// id, when the lookup fails (a DM, or a channel the bot is not in).
+async fn resolve_channel(chat: &SlackChat, received: &Received) -> ChannelName {
+    match chat.channel_name(&received.channel_id).await {
+        Ok(name) => ChannelName(name),
+        Err(e) => {
+            warn!(channel = %received.channel_id, error = %e, "could not name a Slack channel");
+            ChannelName(
+                received
+                    .channel_name
+                    .clone()
+                    .unwrap_or_else(|| received.channel_id.clone()),
+            )
         }
     }
 }

@@ -38,9 +38,9 @@ use crate::domain::FindingId;
 pub mod blocks;
 pub mod fake;
 pub mod fake_socket;
-pub mod socket;
 pub mod http;
 pub mod inbound;
+pub mod socket;
 pub mod verify;
 
 /// Slack's Web API base URL.

@@ -24,12 +24,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::blocks::action_ids;
+use super::inbound::{ParseError, SlackRequest, parse_command, parse_event, parse_interaction};
 use super::{DEFAULT_API_URL, SlackChat};
-use crate::chat::inbound::{Actor, Inbound, InboundHandler, Outcome};
-use crate::chat::{ActionKind, ChannelName, ChatAdapter, ChatError, MessageRef};
+use crate::chat::ChatError;
+use crate::chat::inbound::InboundHandler;
 use crate::config::Secret;
-use crate::domain::FindingId;
 
 /// A call to `apps.connections.open` that has not answered by then is retried.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -288,18 +287,19 @@ impl SocketMode {
                     return SessionEnd::Disconnect;
                 }
                 Some(kind @ ("slash_commands" | "interactive" | "events_api")) => {
-                    match envelope.payload.as_ref().and_then(|p| to_inbound(kind, p)) {
-                        Some(event) => {
+                    match envelope.payload.as_ref().map(|p| parse_payload(kind, p)) {
+                        Some(Ok(SlackRequest::Event(received))) => {
                             let handler = Arc::clone(&self.handler);
                             let chat = Arc::clone(&self.chat);
                             tasks.spawn(async move {
-                                let actor = actor_of(&event).clone();
-                                let outcome = handler.handle(event).await;
-                                act(&chat, &actor, outcome).await;
+                                super::http::answer(&chat, handler.as_ref(), received).await;
                             });
                         }
-                        None => {
+                        Some(Ok(_)) | None => {
                             tracing::debug!(kind, "ignored a Slack payload Lookout does not act on")
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(kind, error = %e, "dropped a malformed Socket Mode payload")
                         }
                     }
                 }
@@ -390,142 +390,29 @@ fn check_url(raw: &str, secure: &[&str], what: &str) -> Result<(), ChatError> {
     }
 }
 
-/// Who acted in an inbound event.
-fn actor_of(event: &Inbound) -> &Actor {
-    match event {
-        Inbound::Command { actor, .. }
-        | Inbound::Button { actor, .. }
-        | Inbound::NoteSubmitted { actor, .. }
-        | Inbound::ThreadReply { actor, .. } => actor,
-    }
-}
-
-/// Shows a handler's outcome in Slack, as the HTTP endpoints do.
-async fn act(chat: &SlackChat, actor: &Actor, outcome: Outcome) {
-    let sent = match &outcome {
-        Outcome::Nothing => Ok(()),
-        Outcome::Private(m) => chat.ephemeral(&actor.channel, &actor.user, m).await,
-        Outcome::Public(m) => chat.post(&actor.channel, m, None).await.map(|_| ()),
-        // `SlackChat` cannot open dialogs or react yet; the person still sees
-        // the effect of their note in the finding's thread.
-        Outcome::OpenNoteDialog(f) => {
-            tracing::info!(finding = %f, "a note dialog was asked for; Slack dialogs are not wired yet");
-            Ok(())
-        }
-        Outcome::Noted(f) => {
-            tracing::info!(finding = %f, "kept a thread reply as a note");
-            Ok(())
-        }
-    };
-    if let Err(e) = sent {
-        tracing::warn!(error = %e, channel = %actor.channel, "could not show a command's reply in Slack");
-    }
-}
-
-/// Maps a Socket Mode payload to a neutral event; `None` for anything Lookout
-/// does not act on or cannot read. Deliberately small: the lead will switch
-/// this one function to the shared Slack payload parsers, which the HTTP
-/// endpoints use too.
-fn to_inbound(kind: &str, p: &Value) -> Option<Inbound> {
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-    let actor = |user: Option<String>, channel: Option<String>| {
-        Some(Actor {
-            user: user.filter(|u| !u.is_empty())?,
-            channel: ChannelName(channel.filter(|c| !c.is_empty())?),
-            surface: "slack".to_owned(),
-        })
-    };
+/// Reads a Socket Mode payload with the same parsers the HTTP endpoints use:
+/// Socket Mode sends as JSON what HTTP sends as a form, so commands and
+/// interactions are re-encoded into the form Slack would have posted.
+fn parse_payload(kind: &str, p: &Value) -> Result<SlackRequest, ParseError> {
     match kind {
         "slash_commands" => {
-            let name = s(p, "command")?
-                .trim()
-                .trim_start_matches('/')
-                .to_lowercase();
-            if name.is_empty() {
-                return None;
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            if let Some(fields) = p.as_object() {
+                for (k, v) in fields {
+                    if let Some(v) = v.as_str() {
+                        form.append_pair(k, v);
+                    }
+                }
             }
-            // Lookout routes by channel name; the id serves when Slack omits it.
-            let channel = s(p, "channel_name").or_else(|| s(p, "channel_id"));
-            Some(Inbound::Command {
-                actor: actor(s(p, "user_id"), channel)?,
-                name,
-                text: s(p, "text").unwrap_or_default().trim().to_owned(),
-            })
+            parse_command(form.finish().as_bytes())
         }
-        "interactive" => match s(p, "type")?.as_str() {
-            "block_actions" => {
-                let user = p.get("user").and_then(|u| s(u, "id"));
-                let ch = p.get("channel")?;
-                let actor = actor(user, s(ch, "name").or_else(|| s(ch, "id")))?;
-                let a = p.get("actions")?.as_array()?.first()?;
-                let action = match s(a, "action_id")?.as_str() {
-                    action_ids::ACK => ActionKind::Acknowledge,
-                    action_ids::SNOOZE => ActionKind::Snooze,
-                    action_ids::RESOLVE => ActionKind::Resolve,
-                    action_ids::NOTE => ActionKind::AddNote,
-                    action_ids::REOPEN => ActionKind::Reopen,
-                    // Link buttons open Klaviyo in the browser; nothing to do.
-                    _ => return None,
-                };
-                // Buttons carry `F-12`; the snooze select carries `F-12|4h`.
-                let value = s(a, "value")
-                    .or_else(|| a.get("selected_option").and_then(|o| s(o, "value")))?;
-                let (finding, choice) = match value.split_once('|') {
-                    Some((f, c)) => (f.to_owned(), Some(c.to_owned())),
-                    None => (value, None),
-                };
-                Some(Inbound::Button {
-                    actor,
-                    action,
-                    finding: FindingId::parse(&finding).ok()?,
-                    choice,
-                    trigger: s(p, "trigger_id"),
-                })
-            }
-            "view_submission" => {
-                // The note dialog carries `F-12|channel` in private_metadata,
-                // since a submission names no channel.
-                let view = p.get("view")?;
-                let meta = s(view, "private_metadata")?;
-                let (finding, channel) = meta.split_once('|')?;
-                let user = p.get("user").and_then(|u| s(u, "id"));
-                // The dialog has one text input; take the first value found.
-                let text = view
-                    .pointer("/state/values")?
-                    .as_object()?
-                    .values()
-                    .filter_map(Value::as_object)
-                    .flat_map(|inputs| inputs.values())
-                    .find_map(|input| s(input, "value"))
-                    .unwrap_or_default();
-                Some(Inbound::NoteSubmitted {
-                    actor: actor(user, Some(channel.to_owned()))?,
-                    finding: FindingId::parse(finding).ok()?,
-                    text,
-                })
-            }
-            _ => None,
-        },
-        "events_api" => {
-            let e = p.get("event")?;
-            // Only human replies in a thread: not bots (ours included), not
-            // edits or joins (they have a subtype), not top-level messages.
-            if s(e, "type")?.as_str() != "message"
-                || e.get("subtype").is_some()
-                || e.get("bot_id").is_some()
-            {
-                return None;
-            }
-            let ts = s(e, "ts")?;
-            let thread = s(e, "thread_ts").filter(|t| *t != ts)?;
-            Some(Inbound::ThreadReply {
-                actor: actor(s(e, "user"), s(e, "channel"))?,
-                thread: MessageRef(thread),
-                message: MessageRef(ts),
-                text: s(e, "text").unwrap_or_default(),
-            })
+        "interactive" => {
+            let body = form_urlencoded::Serializer::new(String::new())
+                .append_pair("payload", &p.to_string())
+                .finish();
+            parse_interaction(body.as_bytes())
         }
-        _ => None,
+        _ => parse_event(p.to_string().as_bytes()),
     }
 }
 
@@ -555,72 +442,46 @@ mod tests {
         assert_eq!(d.reason.as_deref(), Some("refresh_requested"));
     }
 
-    #[test]
-    fn slash_command_maps_with_name_fallback_to_id() {
-        let p = json!({"command": "/Scan", "text": " acme ", "user_id": "U1", "channel_name": "client-acme", "channel_id": "C0001"});
-        assert_eq!(
-            to_inbound("slash_commands", &p),
-            Some(Inbound::Command {
-                actor: Actor {
-                    user: "U1".into(),
-                    channel: ChannelName("client-acme".into()),
-                    surface: "slack".into()
-                },
-                name: "scan".into(),
-                text: "acme".into(),
-            })
-        );
-        let p = json!({"command": "/lookout", "text": "scan acme", "user_id": "U1", "channel_id": "C0001"});
-        match to_inbound("slash_commands", &p) {
-            Some(Inbound::Command { actor, name, .. }) => {
-                assert_eq!(name, "lookout");
-                assert_eq!(actor.channel.as_str(), "C0001");
-            }
-            other => panic!("{other:?}"),
-        }
-        for bad in [
-            json!({"command": "/scan", "channel_id": "C1"}),
-            json!({"command": "/", "user_id": "U1", "channel_id": "C1"}),
-            json!({"user_id": "U1", "channel_id": "C1"}),
-            json!("a string"),
-        ] {
-            assert_eq!(to_inbound("slash_commands", &bad), None, "{bad}");
+    fn event(kind: &str, p: Value) -> crate::chat::inbound::Inbound {
+        match parse_payload(kind, &p) {
+            Ok(SlackRequest::Event(r)) => r.event,
+            other => panic!("{kind} {p}: {other:?}"),
         }
     }
 
     #[test]
-    fn block_actions_map_buttons_and_snooze_select() {
-        let payload = |action: Value| {
-            json!({"type": "block_actions", "user": {"id": "U1"}, "trigger_id": "T9",
-                   "channel": {"id": "C0001", "name": "client-acme"}, "actions": [action]})
-        };
-        match to_inbound(
-            "interactive",
-            &payload(json!({"action_id": "lookout_ack", "value": "F-12"})),
-        ) {
-            Some(Inbound::Button {
-                action,
-                finding,
-                choice,
-                trigger,
-                actor,
-            }) => {
-                assert_eq!(action, ActionKind::Acknowledge);
-                assert_eq!(finding, FindingId(12));
-                assert_eq!(choice, None);
-                assert_eq!(trigger.as_deref(), Some("T9"));
-                assert_eq!(actor.channel.as_str(), "client-acme");
+    fn socket_payloads_go_through_the_shared_parsers() {
+        use crate::chat::ActionKind;
+        use crate::chat::inbound::Inbound;
+        use crate::domain::FindingId;
+        // Slash commands arrive as JSON objects of the form fields.
+        let p = json!({"command": "/lookout", "text": "scan acme", "user_id": "U1", "channel_id": "C0001",
+            "channel_name": "client-acme", "trigger_id": "T1", "response_url": "https://hooks.slack.com/x"});
+        match event("slash_commands", p) {
+            Inbound::Command { name, text, actor } => {
+                assert_eq!(
+                    (name.as_str(), text.as_str(), actor.user.as_str()),
+                    ("scan", "acme", "U1")
+                );
             }
             other => panic!("{other:?}"),
         }
-        let snooze = json!({"action_id": "lookout_snooze", "selected_option": {"value": "F-3|4h"}});
-        match to_inbound("interactive", &payload(snooze)) {
-            Some(Inbound::Button {
+        // Interactions arrive as the JSON the form's `payload` field would hold.
+        let click = |action: Value| {
+            json!({"type": "block_actions", "user": {"id": "U1"}, "trigger_id": "T9",
+                   "channel": {"id": "C0001", "name": "client-acme"}, "container": {"channel_id": "C0001"},
+                   "message": {"ts": "1.0"}, "actions": [action]})
+        };
+        match event(
+            "interactive",
+            click(json!({"action_id": "lookout_snooze", "selected_option": {"value": "F-3|4h"}})),
+        ) {
+            Inbound::Button {
                 action,
                 finding,
                 choice,
                 ..
-            }) => {
+            } => {
                 assert_eq!(
                     (action, finding, choice.as_deref()),
                     (ActionKind::Snooze, FindingId(3), Some("4h"))
@@ -628,71 +489,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        for bad in [
-            json!({"action_id": "lookout_link_1", "value": "https://www.klaviyo.com/"}),
-            json!({"action_id": "lookout_ack", "value": "not-a-finding"}),
-            json!({"action_id": "lookout_ack"}),
-            json!({"action_id": "someone_elses", "value": "F-1"}),
-        ] {
-            assert_eq!(
-                to_inbound("interactive", &payload(bad.clone())),
-                None,
-                "{bad}"
-            );
-        }
-        assert_eq!(
-            to_inbound("interactive", &json!({"type": "block_actions"})),
-            None
-        );
-    }
-
-    #[test]
-    fn view_submission_maps_to_a_note() {
-        let p = json!({"type": "view_submission", "user": {"id": "U1"},
-            "view": {"private_metadata": "F-7|client-acme",
-                     "state": {"values": {"b": {"a": {"type": "plain_text_input", "value": "called them"}}}}}});
-        assert_eq!(
-            to_inbound("interactive", &p),
-            Some(Inbound::NoteSubmitted {
-                actor: Actor {
-                    user: "U1".into(),
-                    channel: ChannelName("client-acme".into()),
-                    surface: "slack".into()
-                },
-                finding: FindingId(7),
-                text: "called them".into(),
-            })
-        );
-        let no_meta = json!({"type": "view_submission", "user": {"id": "U1"}, "view": {"state": {"values": {}}}});
-        assert_eq!(to_inbound("interactive", &no_meta), None);
-    }
-
-    #[test]
-    fn only_human_thread_replies_become_events() {
-        let event = |e: Value| json!({"event": e});
-        let reply = json!({"type": "message", "user": "U1", "channel": "C0001", "ts": "2.0", "thread_ts": "1.0", "text": "on it"});
-        match to_inbound("events_api", &event(reply.clone())) {
-            Some(Inbound::ThreadReply {
-                thread,
-                message,
-                text,
-                ..
-            }) => {
-                assert_eq!((thread.0.as_str(), message.0.as_str()), ("1.0", "2.0"));
-                assert_eq!(text, "on it");
-            }
-            other => panic!("{other:?}"),
-        }
-        let mut bot = reply.clone();
-        bot["bot_id"] = json!("B1");
-        let mut edit = reply.clone();
-        edit["subtype"] = json!("message_changed");
-        let top = json!({"type": "message", "user": "U1", "channel": "C0001", "ts": "1.0", "thread_ts": "1.0"});
-        let unthreaded = json!({"type": "message", "user": "U1", "channel": "C0001", "ts": "3.0"});
-        let reaction = json!({"type": "reaction_added", "user": "U1"});
-        for e in [bot, edit, top, unthreaded, reaction] {
-            assert_eq!(to_inbound("events_api", &event(e.clone())), None, "{e}");
-        }
+        let link = click(json!({"action_id": "lookout_link_1", "value": "x"}));
+        assert!(matches!(
+            parse_payload("interactive", &link),
+            Ok(SlackRequest::Ignored(_))
+        ));
+        // Events arrive as the Events API body.
+        let reply = json!({"type": "event_callback", "event": {"type": "message", "user": "U1", "channel": "C0001",
+            "ts": "2.0", "thread_ts": "1.0", "text": "on it"}});
+        assert!(matches!(
+            event("events_api", reply),
+            Inbound::ThreadReply { .. }
+        ));
+        // Malformed payloads are errors, not panics.
+        assert!(parse_payload("slash_commands", &json!("a string")).is_err());
+        assert!(parse_payload("interactive", &json!({"type": "block_actions"})).is_err());
     }
 
     #[test]
