@@ -210,6 +210,21 @@ async fn a_finding_is_acked_from_its_button_and_annotated_from_its_thread() {
         ("U0BO", "told client Monday")
     );
     drop(conn);
+    // Slack retries the same event (new timestamp, new signature): taken once only.
+    e.stack.clock.advance(Duration::seconds(2));
+    assert_eq!(
+        e.signed("/slack/events", "application/json", event.to_string())
+            .await,
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut conn = app.store.pool().acquire().await.unwrap();
+    assert_eq!(
+        Findings::notes(&mut conn, id).await.unwrap().len(),
+        1,
+        "a retried event is not a second note"
+    );
+    drop(conn);
 
     // A forged click changes nothing.
     let forged = e

@@ -52,7 +52,7 @@ pub fn hourly_count(m: KnownMetric, hour: usize) -> f64 {
         KnownMetric::BouncedEmail => 3.0,
         // About 0.02% of received mail: one complaint every five hours.
         KnownMetric::MarkedEmailAsSpam => {
-            if hour % 5 == 0 {
+            if hour.is_multiple_of(5) {
                 1.0
             } else {
                 0.0

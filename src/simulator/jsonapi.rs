@@ -422,7 +422,7 @@ pub(crate) fn encode_cursor(s: &str) -> String {
 
 /// Decodes a cursor made by [`encode_cursor`].
 pub(crate) fn decode_cursor(c: &str) -> Option<String> {
-    if c.len() % 2 != 0 {
+    if !c.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..c.len())

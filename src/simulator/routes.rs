@@ -212,11 +212,11 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     if in_force(FaultKind::ThrottleStorm) {
         return ApiError::throttled(STORM_RETRY_AFTER_SECS).into_response();
     }
-    if let Some(op) = limits::operation(parts.method.as_str(), &path) {
-        if let Err(secs) = inner.limiter.check(idx, op, tokio::time::Instant::now()) {
-            tracing::debug!(brand = %brand.slug, path = op.path, secs, "simulator throttled a request");
-            return ApiError::throttled(secs).into_response();
-        }
+    if let Some(op) = limits::operation(parts.method.as_str(), &path)
+        && let Err(secs) = inner.limiter.check(idx, op, tokio::time::Instant::now())
+    {
+        tracing::debug!(brand = %brand.slug, path = op.path, secs, "simulator throttled a request");
+        return ApiError::throttled(secs).into_response();
     }
     let query = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
         Ok(Query(q)) => q,

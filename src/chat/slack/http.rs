@@ -46,6 +46,41 @@ pub struct SlackHttp {
     pub handler: Arc<dyn InboundHandler>,
     /// The time signatures are checked against.
     pub clock: SharedClock,
+    /// Events already taken, by Slack's `event_id`: Slack retries an event it
+    /// thinks was not acknowledged, with a new signature, and a retried thread
+    /// reply must not become a second note.
+    pub seen_events: Arc<SeenEvents>,
+}
+
+/// A bounded memory of recent Slack `event_id`s.
+#[derive(Debug, Default)]
+pub struct SeenEvents {
+    ids: std::sync::Mutex<std::collections::VecDeque<String>>,
+}
+
+impl SeenEvents {
+    /// How many recent ids are remembered; Slack retries within minutes.
+    pub const CAPACITY: usize = 10_000;
+
+    /// Records `id`; false when it was already there (a retry).
+    pub fn first_time(&self, id: &str) -> bool {
+        // The queue only holds strings; a panic elsewhere cannot leave it inconsistent.
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        if ids.iter().any(|s| s == id) {
+            return false;
+        }
+        if ids.len() == Self::CAPACITY {
+            ids.pop_front();
+        }
+        ids.push_back(id.to_owned());
+        true
+    }
+}
+
+/// Slack's `event_id` of an Events API body, if it has one.
+pub fn event_id(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("event_id")?.as_str().map(str::to_owned)
 }
 
 impl SlackHttp {
@@ -61,6 +96,7 @@ impl SlackHttp {
             chat,
             handler,
             clock,
+            seen_events: Arc::default(),
         }
     }
 
@@ -191,7 +227,12 @@ async fn events(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> 
     match inbound::parse_event(&body) {
         Ok(SlackRequest::Challenge(c)) => axum::Json(json!({"challenge": c})).into_response(),
         Ok(SlackRequest::Event(r)) => {
-            s.spawn(ENDPOINT, r);
+            match event_id(&body) {
+                Some(id) if !s.seen_events.first_time(&id) => {
+                    debug!(endpoint = ENDPOINT, event_id = %id, "a retried event was already taken");
+                }
+                _ => s.spawn(ENDPOINT, r),
+            }
             StatusCode::OK.into_response()
         }
         Ok(other) => ignored(ENDPOINT, &other),
@@ -209,4 +250,27 @@ fn ignored(endpoint: &'static str, request: &SlackRequest) -> Response {
 fn malformed(endpoint: &'static str, e: &ParseError) -> Response {
     warn!(endpoint, reason = %e, "refused a malformed Slack request");
     (StatusCode::BAD_REQUEST, "malformed Slack payload").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_taken_once_and_memory_is_bounded() {
+        let seen = SeenEvents::default();
+        assert!(seen.first_time("Ev1"));
+        assert!(!seen.first_time("Ev1"));
+        for i in 0..SeenEvents::CAPACITY {
+            assert!(seen.first_time(&format!("x{i}")));
+        }
+        // Ev1 was the oldest and has been forgotten; the newest is still known.
+        assert!(seen.first_time("Ev1"));
+        assert!(!seen.first_time(&format!("x{}", SeenEvents::CAPACITY - 1)));
+        assert_eq!(
+            event_id(br#"{"event_id":"Ev9","event":{}}"#).as_deref(),
+            Some("Ev9")
+        );
+        assert_eq!(event_id(b"not json"), None);
+    }
 }

@@ -56,6 +56,8 @@ pub struct SocketMode {
     initial_backoff: Duration,
     /// Longest reconnect delay.
     max_backoff: Duration,
+    /// Events already taken: Slack redelivers an event after a reconnect.
+    seen_events: Arc<super::http::SeenEvents>,
 }
 
 /// Why one websocket session ended.
@@ -92,6 +94,7 @@ impl SocketMode {
             chat,
             initial_backoff: DEFAULT_INITIAL_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
+            seen_events: Arc::default(),
         })
     }
 
@@ -287,6 +290,16 @@ impl SocketMode {
                     return SessionEnd::Disconnect;
                 }
                 Some(kind @ ("slash_commands" | "interactive" | "events_api")) => {
+                    let retried = kind == "events_api"
+                        && envelope
+                            .payload
+                            .as_ref()
+                            .and_then(|p| p.get("event_id")?.as_str().map(str::to_owned))
+                            .is_some_and(|id| !self.seen_events.first_time(&id));
+                    if retried {
+                        tracing::debug!("a redelivered event was already taken");
+                        continue;
+                    }
                     match envelope.payload.as_ref().map(|p| parse_payload(kind, p)) {
                         Some(Ok(SlackRequest::Event(received))) => {
                             let handler = Arc::clone(&self.handler);
