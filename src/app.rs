@@ -482,12 +482,7 @@ impl App {
                 Digest::Weekly => "digest:weekly",
             };
             let mut tx = self.store.pool().begin().await.map_err(StoreError::from)?;
-            let last: Option<DateTime<Utc>> =
-                sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = ?")
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(StoreError::from)?;
+            let last = schedule_get(&mut tx, key).await?;
             if last.is_some_and(|l| l >= slot) {
                 continue;
             }
@@ -509,12 +504,7 @@ impl App {
                     posted += 1;
                 }
             }
-            sqlx::query("INSERT INTO schedule (key, last_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at")
-                .bind(key)
-                .bind(ts(slot))
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
+            schedule_set(&mut tx, key, slot).await?;
             tx.commit().await.map_err(StoreError::from)?;
         }
         if posted > 0 {
@@ -530,31 +520,13 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, AppError> {
         let tz = self.config.agency.tz()?;
-        let local = now.with_timezone(&tz);
-        let hour = self.config.agency.daily_digest_hour;
-        let mut day = local.date_naive();
+        let at = chrono::NaiveTime::from_hms_opt(self.config.agency.daily_digest_hour, 0, 0)
+            .ok_or_else(|| ConfigError::Invalid("agency.daily_digest_hour must be 0-23".into()))?;
         let weekday = self.config.agency.weekly_day()?;
-        for _ in 0..8 {
-            let due_day = match digest {
-                Digest::DailyTriage => true,
-                Digest::Weekly => day.weekday() == weekday,
-            };
-            if due_day {
-                let naive = day.and_hms_opt(hour, 0, 0);
-                // `earliest` picks the first of two times on a DST fold; a skipped hour has none.
-                if let Some(t) = naive.and_then(|n| tz.from_local_datetime(&n).earliest()) {
-                    let t = t.with_timezone(&Utc);
-                    if t <= now {
-                        return Ok(Some(t));
-                    }
-                }
-            }
-            day = match day.pred_opt() {
-                Some(d) => d,
-                None => break,
-            };
-        }
-        Ok(None)
+        Ok(latest_local(tz, now, at, |day| match digest {
+            Digest::DailyTriage => true,
+            Digest::Weekly => day.weekday() == weekday,
+        }))
     }
 
     /// When the client was last scanned by the scheduler.
@@ -562,13 +534,13 @@ impl App {
         &self,
         slug: &ClientSlug,
     ) -> Result<Option<DateTime<Utc>>, AppError> {
-        Ok(
-            sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = ?")
-                .bind(format!("scan:{slug}"))
-                .fetch_optional(self.store.pool())
-                .await
-                .map_err(StoreError::from)?,
-        )
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        schedule_get(&mut conn, &format!("scan:{slug}")).await
     }
 
     /// Records that the scheduler started a scan of the client.
@@ -577,13 +549,13 @@ impl App {
         slug: &ClientSlug,
         at: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        sqlx::query("INSERT INTO schedule (key, last_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at")
-            .bind(format!("scan:{slug}"))
-            .bind(ts(at))
-            .execute(self.store.pool())
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
             .await
             .map_err(StoreError::from)?;
-        Ok(())
+        schedule_set(&mut conn, &format!("scan:{slug}"), at).await
     }
 
     /// How chat traffic for a client is treated now: muted in a maintenance
@@ -687,38 +659,15 @@ impl App {
         };
         let tz = self.config.agency.tz()?;
         let now = self.clock.now();
-        let local = now.with_timezone(&tz);
         // The most recent end of quiet hours at or before now.
-        let mut day = local.date_naive();
-        let mut slot = None;
-        for _ in 0..2 {
-            if let Some(t) = tz.from_local_datetime(&day.and_time(end)).earliest() {
-                let t = t.with_timezone(&Utc);
-                if t <= now {
-                    slot = Some(t);
-                    break;
-                }
-            }
-            match day.pred_opt() {
-                Some(d) => day = d,
-                None => break,
-            }
-        }
+        let slot = latest_local(tz, now, end, |_| true);
         let Some(slot) = slot else { return Ok(0) };
         let mut tx = self.store.pool().begin().await.map_err(StoreError::from)?;
-        let last: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = 'quiet-end'")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
+        let last = schedule_get(&mut tx, "quiet-end").await?;
         if last.is_some_and(|l| l >= slot) {
             return Ok(0);
         }
-        sqlx::query("INSERT INTO schedule (key, last_at) VALUES ('quiet-end', ?) ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at")
-            .bind(ts(slot))
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
+        schedule_set(&mut tx, "quiet-end", slot).await?;
         // Quiet hours began at `start` on the local day before the end (or the same day).
         let began = {
             let end_local = slot.with_timezone(&tz);
@@ -878,6 +827,59 @@ fn revoked(profile: &ClientProfile, e: &KlaviyoError) -> Observation {
     }
 }
 
+/// When the scheduled work `key` last ran (rows, not timers: restarts keep them).
+async fn schedule_get(
+    conn: &mut SqliteConnection,
+    key: &str,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    Ok(
+        sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(StoreError::from)?,
+    )
+}
+
+/// Records that the scheduled work `key` ran at `at`.
+async fn schedule_set(
+    conn: &mut SqliteConnection,
+    key: &str,
+    at: DateTime<Utc>,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO schedule (key, last_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at",
+    )
+    .bind(key)
+    .bind(ts(at))
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// The most recent local time `at` (on a day `on` accepts, within a week) at or
+/// before `now`, in UTC. On a DST fold it takes the first of the two times; a
+/// time skipped by DST does not happen that day.
+pub fn latest_local(
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+    at: chrono::NaiveTime,
+    on: impl Fn(chrono::NaiveDate) -> bool,
+) -> Option<DateTime<Utc>> {
+    let mut day = now.with_timezone(&tz).date_naive();
+    for _ in 0..8 {
+        if on(day)
+            && let Some(t) = tz.from_local_datetime(&day.and_time(at)).earliest()
+            && t.with_timezone(&Utc) <= now
+        {
+            return Some(t.with_timezone(&Utc));
+        }
+        day = day.pred_opt()?;
+    }
+    None
+}
+
 /// Whether the scheduler should scan a client now.
 pub fn scan_due(last: Option<DateTime<Utc>>, now: DateTime<Utc>, interval: Duration) -> bool {
     last.is_none_or(|l| now - l >= interval)
@@ -903,4 +905,45 @@ pub fn portfolio_rows(active: &[Finding]) -> Vec<(ClientSlug, [usize; 3])> {
 /// An informational message (used by handlers and the scheduler).
 pub fn info(text: impl Into<String>) -> Message {
     Message::text(Accent::Info, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveTime;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn latest_local_finds_the_last_due_time_across_dst_and_weekdays() {
+        let ny = chrono_tz::America::New_York;
+        let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap();
+        // 13:59 UTC on Monday 2 November 2026 is 08:59 EST: the last 09:00 was Sunday's (EDT ended that morning).
+        let t = latest_local(ny, utc("2026-11-02T13:59:00Z"), nine, |_| true);
+        assert_eq!(t, Some(utc("2026-11-01T14:00:00Z")));
+        assert_eq!(
+            latest_local(ny, utc("2026-11-02T14:00:00Z"), nine, |_| true),
+            Some(utc("2026-11-02T14:00:00Z"))
+        );
+        // Weekly on Mondays, asked on a Sunday: the Monday before.
+        let mon = |d: chrono::NaiveDate| d.weekday() == chrono::Weekday::Mon;
+        assert_eq!(
+            latest_local(ny, utc("2026-11-08T20:00:00Z"), nine, mon),
+            Some(utc("2026-11-02T14:00:00Z"))
+        );
+        // 02:30 does not exist on 8 March 2026 in New York; the day before's does.
+        let half_two = NaiveTime::from_hms_opt(2, 30, 0).unwrap();
+        assert_eq!(
+            latest_local(ny, utc("2026-03-08T12:00:00Z"), half_two, |_| true),
+            Some(utc("2026-03-07T07:30:00Z"))
+        );
+        // 01:30 happens twice on 1 November 2026: the first (EDT) is taken.
+        let half_one = NaiveTime::from_hms_opt(1, 30, 0).unwrap();
+        assert_eq!(
+            latest_local(ny, utc("2026-11-01T07:00:00Z"), half_one, |_| true),
+            Some(utc("2026-11-01T05:30:00Z"))
+        );
+    }
 }
