@@ -20,7 +20,7 @@ use crate::config::{ClientProfile, Config, ConfigError};
 use crate::domain::{ClientSlug, Severity, Track};
 use crate::findings::{Change, ChangeKind, Finding, FindingError, Findings, ReconcileScope, ts};
 use crate::klaviyo::{Credential, KlaviyoClient, KlaviyoConfig, KlaviyoError};
-use crate::outbox::{self, Deliverer, Op};
+use crate::outbox::{self, Deliverer};
 use crate::routing::{self, Digest, Mode, Route};
 use crate::scan::fetch::{ScanProgress, build_snapshot};
 use crate::scan::snapshot::Snapshot;
@@ -381,12 +381,7 @@ impl App {
                 .map(|c| c.finding.clone())
                 .collect();
             let msg = routing::onboarding_message(&entry.route, &found);
-            let op = Op::Post {
-                channel: entry.route.channel.clone(),
-                finding: None,
-                message: msg,
-            };
-            outbox::enqueue(&mut tx, &op, now).await?;
+            outbox::post_to(&mut tx, &entry.route.channel, msg, now).await?;
         }
         if let Some(s) = &snapshot {
             save_snapshot(&mut tx, s, previous.as_ref()).await?;
@@ -495,12 +490,7 @@ impl App {
                 }
                 let active = Findings::active(&mut tx, Some(&entry.profile.slug), None).await?;
                 if let Some(message) = routing::digest_message(digest, &entry.route, &active) {
-                    let op = Op::Post {
-                        channel: entry.route.channel.clone(),
-                        finding: None,
-                        message,
-                    };
-                    outbox::enqueue(&mut tx, &op, now).await?;
+                    outbox::post_to(&mut tx, &entry.route.channel, message, now).await?;
                     posted += 1;
                 }
             }
@@ -636,12 +626,7 @@ impl App {
                 .filter(|f| f.detected_at >= start || f.last_seen_at >= start)
                 .collect();
             let message = routing::maintenance_summary(&entry.route, start, end, &found);
-            let op = Op::Post {
-                channel: entry.route.channel.clone(),
-                finding: None,
-                message,
-            };
-            outbox::enqueue(&mut tx, &op, now).await?;
+            outbox::post_to(&mut tx, &entry.route.channel, message, now).await?;
             posted += 1;
         }
         tx.commit().await.map_err(StoreError::from)?;
@@ -698,12 +683,7 @@ impl App {
                 continue;
             }
             let message = routing::quiet_catch_up(&entry.route, &overnight);
-            let op = Op::Post {
-                channel: entry.route.channel.clone(),
-                finding: None,
-                message,
-            };
-            outbox::enqueue(&mut tx, &op, now).await?;
+            outbox::post_to(&mut tx, &entry.route.channel, message, now).await?;
             posted += 1;
         }
         tx.commit().await.map_err(StoreError::from)?;
@@ -711,25 +691,6 @@ impl App {
             self.deliverer.notify();
         }
         Ok(posted)
-    }
-
-    /// Posts a message to a channel through the outbox (announcements, summaries).
-    pub async fn announce(&self, channel: &ChannelName, message: Message) -> Result<(), AppError> {
-        let mut conn = self
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
-        let op = Op::Post {
-            channel: channel.clone(),
-            finding: None,
-            message,
-        };
-        outbox::enqueue(&mut conn, &op, self.clock.now()).await?;
-        drop(conn);
-        self.deliverer.notify();
-        Ok(())
     }
 }
 

@@ -89,6 +89,21 @@ pub async fn enqueue(
     Ok(id)
 }
 
+/// Enqueues a plain post to a channel (digests, summaries, announcements).
+pub async fn post_to(
+    conn: &mut SqliteConnection,
+    channel: &ChannelName,
+    message: Message,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let op = Op::Post {
+        channel: channel.clone(),
+        finding: None,
+        message,
+    };
+    enqueue(conn, &op, now).await
+}
+
 /// Whether a finding has (or will have) its own message: a post row exists for it.
 pub async fn has_post(conn: &mut SqliteConnection, finding: FindingId) -> Result<bool, StoreError> {
     let n: i64 =
