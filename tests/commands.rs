@@ -551,3 +551,37 @@ async fn quiet_hours_post_without_pinging_then_catch_up_in_the_morning() {
         morning.text
     );
 }
+
+#[tokio::test]
+async fn until_worse_snoozes_end_after_the_configured_days() {
+    let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
+    let stack = Stack::start_with(
+        7,
+        12,
+        SimClock::frozen(demo_start()),
+        chat,
+        &["acme"],
+        |c| {
+            c.findings.until_worse_max_days = 2;
+        },
+    )
+    .await
+    .unwrap();
+    let id = seed(&stack, "acme", "deliv-bounce-rate", Severity::Warning).await;
+    run(
+        &stack,
+        "ana",
+        "client-acme",
+        &format!("/snooze {id} until-worse"),
+    )
+    .await
+    .unwrap();
+    let mut conn = stack.app.store.pool().acquire().await.unwrap();
+    let f = Findings::get(&mut conn, id).await.unwrap();
+    assert!(f.snooze_until_worse);
+    assert_eq!(
+        f.snoozed_until,
+        Some(stack.clock.now() + Duration::days(2)),
+        "never forever"
+    );
+}

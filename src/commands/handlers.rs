@@ -102,9 +102,6 @@ pub fn error_message(e: &CommandError) -> Message {
     Message::text(Accent::Error, e.to_string())
 }
 
-/// Longest a snooze "until worse" lasts before it ends anyway.
-pub const UNTIL_WORSE_CAP_DAYS: i64 = 7;
-
 /// Runs a command for a person.
 pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Reply, CommandError> {
     let role = app.config.role_of(&inv.user);
@@ -173,7 +170,9 @@ pub async fn handle(app: &Arc<App>, inv: &Invocation, cmd: Command) -> Result<Re
         }
         Command::Ack { finding } => transition(app, inv, &actor, finding, Transition::Ack).await,
         Command::Snooze { finding, spec } => {
-            let until = spec.end(now, Duration::days(UNTIL_WORSE_CAP_DAYS));
+            // "Until worse" still ends: after `findings.until_worse_max_days`.
+            let cap = Duration::days(i64::from(app.config.findings.until_worse_max_days));
+            let until = spec.end(now, cap);
             if until > now + Duration::days(super::parse::MAX_SNOOZE_DAYS) {
                 return Err(CommandError::Finding(FindingError::Invalid(format!(
                     "a snooze can last at most {} days; pick an earlier date",
