@@ -1,7 +1,6 @@
 //! Command handlers, roles, channel scoping, snoozes and digests against the
 //! real app and simulator, with findings set up directly in the store.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -12,9 +11,11 @@ use lookout::clock::{Clock, SimClock};
 use lookout::commands::handlers::{self, CommandError, Invocation};
 use lookout::commands::parse::parse_line;
 use lookout::demo::{Stack, demo_start};
-use lookout::domain::{ClientSlug, FindingId, Money, Severity, Track};
-use lookout::findings::{FindingState, Findings, ReconcileScope};
-use lookout::routing::route_change;
+use lookout::domain::{ClientSlug, FindingId, Money, Severity};
+use lookout::findings::{FindingState, Findings};
+use lookout::routing::Mode;
+
+mod support;
 
 async fn stack() -> (Stack, Arc<ConsoleChat>) {
     let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
@@ -30,44 +31,15 @@ async fn stack() -> (Stack, Arc<ConsoleChat>) {
     (stack, chat)
 }
 
-/// Records one observation for a client as a scan would, with its chat traffic.
+/// Records one observation for a client as a scan would, and delivers its chat traffic.
 async fn seed(stack: &Stack, client: &str, check: &str, sev: Severity) -> FindingId {
-    let app = &stack.app;
-    let slug = ClientSlug::parse(client).unwrap();
-    let route = app.client(&slug).unwrap().route.clone();
     let obs = Observation {
-        check: check.into(),
-        subject: "s".into(),
-        severity: sev,
-        track: Track::Now,
-        title: format!("{check} at {client}"),
-        why: "Because.".into(),
-        deep_link: "https://www.klaviyo.com/flow/1/edit".into(),
         value_at_stake: Some(Money::from_major(120.0, "USD")),
-        began_at: None,
+        ..support::observation(check, "s", sev, &format!("{check} at {client}"))
     };
-    let ran: HashSet<String> = [check.to_string()].into();
-    let now = stack.clock.now();
-    let mut tx = app.store.pool().begin().await.unwrap();
-    let changes = Findings::reconcile(
-        &mut tx,
-        &ReconcileScope {
-            client: &slug,
-            channel: &route.channel,
-            ran: &ran,
-            onboarding: false,
-            reopen_window: chrono::Duration::hours(24),
-            now,
-        },
-        &[obs],
-    )
-    .await
-    .unwrap();
-    for c in &changes {
-        route_change(&mut tx, &route, c, now).await.unwrap();
-    }
-    tx.commit().await.unwrap();
-    app.deliverer.run_once().await.unwrap();
+    let (changes, _) =
+        support::record(&stack.app, client, obs, stack.clock.now(), Mode::Normal).await;
+    stack.app.deliverer.run_once().await.unwrap();
     changes[0].finding.id
 }
 
@@ -314,39 +286,20 @@ async fn maintenance_records_findings_posts_nothing_then_one_summary() {
     let before = chat.transcript().len();
     // A scan during the window finds acme's stopped flow... (a seeded critical here).
     let slug = ClientSlug::parse("acme").unwrap();
-    let route = app.client(&slug).unwrap().route.clone();
     let now = stack.clock.now();
-    let mut tx = app.store.pool().begin().await.unwrap();
-    let mode = app.mode_for(&mut tx, &slug, now).await.unwrap();
-    assert_eq!(mode, lookout::routing::Mode::Muted);
-    let obs = Observation {
-        check: "flow-live-stopped".into(),
-        subject: "F1".into(),
-        severity: Severity::Critical,
-        track: Track::Now,
-        title: "Flow stopped during the migration".into(),
-        why: "w".into(),
-        deep_link: "https://www.klaviyo.com/flow/F1/edit".into(),
-        value_at_stake: None,
-        began_at: None,
-    };
-    let ran: HashSet<String> = ["flow-live-stopped".to_string()].into();
-    let scope = ReconcileScope {
-        client: &slug,
-        channel: &route.channel,
-        ran: &ran,
-        onboarding: false,
-        reopen_window: Duration::hours(24),
-        now,
-    };
-    let changes = Findings::reconcile(&mut tx, &scope, &[obs]).await.unwrap();
-    for c in &changes {
-        let ops = lookout::routing::route_change_in(&mut tx, &route, c, now, mode)
-            .await
-            .unwrap();
-        assert!(ops.is_empty(), "nothing posted in maintenance");
-    }
-    tx.commit().await.unwrap();
+    let mut conn = app.store.pool().acquire().await.unwrap();
+    let mode = app.mode_for(&mut conn, &slug, now).await.unwrap();
+    drop(conn);
+    assert_eq!(mode, Mode::Muted);
+    let obs = support::observation(
+        "flow-live-stopped",
+        "F1",
+        Severity::Critical,
+        "Flow stopped during the migration",
+    );
+    let (changes, ops) = support::record(app, "acme", obs, now, mode).await;
+    assert_eq!(changes.len(), 1);
+    assert!(ops.is_empty(), "nothing posted in maintenance");
     app.deliverer.run_once().await.unwrap();
     assert_eq!(chat.transcript().len(), before, "recorded, not posted");
     assert_eq!(
@@ -493,37 +446,18 @@ async fn quiet_hours_post_without_pinging_then_catch_up_in_the_morning() {
         "a fresh install only starts counting"
     );
     let slug = ClientSlug::parse("acme").unwrap();
-    let route = app.client(&slug).unwrap().route.clone();
     let now = stack.clock.now();
-    let mut tx = app.store.pool().begin().await.unwrap();
-    let mode = app.mode_for(&mut tx, &slug, now).await.unwrap();
-    assert_eq!(mode, lookout::routing::Mode::Quiet);
-    let obs = Observation {
-        check: "integration-orders-silent".into(),
-        subject: "orders".into(),
-        severity: Severity::Critical,
-        track: Track::Now,
-        title: "No Placed Order events for 9 h".into(),
-        why: "w".into(),
-        deep_link: "https://www.klaviyo.com/integrations".into(),
-        value_at_stake: None,
-        began_at: None,
-    };
-    let ran: HashSet<String> = ["integration-orders-silent".to_string()].into();
-    let scope = ReconcileScope {
-        client: &slug,
-        channel: &route.channel,
-        ran: &ran,
-        onboarding: false,
-        reopen_window: Duration::hours(24),
-        now,
-    };
-    for c in Findings::reconcile(&mut tx, &scope, &[obs]).await.unwrap() {
-        lookout::routing::route_change_in(&mut tx, &route, &c, now, mode)
-            .await
-            .unwrap();
-    }
-    tx.commit().await.unwrap();
+    let mut conn = app.store.pool().acquire().await.unwrap();
+    let mode = app.mode_for(&mut conn, &slug, now).await.unwrap();
+    drop(conn);
+    assert_eq!(mode, Mode::Quiet);
+    let obs = support::observation(
+        "integration-orders-silent",
+        "orders",
+        Severity::Critical,
+        "No Placed Order events for 9 h",
+    );
+    support::record(app, "acme", obs, now, mode).await;
     app.deliverer.run_once().await.unwrap();
     let night = chat
         .transcript()

@@ -1,19 +1,18 @@
 //! Inbound chat events, as any platform delivers them, through the one dispatcher.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use chrono::Duration;
 use lookout::chat::console::{ConsoleChat, ConsoleEventKind};
 use lookout::chat::inbound::{Actor, Inbound, InboundHandler, Outcome};
 use lookout::chat::{ActionKind, ChannelName, MessageRef};
-use lookout::checks::Observation;
 use lookout::clock::{Clock, SimClock};
 use lookout::commands::dispatch::Dispatcher;
 use lookout::demo::{Stack, demo_start};
-use lookout::domain::{ClientSlug, FindingId, Severity, Track};
-use lookout::findings::{FindingState, Findings, ReconcileScope};
-use lookout::routing::route_change;
+use lookout::domain::{FindingId, Severity};
+use lookout::findings::{FindingState, Findings};
+use lookout::routing::Mode;
+
+mod support;
 
 async fn setup() -> (Stack, Arc<ConsoleChat>, FindingId, MessageRef) {
     let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
@@ -27,35 +26,13 @@ async fn setup() -> (Stack, Arc<ConsoleChat>, FindingId, MessageRef) {
     .await
     .unwrap();
     let app = &stack.app;
-    let slug = ClientSlug::parse("acme").unwrap();
-    let route = app.client(&slug).unwrap().route.clone();
-    let now = stack.clock.now();
-    let obs = Observation {
-        check: "flow-live-stopped".into(),
-        subject: "F1".into(),
-        severity: Severity::Critical,
-        track: Track::Now,
-        title: "Flow stopped".into(),
-        why: "w".into(),
-        deep_link: "https://www.klaviyo.com/flow/F1/edit".into(),
-        value_at_stake: None,
-        began_at: None,
-    };
-    let ran: HashSet<String> = ["flow-live-stopped".to_string()].into();
-    let scope = ReconcileScope {
-        client: &slug,
-        channel: &route.channel,
-        ran: &ran,
-        onboarding: false,
-        reopen_window: Duration::hours(24),
-        now,
-    };
-    let mut tx = app.store.pool().begin().await.unwrap();
-    let changes = Findings::reconcile(&mut tx, &scope, &[obs]).await.unwrap();
-    route_change(&mut tx, &route, &changes[0], now)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let obs = support::observation(
+        "flow-live-stopped",
+        "F1",
+        Severity::Critical,
+        "Flow stopped",
+    );
+    let (changes, _) = support::record(app, "acme", obs, stack.clock.now(), Mode::Normal).await;
     app.deliverer.run_once().await.unwrap();
     let post = chat
         .transcript()

@@ -1,7 +1,6 @@
 //! Slack end to end: signed requests to Lookout's own HTTP endpoints, the real
 //! dispatcher and app, and the fake Slack Web API receiving what people see.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -9,15 +8,16 @@ use lookout::chat::slack::fake::FakeSlack;
 use lookout::chat::slack::http::{SlackHttp, router};
 use lookout::chat::slack::verify::{Verifier, sign};
 use lookout::chat::slack::{SlackChat, SlackConfig};
-use lookout::checks::Observation;
 use lookout::clock::{Clock, SimClock};
 use lookout::commands::Role;
 use lookout::commands::dispatch::Dispatcher;
 use lookout::config::Secret;
 use lookout::demo::{Stack, demo_start};
-use lookout::domain::{ClientSlug, Severity, Track};
-use lookout::findings::{FindingState, Findings, ReconcileScope};
-use lookout::routing::route_change;
+use lookout::domain::Severity;
+use lookout::findings::{FindingState, Findings};
+use lookout::routing::Mode;
+
+mod support;
 
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
@@ -117,35 +117,13 @@ async fn a_finding_is_acked_from_its_button_and_annotated_from_its_thread() {
     let e = env().await;
     let app = &e.stack.app;
     // A critical finding, posted by the outbox to Slack.
-    let slug = ClientSlug::parse("acme").unwrap();
-    let route = app.client(&slug).unwrap().route.clone();
-    let now = e.stack.clock.now();
-    let obs = Observation {
-        check: "flow-live-stopped".into(),
-        subject: "F1".into(),
-        severity: Severity::Critical,
-        track: Track::Now,
-        title: "Flow \"Abandoned Checkout\" stopped <!channel>".into(),
-        why: "It was live.".into(),
-        deep_link: "https://www.klaviyo.com/flow/F1/edit".into(),
-        value_at_stake: None,
-        began_at: None,
-    };
-    let ran: HashSet<String> = ["flow-live-stopped".to_string()].into();
-    let scope = ReconcileScope {
-        client: &slug,
-        channel: &route.channel,
-        ran: &ran,
-        onboarding: false,
-        reopen_window: Duration::hours(24),
-        now,
-    };
-    let mut tx = app.store.pool().begin().await.unwrap();
-    let changes = Findings::reconcile(&mut tx, &scope, &[obs]).await.unwrap();
-    route_change(&mut tx, &route, &changes[0], now)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let obs = support::observation(
+        "flow-live-stopped",
+        "F1",
+        Severity::Critical,
+        "Flow \"Abandoned Checkout\" stopped <!channel>",
+    );
+    let (changes, _) = support::record(app, "acme", obs, e.stack.clock.now(), Mode::Normal).await;
     let id = changes[0].finding.id;
     let posted = e
         .wait_for("client-acme", |m| m.text.contains("Abandoned Checkout"))
