@@ -159,9 +159,11 @@ fn person_hint(p: Platform) -> &'static str {
     }
 }
 
+/// `platform:id`, also with the `#` or `@` people type before a channel or person.
 fn split(s: &str) -> Result<(Platform, &str), IdError> {
     let (p, id) = s
         .trim()
+        .trim_start_matches(['#', '@'])
         .split_once(':')
         .ok_or_else(|| IdError::Shape(shorten(s)))?;
     Ok((Platform::parse(p)?, id))
@@ -343,6 +345,8 @@ mod tests {
             ChannelRef::parse(" console:client-acme ").unwrap().id,
             "client-acme"
         );
+        assert_eq!(ChannelRef::parse("#discord:14").unwrap().id, "14");
+        assert_eq!(PersonRef::parse("@slack:U0ANA").unwrap().id, "U0ANA");
         for bad in [
             "client-acme",
             "slack:client-acme",
