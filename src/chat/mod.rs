@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub mod console;
+pub mod discord;
 pub mod inbound;
 pub mod message;
 pub mod slack;
