@@ -285,6 +285,17 @@ impl FakeDiscord {
         Some(event)
     }
 
+    /// Another app (a bot or webhook with user id `author`) posts embeds in
+    /// a channel; returns the message id, or `None` when there is no such channel.
+    pub fn write_embeds(&self, channel: &str, author: u64, embeds: Vec<Value>) -> Option<String> {
+        let event = self.write(channel, author, true, "", &[])?;
+        let id = event.get("id").and_then(Value::as_str)?.to_owned();
+        let mut st = self.lock();
+        let m = st.messages.iter_mut().find(|m| m.id == id)?;
+        m.embeds = embeds;
+        Some(id)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A test that panicked mid-request leaves state readable for the next assertion.
         self.state.lock().unwrap_or_else(|e| e.into_inner())

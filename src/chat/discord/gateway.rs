@@ -73,6 +73,26 @@ pub async fn on_interaction(
     Ok(())
 }
 
+/// An interaction from the gateway as the JSON Discord would have posted to
+/// the endpoint. serenity writes every field back except the top-level
+/// interaction `type`, which it keeps as the enum variant: it is put back.
+pub fn interaction_json(interaction: &Interaction) -> Result<Value, serde_json::Error> {
+    let ty = match interaction {
+        Interaction::Ping(_) => 1,
+        Interaction::Command(_) => 2,
+        Interaction::Component(_) => 3,
+        Interaction::Autocomplete(_) => 4,
+        Interaction::Modal(_) => 5,
+        // serenity's enum is non-exhaustive; a new kind is not one Lookout handles.
+        _ => 0,
+    };
+    let mut v = serde_json::to_value(interaction)?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("type".into(), Value::from(ty));
+    }
+    Ok(v)
+}
+
 /// The text of a human's message, if Lookout should read it: not from a bot,
 /// a webhook or the system, in a guild, an ordinary message or reply, and
 /// with text (without the message-content intent, only messages that
@@ -215,7 +235,7 @@ impl EventHandler for Shell {
     }
 
     async fn interaction_create(&self, _ctx: Context, interaction: Interaction) {
-        let value = match serde_json::to_value(&interaction) {
+        let value = match interaction_json(&interaction) {
             Ok(v) => v,
             Err(e) => {
                 warn!(error = %e, "could not read a Discord interaction");
