@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
@@ -100,6 +100,29 @@ impl Clock for SimClock {
 /// A shared handle to whichever clock the process runs on.
 pub type SharedClock = Arc<dyn Clock>;
 
+/// The most recent local time `at` (on a day `on` accepts, within a week) at or
+/// before `now`, in UTC. On a DST fold it takes the first of the two times; a
+/// time skipped by DST does not happen that day.
+pub fn latest_local(
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+    at: chrono::NaiveTime,
+    on: impl Fn(chrono::NaiveDate) -> bool,
+) -> Option<DateTime<Utc>> {
+    let mut day = now.with_timezone(&tz).date_naive();
+    for _ in 0..8 {
+        if on(day)
+            && let Some(t) = tz.from_local_datetime(&day.and_time(at)).earliest()
+            && t.with_timezone(&Utc) <= now
+        {
+            return Some(t.with_timezone(&Utc));
+        }
+        day = day.pred_opt()?;
+    }
+    None
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +140,46 @@ mod tests {
         let shared = c.clone();
         shared.advance(Duration::minutes(1));
         assert_eq!(c.now(), t0 + Duration::minutes(121));
+    }
+}
+
+#[cfg(test)]
+mod latest_local_tests {
+    use super::*;
+    use chrono::{Datelike, NaiveTime};
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn latest_local_finds_the_last_due_time_across_dst_and_weekdays() {
+        let ny = chrono_tz::America::New_York;
+        let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap();
+        // 13:59 UTC on Monday 2 November 2026 is 08:59 EST: the last 09:00 was Sunday's (EDT ended that morning).
+        let t = latest_local(ny, utc("2026-11-02T13:59:00Z"), nine, |_| true);
+        assert_eq!(t, Some(utc("2026-11-01T14:00:00Z")));
+        assert_eq!(
+            latest_local(ny, utc("2026-11-02T14:00:00Z"), nine, |_| true),
+            Some(utc("2026-11-02T14:00:00Z"))
+        );
+        // Weekly on Mondays, asked on a Sunday: the Monday before.
+        let mon = |d: chrono::NaiveDate| d.weekday() == chrono::Weekday::Mon;
+        assert_eq!(
+            latest_local(ny, utc("2026-11-08T20:00:00Z"), nine, mon),
+            Some(utc("2026-11-02T14:00:00Z"))
+        );
+        // 02:30 does not exist on 8 March 2026 in New York; the day before's does.
+        let half_two = NaiveTime::from_hms_opt(2, 30, 0).unwrap();
+        assert_eq!(
+            latest_local(ny, utc("2026-03-08T12:00:00Z"), half_two, |_| true),
+            Some(utc("2026-03-07T07:30:00Z"))
+        );
+        // 01:30 happens twice on 1 November 2026: the first (EDT) is taken.
+        let half_one = NaiveTime::from_hms_opt(1, 30, 0).unwrap();
+        assert_eq!(
+            latest_local(ny, utc("2026-11-01T07:00:00Z"), half_one, |_| true),
+            Some(utc("2026-11-01T05:30:00Z"))
+        );
     }
 }

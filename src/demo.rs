@@ -9,18 +9,20 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::{App, AppError};
-use crate::chat::{Accent, ChannelName, ChatAdapter, Message, Visibility};
+use crate::chat::console::{ConsoleChat, decode_mentions};
 use crate::clock::{SharedClock, SimClock};
 use crate::commands::Role;
-use crate::commands::handlers::{self, Invocation, error_message};
-use crate::commands::parse::parse_line;
+use crate::commands::dispatch::Dispatcher;
 use crate::config::{ClientConfig, ClientProfile, Config};
 use crate::domain::ClientSlug;
+use crate::message::{
+    Accent, Actor, ChannelRef, ChatAdapter, Inbound, InboundHandler, Message, Outcome, PersonRef,
+};
 use crate::simulator::{BrandInfo, Fault, FaultKind, Simulator};
+use crate::startup::{self, Running, StartOptions};
 use crate::store::Store;
 
 /// Where the demo's simulated time starts: a Monday morning in New York.
@@ -38,10 +40,10 @@ pub fn config_for(brands: &[BrandInfo], base_url: &str, data_dir: PathBuf) -> Co
     };
     cfg.klaviyo.base_url = base_url.to_owned();
     cfg.agency.name = "Demo Agency".into();
-    cfg.people.insert("you".into(), Role::Admin);
-    cfg.people.insert("ana".into(), Role::Am);
-    cfg.people.insert("bo".into(), Role::Am);
-    cfg.people.insert("lee".into(), Role::Lead);
+    cfg.people.insert(PersonRef::console("you"), Role::Admin);
+    cfg.people.insert(PersonRef::console("ana"), Role::Am);
+    cfg.people.insert(PersonRef::console("bo"), Role::Am);
+    cfg.people.insert(PersonRef::console("lee"), Role::Lead);
     for (i, b) in brands.iter().enumerate() {
         let Ok(slug) = ClientSlug::parse(&b.slug) else {
             continue; // the simulator only makes valid slugs; skip rather than fail the demo
@@ -53,8 +55,8 @@ pub fn config_for(brands: &[BrandInfo], base_url: &str, data_dir: PathBuf) -> Co
         profile.jurisdictions = b.jurisdictions.clone();
         cfg.clients.push(ClientConfig {
             profile,
-            channel: None,
-            owner: Some(if i % 2 == 0 { "ana" } else { "bo" }.into()),
+            channels: Vec::new(),
+            owners: vec![PersonRef::console(if i % 2 == 0 { "ana" } else { "bo" })],
             pod: Some(if i < 6 { "east" } else { "west" }.into()),
             api_key: Some(b.api_key.clone()),
             api_key_env: None,
@@ -73,6 +75,8 @@ pub struct Stack {
     pub app: Arc<App>,
     /// The simulated clock both share.
     pub clock: SimClock,
+    /// The started Lookout (its tasks, HTTP address, dispatcher).
+    pub running: Running,
     sim_task: JoinHandle<()>,
 }
 
@@ -89,7 +93,8 @@ impl Stack {
         Self::start_with(seed, brands, clock, chat, only, |_| {}).await
     }
 
-    /// `start`, with a chance to adjust the generated configuration.
+    /// `start`, with a chance to adjust the generated configuration. Nothing
+    /// runs in the background: tests drive scans and deliveries themselves.
     pub async fn start_with(
         seed: u64,
         brands: usize,
@@ -98,14 +103,27 @@ impl Stack {
         only: &[&str],
         tweak: impl FnOnce(&mut Config),
     ) -> Result<Self, AppError> {
+        Self::launch(seed, brands, clock, vec![chat], only, false, tweak).await
+    }
+
+    /// Starts the simulator and Lookout through `startup::start`, with these
+    /// adapters; `background` runs the outbox and the scheduler.
+    pub async fn launch(
+        seed: u64,
+        brands: usize,
+        clock: SimClock,
+        adapters: Vec<Arc<dyn ChatAdapter>>,
+        only: &[&str],
+        background: bool,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<Self, AppError> {
         let shared: SharedClock = Arc::new(clock.clone());
         let sim = Simulator::new(seed, brands, shared.clone());
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
-        let (sim_addr, sim_task) = sim.serve(addr).await.map_err(|e| {
-            AppError::Store(crate::store::StoreError::NotFound(format!(
-                "simulator failed to start: {e}"
-            )))
-        })?;
+        let (sim_addr, sim_task) = sim
+            .serve(addr)
+            .await
+            .map_err(|e| AppError::Startup(format!("simulator failed to start: {e}")))?;
         let mut brand_list = sim.brands();
         if !only.is_empty() {
             brand_list.retain(|b| only.contains(&b.slug.as_str()));
@@ -116,13 +134,25 @@ impl Stack {
             PathBuf::from("data"),
         );
         tweak(&mut cfg);
-        let store = Store::open_memory().await?;
-        let app = App::new(cfg, store, shared, chat).await?;
+        let running = startup::start(
+            cfg,
+            StartOptions {
+                store: Some(Store::open_memory().await?),
+                adapters,
+                background,
+                inbound: background,
+                scheduler_tick: std::time::Duration::from_millis(200),
+                outbox_poll: std::time::Duration::from_millis(250),
+                ..StartOptions::new(shared)
+            },
+        )
+        .await?;
         Ok(Self {
             sim,
             sim_addr,
-            app,
+            app: running.app.clone(),
             clock,
+            running,
             sim_task,
         })
     }
@@ -169,13 +199,19 @@ pub const DEMO_FAULTS: &[(usize, FaultKind, i64, Option<i64>)] = &[
 ];
 
 /// Runs the demo until Ctrl-C (or `exit_after`).
-pub async fn run(
-    opts: DemoOptions,
-    chat: Arc<crate::chat::console::ConsoleChat>,
-) -> Result<(), AppError> {
+pub async fn run(opts: DemoOptions, chat: Arc<ConsoleChat>) -> Result<(), AppError> {
     let start = demo_start();
     let clock = SimClock::running(start, opts.speed);
-    let stack = Stack::start(opts.seed, opts.brands, clock.clone(), chat.clone(), &[]).await?;
+    let stack = Stack::launch(
+        opts.seed,
+        opts.brands,
+        clock.clone(),
+        vec![chat.clone()],
+        &[],
+        true,
+        |_| {},
+    )
+    .await?;
     let brands = stack.sim.brands();
     let mut planned = Vec::new();
     for (i, kind, after, lasts) in DEMO_FAULTS {
@@ -198,10 +234,15 @@ pub async fn run(
         }
     }
     let app = stack.app.clone();
-    let agency = app.agency_channel();
+    let agency = app
+        .config
+        .agency
+        .channel_on(crate::message::Platform::Console)
+        .cloned()
+        .unwrap_or_else(|| ChannelRef::console("agency"));
     let banner = format!(
         "Lookout demo: {} clients on a simulated Klaviyo at http://{} (clock ×{}: one real minute is {} simulated hours).\nInjected faults:\n{}\nType /help for commands, e.g. /scan acme, /portfolio, /findings dune-supply, /ack F-1, /snooze F-1 4h.\nPrefix a command with a channel to type it there: #client-acme /findings. Ctrl-C quits.",
-        app.clients().len(),
+        app.clients.len(),
         stack.sim_addr,
         opts.speed,
         opts.speed / 60.0,
@@ -209,21 +250,13 @@ pub async fn run(
     );
     chat.post(&agency, &Message::text(Accent::Info, banner), None)
         .await
-        .map_err(|e| AppError::UnknownClient(e.to_string()))?;
+        .map_err(|e| AppError::Startup(e.to_string()))?;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let deliverer = tokio::spawn(
-        app.deliverer
-            .clone()
-            .run(std::time::Duration::from_millis(250), stop_rx.clone()),
-    );
-    let scheduler = tokio::spawn(crate::scheduler::run(
-        app.clone(),
-        std::time::Duration::from_millis(200),
-        stop_rx.clone(),
+    let input = tokio::spawn(read_commands(
+        stack.running.dispatcher.clone(),
+        chat.clone(),
+        agency.clone(),
     ));
-    let input = tokio::spawn(read_commands(app.clone(), agency.clone()));
-
     let timer = async {
         match opts.exit_after {
             Some(d) => tokio::time::sleep(d).await,
@@ -235,11 +268,11 @@ pub async fn run(
         _ = timer => {}
     }
     input.abort();
-    let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        let _ = scheduler.await;
-        let _ = deliverer.await;
-    })
+    let mut stack = stack;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stack.running.shutdown(),
+    )
     .await;
     let _ = chat
         .post(
@@ -251,8 +284,11 @@ pub async fn run(
     Ok(())
 }
 
-/// Reads commands from the terminal until end of input; each runs as `you`.
-async fn read_commands(app: Arc<App>, agency: ChannelName) {
+/// Reads commands from the terminal until end of input; each runs as `you`
+/// through the same dispatcher as Slack and Discord. The console is this
+/// adapter's platform, so its syntax (`#channel`, `@person`) is decoded here.
+async fn read_commands(handler: Arc<Dispatcher>, chat: Arc<ConsoleChat>, agency: ChannelRef) {
+    let you = PersonRef::console("you");
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let line = line.trim();
@@ -260,35 +296,22 @@ async fn read_commands(app: Arc<App>, agency: ChannelName) {
             continue;
         }
         let (channel, text) = split_channel(line, &agency);
-        let inv = Invocation {
-            user: "you".into(),
-            channel: channel.clone(),
-            surface: "console".into(),
-        };
-        let reply = match parse_line(text) {
-            Ok(cmd) => match handlers::handle(&app, &inv, cmd).await {
-                Ok(r) => r,
-                Err(e) => handlers::Reply {
-                    visibility: Visibility::Ephemeral,
-                    message: error_message(&e),
-                },
+        let (name, rest) = text
+            .trim_start()
+            .split_once(char::is_whitespace)
+            .unwrap_or((text.trim_start(), ""));
+        let event = Inbound::Command {
+            actor: Actor {
+                person: you.clone(),
+                channel: channel.clone(),
             },
-            Err(e) => handlers::Reply {
-                visibility: Visibility::Ephemeral,
-                message: Message::text(Accent::Error, e.to_string()),
-            },
+            name: name.to_owned(),
+            text: decode_mentions(rest),
         };
-        let shown = match reply.visibility {
-            Visibility::Ephemeral => {
-                app.chat
-                    .ephemeral(&channel, &inv.user, &reply.message)
-                    .await
-            }
-            Visibility::InChannel => app
-                .chat
-                .post(&channel, &reply.message, None)
-                .await
-                .map(|_| ()),
+        let shown = match handler.handle(event).await {
+            Outcome::Private(m) => chat.ephemeral(&channel, &you, &m).await,
+            Outcome::Public(m) => chat.post(&channel, &m, None).await.map(|_| ()),
+            _ => Ok(()),
         };
         if let Err(e) = shown {
             tracing::warn!(error = %e, "could not show a reply");
@@ -297,11 +320,11 @@ async fn read_commands(app: Arc<App>, agency: ChannelName) {
 }
 
 /// `#client-acme /findings` types the command in that channel; otherwise the agency channel.
-fn split_channel<'a>(line: &'a str, default: &ChannelName) -> (ChannelName, &'a str) {
+fn split_channel<'a>(line: &'a str, default: &ChannelRef) -> (ChannelRef, &'a str) {
     if let Some(rest) = line.strip_prefix('#') {
         let (name, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
         if !name.is_empty() {
-            return (ChannelName(name.to_owned()), cmd.trim());
+            return (ChannelRef::console(name), cmd.trim());
         }
     }
     (default.clone(), line)
@@ -313,14 +336,14 @@ mod tests {
 
     #[test]
     fn channel_prefix_is_split_off() {
-        let agency = ChannelName("agency".into());
+        let agency = ChannelRef::console("agency");
         assert_eq!(
             split_channel("/scan acme", &agency),
             (agency.clone(), "/scan acme")
         );
         assert_eq!(
             split_channel("#client-acme  /findings", &agency),
-            (ChannelName("client-acme".into()), "/findings")
+            (ChannelRef::console("client-acme"), "/findings")
         );
         assert_eq!(split_channel("#", &agency), (agency.clone(), "#"));
     }

@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use lookout::chat::ChatAdapter;
 use lookout::chat::console::ConsoleChat;
-use lookout::chat::slack::{SlackChat, SlackConfig};
 use lookout::clock::{SharedClock, SimClock, SystemClock};
 use lookout::config::Config;
 use lookout::demo::{self, DemoOptions};
 use lookout::simulator::Simulator;
+use lookout::startup::{self, StartOptions};
 use lookout::store::Store;
 
 #[derive(Parser)]
@@ -73,7 +72,7 @@ enum Cmd {
     },
     /// Writes chat platform manifests generated from `commands/`.
     Manifest {
-        /// Which platform: slack.
+        /// Which platform: slack or discord.
         platform: String,
         /// Public base URL for HTTP mode (Slack request URLs); Socket Mode when absent.
         #[arg(long)]
@@ -97,71 +96,6 @@ fn init_tracing(default: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-}
-
-/// Starts hearing Slack (Socket Mode or HTTP, per config) and feeding the dispatcher.
-fn start_slack_inbound(
-    app: &Arc<lookout::app::App>,
-    slack: Arc<SlackChat>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    let handler = Arc::new(lookout::commands::dispatch::Dispatcher::new(app.clone()));
-    let chat_cfg = &app.config.chat;
-    match chat_cfg.slack_mode.as_str() {
-        "socket" => {
-            let token = match chat_cfg.slack_app_token() {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!(error = %e, "Socket Mode is off: Lookout will post but not hear commands");
-                    return Ok(None);
-                }
-            };
-            let socket = lookout::chat::slack::socket::SocketMode::new(
-                token,
-                chat_cfg.slack_api_url.clone(),
-                handler,
-                slack,
-            )?;
-            Ok(Some(tokio::spawn(async move {
-                if let Err(e) = socket.run(stop).await {
-                    tracing::error!(error = %e, "Slack Socket Mode stopped");
-                }
-            })))
-        }
-        _ => {
-            use lookout::chat::slack::http::{SlackHttp, router};
-            use lookout::chat::slack::verify::Verifier;
-            let secret = chat_cfg.slack_signing_secret()?;
-            let state = SlackHttp::new(
-                Arc::new(Verifier::new(secret)),
-                slack,
-                handler,
-                app.clock.clone(),
-            );
-            let addr: std::net::SocketAddr = chat_cfg.http_listen.parse().with_context(|| {
-                format!(
-                    "chat.http_listen `{}` is not an address like 127.0.0.1:3000",
-                    chat_cfg.http_listen
-                )
-            })?;
-            let std_listener = std::net::TcpListener::bind(addr)
-                .with_context(|| format!("cannot listen on {addr} (chat.http_listen)"))?;
-            std_listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(std_listener)?;
-            tracing::info!(%addr, "Slack HTTP endpoints at /slack/commands, /slack/interactions, /slack/events");
-            let mut stop = stop;
-            Ok(Some(tokio::spawn(async move {
-                let served = axum::serve(listener, router(state))
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "Slack HTTP server stopped");
-                }
-            })))
-        }
-    }
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.
@@ -225,56 +159,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Run { config } => {
             init_tracing("info");
             let cfg = load(&config)?;
-            let store = Store::open_file(&cfg.data_dir.join("lookout.db")).await?;
             let clock: SharedClock = Arc::new(SystemClock);
-            let slack = match cfg.chat.platform.as_str() {
-                "slack" => Some(Arc::new(SlackChat::new(SlackConfig {
-                    api_url: cfg.chat.slack_api_url.clone(),
-                    bot_token: cfg.chat.slack_token()?,
-                })?)),
-                _ => None,
-            };
-            let chat: Arc<dyn ChatAdapter> = match &slack {
-                Some(s) => s.clone(),
-                None => Arc::new(ConsoleChat::stdout()),
-            };
-            let app = lookout::app::App::new(cfg, store, clock, chat).await?;
-            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            let deliverer = tokio::spawn(
-                app.deliverer
-                    .clone()
-                    .run(std::time::Duration::from_secs(1), stop_rx.clone()),
-            );
-            let scheduler = tokio::spawn(lookout::scheduler::run(
-                app.clone(),
-                std::time::Duration::from_secs(5),
-                stop_rx.clone(),
-            ));
-            let inbound = match slack {
-                // Without the app token Lookout still posts; it just cannot hear commands.
-                Some(slack) => start_slack_inbound(&app, slack, stop_rx)?,
-                None => None,
-            };
+            let mut running = startup::start(cfg, StartOptions::new(clock)).await?;
             shutdown_signal().await;
-            let _ = stop_tx.send(true);
-            let _ = scheduler.await;
-            let _ = deliverer.await;
-            if let Some(task) = inbound {
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(15), task).await;
-            }
+            running.shutdown().await;
         }
         Cmd::Scan { client, config } => {
             init_tracing("warn");
             let cfg = load(&config)?;
             let slug = lookout::domain::ClientSlug::parse(&client)?;
-            let store = Store::open_file(&cfg.data_dir.join("lookout.db")).await?;
-            let chat = Arc::new(ConsoleChat::stdout());
-            let app = lookout::app::App::new(cfg, store, Arc::new(SystemClock), chat).await?;
-            let report = app.scan(&slug, "cli", None).await?;
-            app.deliverer.run_once().await?;
+            let opts = StartOptions {
+                background: false,
+                inbound: false,
+                ..StartOptions::new(Arc::new(SystemClock))
+            };
+            let running = startup::start(cfg, opts).await?;
+            let report = running.app.scan(&slug, "cli", None).await?;
+            running.app.deliverer.run_once().await?;
             println!(
                 "{}",
-                lookout::chat::console::render(&lookout::commands::handlers::scan_summary(&report))
+                lookout::chat::console::render(&lookout::commands::scan_summary(&report))
             );
         }
         Cmd::Simulate {
@@ -316,12 +220,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             http_base_url,
             dir,
         } => {
-            if platform != "slack" {
-                anyhow::bail!("unknown platform `{platform}`: use slack");
+            match platform.as_str() {
+                "slack" => {
+                    let opts = lookout::commands::manifest::ManifestOptions { http_base_url };
+                    let path = lookout::commands::manifest::write_manifest(&dir, &opts)?;
+                    println!("wrote {}", path.display());
+                }
+                other => anyhow::bail!("unknown platform `{other}`: use slack or discord"),
             }
-            let opts = lookout::commands::manifest::ManifestOptions { http_base_url };
-            let path = lookout::commands::manifest::write_manifest(&dir, &opts)?;
-            println!("wrote {}", path.display());
         }
         Cmd::Migrate { config } => {
             init_tracing("info");

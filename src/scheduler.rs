@@ -8,7 +8,11 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 
-use crate::app::{App, scan_due};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::app::{App, AppError};
+use crate::domain::ClientSlug;
+use crate::store::schedules;
 
 /// Runs until `shutdown` turns true, checking for due work every `tick` of real time.
 pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
@@ -33,7 +37,8 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
         }
         let now = app.clock.now();
         let slugs: Vec<_> = app
-            .clients()
+            .clients
+            .all()
             .into_iter()
             .map(|c| c.profile.slug.clone())
             .collect();
@@ -75,4 +80,30 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
     }
     // Let running scans finish their transaction rather than cutting them off.
     while tasks.join_next().await.is_some() {}
+}
+
+/// Whether the scheduler should scan a client now.
+pub fn scan_due(last: Option<DateTime<Utc>>, now: DateTime<Utc>, interval: Duration) -> bool {
+    last.is_none_or(|l| now - l >= interval)
+}
+
+
+impl App {
+    /// When the client was last scanned by the scheduler.
+    pub async fn last_scheduled_scan(
+        &self,
+        slug: &ClientSlug,
+    ) -> Result<Option<DateTime<Utc>>, AppError> {
+        Ok(schedules::last_run(&mut self.store.conn().await?, &format!("scan:{slug}")).await?)
+    }
+
+    /// Records that the scheduler started a scan of the client.
+    pub async fn mark_scheduled_scan(
+        &self,
+        slug: &ClientSlug,
+        at: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        Ok(schedules::set_last_run(&mut self.store.conn().await?, &format!("scan:{slug}"), at).await?)
+    }
+
 }

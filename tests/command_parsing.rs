@@ -4,7 +4,7 @@
 use chrono::{Duration, NaiveDate};
 use lookout::commands::parse::{ParseError, parse_line, parse_parts};
 use lookout::commands::spec::{help_text, spec, specs};
-use lookout::commands::{Command, SnoozeSpec};
+use lookout::commands::{ArgValue, Command, SnoozeSpec};
 use lookout::domain::{ClientSlug, FindingId, Severity};
 use rand::{Rng, SeedableRng};
 
@@ -36,77 +36,48 @@ fn examples_parse_to_the_expected_values() {
     let acme = ClientSlug::parse("acme").unwrap();
     assert_eq!(
         parse_line("/scan acme"),
-        Ok(Command::Scan {
-            client: acme.clone()
-        })
+        Ok(Command::new("scan").arg("client", ArgValue::Client(acme.clone())))
     );
     assert_eq!(
         parse_line("/findings acme warning"),
-        Ok(Command::Findings {
-            client: Some(acme),
-            severity: Some(Severity::Warning)
-        })
+        Ok(Command::new("findings").arg("client", ArgValue::Client(acme)).arg("severity", ArgValue::Severity(Severity::Warning)))
     );
     assert_eq!(
         parse_line("/findings"),
-        Ok(Command::Findings {
-            client: None,
-            severity: None
-        })
+        Ok(Command::new("findings"))
     );
     assert_eq!(
         parse_line("/ack 12"),
-        Ok(Command::Ack {
-            finding: FindingId(12)
-        })
+        Ok(Command::new("ack").arg("finding", ArgValue::Finding(FindingId(12))))
     );
     assert_eq!(
         parse_line("/snooze F-12 4h"),
-        Ok(Command::Snooze {
-            finding: FindingId(12),
-            spec: SnoozeSpec::For(Duration::hours(4))
-        })
+        Ok(Command::new("snooze").arg("finding", ArgValue::Finding(FindingId(12))).arg("for", ArgValue::Snooze(SnoozeSpec::For(Duration::hours(4)))))
     );
     assert_eq!(
         parse_line("/snooze f-12 2026-12-01"),
-        Ok(Command::Snooze {
-            finding: FindingId(12),
-            spec: SnoozeSpec::UntilDate(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap())
-        })
+        Ok(Command::new("snooze").arg("finding", ArgValue::Finding(FindingId(12))).arg("for", ArgValue::Snooze(SnoozeSpec::UntilDate(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()))))
     );
     assert_eq!(
         parse_line("/snooze F-12 until-worse"),
-        Ok(Command::Snooze {
-            finding: FindingId(12),
-            spec: SnoozeSpec::UntilWorse
-        })
+        Ok(Command::new("snooze").arg("finding", ArgValue::Finding(FindingId(12))).arg("for", ArgValue::Snooze(SnoozeSpec::UntilWorse)))
     );
     assert_eq!(
         parse_line("/resolve F-12 restarted the welcome flow"),
-        Ok(Command::Resolve {
-            finding: FindingId(12),
-            reason: Some("restarted the welcome flow".to_owned())
-        })
+        Ok(Command::new("resolve").arg("finding", ArgValue::Finding(FindingId(12))).arg("reason", ArgValue::Text("restarted the welcome flow".to_owned())))
     );
     assert_eq!(
         parse_line("/note F-12 client is  migrating ESPs"),
-        Ok(Command::Note {
-            finding: FindingId(12),
-            text: "client is  migrating ESPs".to_owned()
-        })
+        Ok(Command::new("note").arg("finding", ArgValue::Finding(FindingId(12))).arg("text", ArgValue::Text("client is  migrating ESPs".to_owned())))
     );
     assert_eq!(
         parse_line("/notes F-12"),
-        Ok(Command::Notes {
-            finding: FindingId(12)
-        })
+        Ok(Command::new("notes").arg("finding", ArgValue::Finding(FindingId(12))))
     );
-    assert_eq!(parse_line("/portfolio"), Ok(Command::Portfolio));
+    assert_eq!(parse_line("/portfolio"), Ok(Command::new("portfolio")));
     assert_eq!(
         parse_line("/help snooze"),
-        Ok(Command::Help {
-            command: Some("snooze".to_owned())
-        })
+        Ok(Command::new("help").arg("command", ArgValue::Command("snooze".to_owned())))
     );
 }
 
@@ -121,7 +92,7 @@ fn umbrella_form_reaches_every_command() {
     }
     assert_eq!(
         parse_line("  lookout   "),
-        Ok(Command::Help { command: None })
+        Ok(Command::new("help"))
     );
 }
 
@@ -131,7 +102,7 @@ fn slack_and_discord_parts_match_typed_lines() {
         parse_parts("snooze", "F-12 4h"),
         parse_line("/snooze F-12 4h")
     );
-    assert_eq!(parse_parts("/portfolio", ""), Ok(Command::Portfolio));
+    assert_eq!(parse_parts("/portfolio", ""), Ok(Command::new("portfolio")));
     assert_eq!(parse_parts("", "anything"), Err(ParseError::Empty));
 }
 

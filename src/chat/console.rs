@@ -12,8 +12,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::chat::{
-    Accent, Action, Block, ChannelName, ChatAdapter, ChatError, Message, MessageRef, RichText, Span,
+use crate::message::{
+    Accent, Action, Block, ChannelRef, ChatAdapter, ChatError, Message, MessageRef, PersonRef,
+    Platform, RichText, Span,
 };
 use crate::domain::Severity;
 
@@ -36,13 +37,13 @@ pub struct ConsoleEvent {
     /// Post, reply, update or ephemeral.
     pub kind: ConsoleEventKind,
     /// Where it went.
-    pub channel: ChannelName,
+    pub channel: ChannelRef,
     /// The message's number (for an update, the message edited).
     pub message_ref: MessageRef,
     /// The thread it belongs to, if any.
     pub thread: Option<MessageRef>,
     /// Who alone sees it (ephemeral messages only).
-    pub user: Option<String>,
+    pub user: Option<PersonRef>,
     /// The message as given.
     pub message: Message,
     /// The message as rendered, without the block heading.
@@ -64,7 +65,7 @@ struct Inner {
 }
 
 struct Posted {
-    channel: ChannelName,
+    channel: ChannelRef,
     thread: Option<MessageRef>,
 }
 
@@ -120,8 +121,8 @@ impl Inner {
     }
 }
 
-fn channel_label(channel: &ChannelName) -> String {
-    format!("#{}", clean(channel.as_str(), false))
+fn channel_label(channel: &ChannelRef) -> String {
+    format!("#{}", clean(&channel.id, false))
 }
 
 fn ref_label(r: &MessageRef) -> String {
@@ -130,13 +131,13 @@ fn ref_label(r: &MessageRef) -> String {
 
 #[async_trait]
 impl ChatAdapter for ConsoleChat {
-    fn platform(&self) -> &'static str {
-        "console"
+    fn platform(&self) -> Platform {
+        Platform::Console
     }
 
     async fn post(
         &self,
-        channel: &ChannelName,
+        channel: &ChannelRef,
         message: &Message,
         thread: Option<&MessageRef>,
     ) -> Result<MessageRef, ChatError> {
@@ -197,7 +198,7 @@ impl ChatAdapter for ConsoleChat {
 
     async fn update(
         &self,
-        channel: &ChannelName,
+        channel: &ChannelRef,
         target: &MessageRef,
         message: &Message,
     ) -> Result<(), ChatError> {
@@ -241,8 +242,8 @@ impl ChatAdapter for ConsoleChat {
 
     async fn ephemeral(
         &self,
-        channel: &ChannelName,
-        user: &str,
+        channel: &ChannelRef,
+        user: &PersonRef,
         message: &Message,
     ) -> Result<(), ChatError> {
         let mut inner = self.lock();
@@ -252,21 +253,37 @@ impl ChatAdapter for ConsoleChat {
         let heading = format!(
             "── {} · only @{} sees this ──",
             channel_label(channel),
-            clean(user, false)
+            clean(&user.id, false)
         );
         inner.write_block(&heading, &text, "")?;
-        tracing::debug!(channel = %channel, user, "console ephemeral");
+        tracing::debug!(channel = %channel, user = %user, "console ephemeral");
         inner.transcript.push(ConsoleEvent {
             kind: ConsoleEventKind::Ephemeral,
             channel: channel.clone(),
             message_ref: r,
             thread: None,
-            user: Some(user.to_owned()),
+            user: Some(user.clone()),
             message: message.clone(),
             text,
         });
         Ok(())
     }
+}
+
+/// `#client-acme` and `@ana` typed at the console, as `console:` references.
+pub fn decode_mentions(text: &str) -> String {
+    text.split(' ')
+        .map(|w| {
+            if let Some(name) = w.strip_prefix('#').filter(|n| !n.is_empty()) {
+                ChannelRef::console(name).to_string()
+            } else if let Some(name) = w.strip_prefix('@').filter(|n| !n.is_empty()) {
+                PersonRef::console(name).to_string()
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The emoji a message's first line carries.
@@ -341,7 +358,7 @@ fn render_rich(text: &RichText) -> String {
             }
             Span::Mention(user) => {
                 out.push('@');
-                out.push_str(&clean(user, false));
+                out.push_str(&clean(&user.id, false));
             }
         }
     }
@@ -444,7 +461,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::chat::ActionKind;
+    use crate::message::ActionKind;
     use crate::domain::FindingId;
 
     /// A writer tests can read back after handing it to the adapter.
@@ -478,8 +495,8 @@ mod tests {
         }
     }
 
-    fn chan() -> ChannelName {
-        ChannelName("client-acme".to_owned())
+    fn chan() -> ChannelRef {
+        ChannelRef::console("client-acme")
     }
 
     fn finding_message(flow: &str) -> Message {
@@ -491,7 +508,7 @@ mod tests {
                     RichText::plain("The flow ")
                         .push(Span::Strong(flow.to_owned()))
                         .push(Span::Plain(" has sent nothing for 3 days. ".to_owned()))
-                        .push(Span::Mention("ana".to_owned())),
+                        .push(Span::Mention(PersonRef::console("ana"))),
                 ),
                 Block::Fields(vec![
                     ("Client".to_owned(), RichText::plain("acme")),
@@ -642,7 +659,7 @@ mod tests {
         )
         .await
         .unwrap();
-        chat.ephemeral(&chan(), "ana", &Message::text(Accent::Error, "try /help"))
+        chat.ephemeral(&chan(), &PersonRef::console("ana"), &Message::text(Accent::Error, "try /help"))
             .await
             .unwrap();
 
@@ -660,7 +677,7 @@ mod tests {
         assert_eq!(events[1].thread, Some(first.clone()));
         assert_eq!(events[2].message_ref, first);
         assert_eq!(events[2].text, "👀 Ana is on it");
-        assert_eq!(events[3].user.as_deref(), Some("ana"));
+        assert_eq!(events[3].user, Some(PersonRef::console("ana")));
 
         let printed = out.text();
         let reply_heading = "   ↳ thread of msg 1 · msg 2\n     ℹ️ note added\n";
@@ -688,13 +705,13 @@ mod tests {
             Err(ChatError::Rejected(_))
         ));
         let r = chat.post(&chan(), &m, None).await.unwrap();
-        let other = ChannelName("client-other".to_owned());
+        let other = ChannelRef::console("client-other");
         assert!(matches!(
             chat.update(&other, &r, &m).await,
             Err(ChatError::Rejected(_))
         ));
         // Ephemeral messages cannot be edited, as on real platforms.
-        chat.ephemeral(&chan(), "ana", &m).await.unwrap();
+        chat.ephemeral(&chan(), &PersonRef::console("ana"), &m).await.unwrap();
         let eph = chat.transcript()[1].message_ref.clone();
         assert!(chat.update(&chan(), &eph, &m).await.is_err());
         assert_eq!(chat.transcript().len(), 2, "failed calls are not recorded");
@@ -708,6 +725,15 @@ mod tests {
             .await;
         assert!(matches!(res, Err(ChatError::Unavailable(_))));
         assert!(chat.transcript().is_empty());
-        assert_eq!(chat.platform(), "console");
+        assert_eq!(chat.platform(), Platform::Console);
+    }
+
+    #[test]
+    fn console_mentions_become_references() {
+        assert_eq!(
+            decode_mentions("acme #acme-alerts @ana"),
+            "acme console:acme-alerts console:ana"
+        );
+        assert_eq!(decode_mentions("F-1 4h"), "F-1 4h");
     }
 }

@@ -6,12 +6,20 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tracing::{Instrument, info_span, warn};
 
-use super::Command;
-use super::handlers::{self, Invocation, error_message};
-use super::parse::parse_parts;
+use super::context::{self, Ctx, Invocation, Place, can_act_on};
+use super::parse::{MAX_TEXT_CHARS, parse_parts};
+use super::spec::{self, ArgKind};
+use super::{ArgValue, Command, error_message};
 use crate::app::App;
-use crate::chat::inbound::{Actor, Inbound, InboundHandler, Outcome};
-use crate::chat::{Accent, ActionKind, Message, Visibility};
+use crate::domain::FindingId;
+use crate::findings::Findings;
+use crate::message::{
+    Accent, ActionKind, Actor, Choice, Inbound, InboundHandler, Message, MessageRef, Outcome,
+    Visibility,
+};
+
+/// Most suggestions an autocomplete answer carries (Discord's limit).
+const MAX_CHOICES: usize = 25;
 
 /// Runs inbound chat events against the app.
 #[derive(Clone)]
@@ -25,22 +33,131 @@ impl Dispatcher {
         Self { app }
     }
 
-    async fn run(&self, actor: &Actor, cmd: Command) -> Outcome {
-        let inv = Invocation {
-            user: actor.user.clone(),
-            channel: actor.channel.clone(),
-            surface: actor.surface.clone(),
-        };
-        match handlers::handle(&self.app, &inv, cmd).await {
+    fn ctx(&self, actor: &Actor) -> Ctx {
+        Ctx::new(
+            self.app.clone(),
+            Invocation {
+                person: actor.person.clone(),
+                channel: actor.channel.clone(),
+            },
+        )
+    }
+
+    /// Runs a parsed command for the actor and turns the result into an outcome.
+    pub async fn run(&self, actor: &Actor, cmd: Command) -> Outcome {
+        let ctx = self.ctx(actor);
+        match context::run(&ctx, cmd.name(), cmd.args()).await {
             Ok(reply) => match reply.visibility {
                 Visibility::Ephemeral => Outcome::Private(reply.message),
                 Visibility::InChannel => Outcome::Public(reply.message),
             },
             Err(e) => {
-                warn!(error = %e, user = %actor.user, "command refused");
+                warn!(error = %e, person = %actor.person, "command refused");
                 Outcome::Private(error_message(&e))
             }
         }
+    }
+
+    async fn button(
+        &self,
+        actor: &Actor,
+        action: ActionKind,
+        finding: FindingId,
+        choice: Option<String>,
+    ) -> Outcome {
+        let cmd = match action {
+            ActionKind::Acknowledge => {
+                Command::new("ack").arg("finding", ArgValue::Finding(finding))
+            }
+            ActionKind::Resolve => Command::new("resolve")
+                .arg("finding", ArgValue::Finding(finding))
+                .arg(
+                    "reason",
+                    ArgValue::Text("resolved from its message".into()),
+                ),
+            ActionKind::Snooze => {
+                let Some(choice) = choice else {
+                    return refuse("pick how long to snooze it for");
+                };
+                match parse_parts("snooze", &format!("{finding} {choice}")) {
+                    Ok(cmd) => cmd,
+                    Err(e) => return refuse(e.to_string()),
+                }
+            }
+            ActionKind::AddNote => {
+                // The dialog opens only for a finding this channel may see.
+                return match can_act_on(&self.ctx(actor), finding).await {
+                    Ok(()) => Outcome::OpenNoteDialog(finding),
+                    Err(e) => Outcome::Private(error_message(&e)),
+                };
+            }
+            ActionKind::Reopen => {
+                return refuse("a resolved finding reopens by itself when a scan sees it again");
+            }
+        };
+        self.run(actor, cmd).await
+    }
+
+    /// A person replied in a finding's thread: the reply becomes an internal note.
+    async fn thread_reply(&self, actor: &Actor, thread: &MessageRef, text: &str) -> Outcome {
+        let text = text.trim();
+        if text.is_empty() {
+            return Outcome::Nothing;
+        }
+        let noted = async {
+            let mut db = self.app.store.conn().await?;
+            let Some(id) = Findings::by_message(&mut db, &actor.channel, thread).await? else {
+                return Ok::<_, crate::findings::FindingError>(None);
+            };
+            // Notes are capped like /note so one pasted log cannot bloat the history.
+            let body: String = text.chars().take(MAX_TEXT_CHARS).collect();
+            let who = crate::findings::Actor::person(&actor.person);
+            Findings::add_note(&mut db, id, &who, &body, self.app.clock.now()).await?;
+            Ok(Some(id))
+        };
+        match noted.await {
+            Ok(Some(id)) => Outcome::Noted(id),
+            Ok(None) => Outcome::Nothing,
+            Err(e) => {
+                warn!(error = %e, "could not keep a thread reply as a note");
+                Outcome::Private(Message::text(
+                    Accent::Error,
+                    format!("That reply could not be kept as a note ({e}); try /note."),
+                ))
+            }
+        }
+    }
+
+    /// Suggestions for a client argument: in a client's channel only that
+    /// client, so no other client's name shows there.
+    fn autocomplete(&self, actor: &Actor, command: &str, arg: &str, typed: &str) -> Outcome {
+        let kind = spec::spec(command)
+            .and_then(|s| s.args.iter().find(|a| a.name == arg))
+            .map(|a| a.kind);
+        if kind != Some(ArgKind::Client) {
+            return Outcome::Choices(Vec::new());
+        }
+        let candidates = match self.ctx(actor).place() {
+            Place::Client(c) => vec![*c],
+            Place::Agency | Place::Other => self.app.clients.matching(typed, MAX_CHOICES),
+        };
+        Outcome::Choices(
+            candidates
+                .into_iter()
+                .filter(|c| {
+                    c.profile.slug.as_str().starts_with(typed.trim())
+                        || c.profile
+                            .name
+                            .to_lowercase()
+                            .contains(&typed.trim().to_lowercase())
+                })
+                .take(MAX_CHOICES)
+                .map(|c| Choice {
+                    label: format!("{} ({})", c.profile.name, c.profile.slug),
+                    value: c.profile.slug.to_string(),
+                })
+                .collect(),
+        )
     }
 }
 
@@ -51,7 +168,11 @@ fn refuse(text: impl Into<String>) -> Outcome {
 #[async_trait]
 impl InboundHandler for Dispatcher {
     async fn handle(&self, event: Inbound) -> Outcome {
-        let span = info_span!("inbound", kind = ?std::mem::discriminant(&event));
+        let span = info_span!(
+            "inbound",
+            platform = %event.actor().platform(),
+            person = %event.actor().person
+        );
         async move {
             match event {
                 Inbound::Command { actor, name, text } => match parse_parts(&name, &text) {
@@ -64,42 +185,7 @@ impl InboundHandler for Dispatcher {
                     finding,
                     choice,
                     ..
-                } => {
-                    let cmd = match action {
-                        ActionKind::Acknowledge => Command::Ack { finding },
-                        ActionKind::Resolve => Command::Resolve {
-                            finding,
-                            reason: Some("resolved from its message".into()),
-                        },
-                        ActionKind::Snooze => {
-                            let Some(choice) = choice else {
-                                return refuse("pick how long to snooze it for");
-                            };
-                            match parse_parts("snooze", &format!("{finding} {choice}")) {
-                                Ok(cmd) => cmd,
-                                Err(e) => return refuse(e.to_string()),
-                            }
-                        }
-                        ActionKind::AddNote => {
-                            // The dialog opens only for a finding this channel may see.
-                            let inv = Invocation {
-                                user: actor.user.clone(),
-                                channel: actor.channel.clone(),
-                                surface: actor.surface.clone(),
-                            };
-                            return match handlers::can_act_on(&self.app, &inv, finding).await {
-                                Ok(()) => Outcome::OpenNoteDialog(finding),
-                                Err(e) => Outcome::Private(error_message(&e)),
-                            };
-                        }
-                        ActionKind::Reopen => {
-                            return refuse(
-                                "a resolved finding reopens by itself when a scan sees it again",
-                            );
-                        }
-                    };
-                    self.run(&actor, cmd).await
-                }
+                } => self.button(&actor, action, finding, choice).await,
                 Inbound::NoteSubmitted {
                     actor,
                     finding,
@@ -108,32 +194,24 @@ impl InboundHandler for Dispatcher {
                     if text.trim().is_empty() {
                         return refuse("the note was empty; nothing was saved");
                     }
-                    self.run(&actor, Command::Note { finding, text }).await
+                    let text: String = text.trim().chars().take(MAX_TEXT_CHARS).collect();
+                    let cmd = Command::new("note")
+                        .arg("finding", ArgValue::Finding(finding))
+                        .arg("text", ArgValue::Text(text));
+                    self.run(&actor, cmd).await
                 }
                 Inbound::ThreadReply {
                     actor,
                     thread,
                     text,
                     ..
-                } => {
-                    match handlers::thread_reply(
-                        &self.app,
-                        &actor.channel,
-                        &thread,
-                        &actor.user,
-                        &actor.surface,
-                        &text,
-                    )
-                    .await
-                    {
-                        Ok(Some(id)) => Outcome::Noted(id),
-                        Ok(None) => Outcome::Nothing,
-                        Err(e) => {
-                            warn!(error = %e, "could not keep a thread reply as a note");
-                            Outcome::Private(error_message(&e))
-                        }
-                    }
-                }
+                } => self.thread_reply(&actor, &thread, &text).await,
+                Inbound::Autocomplete {
+                    actor,
+                    command,
+                    arg,
+                    typed,
+                } => self.autocomplete(&actor, &command, &arg, &typed),
             }
         }
         .instrument(span)

@@ -1,19 +1,42 @@
 //! Commands: declared once in the top-level `commands/` folder, parsed into a
-//! typed `Command`, then executed by platform-neutral handlers.
+//! `Command` of typed arguments, then run by one handler file per command.
 //!
 //! Parsing is separate from acting (as in mini-redis): `parse` turns text into a
-//! `Command` or a clear one-line error; `handlers` act on typed values only.
+//! `Command` or a clear one-line error; handlers act on typed values only and
+//! never know which chat platform they serve. Adding a command is its
+//! declaration in `commands/<name>.toml`, its file here, and its line in
+//! `HANDLERS`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ClientSlug, FindingId, Severity};
+use crate::message::{ChannelRef, PersonRef};
 
+pub mod context;
 pub mod dispatch;
-pub mod handlers;
 pub mod manifest;
 pub mod parse;
 pub mod spec;
+
+mod ack;
+mod findings;
+mod help;
+mod maintenance;
+mod note;
+mod notes;
+mod portfolio;
+mod resolve;
+mod route;
+mod scan;
+mod snooze;
+
+pub use context::{CommandError, Ctx, Invocation, Reply, error_message};
+pub use scan::scan_summary;
 
 /// Who may run a command; ordered so a higher role may do what a lower one may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -81,93 +104,173 @@ mod duration_secs {
     }
 }
 
-/// A parsed command with typed arguments.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Command {
-    /// `/scan <client>`: scan now, show progress, then findings.
-    Scan {
-        /// Which client.
-        client: ClientSlug,
-    },
-    /// `/findings [client] [severity]`: open findings, newest first.
-    Findings {
-        /// Only this client.
-        client: Option<ClientSlug>,
-        /// Only this severity or worse.
-        severity: Option<Severity>,
-    },
-    /// `/ack <finding>`.
-    Ack {
-        /// Which finding.
-        finding: FindingId,
-    },
-    /// `/snooze <finding> <1h|4h|1d|7d|date|until-worse>`.
-    Snooze {
-        /// Which finding.
-        finding: FindingId,
-        /// For how long.
-        spec: SnoozeSpec,
-    },
-    /// `/resolve <finding> [reason]`.
-    Resolve {
-        /// Which finding.
-        finding: FindingId,
-        /// Why, if given.
-        reason: Option<String>,
-    },
-    /// `/note <finding> <text>`.
-    Note {
-        /// Which finding.
-        finding: FindingId,
-        /// The note.
-        text: String,
-    },
-    /// `/notes <finding>`.
-    Notes {
-        /// Which finding.
-        finding: FindingId,
-    },
-    /// `/portfolio`: clients with something open.
-    Portfolio,
-    /// `/route <client> <channel> [owner]`: where a client's findings go and who owns them.
-    Route {
-        /// Which client.
-        client: ClientSlug,
-        /// Channel name or platform id, without `#`.
-        channel: String,
-        /// Chat user id of the new owner.
-        owner: Option<String>,
-    },
-    /// `/maintenance <client> <for>`: record findings but post nothing for a while.
-    Maintenance {
-        /// Which client.
-        client: ClientSlug,
-        /// How long (`until-worse` is refused).
-        spec: SnoozeSpec,
-    },
-    /// `/help [command]`.
-    Help {
-        /// A command name to explain.
-        command: Option<String>,
-    },
+/// A parsed argument value, typed by the argument's declared kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgValue {
+    /// A client slug.
+    Client(ClientSlug),
+    /// A finding id.
+    Finding(FindingId),
+    /// A severity.
+    Severity(Severity),
+    /// A snooze length, date or until-worse.
+    Snooze(SnoozeSpec),
+    /// Free text.
+    Text(String),
+    /// Another command's name.
+    Command(String),
+    /// A number of days.
+    Days(u32),
+    /// A channel (adapters decode mentions into `platform:id`).
+    Channel(ChannelRef),
+    /// A person (adapters decode mentions into `platform:id`).
+    User(PersonRef),
+}
+
+/// A command's parsed arguments, by declared name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args(BTreeMap<String, ArgValue>);
+
+impl Args {
+    /// Sets an argument.
+    pub fn insert(&mut self, name: impl Into<String>, value: ArgValue) {
+        self.0.insert(name.into(), value);
+    }
+
+    /// An argument's value.
+    pub fn get(&self, name: &str) -> Option<&ArgValue> {
+        self.0.get(name)
+    }
+
+    /// A client argument.
+    pub fn client(&self, name: &str) -> Option<ClientSlug> {
+        match self.get(name) {
+            Some(ArgValue::Client(c)) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// A finding argument.
+    pub fn finding(&self, name: &str) -> Option<FindingId> {
+        match self.get(name) {
+            Some(ArgValue::Finding(f)) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// A severity argument.
+    pub fn severity(&self, name: &str) -> Option<Severity> {
+        match self.get(name) {
+            Some(ArgValue::Severity(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// A snooze argument.
+    pub fn snooze(&self, name: &str) -> Option<SnoozeSpec> {
+        match self.get(name) {
+            Some(ArgValue::Snooze(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// A text argument.
+    pub fn text(&self, name: &str) -> Option<String> {
+        match self.get(name) {
+            Some(ArgValue::Text(t)) => Some(t.clone()),
+            _ => None,
+        }
+    }
+
+    /// A command-name argument.
+    pub fn command(&self, name: &str) -> Option<String> {
+        match self.get(name) {
+            Some(ArgValue::Command(c)) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// A days argument.
+    pub fn days(&self, name: &str) -> Option<u32> {
+        match self.get(name) {
+            Some(ArgValue::Days(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// A channel argument.
+    pub fn channel(&self, name: &str) -> Option<ChannelRef> {
+        match self.get(name) {
+            Some(ArgValue::Channel(c)) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// A person argument.
+    pub fn person(&self, name: &str) -> Option<PersonRef> {
+        match self.get(name) {
+            Some(ArgValue::User(p)) => Some(p.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// A parsed command: its declared name and typed arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    name: String,
+    args: Args,
 }
 
 impl Command {
-    /// The command's name as declared in `commands/`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Scan { .. } => "scan",
-            Command::Findings { .. } => "findings",
-            Command::Ack { .. } => "ack",
-            Command::Snooze { .. } => "snooze",
-            Command::Resolve { .. } => "resolve",
-            Command::Note { .. } => "note",
-            Command::Notes { .. } => "notes",
-            Command::Portfolio => "portfolio",
-            Command::Route { .. } => "route",
-            Command::Maintenance { .. } => "maintenance",
-            Command::Help { .. } => "help",
+    /// A command with no arguments yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            args: Args::default(),
         }
     }
+
+    /// Adds an argument, builder style.
+    pub fn arg(mut self, name: &str, value: ArgValue) -> Self {
+        self.args.insert(name, value);
+        self
+    }
+
+    /// The command's name as declared in `commands/`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its arguments.
+    pub fn args(&self) -> &Args {
+        &self.args
+    }
+}
+
+/// What a handler returns: a boxed future borrowing its context.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Reply, CommandError>> + Send + 'a>>;
+
+/// A command handler: one per file in this folder.
+pub type Handler = for<'a> fn(&'a Ctx, &'a Args) -> HandlerFuture<'a>;
+
+/// Every command with a handler. A declared command without one answers
+/// "not available yet".
+pub const HANDLERS: &[(&str, Handler)] = &[
+    ("ack", ack::run),
+    ("findings", findings::run),
+    ("help", help::run),
+    ("maintenance", maintenance::run),
+    ("note", note::run),
+    ("notes", notes::run),
+    ("portfolio", portfolio::run),
+    ("resolve", resolve::run),
+    ("route", route::run),
+    ("scan", scan::run),
+    ("snooze", snooze::run),
+];
+
+/// The handler of a command, if it has one.
+pub fn handler(name: &str) -> Option<Handler> {
+    HANDLERS.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
 }

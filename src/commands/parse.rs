@@ -8,8 +8,9 @@
 use chrono::{Duration, NaiveDate};
 
 use crate::commands::spec::{self, ArgKind, ArgSpec, CommandSpec, UMBRELLA};
-use crate::commands::{Command, SnoozeSpec};
+use crate::commands::{ArgValue, Command, SnoozeSpec};
 use crate::domain::{ClientSlug, DomainError, FindingId, Severity};
+use crate::message::{ChannelRef, PersonRef};
 
 /// The longest text argument (a note or a reason) accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 2_000;
@@ -74,7 +75,7 @@ pub enum ParseError {
         /// The usage line.
         usage: String,
     },
-    /// The command is declared but has no `Command` variant yet.
+    /// The command is declared but has no handler yet.
     #[error("`/{command}` is not available yet. Type /help for the commands you can use now.")]
     NotYetAvailable {
         /// The command.
@@ -92,23 +93,9 @@ impl ParseError {
     }
 }
 
-/// Whether a declared command can be parsed into a `Command` today.
+/// Whether a declared command has a handler today.
 pub fn is_available(name: &str) -> bool {
-    // Keep in step with `to_command`; a unit test checks every declaration against it.
-    matches!(
-        name,
-        "scan"
-            | "findings"
-            | "ack"
-            | "snooze"
-            | "resolve"
-            | "note"
-            | "notes"
-            | "portfolio"
-            | "route"
-            | "maintenance"
-            | "help"
-    )
+    super::handler(name).is_some()
 }
 
 /// Parses one line typed in chat or the console: "/scan acme", "scan acme",
@@ -129,7 +116,7 @@ pub fn parse_parts(name: &str, text: &str) -> Result<Command, ParseError> {
         let (inner, rest) = split_name(text);
         let inner = normalize_name(inner);
         if inner.is_empty() {
-            return Ok(Command::Help { command: None });
+            return Ok(Command::new("help"));
         }
         return parse_declared(&inner, rest);
     }
@@ -158,20 +145,6 @@ fn parse_declared(name: &str, text: &str) -> Result<Command, ParseError> {
     };
     let values = parse_args(spec, text)?;
     to_command(spec, values)
-}
-
-/// A parsed argument value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ArgValue {
-    Client(ClientSlug),
-    Finding(FindingId),
-    Severity(Severity),
-    Snooze(SnoozeSpec),
-    Text(String),
-    Command(String),
-    Days(u32),
-    Channel(String),
-    User(String),
 }
 
 /// Why one word did not parse as an argument kind.
@@ -392,53 +365,17 @@ fn parse_value(kind: ArgKind, word: &str) -> Result<ArgValue, ArgFail> {
                 Err(ArgFail::UnknownCommand(name))
             }
         }
-        ArgKind::Channel => parse_channel(word).map(ArgValue::Channel).ok_or_else(|| {
-            ArgFail::Detail(format!(
-                "`{}` is not a channel: use #name, e.g. #client-acme",
-                shown(word)
-            ))
-        }),
-        ArgKind::User => parse_user(word).map(ArgValue::User).ok_or_else(|| {
-            ArgFail::Detail(format!(
-                "`{}` is not a person: use @name, e.g. @ana",
-                shown(word)
-            ))
-        }),
+        // Adapters decode their platform's mention syntax into `platform:id`
+        // before the text reaches the parser.
+        ArgKind::Channel => ChannelRef::parse(word)
+            .map(ArgValue::Channel)
+            .map_err(|e| ArgFail::Detail(e.to_string())),
+        ArgKind::User => PersonRef::parse(word)
+            .map(ArgValue::User)
+            .map_err(|e| ArgFail::Detail(e.to_string())),
         // Text is taken from the rest of the line by `parse_args`; a single word is still text.
         ArgKind::Text => Ok(ArgValue::Text(clean_text(word))),
     }
-}
-
-/// A channel as typed (`#client-acme`) or as Slack (`<#C0123|client-acme>`) and
-/// Discord (`<#1234>`) send it; the name or id without decoration.
-fn parse_channel(word: &str) -> Option<String> {
-    let inner = word
-        .strip_prefix("<#")
-        .and_then(|w| w.strip_suffix('>'))
-        .map(|w| w.split('|').next().unwrap_or(w))
-        .unwrap_or_else(|| word.strip_prefix('#').unwrap_or(word));
-    let ok = !inner.is_empty()
-        && inner.len() <= 80
-        && inner
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && !inner.starts_with('-');
-    ok.then(|| inner.to_owned())
-}
-
-/// A person as typed (`@ana`) or as Slack (`<@U0123>`) and Discord (`<@!1234>`) send it.
-fn parse_user(word: &str) -> Option<String> {
-    let inner = word
-        .strip_prefix("<@")
-        .and_then(|w| w.strip_suffix('>'))
-        .map(|w| w.trim_start_matches('!').split('|').next().unwrap_or(w))
-        .or_else(|| word.strip_prefix('@'))?;
-    let ok = !inner.is_empty()
-        && inner.len() <= 64
-        && inner
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    ok.then(|| inner.to_owned())
 }
 
 /// Parses a snooze: `30m`, `4h`, `1d`, `1w` (up to 30 days), `YYYY-MM-DD` or `until-worse`.
@@ -561,120 +498,20 @@ fn parse_text(spec: &CommandSpec, arg: &ArgSpec, raw: &str) -> Result<String, Pa
     Ok(text)
 }
 
-/// The parsed values of one command, looked up by argument name.
-struct Values<'a> {
-    spec: &'a CommandSpec,
-    values: Vec<Option<ArgValue>>,
-}
-
-impl Values<'_> {
-    fn get(&self, name: &str) -> Option<&ArgValue> {
-        let i = self.spec.args.iter().position(|a| a.name == name)?;
-        self.values.get(i)?.as_ref()
-    }
-
-    /// A missing-argument error for `name`; also covers a declaration whose
-    /// kind does not match the code, so a mismatch is an error, not a panic.
-    fn missing(&self, name: &str) -> ParseError {
-        match self.spec.args.iter().find(|a| a.name == name) {
-            Some(arg) => missing(self.spec, arg),
-            None => ParseError::MissingArgument {
-                command: self.spec.name.clone(),
-                arg: name.to_owned(),
-                hint: "see /help".to_owned(),
-                usage: self.spec.usage(),
-            },
-        }
-    }
-
-    fn client(&self, name: &str) -> Option<ClientSlug> {
-        match self.get(name) {
-            Some(ArgValue::Client(c)) => Some(c.clone()),
-            _ => None,
-        }
-    }
-
-    fn finding(&self, name: &str) -> Result<FindingId, ParseError> {
-        match self.get(name) {
-            Some(ArgValue::Finding(f)) => Ok(*f),
-            _ => Err(self.missing(name)),
-        }
-    }
-
-    fn text(&self, name: &str) -> Option<String> {
-        match self.get(name) {
-            Some(ArgValue::Text(t)) => Some(t.clone()),
-            _ => None,
-        }
-    }
-}
-
-/// Maps declared, parsed values onto the typed `Command`.
+/// Maps declared, parsed values onto a `Command`, refusing commands that are
+/// declared but have no handler yet.
 fn to_command(spec: &CommandSpec, values: Vec<Option<ArgValue>>) -> Result<Command, ParseError> {
-    let v = Values { spec, values };
-    let command = match spec.name.as_str() {
-        "scan" => Command::Scan {
-            client: v.client("client").ok_or_else(|| v.missing("client"))?,
-        },
-        "findings" => Command::Findings {
-            client: v.client("client"),
-            severity: match v.get("severity") {
-                Some(ArgValue::Severity(s)) => Some(*s),
-                _ => None,
-            },
-        },
-        "ack" => Command::Ack {
-            finding: v.finding("finding")?,
-        },
-        "snooze" => Command::Snooze {
-            finding: v.finding("finding")?,
-            spec: match v.get("for") {
-                Some(ArgValue::Snooze(s)) => *s,
-                _ => return Err(v.missing("for")),
-            },
-        },
-        "resolve" => Command::Resolve {
-            finding: v.finding("finding")?,
-            reason: v.text("reason"),
-        },
-        "note" => Command::Note {
-            finding: v.finding("finding")?,
-            text: v.text("text").ok_or_else(|| v.missing("text"))?,
-        },
-        "notes" => Command::Notes {
-            finding: v.finding("finding")?,
-        },
-        "portfolio" => Command::Portfolio,
-        "route" => Command::Route {
-            client: v.client("client").ok_or_else(|| v.missing("client"))?,
-            channel: match v.get("channel") {
-                Some(ArgValue::Channel(c)) => c.clone(),
-                _ => return Err(v.missing("channel")),
-            },
-            owner: match v.get("owner") {
-                Some(ArgValue::User(u)) => Some(u.clone()),
-                _ => None,
-            },
-        },
-        "maintenance" => Command::Maintenance {
-            client: v.client("client").ok_or_else(|| v.missing("client"))?,
-            spec: match v.get("for") {
-                Some(ArgValue::Snooze(s)) => *s,
-                _ => return Err(v.missing("for")),
-            },
-        },
-        "help" => Command::Help {
-            command: match v.get("command") {
-                Some(ArgValue::Command(c)) => Some(c.clone()),
-                _ => None,
-            },
-        },
-        other => {
-            return Err(ParseError::NotYetAvailable {
-                command: other.to_owned(),
-            });
+    if !is_available(&spec.name) {
+        return Err(ParseError::NotYetAvailable {
+            command: spec.name.clone(),
+        });
+    }
+    let mut command = Command::new(spec.name.clone());
+    for (arg, value) in spec.args.iter().zip(values) {
+        if let Some(v) = value {
+            command = command.arg(&arg.name, v);
         }
-    };
+    }
     Ok(command)
 }
 
@@ -687,11 +524,21 @@ mod tests {
         parse_snooze(s)
     }
 
+    /// Examples are written as people type them at the console; its adapter
+    /// turns `#name` and `@name` into `console:` references before parsing.
+    fn console_syntax(line: &str) -> String {
+        line.split(' ')
+            .map(|w| match w.chars().next() {
+                Some('#' | '@') if w.len() > 1 => format!("console:{}", &w[1..]),
+                _ => w.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     #[test]
     fn simple_forms_parse() {
-        let want = Command::Scan {
-            client: ClientSlug::parse("acme").unwrap(),
-        };
+        let want = Command::new("scan").arg("client", ArgValue::Client(ClientSlug::parse("acme").unwrap()));
         assert_eq!(parse_line("/scan acme"), Ok(want.clone()));
         assert_eq!(parse_line("scan acme"), Ok(want.clone()));
         assert_eq!(parse_line("  /scan   acme  \n"), Ok(want.clone()));
@@ -708,12 +555,10 @@ mod tests {
         );
         assert_eq!(
             parse_parts("lookout", "ack f-3"),
-            Ok(Command::Ack {
-                finding: FindingId(3)
-            })
+            Ok(Command::new("ack").arg("finding", ArgValue::Finding(FindingId(3))))
         );
-        assert_eq!(parse_line("/lookout"), Ok(Command::Help { command: None }));
-        assert_eq!(parse_line("/lookout /portfolio"), Ok(Command::Portfolio));
+        assert_eq!(parse_line("/lookout"), Ok(Command::new("help")));
+        assert_eq!(parse_line("/lookout /portfolio"), Ok(Command::new("portfolio")));
         assert!(matches!(
             parse_line("/lookout sacn acme"),
             Err(ParseError::UnknownCommand { .. })
@@ -788,24 +633,15 @@ mod tests {
         let acme = ClientSlug::parse("acme").unwrap();
         assert_eq!(
             parse_line("/findings critical"),
-            Ok(Command::Findings {
-                client: None,
-                severity: Some(Severity::Critical)
-            })
+            Ok(Command::new("findings").arg("severity", ArgValue::Severity(Severity::Critical)))
         );
         assert_eq!(
             parse_line("/findings acme"),
-            Ok(Command::Findings {
-                client: Some(acme.clone()),
-                severity: None
-            })
+            Ok(Command::new("findings").arg("client", ArgValue::Client(acme.clone())))
         );
         assert_eq!(
             parse_line("/findings warning acme"),
-            Ok(Command::Findings {
-                client: Some(acme),
-                severity: Some(Severity::Warning)
-            })
+            Ok(Command::new("findings").arg("client", ArgValue::Client(acme)).arg("severity", ArgValue::Severity(Severity::Warning)))
         );
         assert!(matches!(
             parse_line("/findings acme urgent"),
@@ -821,31 +657,19 @@ mod tests {
     fn text_keeps_inner_spaces_and_drops_controls() {
         assert_eq!(
             parse_line("/note F-1   call   them\tMonday\x07 "),
-            Ok(Command::Note {
-                finding: FindingId(1),
-                text: "call   them Monday".to_owned()
-            })
+            Ok(Command::new("note").arg("finding", ArgValue::Finding(FindingId(1))).arg("text", ArgValue::Text("call   them Monday".to_owned())))
         );
         assert_eq!(
             parse_line("/note 1 \"quoted note\""),
-            Ok(Command::Note {
-                finding: FindingId(1),
-                text: "quoted note".to_owned()
-            })
+            Ok(Command::new("note").arg("finding", ArgValue::Finding(FindingId(1))).arg("text", ArgValue::Text("quoted note".to_owned())))
         );
         assert_eq!(
             parse_line("/resolve F-2 fixed\u{202E}evil"),
-            Ok(Command::Resolve {
-                finding: FindingId(2),
-                reason: Some("fixedevil".to_owned())
-            })
+            Ok(Command::new("resolve").arg("finding", ArgValue::Finding(FindingId(2))).arg("reason", ArgValue::Text("fixedevil".to_owned())))
         );
         assert_eq!(
             parse_line("/resolve F-2   "),
-            Ok(Command::Resolve {
-                finding: FindingId(2),
-                reason: None
-            })
+            Ok(Command::new("resolve").arg("finding", ArgValue::Finding(FindingId(2))))
         );
     }
 
@@ -872,9 +696,7 @@ mod tests {
     fn help_argument_must_name_a_command() {
         assert_eq!(
             parse_line("/help /Snooze"),
-            Ok(Command::Help {
-                command: Some("snooze".to_owned())
-            })
+            Ok(Command::new("help").arg("command", ArgValue::Command("snooze".to_owned())))
         );
         assert_eq!(
             parse_line("/help snoze").unwrap_err().to_string(),
@@ -900,8 +722,8 @@ mod tests {
     #[test]
     fn availability_matches_the_command_mapping() {
         for s in spec::specs() {
-            let example = &s.examples[0];
-            let parsed = parse_line(example);
+            let example = console_syntax(&s.examples[0]);
+            let parsed = parse_line(&example);
             assert_eq!(
                 is_available(&s.name),
                 parsed.is_ok(),

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::commands::Role;
 use crate::domain::ClientSlug;
+use crate::message::{ChannelRef, PersonRef, Platform};
 
 mod profile;
 mod secret;
@@ -49,8 +50,10 @@ pub struct AgencyConfig {
     pub name: String,
     /// IANA timezone for digests and quiet hours, e.g. `America/New_York`.
     pub timezone: String,
-    /// Agency-wide channel (portfolio events, `/portfolio`).
-    pub channel: String,
+    /// Agency-wide channels, at most one per platform (portfolio events,
+    /// `/portfolio`), as `platform:id`; `channel = "slack:C0123"` also works.
+    #[serde(alias = "channel", deserialize_with = "one_or_many")]
+    pub channels: Vec<ChannelRef>,
     /// Local hour (0-23) of the daily triage digest.
     pub daily_digest_hour: u32,
     /// Weekday of the weekly opportunities digest (`mon` ... `sun`).
@@ -65,7 +68,7 @@ impl Default for AgencyConfig {
         Self {
             name: "Your agency".into(),
             timezone: "America/New_York".into(),
-            channel: "agency".into(),
+            channels: vec![ChannelRef::console("agency")],
             daily_digest_hour: 9,
             weekly_digest_day: "mon".into(),
             quiet_hours: None,
@@ -74,6 +77,16 @@ impl Default for AgencyConfig {
 }
 
 impl AgencyConfig {
+    /// The agency channel on a platform.
+    pub fn channel_on(&self, platform: Platform) -> Option<&ChannelRef> {
+        self.channels.iter().find(|c| c.platform == platform)
+    }
+
+    /// Whether `channel` is an agency channel.
+    pub fn is_agency_channel(&self, channel: &ChannelRef) -> bool {
+        self.channels.contains(channel)
+    }
+
     /// The parsed timezone.
     pub fn tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
         self.timezone.parse().map_err(|_| {
@@ -186,12 +199,15 @@ impl Default for FindingsSettings {
     }
 }
 
-/// Which chat platform Lookout talks to.
+/// Which chat platforms Lookout serves, and how to reach each.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatSettings {
-    /// `console` (prints to the terminal) or `slack`.
-    pub platform: String,
+    /// Platforms served at once: any of `console`, `slack`, `discord`
+    /// (`platform = "slack"` also works). The console is always there for
+    /// channels of no other platform.
+    #[serde(alias = "platform", deserialize_with = "one_or_many")]
+    pub platforms: Vec<Platform>,
     /// Slack Web API base URL (a fake one in tests).
     pub slack_api_url: String,
     /// Environment variable holding the Slack bot token (`xoxb-...`).
@@ -202,25 +218,63 @@ pub struct ChatSettings {
     pub slack_app_token_env: String,
     /// Environment variable holding the signing secret for HTTP mode.
     pub slack_signing_secret_env: String,
-    /// Address the HTTP endpoints listen on in HTTP mode.
+    /// Address Lookout's HTTP server (Slack and Discord HTTP modes) listens on.
     pub http_listen: String,
+    /// Discord REST base URL (a fake one in tests).
+    pub discord_api_url: String,
+    /// Environment variable holding the Discord bot token.
+    pub discord_bot_token_env: String,
+    /// The Discord application id (General Information page of the app).
+    pub discord_application_id: Option<u64>,
+    /// Environment variable holding the application's public key (HTTP mode).
+    pub discord_public_key_env: String,
+    /// How Discord reaches Lookout: `gateway` (default, no public URL) or `http`
+    /// (an interactions endpoint on Lookout's HTTP server).
+    pub discord_mode: String,
+    /// Register commands in this guild (instant); global commands when absent.
+    pub discord_guild_id: Option<u64>,
+    /// Whether the privileged message-content intent is enabled for the bot,
+    /// so plain replies in a finding's thread become notes.
+    pub discord_message_content: bool,
 }
 
 impl Default for ChatSettings {
     fn default() -> Self {
         Self {
-            platform: "console".into(),
+            platforms: vec![Platform::Console],
             slack_api_url: "https://slack.com/api/".into(),
             slack_bot_token_env: "SLACK_BOT_TOKEN".into(),
             slack_mode: "socket".into(),
             slack_app_token_env: "SLACK_APP_TOKEN".into(),
             slack_signing_secret_env: "SLACK_SIGNING_SECRET".into(),
             http_listen: "127.0.0.1:3000".into(),
+            discord_api_url: "https://discord.com".into(),
+            discord_bot_token_env: "DISCORD_BOT_TOKEN".into(),
+            discord_application_id: None,
+            discord_public_key_env: "DISCORD_PUBLIC_KEY".into(),
+            discord_mode: "gateway".into(),
+            discord_guild_id: None,
+            discord_message_content: false,
         }
     }
 }
 
 impl ChatSettings {
+    /// Whether a platform is served.
+    pub fn serves(&self, platform: Platform) -> bool {
+        platform == Platform::Console || self.platforms.contains(&platform)
+    }
+
+    /// The Discord bot token from the environment.
+    pub fn discord_token(&self) -> Result<Secret, ConfigError> {
+        secret_from_env(&self.discord_bot_token_env, "chat.discord_bot_token_env")
+    }
+
+    /// The Discord application's public key (hex) from the environment.
+    pub fn discord_public_key(&self) -> Result<Secret, ConfigError> {
+        secret_from_env(&self.discord_public_key_env, "chat.discord_public_key_env")
+    }
+
     /// The Slack bot token from the environment.
     pub fn slack_token(&self) -> Result<Secret, ConfigError> {
         secret_from_env(&self.slack_bot_token_env, "chat.slack_bot_token_env")
@@ -243,7 +297,7 @@ impl ChatSettings {
 fn secret_from_env(var: &str, setting: &str) -> Result<Secret, ConfigError> {
     std::env::var(var).map(Secret::new).map_err(|_| {
         ConfigError::Invalid(format!(
-            "{var} ({setting}) is not set; see README \"Connect Slack\""
+            "{var} ({setting}) is not set; see README \"Connecting Slack\" and \"Connecting Discord\""
         ))
     })
 }
@@ -255,10 +309,14 @@ pub struct ClientConfig {
     /// Profile (slug, name, currency, jurisdictions, thresholds).
     #[serde(flatten)]
     pub profile: ClientProfile,
-    /// Channel for its findings; default `client-<slug>`.
-    pub channel: Option<String>,
-    /// Chat user id of its account manager, mentioned on critical findings.
-    pub owner: Option<String>,
+    /// Channels for its findings, at most one per platform, as `platform:id`
+    /// (`channel = "slack:C0123"` also works); default `console:client-<slug>`.
+    #[serde(default, alias = "channel", deserialize_with = "one_or_many")]
+    pub channels: Vec<ChannelRef>,
+    /// Its account manager on each platform (`slack:U0123`), mentioned on
+    /// critical findings in that platform's channel (`owner = ...` also works).
+    #[serde(default, alias = "owner", deserialize_with = "one_or_many")]
+    pub owners: Vec<PersonRef>,
     /// The pod (team) the client belongs to.
     pub pod: Option<String>,
     /// Private API key, inline (prefer `api_key_env`).
@@ -268,6 +326,20 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// Its channels, or the console default.
+    pub fn channels_or_default(&self) -> Vec<ChannelRef> {
+        if self.channels.is_empty() {
+            vec![ChannelRef::console(&format!("client-{}", self.profile.slug))]
+        } else {
+            self.channels.clone()
+        }
+    }
+
+    /// Its owner on a platform.
+    pub fn owner_on(&self, platform: Platform) -> Option<&PersonRef> {
+        self.owners.iter().find(|p| p.platform == platform)
+    }
+
     /// The client's API key from the file or the environment.
     pub fn key(&self) -> Result<Secret, ConfigError> {
         if let Some(k) = &self.api_key {
@@ -304,8 +376,9 @@ pub struct Config {
     pub findings: FindingsSettings,
     /// Chat platform.
     pub chat: ChatSettings,
-    /// Chat users and their roles (`ana = "am"`); anyone else is `anyone`.
-    pub people: BTreeMap<String, Role>,
+    /// People and their roles, keyed `platform:id` (`"slack:U0ANA" = "am"`);
+    /// anyone else is `anyone`.
+    pub people: BTreeMap<PersonRef, Role>,
     /// The clients.
     pub clients: Vec<ClientConfig>,
 }
@@ -368,20 +441,15 @@ impl Config {
                 self.chat.slack_mode
             )));
         }
-        if !matches!(self.chat.platform.as_str(), "console" | "slack") {
+        if !matches!(self.chat.discord_mode.as_str(), "gateway" | "http") {
             return Err(ConfigError::Invalid(format!(
-                "chat.platform `{}` is not supported: use console or slack",
-                self.chat.platform
+                "chat.discord_mode `{}` is not supported: use gateway or http",
+                self.chat.discord_mode
             )));
         }
-        if self.agency.daily_digest_hour > 23 {
+        if self.chat.serves(Platform::Discord) && self.chat.discord_application_id.is_none() {
             return Err(ConfigError::Invalid(
-                "agency.daily_digest_hour must be 0-23".into(),
-            ));
-        }
-        if self.scan.interval_minutes == 0 || self.scan.concurrency == 0 {
-            return Err(ConfigError::Invalid(
-                "scan.interval_minutes and scan.concurrency must be at least 1".into(),
+                "chat.discord_application_id is needed to serve Discord (the Application ID on the app's General Information page)".into(),
             ));
         }
         let mut seen = std::collections::HashSet::new();
@@ -393,18 +461,94 @@ impl Config {
                 )));
             }
         }
+        self.validate_channels()?;
+        if self.agency.daily_digest_hour > 23 {
+            return Err(ConfigError::Invalid(
+                "agency.daily_digest_hour must be 0-23".into(),
+            ));
+        }
+        if self.scan.interval_minutes == 0 || self.scan.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "scan.interval_minutes and scan.concurrency must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 
-    /// The role of a chat user.
-    pub fn role_of(&self, user: &str) -> Role {
-        self.people.get(user).copied().unwrap_or(Role::Anyone)
+    /// A channel belongs to at most one client (or the agency), and each
+    /// client and the agency have at most one channel and owner per platform.
+    fn validate_channels(&self) -> Result<(), ConfigError> {
+        let one_per_platform = |what: &str, platforms: Vec<Platform>| -> Result<(), ConfigError> {
+            let mut seen = std::collections::HashSet::new();
+            for p in platforms {
+                if !seen.insert(p) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{what} has two on {p}: give at most one per platform"
+                    )));
+                }
+            }
+            Ok(())
+        };
+        one_per_platform(
+            "agency.channels",
+            self.agency.channels.iter().map(|c| c.platform).collect(),
+        )?;
+        let mut taken: BTreeMap<ChannelRef, String> = self
+            .agency
+            .channels
+            .iter()
+            .map(|c| (c.clone(), "the agency".to_owned()))
+            .collect();
+        for client in &self.clients {
+            let who = format!("client `{}`", client.profile.slug);
+            let channels = client.channels_or_default();
+            one_per_platform(
+                &format!("{who} channels"),
+                channels.iter().map(|c| c.platform).collect(),
+            )?;
+            one_per_platform(
+                &format!("{who} owners"),
+                client.owners.iter().map(|c| c.platform).collect(),
+            )?;
+            for c in channels {
+                if let Some(first) = taken.get(&c) {
+                    return Err(ConfigError::Invalid(format!(
+                        "channel {c} is given to both {first} and {who}: a channel belongs to one client"
+                    )));
+                }
+                taken.insert(c, who.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The role of a person.
+    pub fn role_of(&self, person: &PersonRef) -> Role {
+        self.people.get(person).copied().unwrap_or(Role::Anyone)
     }
 
     /// A client's configuration.
     pub fn client(&self, slug: &ClientSlug) -> Option<&ClientConfig> {
         self.clients.iter().find(|c| &c.profile.slug == slug)
     }
+}
+
+/// Accepts one value or a list of them (`channel = "slack:C1"` or `channels = [...]`).
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(t) => vec![t],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 #[cfg(test)]
@@ -418,12 +562,13 @@ name = "Northwind"
 timezone = "Europe/London"
 daily_digest_hour = 8
 [people]
-ana = "am"
-lee = "lead"
+"slack:U0ANA" = "am"
+"slack:U0LEE" = "lead"
 [[clients]]
 slug = "acme"
 name = "Acme Outdoor"
-owner = "ana"
+channel = "slack:C0ACME"
+owner = "slack:U0ANA"
 api_key_env = "ACME_KEY"
 jurisdictions = ["US", "EU"]
 thresholds = { "deliv-bounce-rate.warning" = 0.5 }
@@ -433,8 +578,11 @@ thresholds = { "deliv-bounce-rate.warning" = 0.5 }
     fn parses_a_full_file() {
         let c = Config::from_toml(SAMPLE, Path::new("x.toml")).unwrap();
         assert_eq!(c.agency.tz().unwrap(), chrono_tz::Europe::London);
-        assert_eq!(c.role_of("lee"), Role::Lead);
-        assert_eq!(c.role_of("stranger"), Role::Anyone);
+        assert_eq!(c.role_of(&PersonRef::parse("slack:U0LEE").unwrap()), Role::Lead);
+        assert_eq!(
+            c.role_of(&PersonRef::parse("slack:U0STRANGER").unwrap()),
+            Role::Anyone
+        );
         let acme = &c.clients[0];
         assert_eq!(acme.profile.currency, "USD");
         assert_eq!(

@@ -8,14 +8,13 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::chat::{ChannelName, MessageRef};
 use crate::domain::{ClientSlug, FindingId, Fingerprint, Money, Severity, Track};
+use crate::message::PersonRef;
 
-pub mod repo;
 #[cfg(test)]
 mod tests;
 
-pub use repo::{Change, ChangeKind, FindingError, Findings, ReconcileScope};
+pub use crate::store::findings::{Change, ChangeKind, FindingError, Findings, ReconcileScope};
 
 /// Where a finding is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,7 +58,8 @@ impl FindingState {
     }
 }
 
-/// Who did something, and from which surface (`scan`, `console`, `slack`, `discord`, `scheduler`).
+/// Who did something (`platform:id` for a person, `lookout` for the bot), and
+/// from which surface (`scan`, `console`, `slack`, `discord`, `scheduler`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     /// A person's chat id or name, or `lookout` for the bot itself.
@@ -85,12 +85,17 @@ impl Actor {
         }
     }
 
-    /// A person acting from a chat surface.
-    pub fn person(name: impl Into<String>, surface: impl Into<String>) -> Self {
+    /// A person acting from chat: recorded as `platform:id`, from that platform.
+    pub fn person(who: &PersonRef) -> Self {
         Self {
-            name: name.into(),
-            surface: surface.into(),
+            name: who.to_string(),
+            surface: who.platform.as_str().into(),
         }
+    }
+
+    /// The person, when a person (not Lookout) acted.
+    pub fn as_person(&self) -> Option<PersonRef> {
+        PersonRef::parse(&self.name).ok()
     }
 }
 
@@ -147,10 +152,6 @@ pub struct Finding {
     pub resolved_by: Option<String>,
     /// `cleared` or the person's reason.
     pub resolution: Option<String>,
-    /// The channel its message lives in.
-    pub channel: ChannelName,
-    /// Its chat message, once delivered.
-    pub message_ref: Option<MessageRef>,
     /// Found by the client's first scan (the onboarding audit).
     pub onboarding: bool,
 }

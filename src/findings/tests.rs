@@ -7,6 +7,7 @@ use chrono::{Duration, TimeZone, Utc};
 use super::*;
 use crate::checks::Observation;
 use crate::domain::{ClientSlug, FindingId, Money, Severity, Track};
+use crate::message::PersonRef;
 use crate::store::Store;
 
 fn t0() -> DateTime<Utc> {
@@ -31,27 +32,25 @@ fn ran(ids: &[&str]) -> HashSet<String> {
     ids.iter().map(|s| s.to_string()).collect()
 }
 
-async fn setup() -> (Store, ClientSlug, ChannelName) {
+async fn setup() -> (Store, ClientSlug) {
     let store = Store::open_memory().await.unwrap();
     let slug = ClientSlug::parse("acme").unwrap();
-    let channel = ChannelName::for_client(&slug);
-    let mut c = store.pool().acquire().await.unwrap();
-    Findings::upsert_client(&mut c, &slug, "Acme", &channel, Some("ana"), t0())
+    let mut c = store.conn().await.unwrap();
+    crate::store::clients::upsert_client(&mut c, &slug, "Acme", t0())
         .await
         .unwrap();
-    (store, slug, channel)
+    (store, slug)
 }
 
 #[tokio::test]
 async fn detect_still_seen_then_clear() {
-    let (store, slug, ch) = setup().await;
-    let mut c = store.pool().acquire().await.unwrap();
+    let (store, slug) = setup().await;
+    let mut c = store.conn().await.unwrap();
     let o = [obs("flow-live-stopped", "F1", Severity::Critical)];
     let changes = Findings::reconcile(
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &ran(&["flow-live-stopped"]),
             onboarding: true,
             reopen_window: chrono::Duration::hours(24),
@@ -75,7 +74,6 @@ async fn detect_still_seen_then_clear() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &ran(&["flow-live-stopped"]),
             onboarding: false,
             reopen_window: chrono::Duration::hours(24),
@@ -94,7 +92,6 @@ async fn detect_still_seen_then_clear() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &ran(&["flow-live-stopped"]),
             onboarding: false,
             reopen_window: chrono::Duration::hours(24),
@@ -120,7 +117,6 @@ async fn detect_still_seen_then_clear() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &ran(&["flow-live-stopped"]),
             onboarding: false,
             reopen_window: chrono::Duration::hours(24),
@@ -138,14 +134,13 @@ async fn detect_still_seen_then_clear() {
 
 #[tokio::test]
 async fn skipped_checks_never_clear() {
-    let (store, slug, ch) = setup().await;
-    let mut c = store.pool().acquire().await.unwrap();
+    let (store, slug) = setup().await;
+    let mut c = store.conn().await.unwrap();
     let o = [obs("deliv-bounce-rate", "email", Severity::Warning)];
     Findings::reconcile(
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &ran(&["deliv-bounce-rate"]),
             onboarding: false,
             reopen_window: chrono::Duration::hours(24),
@@ -160,7 +155,6 @@ async fn skipped_checks_never_clear() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &ran(&["other"]),
             onboarding: false,
             reopen_window: chrono::Duration::hours(24),
@@ -177,14 +171,13 @@ async fn skipped_checks_never_clear() {
 
 #[tokio::test]
 async fn worsening_is_reported_and_wakes_until_worse_snoozes() {
-    let (store, slug, ch) = setup().await;
-    let mut c = store.pool().acquire().await.unwrap();
+    let (store, slug) = setup().await;
+    let mut c = store.conn().await.unwrap();
     let r = ran(&["deliv-bounce-rate"]);
     let ch0 = Findings::reconcile(
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: chrono::Duration::hours(24),
@@ -195,7 +188,7 @@ async fn worsening_is_reported_and_wakes_until_worse_snoozes() {
     .await
     .unwrap();
     let id = ch0[0].finding.id;
-    let ana = Actor::person("ana", "console");
+    let ana = Actor::person(&PersonRef::console("ana"));
     Findings::snooze(&mut c, id, &ana, t0() + Duration::days(7), true, t0())
         .await
         .unwrap();
@@ -203,7 +196,6 @@ async fn worsening_is_reported_and_wakes_until_worse_snoozes() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: chrono::Duration::hours(24),
@@ -229,14 +221,13 @@ async fn worsening_is_reported_and_wakes_until_worse_snoozes() {
 
 #[tokio::test]
 async fn plain_snooze_holds_until_its_end_then_wakes() {
-    let (store, slug, ch) = setup().await;
-    let mut c = store.pool().acquire().await.unwrap();
+    let (store, slug) = setup().await;
+    let mut c = store.conn().await.unwrap();
     let r = ran(&["x"]);
     let id = Findings::reconcile(
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: chrono::Duration::hours(24),
@@ -248,7 +239,7 @@ async fn plain_snooze_holds_until_its_end_then_wakes() {
     .unwrap()[0]
         .finding
         .id;
-    let bo = Actor::person("bo", "console");
+    let bo = Actor::person(&PersonRef::console("bo"));
     let until = t0() + Duration::hours(4);
     let s = Findings::snooze(&mut c, id, &bo, until, false, t0())
         .await
@@ -260,7 +251,6 @@ async fn plain_snooze_holds_until_its_end_then_wakes() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: chrono::Duration::hours(24),
@@ -281,7 +271,7 @@ async fn plain_snooze_holds_until_its_end_then_wakes() {
     assert_eq!(woke.len(), 1);
     assert_eq!(woke[0].kind, ChangeKind::SnoozeEnded);
     assert_eq!(woke[0].finding.state, FindingState::Open);
-    assert_eq!(woke[0].finding.snoozed_by.as_deref(), Some("bo"));
+    assert_eq!(woke[0].finding.snoozed_by.as_deref(), Some("console:bo"));
     // A snooze that ends in the past is refused.
     let err = Findings::snooze(&mut c, id, &bo, t0(), false, t0() + Duration::hours(5))
         .await
@@ -291,13 +281,12 @@ async fn plain_snooze_holds_until_its_end_then_wakes() {
 
 #[tokio::test]
 async fn people_ack_resolve_and_note_with_history() {
-    let (store, slug, ch) = setup().await;
-    let mut c = store.pool().acquire().await.unwrap();
+    let (store, slug) = setup().await;
+    let mut c = store.conn().await.unwrap();
     let id = Findings::reconcile(
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &ran(&["x"]),
             onboarding: false,
             reopen_window: chrono::Duration::hours(24),
@@ -309,14 +298,14 @@ async fn people_ack_resolve_and_note_with_history() {
     .unwrap()[0]
         .finding
         .id;
-    let ana = Actor::person("ana", "slack");
+    let ana = Actor::person(&PersonRef::parse("slack:U0ANA").unwrap());
     let a = Findings::acknowledge(&mut c, id, &ana, t0()).await.unwrap();
     assert_eq!(a.finding.state, FindingState::Acknowledged);
-    assert_eq!(a.finding.acknowledged_by.as_deref(), Some("ana"));
+    assert_eq!(a.finding.acknowledged_by.as_deref(), Some("slack:U0ANA"));
     let again = Findings::acknowledge(&mut c, id, &ana, t0())
         .await
         .unwrap_err();
-    assert_eq!(again.to_string(), "F-1 was already acknowledged by ana");
+    assert_eq!(again.to_string(), "F-1 was already acknowledged by U0ANA");
     Findings::add_note(&mut c, id, &ana, "told client Monday", t0())
         .await
         .unwrap();
@@ -344,7 +333,7 @@ async fn people_ack_resolve_and_note_with_history() {
         events
             .iter()
             .skip(1)
-            .all(|e| e.actor == "ana" && e.surface == "slack")
+            .all(|e| e.actor == "slack:U0ANA" && e.surface == "slack")
     );
     assert!(matches!(
         Findings::get(&mut c, FindingId(99)).await,
@@ -361,8 +350,8 @@ fn obs_worth(check: &str, sev: Severity, dollars: f64) -> Observation {
 
 #[tokio::test]
 async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
-    let (store, slug, ch) = setup().await;
-    let mut c = store.pool().acquire().await.unwrap();
+    let (store, slug) = setup().await;
+    let mut c = store.conn().await.unwrap();
     let r = ran(&["x"]);
     let w = Duration::hours(24);
     let o = [obs("x", "s", Severity::Critical)];
@@ -370,7 +359,6 @@ async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: w,
@@ -387,7 +375,6 @@ async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: w,
@@ -401,7 +388,6 @@ async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: w,
@@ -420,7 +406,6 @@ async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: w,
@@ -435,7 +420,6 @@ async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: w,
@@ -465,7 +449,6 @@ async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: w,
@@ -483,15 +466,14 @@ async fn flapping_within_the_window_reopens_later_is_a_new_finding() {
 
 #[tokio::test]
 async fn until_worse_wakes_on_a_real_rise_from_the_snoozed_value() {
-    let (store, slug, ch) = setup().await;
-    let mut c = store.pool().acquire().await.unwrap();
+    let (store, slug) = setup().await;
+    let mut c = store.conn().await.unwrap();
     let r = ran(&["x"]);
     let w = Duration::hours(24);
     let id = Findings::reconcile(
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: w,
@@ -503,7 +485,7 @@ async fn until_worse_wakes_on_a_real_rise_from_the_snoozed_value() {
     .unwrap()[0]
         .finding
         .id;
-    let bo = Actor::person("bo", "console");
+    let bo = Actor::person(&PersonRef::console("bo"));
     Findings::snooze(&mut c, id, &bo, t0() + Duration::days(7), true, t0())
         .await
         .unwrap();
@@ -514,7 +496,6 @@ async fn until_worse_wakes_on_a_real_rise_from_the_snoozed_value() {
             &mut c,
             &ReconcileScope {
                 client: &slug,
-                channel: &ch,
                 ran: &r,
                 onboarding: false,
                 reopen_window: w,
@@ -531,7 +512,6 @@ async fn until_worse_wakes_on_a_real_rise_from_the_snoozed_value() {
         &mut c,
         &ReconcileScope {
             client: &slug,
-            channel: &ch,
             ran: &r,
             onboarding: false,
             reopen_window: w,

@@ -8,34 +8,34 @@ use std::sync::Arc;
 mod tests;
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::{FromRow, SqliteConnection};
 use tokio::sync::Notify;
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::chat::{ChannelName, ChatAdapter, ChatError, Message, MessageRef};
 use crate::clock::SharedClock;
 use crate::domain::FindingId;
-use crate::findings::{Findings, ts};
-use crate::store::{Store, StoreError};
+use crate::findings::Findings;
+use crate::message::{Adapters, Block, ChannelRef, ChatError, Message, MessageRef, Span};
+use crate::store::outbox::{self as rows, OutboxRow as Row};
+use crate::store::{Db, Store, StoreError};
 
 /// What a row asks the chat platform to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// Post a new message; when it belongs to a finding, it becomes that finding's message.
+    /// Post a new message; when it belongs to a finding, it becomes that finding's message there.
     Post {
         /// Where.
-        channel: ChannelName,
+        channel: ChannelRef,
         /// The finding it shows, if any.
         finding: Option<FindingId>,
         /// What.
         message: Message,
     },
-    /// Replace a finding's message with a new rendering.
+    /// Replace a finding's message in a channel with a new rendering.
     Update {
         /// Which finding's message.
         finding: FindingId,
         /// Where it lives.
-        channel: ChannelName,
+        channel: ChannelRef,
         /// The new rendering.
         message: Message,
     },
@@ -44,18 +44,35 @@ pub enum Op {
         /// Which finding's thread.
         finding: FindingId,
         /// Where it lives.
-        channel: ChannelName,
+        channel: ChannelRef,
         /// The reply.
         message: Message,
     },
 }
 
+impl Op {
+    /// The message the row carries.
+    pub fn message_mut(&mut self) -> &mut Message {
+        match self {
+            Op::Post { message, .. } | Op::Update { message, .. } | Op::Reply { message, .. } => {
+                message
+            }
+        }
+    }
+}
+
+/// Drops mentions of people on another platform than the channel's: they
+/// cannot be notified there, and their raw ids mean nothing to readers.
+pub fn keep_mentions_for(message: &mut Message, channel: &ChannelRef) {
+    for block in &mut message.blocks {
+        if let Block::Text(t) | Block::Context(t) = block {
+            t.0.retain(|s| !matches!(s, Span::Mention(p) if p.platform != channel.platform));
+        }
+    }
+}
+
 /// Adds a row to the outbox inside the caller's transaction.
-pub async fn enqueue(
-    conn: &mut SqliteConnection,
-    op: &Op,
-    now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
+pub async fn enqueue(db: &mut Db, op: &Op, now: DateTime<Utc>) -> Result<i64, StoreError> {
     let (kind, channel, finding, message) = match op {
         Op::Post {
             channel,
@@ -73,26 +90,16 @@ pub async fn enqueue(
             message,
         } => ("reply", channel, Some(*finding), message),
     };
-    let body = serde_json::to_string(message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox (channel, op, finding_id, body, created_at, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(channel.as_str())
-    .bind(kind)
-    .bind(finding.map(|f| f.0))
-    .bind(body)
-    .bind(ts(now))
-    .bind(ts(now))
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(id)
+    let mut message = message.clone();
+    keep_mentions_for(&mut message, channel);
+    let body = serde_json::to_string(&message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    rows::enqueue(db, kind, channel, finding, &body, now).await
 }
 
 /// Enqueues a plain post to a channel (digests, summaries, announcements).
 pub async fn post_to(
-    conn: &mut SqliteConnection,
-    channel: &ChannelName,
+    db: &mut Db,
+    channel: &ChannelRef,
     message: Message,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
@@ -101,29 +108,7 @@ pub async fn post_to(
         finding: None,
         message,
     };
-    enqueue(conn, &op, now).await
-}
-
-/// Whether a finding has (or will have) its own message: a post row exists for it.
-pub async fn has_post(conn: &mut SqliteConnection, finding: FindingId) -> Result<bool, StoreError> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE op = 'post' AND finding_id = ?")
-            .bind(finding.0)
-            .fetch_one(&mut *conn)
-            .await?;
-    Ok(n > 0)
-}
-
-#[derive(FromRow)]
-struct Row {
-    id: i64,
-    channel: String,
-    op: String,
-    finding_id: Option<i64>,
-    body: String,
-    attempts: i64,
-    next_attempt_at: DateTime<Utc>,
-    inflight_at: Option<DateTime<Utc>>,
+    enqueue(db, &op, now).await
 }
 
 /// What one delivery pass did.
@@ -140,33 +125,15 @@ pub struct Pass {
 /// Rows are retried this many times before they are marked failed.
 const MAX_ATTEMPTS: i64 = 8;
 
-/// Delivers outbox rows to a chat adapter.
+/// Delivers outbox rows through the adapter of each row's platform.
 #[derive(Clone)]
 pub struct Deliverer {
     store: Store,
-    chat: Arc<dyn ChatAdapter>,
+    chat: Adapters,
     clock: SharedClock,
     wake: Arc<Notify>,
     /// Real time each channel last got a message, for pacing.
     last_sent: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
-    pace: std::time::Duration,
-}
-
-/// This database's install id: idempotency keys are unique across installs
-/// that post to the same channel. Created on first use.
-pub async fn install_id(conn: &mut SqliteConnection) -> Result<String, StoreError> {
-    let candidate = format!("{:016x}", rand::random::<u64>());
-    sqlx::query(
-        "INSERT INTO settings (key, value) VALUES ('install-id', ?) ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(&candidate)
-    .execute(&mut *conn)
-    .await?;
-    Ok(
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'install-id'")
-            .fetch_one(&mut *conn)
-            .await?,
-    )
 }
 
 /// The idempotency key of an outbox row.
@@ -176,28 +143,38 @@ pub fn row_key(install: &str, row: i64) -> String {
 
 impl Deliverer {
     /// A deliverer over a store and a chat adapter.
-    pub fn new(store: Store, chat: Arc<dyn ChatAdapter>, clock: SharedClock) -> Self {
-        let pace = chat.min_interval();
+    pub fn new(store: Store, chat: Adapters, clock: SharedClock) -> Self {
         Self {
             store,
             chat,
             clock,
             wake: Arc::new(Notify::new()),
             last_sent: Default::default(),
-            pace,
         }
+    }
+
+    /// The adapters it delivers through.
+    pub fn adapters(&self) -> &Adapters {
+        &self.chat
+    }
+
+    fn pace(&self, channel: &str) -> std::time::Duration {
+        ChannelRef::parse(channel)
+            .map(|c| self.chat.min_interval(c.platform))
+            .unwrap_or_default()
     }
 
     fn paced_out(&self, channel: &str) -> bool {
-        if self.pace.is_zero() {
+        let pace = self.pace(channel);
+        if pace.is_zero() {
             return false;
         }
         let last = self.last_sent.lock().unwrap_or_else(|e| e.into_inner());
-        last.get(channel).is_some_and(|t| t.elapsed() < self.pace)
+        last.get(channel).is_some_and(|t| t.elapsed() < pace)
     }
 
     fn mark_sent(&self, channel: &str) {
-        if !self.pace.is_zero() {
+        if !self.pace(channel).is_zero() {
             let mut last = self.last_sent.lock().unwrap_or_else(|e| e.into_inner());
             last.insert(channel.to_owned(), std::time::Instant::now());
         }
@@ -211,20 +188,12 @@ impl Deliverer {
     /// Delivers every row that is due, oldest first, keeping order per finding.
     pub async fn run_once(&self) -> Result<Pass, StoreError> {
         let now = self.clock.now();
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, channel, op, finding_id, body, attempts, next_attempt_at, inflight_at FROM outbox
-             WHERE status = 'pending' ORDER BY id LIMIT 500",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows: Vec<Row> = rows::pending(&mut self.store.conn().await?, 500).await?;
         let mut pass = Pass::default();
         if rows.is_empty() {
             return Ok(pass);
         }
-        let install = {
-            let mut conn = self.store.pool().acquire().await?;
-            install_id(&mut conn).await?
-        };
+        let install = rows::install_id(&mut self.store.conn().await?).await?;
         // A finding whose earlier row is deferred must not have later rows overtake it.
         let mut blocked: std::collections::HashSet<i64> = Default::default();
         let mut blocked_channels: std::collections::HashSet<String> = Default::default();
@@ -271,14 +240,30 @@ impl Deliverer {
     }
 
     async fn deliver(&self, row: &Row, install: &str) -> Result<Delivery, StoreError> {
-        let channel = ChannelName(row.channel.clone());
+        let channel = match ChannelRef::parse(&row.channel) {
+            Ok(c) => c,
+            Err(e) => {
+                self.fail(row.id, &e.to_string()).await?;
+                return Ok(Delivery::Failed);
+            }
+        };
+        let adapter = match self.chat.get(channel.platform) {
+            Ok(a) => a.clone(),
+            Err(e) => {
+                // Nothing serves that platform now (removed from the config): keep the
+                // row as failed with the reason rather than retrying forever.
+                warn!(error = %e, "no adapter for an outbox row");
+                self.fail(row.id, &e.to_string()).await?;
+                return Ok(Delivery::Failed);
+            }
+        };
         let message: Message = serde_json::from_str(&row.body)
             .map_err(|e| StoreError::Corrupt(format!("outbox row {}: {e}", row.id)))?;
         let finding = row.finding_id.map(FindingId);
         // Edits and replies need the finding's message; if its post is still
         // pending, wait for it rather than reordering.
         let target = match (row.op.as_str(), finding) {
-            ("update" | "reply", Some(f)) => match self.message_of(f).await? {
+            ("update" | "reply", Some(f)) => match self.message_of(f, &channel).await? {
                 Target::Ready(r) => Some(r),
                 Target::Pending => {
                     return Ok(Delivery::Deferred {
@@ -287,7 +272,7 @@ impl Deliverer {
                 }
                 Target::Never => {
                     // Never posted (digest-only finding): nothing to edit.
-                    self.finish(row.id, None, None).await?;
+                    self.finish(row.id, &channel, None, None).await?;
                     return Ok(Delivery::Sent);
                 }
                 Target::Missing(e) => {
@@ -307,7 +292,7 @@ impl Deliverer {
         // A post or reply that was in flight when the process died may already
         // be on the platform: find it by key instead of posting it twice.
         if row.inflight_at.is_some() && row.op != "update" {
-            match self.chat.find_posted(&channel, thread, &key).await {
+            match adapter.find_posted(&channel, thread, &key).await {
                 Ok(Some(found)) => {
                     debug!("found the message posted before a restart");
                     let finding_message = if row.op == "post" {
@@ -315,7 +300,8 @@ impl Deliverer {
                     } else {
                         None
                     };
-                    self.finish(row.id, Some(found), finding_message).await?;
+                    self.finish(row.id, &channel, Some(found), finding_message)
+                        .await?;
                     return Ok(Delivery::Sent);
                 }
                 Ok(None) => {}
@@ -326,20 +312,14 @@ impl Deliverer {
                 }
             }
         }
-        sqlx::query("UPDATE outbox SET inflight_at = ? WHERE id = ?")
-            .bind(ts(self.clock.now()))
-            .bind(row.id)
-            .execute(self.store.pool())
-            .await?;
+        rows::mark_inflight(&mut self.store.conn().await?, row.id, self.clock.now()).await?;
         let result = match (row.op.as_str(), &target) {
-            ("post", _) => self
-                .chat
+            ("post", _) => adapter
                 .post_keyed(&channel, &message, None, &key)
                 .await
                 .map(Some),
-            ("update", Some(t)) => self.chat.update(&channel, t, &message).await.map(|_| None),
-            ("reply", Some(t)) => self
-                .chat
+            ("update", Some(t)) => adapter.update(&channel, t, &message).await.map(|_| None),
+            ("reply", Some(t)) => adapter
                 .post_keyed(&channel, &message, Some(t), &key)
                 .await
                 .map(Some),
@@ -356,7 +336,7 @@ impl Deliverer {
                 } else {
                     None
                 };
-                self.finish(row.id, posted, finding_message).await?;
+                self.finish(row.id, &channel, posted, finding_message).await?;
                 debug!("delivered");
                 Ok(Delivery::Sent)
             }
@@ -378,24 +358,27 @@ impl Deliverer {
                 self.retry(row, backoff, &e).await?;
                 Ok(Delivery::Deferred { channel_wide: true })
             }
-            Err(ChatError::Rejected(e)) => {
+            Err(e @ (ChatError::Rejected(_) | ChatError::NotConnected(_))) => {
                 warn!(error = %e, "chat platform rejected a message");
-                self.fail(row.id, &e).await?;
+                self.fail(row.id, &e.to_string()).await?;
                 Ok(Delivery::Failed)
             }
         }
     }
 
-    /// The finding's chat message. The connection is released before returning,
-    /// since the in-memory store has a single connection.
-    async fn message_of(&self, f: FindingId) -> Result<Target, StoreError> {
-        let mut conn = self.store.pool().acquire().await?;
-        Ok(match Findings::get(&mut conn, f).await {
-            Ok(found) => match found.message_ref {
-                Some(r) => Target::Ready(r),
-                None if has_post(&mut conn, f).await? => Target::Pending,
-                None => Target::Never,
-            },
+    /// The finding's message in this channel. The connection is released
+    /// before returning, since the in-memory store has a single connection.
+    async fn message_of(&self, f: FindingId, channel: &ChannelRef) -> Result<Target, StoreError> {
+        let mut db = self.store.conn().await?;
+        if let Err(e) = Findings::get(&mut db, f).await {
+            return Ok(Target::Missing(e.to_string()));
+        }
+        Ok(match Findings::message_in(&mut db, f, channel).await {
+            Ok(Some(r)) => Target::Ready(r),
+            Ok(None) if rows::posted_channels(&mut db, f).await?.contains(channel) => {
+                Target::Pending
+            }
+            Ok(None) => Target::Never,
             Err(e) => Target::Missing(e.to_string()),
         })
     }
@@ -403,42 +386,27 @@ impl Deliverer {
     async fn finish(
         &self,
         id: i64,
+        channel: &ChannelRef,
         posted: Option<MessageRef>,
         finding_message: Option<(FindingId, MessageRef)>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.pool().begin().await?;
-        sqlx::query("UPDATE outbox SET status = 'sent', sent_at = ?, message_ref = ?, attempts = attempts + 1 WHERE id = ?")
-            .bind(ts(self.clock.now()))
-            .bind(posted.map(|m| m.0))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.store.begin().await?;
+        rows::mark_sent(&mut tx, id, posted.as_ref(), self.clock.now()).await?;
         if let Some((f, m)) = finding_message {
-            Findings::set_message_ref(&mut tx, f, &m)
+            Findings::set_message_ref(&mut tx, f, channel, &m)
                 .await
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         }
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     async fn retry(&self, row: &Row, after: Duration, why: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?")
-            .bind(ts(self.clock.now() + after))
-            .bind(why)
-            .bind(row.id)
-            .execute(self.store.pool())
-            .await?;
-        Ok(())
+        let next = self.clock.now() + after;
+        rows::mark_retry(&mut self.store.conn().await?, row.id, next, why).await
     }
 
     async fn fail(&self, id: i64, why: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
-            .bind(why)
-            .bind(id)
-            .execute(self.store.pool())
-            .await?;
-        Ok(())
+        rows::mark_failed(&mut self.store.conn().await?, id, why).await
     }
 
     /// Delivers until `shutdown` fires: after each notify, and every `poll` otherwise.

@@ -11,10 +11,14 @@ use crate::checks::Observation;
 use crate::clock::SimClock;
 use crate::domain::{ClientSlug, Money, Severity, Track};
 use crate::findings::{Actor, Findings, ReconcileScope};
-use crate::routing::{Route, route_change};
+use crate::message::{Accent, ChatAdapter, PersonRef, Platform};
+use crate::routing::{Route, RouteChannel, route_change};
+use crate::store::outbox::{install_id, status};
 
 #[derive(Default)]
 struct Fake {
+    /// Discord when set, else the console.
+    discord: bool,
     calls: Mutex<Vec<(String, String, Option<String>)>>,
     fail_next: Mutex<Vec<ChatError>>,
     /// Keys of keyed posts, with the ref each got.
@@ -25,12 +29,16 @@ struct Fake {
 
 #[async_trait]
 impl ChatAdapter for Fake {
-    fn platform(&self) -> &'static str {
-        "fake"
+    fn platform(&self) -> Platform {
+        if self.discord {
+            Platform::Discord
+        } else {
+            Platform::Console
+        }
     }
     async fn post(
         &self,
-        ch: &ChannelName,
+        ch: &ChannelRef,
         m: &Message,
         thread: Option<&MessageRef>,
     ) -> Result<MessageRef, ChatError> {
@@ -41,14 +49,14 @@ impl ChatAdapter for Fake {
         let kind = if thread.is_some() { "reply" } else { "post" };
         calls.push((
             kind.into(),
-            format!("{ch} {}", m.to_plain().lines().next().unwrap_or("")),
+            format!("#{} {}", ch.id, m.to_plain().lines().next().unwrap_or("")),
             thread.map(|t| t.0.clone()),
         ));
         Ok(MessageRef(format!("m{}", calls.len())))
     }
     async fn post_keyed(
         &self,
-        ch: &ChannelName,
+        ch: &ChannelRef,
         m: &Message,
         thread: Option<&MessageRef>,
         key: &str,
@@ -64,7 +72,7 @@ impl ChatAdapter for Fake {
     }
     async fn find_posted(
         &self,
-        _: &ChannelName,
+        _: &ChannelRef,
         _: Option<&MessageRef>,
         key: &str,
     ) -> Result<Option<MessageRef>, ChatError> {
@@ -76,18 +84,23 @@ impl ChatAdapter for Fake {
             .find(|(k, _)| k == key)
             .map(|(_, r)| r.clone()))
     }
-    async fn update(&self, ch: &ChannelName, t: &MessageRef, m: &Message) -> Result<(), ChatError> {
+    async fn update(&self, ch: &ChannelRef, t: &MessageRef, m: &Message) -> Result<(), ChatError> {
         if let Some(e) = self.fail_next.lock().unwrap().pop() {
             return Err(e);
         }
         self.calls.lock().unwrap().push((
             "update".into(),
-            format!("{ch} {}", m.to_plain().lines().next().unwrap_or("")),
+            format!("#{} {}", ch.id, m.to_plain().lines().next().unwrap_or("")),
             Some(t.0.clone()),
         ));
         Ok(())
     }
-    async fn ephemeral(&self, _: &ChannelName, _: &str, _: &Message) -> Result<(), ChatError> {
+    async fn ephemeral(
+        &self,
+        _: &ChannelRef,
+        _: &PersonRef,
+        _: &Message,
+    ) -> Result<(), ChatError> {
         Ok(())
     }
 }
@@ -112,25 +125,26 @@ async fn critical_posts_once_then_edits_in_place_with_thread_history() {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
     let clock = SimClock::frozen(t0);
     let fake = Arc::new(Fake::default());
-    let d = Deliverer::new(store.clone(), fake.clone(), Arc::new(clock.clone()));
+    let d = Deliverer::new(store.clone(), Adapters::one(fake.clone()), Arc::new(clock.clone()));
     let slug = ClientSlug::parse("acme").unwrap();
     let route = Route {
         client: slug.clone(),
         client_name: "Acme".into(),
-        channel: ChannelName::for_client(&slug),
-        owner: Some("ana".into()),
+        channels: vec![RouteChannel {
+            channel: ChannelRef::console("client-acme"),
+            owner: Some(PersonRef::console("ana")),
+        }],
         pod: None,
     };
     let ran: HashSet<String> = ["flow-live-stopped".to_string()].into();
-    let mut tx = store.pool().begin().await.unwrap();
-    Findings::upsert_client(&mut tx, &slug, "Acme", &route.channel, None, t0)
+    let mut tx = store.begin().await.unwrap();
+    crate::store::clients::upsert_client(&mut tx, &slug, "Acme", t0)
         .await
         .unwrap();
     let changes = Findings::reconcile(
         &mut tx,
         &ReconcileScope {
             client: &slug,
-            channel: &route.channel,
             ran: &ran,
             onboarding: false,
             reopen_window: chrono::Duration::hours(24),
@@ -147,7 +161,7 @@ async fn critical_posts_once_then_edits_in_place_with_thread_history() {
     let ack = Findings::acknowledge(
         &mut tx,
         changes[0].finding.id,
-        &Actor::person("bo", "console"),
+        &Actor::person(&PersonRef::console("bo")),
         t0,
     )
     .await
@@ -189,9 +203,19 @@ async fn critical_posts_once_then_edits_in_place_with_thread_history() {
     // Nothing is sent twice.
     assert_eq!(d.run_once().await.unwrap(), Pass::default());
     assert_eq!(fake.calls.lock().unwrap().len(), 3);
-    let mut c = store.pool().acquire().await.unwrap();
-    let f = Findings::get(&mut c, changes[0].finding.id).await.unwrap();
-    assert_eq!(f.message_ref, Some(MessageRef("m1".into())));
+    let mut c = store.conn().await.unwrap();
+    let f = changes[0].finding.id;
+    let ch = ChannelRef::console("client-acme");
+    assert_eq!(
+        Findings::message_in(&mut c, f, &ch).await.unwrap(),
+        Some(MessageRef("m1".into()))
+    );
+    assert_eq!(
+        Findings::by_message(&mut c, &ch, &MessageRef("m1".into()))
+            .await
+            .unwrap(),
+        Some(f)
+    );
 }
 
 #[tokio::test]
@@ -200,14 +224,14 @@ async fn rate_limits_wait_and_rejections_fail_without_blocking_others() {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
     let clock = SimClock::frozen(t0);
     let fake = Arc::new(Fake::default());
-    let d = Deliverer::new(store.clone(), fake.clone(), Arc::new(clock.clone()));
-    let mut c = store.pool().acquire().await.unwrap();
-    let ch = ChannelName("agency".into());
+    let d = Deliverer::new(store.clone(), Adapters::one(fake.clone()), Arc::new(clock.clone()));
+    let mut c = store.conn().await.unwrap();
+    let ch = ChannelRef::console("agency");
     for i in 0..2 {
         let op = Op::Post {
             channel: ch.clone(),
             finding: None,
-            message: Message::text(crate::chat::Accent::Info, format!("hello {i}")),
+            message: Message::text(Accent::Info, format!("hello {i}")),
         };
         enqueue(&mut c, &op, t0).await.unwrap();
     }
@@ -242,21 +266,18 @@ async fn rate_limits_wait_and_rejections_fail_without_blocking_others() {
         .lock()
         .unwrap()
         .push(ChatError::Rejected("channel_not_found".into()));
-    let mut c = store.pool().acquire().await.unwrap();
+    let mut c = store.conn().await.unwrap();
     let op = Op::Post {
-        channel: ChannelName("gone".into()),
+        channel: ChannelRef::console("gone"),
         finding: None,
-        message: Message::text(crate::chat::Accent::Info, "x"),
+        message: Message::text(Accent::Info, "x"),
     };
     enqueue(&mut c, &op, t0).await.unwrap();
     drop(c);
     assert_eq!(d.run_once().await.unwrap().failed, 1);
-    let mut c = store.pool().acquire().await.unwrap();
-    let status: String = sqlx::query_scalar("SELECT status FROM outbox ORDER BY id DESC LIMIT 1")
-        .fetch_one(&mut *c)
-        .await
-        .unwrap();
-    assert_eq!(status, "failed");
+    let mut c = store.conn().await.unwrap();
+    let (_, _, failed) = crate::store::outbox::counts(&mut c).await.unwrap();
+    assert_eq!(failed, 1);
 }
 
 #[tokio::test]
@@ -265,12 +286,12 @@ async fn a_post_whose_answer_was_lost_is_found_by_key_not_posted_twice() {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
     let clock = SimClock::frozen(t0);
     let fake = Arc::new(Fake::default());
-    let d = Deliverer::new(store.clone(), fake.clone(), Arc::new(clock.clone()));
-    let mut c = store.pool().acquire().await.unwrap();
+    let d = Deliverer::new(store.clone(), Adapters::one(fake.clone()), Arc::new(clock.clone()));
+    let mut c = store.conn().await.unwrap();
     let op = Op::Post {
-        channel: ChannelName("agency".into()),
+        channel: ChannelRef::console("agency"),
         finding: None,
-        message: Message::text(crate::chat::Accent::Info, "once"),
+        message: Message::text(Accent::Info, "once"),
     };
     let id = enqueue(&mut c, &op, t0).await.unwrap();
     drop(c);
@@ -289,14 +310,9 @@ async fn a_post_whose_answer_was_lost_is_found_by_key_not_posted_twice() {
         1,
         "found by its key, not posted again"
     );
-    let mut c = store.pool().acquire().await.unwrap();
-    let (status, mref): (String, Option<String>) =
-        sqlx::query_as("SELECT status, message_ref FROM outbox WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *c)
-            .await
-            .unwrap();
-    assert_eq!((status.as_str(), mref.as_deref()), ("sent", Some("m1")));
+    let mut c = store.conn().await.unwrap();
+    let (st, mref) = status(&mut c, id).await.unwrap();
+    assert_eq!((st.as_str(), mref.as_deref()), ("sent", Some("m1")));
     let keys = fake.keys.lock().unwrap().clone();
     let install = install_id(&mut c).await.unwrap();
     assert_eq!(keys[0].0, row_key(&install, id));

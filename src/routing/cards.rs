@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::chat::{Accent, Action, ActionKind, Block, Message, RichText, Span};
+use crate::message::{Accent, Action, ActionKind, Block, Message, PersonRef, RichText, Span};
 use crate::domain::Severity;
 use crate::findings::{Finding, FindingState};
 
@@ -13,13 +13,21 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// How a recorded actor is shown: the platform id of a person (`U0ANA`), else as stored.
+pub fn who(actor: &str) -> String {
+    crate::message::person_label(actor)
+}
+
 /// The emoji-free state line of a finding.
 pub fn state_line(f: &Finding) -> String {
     match f.state {
         FindingState::Open => "Open".into(),
         FindingState::Acknowledged => format!(
             "Acknowledged by {}",
-            f.acknowledged_by.as_deref().unwrap_or("someone")
+            f.acknowledged_by
+                .as_deref()
+                .map(who)
+                .unwrap_or_else(|| "someone".into())
         ),
         FindingState::Snoozed => match f.snoozed_until {
             Some(t) => format!(
@@ -35,7 +43,7 @@ pub fn state_line(f: &Finding) -> String {
         },
         FindingState::Resolved => match (f.resolved_by.as_deref(), f.resolution.as_deref()) {
             (Some("lookout"), _) => "Resolved: the check cleared".into(),
-            (Some(who), Some(why)) => format!("Resolved by {who}: {why}"),
+            (Some(by), Some(why)) => format!("Resolved by {}: {why}", who(by)),
             _ => "Resolved".into(),
         },
     }
@@ -52,12 +60,12 @@ pub fn accent(f: &Finding) -> Accent {
 }
 
 /// The single message a finding is shown as; edited in place as its state changes.
-pub fn finding_card(f: &Finding, client_name: &str, mention: Option<&str>) -> Message {
+pub fn finding_card(f: &Finding, client_name: &str, mention: Option<&PersonRef>) -> Message {
     let mut blocks = vec![Block::Header(f.title.clone())];
     let mut summary = RichText::default();
     if let Some(user) = mention.filter(|_| f.state == FindingState::Open) {
         summary = summary
-            .push(Span::Mention(user.to_owned()))
+            .push(Span::Mention(user.clone()))
             .push(Span::Plain(" ".into()));
     }
     blocks.push(Block::Text(summary.push(Span::Plain(f.why.clone()))));

@@ -6,31 +6,67 @@
 //! history as replies in the message's thread.
 
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
 
-use crate::chat::{Accent, ChannelName, Message};
 use crate::domain::{ClientSlug, Severity};
 use crate::findings::{Change, ChangeKind, Finding, FindingState};
+use crate::message::{Accent, Block, ChannelRef, Message, PersonRef, Platform, RichText, Span};
 use crate::outbox::{self, Op};
-use crate::store::StoreError;
+use crate::store::{Db, StoreError};
 
 pub mod cards;
+pub mod digests;
+pub mod maintenance;
 #[cfg(test)]
 mod tests;
 
-/// Where one client's findings go.
+/// Where one client's findings go: a channel on each platform it is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     /// The client.
     pub client: ClientSlug,
     /// Display name.
     pub client_name: String,
-    /// Its channel.
-    pub channel: ChannelName,
-    /// The account manager to mention on critical findings (chat user id).
-    pub owner: Option<String>,
+    /// Its channels, at most one per platform.
+    pub channels: Vec<RouteChannel>,
     /// The pod (team) the client belongs to.
     pub pod: Option<String>,
+}
+
+/// A client's channel on one platform and whom to mention there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteChannel {
+    /// The channel.
+    pub channel: ChannelRef,
+    /// The account manager mentioned on critical findings there.
+    pub owner: Option<PersonRef>,
+}
+
+impl Route {
+    /// Whether this channel is one of the client's.
+    pub fn has_channel(&self, channel: &ChannelRef) -> bool {
+        self.channels.iter().any(|c| &c.channel == channel)
+    }
+
+    /// The client's channel on a platform.
+    pub fn channel_on(&self, platform: Platform) -> Option<&ChannelRef> {
+        self.channels
+            .iter()
+            .find(|c| c.channel.platform == platform)
+            .map(|c| &c.channel)
+    }
+
+    /// The owner to mention in a channel (the one on that channel's platform).
+    pub fn owner_in(&self, channel: &ChannelRef) -> Option<&PersonRef> {
+        self.channels
+            .iter()
+            .find(|c| c.channel.platform == channel.platform)
+            .and_then(|c| c.owner.as_ref())
+    }
+
+    /// Every owner, one per platform.
+    pub fn owners(&self) -> impl Iterator<Item = &PersonRef> {
+        self.channels.iter().filter_map(|c| c.owner.as_ref())
+    }
 }
 
 /// How chat traffic is treated right now.
@@ -46,17 +82,17 @@ pub enum Mode {
 
 /// Plans and enqueues the chat traffic for one change, in the caller's transaction.
 pub async fn route_change(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     route: &Route,
     change: &Change,
     now: DateTime<Utc>,
 ) -> Result<Vec<Op>, StoreError> {
-    route_change_in(conn, route, change, now, Mode::Normal).await
+    route_change_in(db, route, change, now, Mode::Normal).await
 }
 
 /// `route_change` under quiet hours or a maintenance window.
 pub async fn route_change_in(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     route: &Route,
     change: &Change,
     now: DateTime<Utc>,
@@ -65,100 +101,138 @@ pub async fn route_change_in(
     if mode == Mode::Muted {
         return Ok(Vec::new());
     }
-    let has_message = outbox::has_post(conn, change.finding.id).await?;
-    let mut ops = plan(route, change, has_message);
+    let posted = crate::store::outbox::posted_channels(db, change.finding.id).await?;
+    let mut ops = plan(route, change, &posted);
     if mode == Mode::Quiet {
         ops.iter_mut().for_each(strip_mentions);
     }
     for op in &ops {
-        outbox::enqueue(conn, op, now).await?;
+        outbox::enqueue(db, op, now).await?;
     }
     Ok(ops)
 }
 
+/// A person named in a message sent to `channel`: a mention on their own
+/// platform, their id as text elsewhere.
+fn person_span(who: &str, channel: &ChannelRef) -> Span {
+    match PersonRef::parse(who) {
+        Ok(p) if p.platform == channel.platform => Span::Mention(p),
+        Ok(p) => Span::Plain(p.id),
+        Err(_) => Span::Plain(who.to_owned()),
+    }
+}
+
 /// The chat traffic one change causes (pure, so each rule is tested alone).
-pub fn plan(route: &Route, change: &Change, has_message: bool) -> Vec<Op> {
+///
+/// `posted` holds the channels the finding already has (or will have) a
+/// message in: edits and thread replies go there, new posts go to every
+/// channel of the route.
+pub fn plan(route: &Route, change: &Change, posted: &[ChannelRef]) -> Vec<Op> {
     let f = &change.finding;
-    let card = |mention: bool| {
-        cards::finding_card(
-            f,
-            &route.client_name,
-            if mention {
-                route.owner.as_deref()
-            } else {
-                None
-            },
-        )
+    let has_message = !posted.is_empty();
+    let post = |mention: bool| -> Vec<Op> {
+        route
+            .channels
+            .iter()
+            .map(|rc| Op::Post {
+                channel: rc.channel.clone(),
+                finding: Some(f.id),
+                message: cards::finding_card(
+                    f,
+                    &route.client_name,
+                    rc.owner.as_ref().filter(|_| mention),
+                ),
+            })
+            .collect()
     };
-    let post = |mention: bool| Op::Post {
-        channel: f.channel.clone(),
-        finding: Some(f.id),
-        message: card(mention),
+    let update = || -> Vec<Op> {
+        posted
+            .iter()
+            .map(|c| Op::Update {
+                finding: f.id,
+                channel: c.clone(),
+                message: cards::finding_card(f, &route.client_name, None),
+            })
+            .collect()
     };
-    let update = || Op::Update {
-        finding: f.id,
-        channel: f.channel.clone(),
-        message: card(false),
+    let reply_with = |spans: &dyn Fn(&ChannelRef) -> RichText| -> Vec<Op> {
+        posted
+            .iter()
+            .map(|c| Op::Reply {
+                finding: f.id,
+                channel: c.clone(),
+                message: Message {
+                    accent: Accent::Info,
+                    blocks: vec![Block::Text(spans(c))],
+                },
+            })
+            .collect()
     };
-    let reply = |text: String| Op::Reply {
-        finding: f.id,
-        channel: f.channel.clone(),
-        message: Message::text(Accent::Info, text),
-    };
+    let reply = |text: String| reply_with(&|_| RichText::plain(text.clone()));
+    let both = |a: Vec<Op>, b: Vec<Op>| -> Vec<Op> { a.into_iter().chain(b).collect() };
     let critical_open = f.severity == Severity::Critical && f.state == FindingState::Open;
     match &change.kind {
-        ChangeKind::Detected if critical_open => vec![post(true)],
+        ChangeKind::Detected if critical_open => post(true),
         ChangeKind::Detected => vec![],
         ChangeKind::StillSeen => vec![],
-        ChangeKind::Worsened { from } if has_message => vec![
+        ChangeKind::Worsened { from } if has_message => both(
             update(),
             reply(format!("Worse: {from} → {}. {}", f.severity, f.why)),
-        ],
-        ChangeKind::Worsened { .. } if critical_open => vec![post(true)],
+        ),
+        ChangeKind::Worsened { .. } if critical_open => post(true),
         ChangeKind::Worsened { .. } => vec![],
         ChangeKind::Reopened if has_message => {
-            vec![update(), reply("Seen again by a scan: reopened.".into())]
+            both(update(), reply("Seen again by a scan: reopened.".into()))
         }
-        ChangeKind::Reopened if critical_open => vec![post(true)],
+        ChangeKind::Reopened if critical_open => post(true),
         ChangeKind::Reopened => vec![],
         ChangeKind::SnoozeEnded if has_message => {
-            let who = f
-                .snoozed_by
-                .as_deref()
-                .map(|u| format!("@{u} "))
-                .unwrap_or_default();
-            vec![
+            let snoozer = f.snoozed_by.clone();
+            both(
                 update(),
-                reply(format!("{who}Snooze over: this is still open.")),
-            ]
+                reply_with(&|c| {
+                    let mut t = RichText::default();
+                    if let Some(who) = &snoozer {
+                        t = t.push(person_span(who, c)).push(Span::Plain(" ".into()));
+                    }
+                    t.push(Span::Plain("Snooze over: this is still open.".into()))
+                }),
+            )
         }
         // Never posted (a digest finding): re-raise it as its own message now,
         // so the snoozer hears and it gets a thread from here on.
         ChangeKind::SnoozeEnded if f.state == FindingState::Open => {
-            let mut op = post(f.severity == Severity::Critical);
-            if let (Op::Post { message, .. }, Some(who)) = (&mut op, f.snoozed_by.as_deref()) {
-                message.blocks.insert(
-                    1,
-                    crate::chat::Block::Text(crate::chat::RichText(vec![
-                        crate::chat::Span::Mention(who.to_owned()),
-                        crate::chat::Span::Plain(" Snooze over: this is still open.".into()),
-                    ])),
-                );
+            let mut ops = post(f.severity == Severity::Critical);
+            if let Some(who) = f.snoozed_by.as_deref() {
+                for op in &mut ops {
+                    if let Op::Post {
+                        message, channel, ..
+                    } = op
+                    {
+                        message.blocks.insert(
+                            1,
+                            Block::Text(RichText(vec![
+                                person_span(who, channel),
+                                Span::Plain(" Snooze over: this is still open.".into()),
+                            ])),
+                        );
+                    }
+                }
             }
-            vec![op]
+            ops
         }
         ChangeKind::SnoozeEnded => vec![],
-        ChangeKind::Cleared if has_message => vec![
+        ChangeKind::Cleared if has_message => both(
             update(),
             reply("The check no longer sees this: resolved by Lookout.".into()),
-        ],
+        ),
         ChangeKind::Cleared => vec![],
         ChangeKind::Acknowledged | ChangeKind::Snoozed | ChangeKind::Resolved if has_message => {
             let what = cards::state_line(f);
-            vec![
+            both(
                 update(),
                 reply(format!("{what} (via {}).", change.actor.surface)),
-            ]
+            )
         }
         ChangeKind::Acknowledged | ChangeKind::Snoozed | ChangeKind::Resolved => vec![],
     }
@@ -166,26 +240,9 @@ pub fn plan(route: &Route, change: &Change, has_message: bool) -> Vec<Op> {
 
 /// Removes every mention from a message, leaving the rest as it is.
 pub fn strip_mentions(op: &mut Op) {
-    let message = match op {
-        Op::Post { message, .. } | Op::Update { message, .. } | Op::Reply { message, .. } => {
-            message
-        }
-    };
-    for block in &mut message.blocks {
-        if let crate::chat::Block::Text(t) | crate::chat::Block::Context(t) = block {
-            t.0.retain(|s| !matches!(s, crate::chat::Span::Mention(_)));
-        }
-    }
-    // Replies name the snoozer as "@user" in plain text; keep the name, drop the ping.
-    if let Op::Reply { message, .. } = op {
-        for block in &mut message.blocks {
-            if let crate::chat::Block::Text(t) = block {
-                for span in &mut t.0 {
-                    if let crate::chat::Span::Plain(p) = span {
-                        *p = p.replace('@', "");
-                    }
-                }
-            }
+    for block in &mut op.message_mut().blocks {
+        if let Block::Text(t) | Block::Context(t) = block {
+            t.0.retain(|s| !matches!(s, Span::Mention(_)));
         }
     }
 }
@@ -316,18 +373,15 @@ pub fn maintenance_summary(
         found,
         &format!("Type /findings {} for all of them.", route.client),
     );
-    if let Some(owner) = route
-        .owner
-        .as_deref()
-        .filter(|_| found.iter().any(|f| f.severity == Severity::Critical))
-    {
-        m.blocks.insert(
-            1,
-            crate::chat::Block::Text(crate::chat::RichText(vec![
-                crate::chat::Span::Mention(owner.to_owned()),
-                crate::chat::Span::Plain(" critical findings came up during the window.".into()),
-            ])),
-        );
+    if found.iter().any(|f| f.severity == Severity::Critical) {
+        let owners: Vec<Span> = route.owners().cloned().map(Span::Mention).collect();
+        if !owners.is_empty() {
+            let mut spans = owners;
+            spans.push(Span::Plain(
+                " critical findings came up during the window.".into(),
+            ));
+            m.blocks.insert(1, Block::Text(RichText(spans)));
+        }
     }
     m
 }
@@ -345,13 +399,9 @@ pub fn quiet_catch_up(route: &Route, overnight: &[Finding]) -> Message {
         overnight,
         &format!("Type /findings {} critical for all of them.", route.client),
     );
-    if let Some(owner) = &route.owner {
-        m.blocks.insert(
-            1,
-            crate::chat::Block::Text(crate::chat::RichText(vec![crate::chat::Span::Mention(
-                owner.clone(),
-            )])),
-        );
+    let owners: Vec<Span> = route.owners().cloned().map(Span::Mention).collect();
+    if !owners.is_empty() {
+        m.blocks.insert(1, Block::Text(RichText(owners)));
     }
     m
 }

@@ -3,19 +3,38 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::chat::{Action, ActionKind, Block, Span};
+use crate::message::{Accent, Action, ActionKind, Block, ChannelRef, PersonRef, Span};
 use crate::domain::{FindingId, Fingerprint, Money, Track};
 use crate::findings::Actor;
+
+fn slack_channel() -> ChannelRef {
+    ChannelRef::parse("slack:C0ACME").unwrap()
+}
+
+fn discord_channel() -> ChannelRef {
+    ChannelRef::parse("discord:1001").unwrap()
+}
+
+fn ana() -> PersonRef {
+    PersonRef::parse("slack:U0ANA").unwrap()
+}
 
 fn route() -> Route {
     let client = ClientSlug::parse("acme").unwrap();
     Route {
-        channel: ChannelName::for_client(&client),
+        channels: vec![RouteChannel {
+            channel: slack_channel(),
+            owner: Some(ana()),
+        }],
         client,
         client_name: "Acme".into(),
-        owner: Some("U_ANA".into()),
         pod: None,
     }
+}
+
+/// The finding's message exists in the Slack channel.
+fn posted() -> Vec<ChannelRef> {
+    vec![slack_channel()]
 }
 
 fn finding(sev: Severity, state: FindingState) -> Finding {
@@ -31,7 +50,7 @@ fn finding(sev: Severity, state: FindingState) -> Finding {
         track: Track::Now,
         state,
         snoozed_until: None,
-        snoozed_by: Some("U_BO".into()),
+        snoozed_by: Some("slack:U0BO".into()),
         snooze_until_worse: false,
         snooze_severity: None,
         snooze_value_minor: None,
@@ -43,12 +62,10 @@ fn finding(sev: Severity, state: FindingState) -> Finding {
         detected_at: t,
         last_seen_at: t,
         acknowledged_at: None,
-        acknowledged_by: Some("U_ANA".into()),
+        acknowledged_by: Some("slack:U0ANA".into()),
         resolved_at: None,
         resolved_by: None,
         resolution: None,
-        channel: ChannelName::for_client(&client),
-        message_ref: None,
         onboarding: false,
     }
 }
@@ -57,7 +74,7 @@ fn change(f: Finding, kind: ChangeKind) -> Change {
     Change {
         finding: f,
         kind,
-        actor: Actor::person("U_ANA", "slack"),
+        actor: Actor::person(&ana()),
     }
 }
 
@@ -79,7 +96,7 @@ fn critical_posts_now_and_mentions_the_owner() {
             finding(Severity::Critical, FindingState::Open),
             ChangeKind::Detected,
         ),
-        false,
+        &[],
     );
     assert_eq!(kinds(&ops), ["post"]);
     let Op::Post {
@@ -90,12 +107,12 @@ fn critical_posts_now_and_mentions_the_owner() {
     else {
         unreachable!()
     };
-    assert_eq!(channel.as_str(), "client-acme");
+    assert_eq!(channel, &slack_channel());
     assert_eq!(*finding, Some(FindingId(7)));
     let mentions = message
         .blocks
         .iter()
-        .any(|b| matches!(b, Block::Text(t) if t.0.contains(&Span::Mention("U_ANA".into()))));
+        .any(|b| matches!(b, Block::Text(t) if t.0.contains(&Span::Mention(ana()))));
     assert!(mentions);
     // Client text stays a plain span for the adapter to escape.
     assert_eq!(message.blocks[0], Block::Header("Title <@channel>".into()));
@@ -128,7 +145,7 @@ fn warnings_and_opportunities_wait_for_digests() {
         let ops = plan(
             &route(),
             &change(finding(sev, FindingState::Open), ChangeKind::Detected),
-            false,
+            &[],
         );
         assert!(ops.is_empty(), "{sev}");
     }
@@ -150,8 +167,8 @@ fn a_warning_that_turns_critical_is_posted() {
             from: Severity::Warning,
         },
     );
-    assert_eq!(kinds(&plan(&route(), &c, false)), ["post"]);
-    assert_eq!(kinds(&plan(&route(), &c, true)), ["update", "reply"]);
+    assert_eq!(kinds(&plan(&route(), &c, &[])), ["post"]);
+    assert_eq!(kinds(&plan(&route(), &c, &posted())), ["update", "reply"]);
 }
 
 #[test]
@@ -160,26 +177,26 @@ fn state_changes_edit_the_message_and_reply_in_its_thread() {
         finding(Severity::Critical, FindingState::Acknowledged),
         ChangeKind::Acknowledged,
     );
-    let ops = plan(&route(), &c, true);
+    let ops = plan(&route(), &c, &posted());
     assert_eq!(kinds(&ops), ["update", "reply"]);
     let Op::Update { message, .. } = &ops[0] else {
         unreachable!()
     };
-    assert!(message.to_plain().contains("Acknowledged by U_ANA"));
+    assert!(message.to_plain().contains("Acknowledged by U0ANA"));
     assert!(!message.to_plain().contains("[Acknowledge]"));
     // Without a message (a digest-only finding) there is nothing to edit.
-    assert!(plan(&route(), &c, false).is_empty());
+    assert!(plan(&route(), &c, &[]).is_empty());
     // Cleared: edited to resolved.
     let c = change(
         finding(Severity::Critical, FindingState::Resolved),
         ChangeKind::Cleared,
     );
-    let ops = plan(&route(), &c, true);
+    let ops = plan(&route(), &c, &posted());
     assert_eq!(kinds(&ops), ["update", "reply"]);
     let Op::Update { message, .. } = &ops[0] else {
         unreachable!()
     };
-    assert_eq!(message.accent, crate::chat::Accent::Resolved);
+    assert_eq!(message.accent, Accent::Resolved);
 }
 
 #[test]
@@ -188,12 +205,12 @@ fn a_snooze_ending_mentions_whoever_snoozed_it() {
         finding(Severity::Critical, FindingState::Open),
         ChangeKind::SnoozeEnded,
     );
-    let ops = plan(&route(), &c, true);
+    let ops = plan(&route(), &c, &posted());
     let Op::Reply { message, .. } = &ops[1] else {
         unreachable!()
     };
     assert!(
-        message.to_plain().contains("@U_BO"),
+        message.to_plain().contains("@U0BO"),
         "{}",
         message.to_plain()
     );
@@ -204,7 +221,7 @@ fn a_snooze_ending_mentions_whoever_snoozed_it() {
                 finding(Severity::Critical, FindingState::Open),
                 ChangeKind::StillSeen
             ),
-            true
+            &posted()
         )
         .is_empty()
     );
@@ -247,15 +264,15 @@ fn a_digest_finding_whose_snooze_ends_is_raised_as_its_own_message() {
         finding(Severity::Warning, FindingState::Open),
         ChangeKind::SnoozeEnded,
     );
-    let ops = plan(&route(), &c, false);
+    let ops = plan(&route(), &c, &[]);
     assert_eq!(kinds(&ops), ["post"]);
     let Op::Post { message, .. } = &ops[0] else {
         unreachable!()
     };
     let text = message.to_plain();
-    assert!(text.contains("@U_BO Snooze over"), "{text}");
+    assert!(text.contains("@U0BO Snooze over"), "{text}");
     assert!(
-        !text.contains("@U_ANA"),
+        !text.contains("@U0ANA"),
         "warnings do not page the owner: {text}"
     );
 }
@@ -302,4 +319,73 @@ fn the_largest_digest_fits_slack_and_discord_limits() {
             "the rest is one command away"
         );
     }
+}
+
+#[test]
+fn a_client_on_two_platforms_gets_a_message_on_each_with_its_own_owner() {
+    let mut r = route();
+    r.channels.push(RouteChannel {
+        channel: discord_channel(),
+        owner: Some(PersonRef::parse("discord:42").unwrap()),
+    });
+    let c = change(
+        finding(Severity::Critical, FindingState::Open),
+        ChangeKind::Detected,
+    );
+    let ops = plan(&r, &c, &[]);
+    assert_eq!(kinds(&ops), ["post", "post"]);
+    let mention_on = |op: &Op| match op {
+        Op::Post {
+            channel, message, ..
+        } => {
+            let m: Vec<PersonRef> = message
+                .blocks
+                .iter()
+                .flat_map(|b| match b {
+                    Block::Text(t) => t.0.clone(),
+                    _ => vec![],
+                })
+                .filter_map(|s| match s {
+                    Span::Mention(p) => Some(p),
+                    _ => None,
+                })
+                .collect();
+            (channel.clone(), m)
+        }
+        _ => unreachable!(),
+    };
+    assert_eq!(mention_on(&ops[0]), (slack_channel(), vec![ana()]));
+    assert_eq!(
+        mention_on(&ops[1]),
+        (
+            discord_channel(),
+            vec![PersonRef::parse("discord:42").unwrap()]
+        )
+    );
+    // Edits go only where the finding already has a message.
+    let c = change(
+        finding(Severity::Critical, FindingState::Acknowledged),
+        ChangeKind::Acknowledged,
+    );
+    let ops = plan(&r, &c, &[discord_channel()]);
+    assert_eq!(kinds(&ops), ["update", "reply"]);
+    assert!(ops.iter().all(|o| match o {
+        Op::Update { channel, .. } | Op::Reply { channel, .. } => channel == &discord_channel(),
+        Op::Post { .. } => false,
+    }));
+}
+
+#[test]
+fn a_snoozer_on_another_platform_is_named_not_mentioned() {
+    let mut f = finding(Severity::Critical, FindingState::Open);
+    f.snoozed_by = Some("discord:42".into());
+    let ops = plan(&route(), &change(f, ChangeKind::SnoozeEnded), &posted());
+    let Op::Reply { message, .. } = &ops[1] else {
+        unreachable!()
+    };
+    let Block::Text(t) = &message.blocks[0] else {
+        unreachable!()
+    };
+    assert!(!t.0.iter().any(|s| matches!(s, Span::Mention(_))));
+    assert!(message.to_plain().starts_with("42 Snooze over"));
 }

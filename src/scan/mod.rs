@@ -1,4 +1,5 @@
-//! Scanning: builds a snapshot of one account.
+//! Scanning: builds a snapshot of one account and runs it through the pipeline.
 
 pub mod fetch;
+pub mod pipeline;
 pub mod snapshot;

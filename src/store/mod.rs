@@ -1,13 +1,25 @@
 //! Storage: sqlx over SQLite (an embedded file by default, in-memory for tests).
 //!
-//! Each concern keeps its own SQL next to its logic (`findings::repo`,
-//! `outbox`); this module only opens the database and applies `migrations/`.
+//! All SQL lives here, one file per concern: `clients` (clients and their
+//! routes), `findings` (findings, their events, notes and messages), `outbox`,
+//! `schedules` (scheduled work and maintenance windows) and `scans` (scan rows
+//! and snapshots). Stages hold a `Db` (a transaction or a plain connection) and
+//! call these functions; no module outside `store` names a sqlx type, so a
+//! second backend can follow without touching the stages.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+
+pub mod clients;
+pub mod findings;
+pub mod outbox;
+pub mod scans;
+pub mod schedules;
 
 /// The migrations in `migrations/sqlite`, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -27,6 +39,14 @@ pub enum StoreError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A channel can belong to one client only.
+    #[error("{channel} already belongs to client `{client}`; move that client first with /route")]
+    ChannelTaken {
+        /// The channel asked for.
+        channel: String,
+        /// The client it belongs to.
+        client: String,
+    },
 }
 
 /// The shared database handle. Cloning shares the pool.
@@ -79,14 +99,44 @@ impl Store {
         Ok(Self { pool })
     }
 
-    /// The connection pool, for the modules that keep their own SQL.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// Starts a transaction: everything done through it lands together at `commit`.
+    pub async fn begin(&self) -> Result<Db, StoreError> {
+        Ok(Db(Inner::Tx(self.pool.begin().await?)))
+    }
+
+    /// A plain connection: each statement commits by itself.
+    ///
+    /// The in-memory store has a single connection, so hold at most one `Db` at a time.
+    pub async fn conn(&self) -> Result<Db, StoreError> {
+        Ok(Db(Inner::Conn(self.pool.acquire().await?)))
     }
 }
 
-/// A transaction on the store's database.
-pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+/// A handle on the database: a transaction or a plain connection.
+pub struct Db(Inner);
+
+enum Inner {
+    Tx(Transaction<'static, Sqlite>),
+    Conn(PoolConnection<Sqlite>),
+}
+
+impl Db {
+    /// The underlying connection, for the SQL in this module's files only.
+    pub(in crate::store) fn c(&mut self) -> &mut SqliteConnection {
+        match &mut self.0 {
+            Inner::Tx(t) => t,
+            Inner::Conn(c) => c,
+        }
+    }
+
+    /// Commits a transaction (a plain connection has nothing to commit).
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.0 {
+            Inner::Tx(t) => Ok(t.commit().await?),
+            Inner::Conn(_) => Ok(()),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -96,7 +146,7 @@ mod tests {
     async fn memory_and_file_databases_migrate() {
         let s = Store::open_memory().await.unwrap();
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM findings")
-            .fetch_one(s.pool())
+            .fetch_one(s.conn().await.unwrap().c())
             .await
             .unwrap();
         assert_eq!(n, 0);
@@ -104,15 +154,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested").join("lookout.db");
         let s = Store::open_file(&path).await.unwrap();
-        sqlx::query("INSERT INTO clients (slug, name, channel, created_at) VALUES ('a','A','client-a','2026-01-01T00:00:00Z')")
-            .execute(s.pool())
+        sqlx::query("INSERT INTO clients (slug, name, created_at) VALUES ('a','A','2026-01-01T00:00:00Z')")
+            .execute(s.conn().await.unwrap().c())
             .await
             .unwrap();
         drop(s);
         // Reopening keeps data and does not re-run migrations.
         let s = Store::open_file(&path).await.unwrap();
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM clients")
-            .fetch_one(s.pool())
+            .fetch_one(s.conn().await.unwrap().c())
             .await
             .unwrap();
         assert_eq!(n, 1);

@@ -11,7 +11,7 @@
 
 use serde_json::{Value, json};
 
-use crate::chat::{Accent, Action, ActionKind, Block, Message, RichText, Span};
+use crate::message::{Accent, Action, ActionKind, Block, Message, Platform, RichText, Span};
 use crate::domain::{FindingId, Severity};
 
 /// Slack accepts at most this many blocks in one message.
@@ -261,10 +261,10 @@ fn span_piece(span: &Span) -> Piece {
             None => Piece::Atoms(escape_atoms(label)),
         },
         Span::Mention(user) => {
-            if is_user_id(user) {
-                Piece::Whole(format!("<@{user}>"), None)
+            if user.platform == Platform::Slack && is_user_id(&user.id) {
+                Piece::Whole(format!("<@{}>", user.id), None)
             } else {
-                Piece::Atoms(escape_atoms(&format!("@{user}")))
+                Piece::Atoms(escape_atoms(&format!("@{}", user.id)))
             }
         }
     }
@@ -694,7 +694,7 @@ mod tests {
                     RichText::plain("The flow ")
                         .push(Span::Strong("Welcome".into()))
                         .push(Span::Plain(" stopped. ".into()))
-                        .push(Span::Mention("U0ANA".into())),
+                        .push(Span::Mention(crate::message::PersonRef::parse("slack:U0ANA").unwrap())),
                 ),
                 Block::Fields(vec![
                     ("Client".into(), RichText::plain("acme")),
@@ -904,20 +904,20 @@ mod tests {
                 label: "forged".into(),
             },
             Span::Plain(" ".into()),
-            Span::Mention("U0ABC12".into()),
+            Span::Mention(crate::message::PersonRef::parse("slack:U0ABC12").unwrap()),
             Span::Plain(" ".into()),
-            Span::Mention("W123".into()),
+            Span::Mention(crate::message::PersonRef::parse("slack:W123").unwrap()),
             Span::Plain(" ".into()),
-            Span::Mention("ana".into()),
+            Span::Mention(crate::message::PersonRef::console("ana")),
             Span::Plain(" ".into()),
-            Span::Mention("here".into()),
+            Span::Mention(crate::message::PersonRef::console("here")),
             Span::Plain(" ".into()),
-            Span::Mention("U1".into()),
+            Span::Mention(crate::message::PersonRef::parse("discord:1").unwrap()),
         ]);
         assert_eq!(
             mrkdwn(&t),
             "<https://www.klaviyo.com/flow/1?a=1&amp;b=2|open &lt;it&gt;> click forged \
-             <@U0ABC12> <@W123> @ana @\u{200D}here @U1"
+             <@U0ABC12> <@W123> @ana @\u{200D}here @1"
         );
     }
 

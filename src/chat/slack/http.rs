@@ -24,8 +24,8 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::SlackChat;
 use super::inbound::{self, ParseError, Received, SlackRequest};
-use crate::chat::inbound::{Inbound, InboundHandler, Outcome};
-use crate::chat::{ChannelName, ChatAdapter};
+use crate::message::{Inbound, InboundHandler, Outcome};
+use crate::message::ChatAdapter;
 use crate::clock::SharedClock;
 
 /// Largest request body accepted; Slack's payloads are a few kilobytes.
@@ -126,12 +126,10 @@ impl SlackHttp {
 /// Runs the handler for one parsed Slack request and shows its outcome in
 /// Slack; shared by the HTTP endpoints and Socket Mode.
 pub async fn answer(chat: &SlackChat, handler: &dyn InboundHandler, received: Received) {
-    let name = resolve_channel(chat, &received).await;
-    // Outcomes go back to the channel by Slack's id: it needs no lookup.
-    let target = ChannelName(received.channel_id.clone());
-    let user = received.user().to_owned();
+    let target = received.channel().clone();
+    let user = received.user().clone();
     let trigger = received.trigger().map(str::to_owned);
-    let event = received.resolved(name);
+    let event = received.into_event();
     let reply_to = match &event {
         Inbound::ThreadReply { message, .. } => Some(message.clone()),
         _ => None,
@@ -155,26 +153,11 @@ pub async fn answer(chat: &SlackChat, handler: &dyn InboundHandler, received: Re
                 Ok(())
             }
         },
+        // Slack has no autocomplete for slash commands.
+        Outcome::Choices(_) => Ok(()),
     };
     if let Err(e) = shown {
         warn!(error = %e, "could not show the outcome in Slack");
-    }
-}
-
-/// The channel's name from the shared cache; Slack's own name, then the
-/// id, when the lookup fails (a DM, or a channel the bot is not in).
-async fn resolve_channel(chat: &SlackChat, received: &Received) -> ChannelName {
-    match chat.channel_name(&received.channel_id).await {
-        Ok(name) => ChannelName(name),
-        Err(e) => {
-            warn!(channel = %received.channel_id, error = %e, "could not name a Slack channel");
-            ChannelName(
-                received
-                    .channel_name
-                    .clone()
-                    .unwrap_or_else(|| received.channel_id.clone()),
-            )
-        }
     }
 }
 

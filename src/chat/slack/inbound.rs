@@ -6,10 +6,11 @@
 //! from the "Add note" modal) and the Events API (JSON: the `url_verification`
 //! handshake and human replies in threads). Each parser returns a
 //! `SlackRequest`: a challenge to echo, an event to hand on, or a reason it is
-//! ignored. Slack names channels by id while the neutral model uses names, so
-//! an event comes back as `Received`, whose channel the HTTP layer resolves
-//! through `SlackChat::channel_name` before dispatching. Anything malformed is
-//! a `ParseError`, never a panic: these bytes come from the network.
+//! ignored. People and channels become `slack:<id>` references, and Slack's
+//! mention syntax in command text (`<#C0123|name>`, `<@U0123>`) is decoded
+//! into the same form here, so the command parser never sees Slack syntax.
+//! Anything malformed is a `ParseError`, never a panic: these bytes come from
+//! the network.
 
 use std::collections::HashMap;
 
@@ -17,9 +18,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::blocks::action_ids;
-use crate::chat::inbound::{Actor, Inbound};
-use crate::chat::{ActionKind, ChannelName, MessageRef};
 use crate::domain::FindingId;
+use crate::message::{ActionKind, Actor, ChannelRef, Inbound, MessageRef, PersonRef, Platform};
 
 /// The surface name put on every actor from Slack.
 pub const SURFACE: &str = "slack";
@@ -75,28 +75,22 @@ pub enum SlackRequest {
     Ignored(&'static str),
 }
 
-/// A parsed event whose channel is still Slack's id.
+/// A parsed event, with Slack's trigger for a modal kept alongside.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
-    /// The channel as Slack identified it (`C0123`, or a name from modal metadata).
-    pub channel_id: String,
-    /// The channel name Slack sent along, if any (slash commands, buttons).
-    pub channel_name: Option<String>,
-    /// The event; its `actor.channel` holds `channel_id` until `resolved` is called.
+    /// The event, its people and channels as `slack:<id>`.
     pub event: Inbound,
 }
 
 impl Received {
-    /// The event with its actor's channel set to the resolved name.
-    pub fn resolved(self, channel: ChannelName) -> Inbound {
-        let mut event = self.event;
-        match &mut event {
-            Inbound::Command { actor, .. }
-            | Inbound::Button { actor, .. }
-            | Inbound::NoteSubmitted { actor, .. }
-            | Inbound::ThreadReply { actor, .. } => actor.channel = channel,
-        }
-        event
+    /// The neutral event.
+    pub fn into_event(self) -> Inbound {
+        self.event
+    }
+
+    /// The channel the event came from.
+    pub fn channel(&self) -> &ChannelRef {
+        &self.event.actor().channel
     }
 
     /// Slack's `trigger_id`, for opening a modal in answer.
@@ -108,13 +102,8 @@ impl Received {
     }
 
     /// The person who acted.
-    pub fn user(&self) -> &str {
-        match &self.event {
-            Inbound::Command { actor, .. }
-            | Inbound::Button { actor, .. }
-            | Inbound::NoteSubmitted { actor, .. }
-            | Inbound::ThreadReply { actor, .. } => &actor.user,
-        }
+    pub fn user(&self) -> &PersonRef {
+        &self.event.actor().person
     }
 }
 
@@ -180,13 +169,11 @@ pub fn parse_command(body: &[u8]) -> Result<SlackRequest, ParseError> {
     let user = slack_id("user_id", field("user_id"))?;
     let channel_id = slack_id("channel_id", field("channel_id"))?;
     Ok(SlackRequest::Event(Received {
-        channel_name: field("channel_name").map(str::to_owned),
         event: Inbound::Command {
-            actor: actor(user, &channel_id),
+            actor: actor(user, &channel_id)?,
             name,
-            text,
+            text: decode_mentions(&text),
         },
-        channel_id,
     }))
 }
 
@@ -271,22 +258,20 @@ fn block_action(p: Interaction) -> Result<SlackRequest, ParseError> {
         }
     };
     let user = slack_id("user.id", p.user.and_then(|u| u.id).as_deref())?;
-    let (channel, name) = match (p.channel, p.container) {
-        (Some(Channel { id: Some(id), name }), _) => (Some(id), name),
-        (_, Some(c)) => (c.channel_id, None),
-        _ => (None, None),
+    let channel = match (p.channel, p.container) {
+        (Some(Channel { id: Some(id), .. }), _) => Some(id),
+        (_, Some(c)) => c.channel_id,
+        _ => None,
     };
     let channel_id = slack_id("channel.id", channel.as_deref())?;
     Ok(SlackRequest::Event(Received {
-        channel_name: name,
         event: Inbound::Button {
-            actor: actor(user, &channel_id),
+            actor: actor(user, &channel_id)?,
             action: kind,
             finding,
             choice,
             trigger: p.trigger_id.filter(|t| !t.is_empty()),
         },
-        channel_id,
     }))
 }
 
@@ -312,13 +297,11 @@ fn view_submission(p: Interaction) -> Result<SlackRequest, ParseError> {
     let text = input.value.unwrap_or_default();
     let user = slack_id("user.id", p.user.and_then(|u| u.id).as_deref())?;
     Ok(SlackRequest::Event(Received {
-        channel_name: None,
         event: Inbound::NoteSubmitted {
-            actor: actor(user, &channel_id),
+            actor: actor(user, &channel_id)?,
             finding,
             text,
         },
-        channel_id,
     }))
 }
 
@@ -342,14 +325,12 @@ fn message_event(e: Event) -> Result<SlackRequest, ParseError> {
     let user = slack_id("event.user", e.user.as_deref())?;
     let channel_id = slack_id("event.channel", e.channel.as_deref())?;
     Ok(SlackRequest::Event(Received {
-        channel_name: None,
         event: Inbound::ThreadReply {
-            actor: actor(user, &channel_id),
+            actor: actor(user, &channel_id)?,
             thread: MessageRef(thread_ts),
             message: MessageRef(ts),
             text: e.text.unwrap_or_default(),
         },
-        channel_id,
     }))
 }
 
@@ -377,7 +358,6 @@ struct User {
 #[derive(Deserialize)]
 struct Channel {
     id: Option<String>,
-    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -469,12 +449,29 @@ fn invalid(field: &'static str, reason: &str) -> ParseError {
     }
 }
 
-fn actor(user: String, channel_id: &str) -> Actor {
-    Actor {
-        user,
-        channel: ChannelName(channel_id.to_owned()),
-        surface: SURFACE.to_owned(),
-    }
+fn actor(user: String, channel_id: &str) -> Result<Actor, ParseError> {
+    Ok(Actor {
+        person: PersonRef::new(Platform::Slack, user)
+            .map_err(|e| invalid("user", &e.to_string()))?,
+        channel: ChannelRef::new(Platform::Slack, channel_id)
+            .map_err(|e| invalid("channel", &e.to_string()))?,
+    })
+}
+
+/// Slack's escaped channel and user mentions in command text
+/// (`<#C0123|client-acme>`, `<@U0123>`, `<@U0123|ana>`) as `slack:<id>`;
+/// special mentions (`<!here>`) lose their brackets so they stay inert text.
+pub fn decode_mentions(text: &str) -> String {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        // Invariant: a literal pattern, exercised by the tests below, so it compiles.
+        regex::Regex::new(r"<([#@!])([A-Za-z0-9^_-]+)(?:\|[^>]*)?>").expect("literal regex")
+    });
+    re.replace_all(text, |c: &regex::Captures<'_>| match &c[1] {
+        "!" => c[2].to_owned(),
+        _ => format!("slack:{}", &c[2]),
+    })
+    .into_owned()
 }
 
 fn finding_id(s: &str) -> Result<FindingId, ParseError> {
@@ -643,17 +640,15 @@ mod tests {
     #[test]
     fn a_slash_command_becomes_a_command() {
         let r = event(parse_command(&slash("/snooze", "F-12 4h")).unwrap());
-        assert_eq!(r.channel_id, "C2147483705");
-        assert_eq!(r.channel_name.as_deref(), Some("client-acme"));
-        assert_eq!(r.user(), "U2147483697");
-        let ev = r.resolved(ChannelName("client-acme".into()));
+        assert_eq!(r.channel().to_string(), "slack:C2147483705");
+        assert_eq!(r.user().to_string(), "slack:U2147483697");
+        let ev = r.into_event();
         assert_eq!(
             ev,
             Inbound::Command {
                 actor: Actor {
-                    user: "U2147483697".into(),
-                    channel: ChannelName("client-acme".into()),
-                    surface: "slack".into()
+                    person: PersonRef::parse("slack:U2147483697").unwrap(),
+                    channel: ChannelRef::parse("slack:C2147483705").unwrap(),
                 },
                 name: "snooze".into(),
                 text: "F-12 4h".into()
@@ -710,7 +705,7 @@ mod tests {
             "value": "F-12", "action_ts": "1700000050.1"
         }));
         let r = event(parse_interaction(&interaction(&p)).unwrap());
-        assert_eq!(r.channel_id, "C0001");
+        assert_eq!(r.channel().to_string(), "slack:C0001");
         assert_eq!(
             r.trigger(),
             Some("12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3")
@@ -721,12 +716,12 @@ mod tests {
             finding,
             choice,
             ..
-        } = r.resolved(ChannelName("client-acme".into()))
+        } = r.into_event()
         else {
             panic!("not a button");
         };
-        assert_eq!(actor.user, "U0CA5");
-        assert_eq!(actor.channel.as_str(), "client-acme");
+        assert_eq!(actor.person.to_string(), "slack:U0CA5");
+        assert_eq!(actor.channel.to_string(), "slack:C0001");
         assert_eq!(action, ActionKind::Acknowledge);
         assert_eq!(finding, FindingId(12));
         assert_eq!(choice, None);
@@ -807,8 +802,7 @@ mod tests {
             block_actions(json!({"action_id": "lookout_ack", "type": "button", "value": "F-3"}));
         p.as_object_mut().unwrap().remove("channel");
         let r = event(parse_interaction(&interaction(&p)).unwrap());
-        assert_eq!(r.channel_id, "C0001");
-        assert_eq!(r.channel_name, None);
+        assert_eq!(r.channel().to_string(), "slack:C0001");
         p.as_object_mut().unwrap().remove("container");
         assert_eq!(
             parse_interaction(&interaction(&p)),
@@ -824,14 +818,13 @@ mod tests {
         let meta = view["private_metadata"].as_str().unwrap();
         let p = submission(meta, Some("Paused on purpose until the sale"));
         let r = event(parse_interaction(&interaction(&p)).unwrap());
-        assert_eq!(r.channel_id, "C0001");
+        assert_eq!(r.channel().to_string(), "slack:C0001");
         assert_eq!(
-            r.resolved(ChannelName("client-acme".into())),
+            r.into_event(),
             Inbound::NoteSubmitted {
                 actor: Actor {
-                    user: "U0CA5".into(),
-                    channel: ChannelName("client-acme".into()),
-                    surface: "slack".into()
+                    person: PersonRef::parse("slack:U0CA5").unwrap(),
+                    channel: ChannelRef::parse("slack:C0001").unwrap(),
                 },
                 finding: FindingId(12),
                 text: "Paused on purpose until the sale".into()
@@ -902,14 +895,13 @@ mod tests {
     #[test]
     fn a_human_thread_reply_becomes_a_thread_reply() {
         let r = event(parse_event(&message_event(json!({}))).unwrap());
-        assert_eq!(r.channel_id, "C0001");
+        assert_eq!(r.channel().to_string(), "slack:C0001");
         assert_eq!(
-            r.resolved(ChannelName("client-acme".into())),
+            r.into_event(),
             Inbound::ThreadReply {
                 actor: Actor {
-                    user: "U0CA5".into(),
-                    channel: ChannelName("client-acme".into()),
-                    surface: "slack".into()
+                    person: PersonRef::parse("slack:U0CA5").unwrap(),
+                    channel: ChannelRef::parse("slack:C0001").unwrap(),
                 },
                 thread: MessageRef("1700000000.000100".into()),
                 message: MessageRef("1700000100.000200".into()),

@@ -3,10 +3,8 @@
 //! `SlackChat` renders each `Message` to Block Kit (`blocks`) and sends it with
 //! slack-morphism's hyper client: `chat.postMessage` (in a thread when asked,
 //! tagged with message metadata when the outbox gives an idempotency key),
-//! `chat.update` and `chat.postEphemeral`. Lookout names channels
-//! (`client-acme`) while Slack wants ids, so names are resolved through
-//! `conversations.list` and cached (and ids back to names, for what people
-//! do in chat). For inbound requests it opens the "Add note" modal
+//! `chat.update` and `chat.postEphemeral`, to channels given by Slack id
+//! (`slack:C0123`). For inbound requests it opens the "Add note" modal
 //! (`views.open`) and confirms a kept thread reply with a reaction
 //! (`reactions.add`). Slack's answers become the three
 //! `ChatError` kinds the outbox acts on: wait (`RateLimited`), retry
@@ -29,9 +27,10 @@ use slack_morphism::prelude::{
     SlackClientHyperConnector, SlackClientHyperHttpsConnector, SlackMessageContent,
     SlackMessageMetadata, SlackTs, SlackUserId,
 };
-use tokio::sync::Mutex;
 
-use crate::chat::{ChannelName, ChatAdapter, ChatError, Message, MessageRef};
+use crate::message::{
+    ChannelRef, ChatAdapter, ChatError, Message, MessageRef, PersonRef, Platform,
+};
 use crate::config::Secret;
 use crate::domain::FindingId;
 
@@ -52,10 +51,6 @@ const DEFAULT_RETRY_AFTER_SECS: u64 = 30;
 /// A call that has not answered by then is treated as Slack being unavailable,
 /// so a hung connection cannot stall the outbox.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// `conversations.list` page size (Slack recommends at most 200).
-const LIST_PAGE: u16 = 200;
-/// At most this many `conversations.list` pages per refresh (40 000 channels).
-const MAX_LIST_PAGES: usize = 200;
 /// `conversations.history` page size and page count searched by `find_posted`:
 /// a crash is recovered within minutes, so the message is among the newest.
 const HISTORY_PAGE: u16 = 100;
@@ -89,9 +84,6 @@ pub struct SlackChat {
     token: SlackApiToken,
     /// Kept to scrub error text, in case a transport error ever echoes it.
     secret: Secret,
-    /// Channel name → id, filled from `conversations.list`. A tokio mutex,
-    /// held across a refresh so concurrent misses cause one listing, not many.
-    channels: Mutex<HashMap<String, String>>,
 }
 
 impl SlackChat {
@@ -130,61 +122,18 @@ impl SlackChat {
             client: SlackClient::new(connector),
             token,
             secret: cfg.bot_token,
-            channels: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The Slack id of a channel: ids pass through, names are looked up.
-    async fn channel_id(&self, channel: &ChannelName) -> Result<String, ChatError> {
-        let name = channel.as_str().trim_start_matches('#');
-        if looks_like_channel_id(name) {
-            return Ok(name.to_owned());
+    /// The Slack id of a channel; channels of another platform are refused.
+    fn channel_id(&self, channel: &ChannelRef) -> Result<String, ChatError> {
+        if channel.platform == Platform::Slack {
+            Ok(channel.id.clone())
+        } else {
+            Err(ChatError::Rejected(format!(
+                "{channel} is not a Slack channel; Slack channels are written slack:C0123"
+            )))
         }
-        let mut cache = self.channels.lock().await;
-        if let Some(id) = cache.get(name) {
-            return Ok(id.clone());
-        }
-        // A miss may be a channel created since the last listing: list once more.
-        self.list_channels(&mut cache, &|c| c.contains_key(name))
-            .await?;
-        cache.get(name).cloned().ok_or_else(|| {
-            ChatError::Rejected(format!(
-                "Slack has no channel #{name} that Lookout can see: create it, or if it is private invite the bot (/invite @Lookout), then retry"
-            ))
-        })
-    }
-
-    /// The name of a channel given its Slack id, from the same cache as
-    /// `channel_id` (listed once more on a miss). Names pass through.
-    pub async fn channel_name(&self, id: &str) -> Result<String, ChatError> {
-        let id = id.trim_start_matches('#');
-        // Names are lowercase; anything Slack-id-shaped (C…, G…, D…) is an id.
-        if !inbound::is_slack_id(id) {
-            return Ok(id.to_owned());
-        }
-        if id.starts_with('D') {
-            // Direct messages are not in `conversations.list`: do not list for them.
-            return Err(ChatError::Rejected(format!(
-                "{id} is a direct message, which has no channel name: use the command in the client's channel"
-            )));
-        }
-        let find = |cache: &HashMap<String, String>| {
-            cache
-                .iter()
-                .find(|(_, v)| v.as_str() == id)
-                .map(|(name, _)| name.clone())
-        };
-        let mut cache = self.channels.lock().await;
-        if let Some(name) = find(&cache) {
-            return Ok(name);
-        }
-        self.list_channels(&mut cache, &|c| c.values().any(|v| v == id))
-            .await?;
-        find(&cache).ok_or_else(|| {
-            ChatError::Rejected(format!(
-                "Slack channel {id} is not one Lookout can see: invite the bot to it (/invite @Lookout), then retry"
-            ))
-        })
     }
 
     /// Opens the "Add note" modal for `finding` in answer to the click that
@@ -193,11 +142,11 @@ impl SlackChat {
         &self,
         trigger_id: &str,
         finding: FindingId,
-        channel: &ChannelName,
+        channel: &ChannelRef,
     ) -> Result<(), ChatError> {
         let req = serde_json::json!({
             "trigger_id": trigger_id,
-            "view": inbound::note_view(finding, channel.as_str()),
+            "view": inbound::note_view(finding, &self.channel_id(channel)?),
         });
         let _: serde_json::Value = self.post_json("views.open", channel, &req).await?;
         Ok(())
@@ -206,11 +155,11 @@ impl SlackChat {
     /// Adds the reaction `emoji` (a name like `memo`, no colons) to a message.
     pub async fn react(
         &self,
-        channel: &ChannelName,
+        channel: &ChannelRef,
         message: &MessageRef,
         emoji: &str,
     ) -> Result<(), ChatError> {
-        let id = self.channel_id(channel).await?;
+        let id = self.channel_id(channel)?;
         let req = serde_json::json!({
             "channel": id,
             "timestamp": message.0,
@@ -225,44 +174,14 @@ impl SlackChat {
         }
     }
 
-    /// Pages through `conversations.list` into the cache, stopping early once `found` holds.
-    async fn list_channels(
-        &self,
-        cache: &mut HashMap<String, String>,
-        found: &(dyn Fn(&HashMap<String, String>) -> bool + Sync),
-    ) -> Result<(), ChatError> {
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_LIST_PAGES {
-            let limit = LIST_PAGE.to_string();
-            let mut params = vec![
-                ("types", Some("public_channel,private_channel".to_owned())),
-                ("exclude_archived", Some("true".to_owned())),
-                ("limit", Some(limit)),
-            ];
-            if let Some(c) = cursor.take() {
-                params.push(("cursor", Some(c)));
-            }
-            let page: ListPage = self.get("conversations.list", None, &params).await?;
-            for c in page.channels {
-                cache.insert(c.name, c.id);
-            }
-            match next_cursor(page.response_metadata) {
-                Some(next) if !found(cache) => cursor = Some(next),
-                _ => return Ok(()),
-            }
-        }
-        tracing::warn!("stopped listing Slack channels after {MAX_LIST_PAGES} pages");
-        Ok(())
-    }
-
     async fn send(
         &self,
-        channel: &ChannelName,
+        channel: &ChannelRef,
         message: &Message,
         thread: Option<&MessageRef>,
         key: Option<&str>,
     ) -> Result<MessageRef, ChatError> {
-        let id = self.channel_id(channel).await?;
+        let id = self.channel_id(channel)?;
         let mut content = content(message)?;
         if let Some(key) = key {
             content = content.with_metadata(outbox_metadata(key));
@@ -280,7 +199,7 @@ impl SlackChat {
     async fn post_json<RQ, RS>(
         &self,
         method: &'static str,
-        channel: &ChannelName,
+        channel: &ChannelRef,
         req: &RQ,
     ) -> Result<RS, ChatError>
     where
@@ -297,7 +216,7 @@ impl SlackChat {
     async fn get<RS>(
         &self,
         method: &'static str,
-        channel: Option<&ChannelName>,
+        channel: Option<&ChannelRef>,
         params: &[(&str, Option<String>)],
     ) -> Result<RS, ChatError>
     where
@@ -316,7 +235,7 @@ impl SlackChat {
     fn finish<RS>(
         &self,
         method: &'static str,
-        channel: Option<&ChannelName>,
+        channel: Option<&ChannelRef>,
         res: Result<Result<RS, SlackClientError>, tokio::time::error::Elapsed>,
     ) -> Result<RS, ChatError> {
         let channel = channel.map(ToString::to_string).unwrap_or_default();
@@ -343,7 +262,7 @@ impl SlackChat {
         match err {
             ChatError::Unavailable(s) => ChatError::Unavailable(clean(s)),
             ChatError::Rejected(s) => ChatError::Rejected(clean(s)),
-            e @ ChatError::RateLimited { .. } => e,
+            e @ (ChatError::RateLimited { .. } | ChatError::NotConnected(_)) => e,
         }
     }
 
@@ -351,7 +270,7 @@ impl SlackChat {
     async fn search(
         &self,
         method: &'static str,
-        channel: &ChannelName,
+        channel: &ChannelRef,
         base: Vec<(&'static str, Option<String>)>,
         pages: usize,
         key: &str,
@@ -377,8 +296,8 @@ impl SlackChat {
 
 #[async_trait]
 impl ChatAdapter for SlackChat {
-    fn platform(&self) -> &'static str {
-        "slack"
+    fn platform(&self) -> Platform {
+        Platform::Slack
     }
 
     /// Slack allows about one message a second per channel.
@@ -388,7 +307,7 @@ impl ChatAdapter for SlackChat {
 
     async fn post(
         &self,
-        channel: &ChannelName,
+        channel: &ChannelRef,
         message: &Message,
         thread: Option<&MessageRef>,
     ) -> Result<MessageRef, ChatError> {
@@ -397,7 +316,7 @@ impl ChatAdapter for SlackChat {
 
     async fn post_keyed(
         &self,
-        channel: &ChannelName,
+        channel: &ChannelRef,
         message: &Message,
         thread: Option<&MessageRef>,
         key: &str,
@@ -407,11 +326,11 @@ impl ChatAdapter for SlackChat {
 
     async fn find_posted(
         &self,
-        channel: &ChannelName,
+        channel: &ChannelRef,
         thread: Option<&MessageRef>,
         key: &str,
     ) -> Result<Option<MessageRef>, ChatError> {
-        let id = self.channel_id(channel).await?;
+        let id = self.channel_id(channel)?;
         let mut params = vec![
             ("channel", Some(id)),
             ("include_all_metadata", Some("true".to_owned())),
@@ -447,11 +366,11 @@ impl ChatAdapter for SlackChat {
 
     async fn update(
         &self,
-        channel: &ChannelName,
+        channel: &ChannelRef,
         target: &MessageRef,
         message: &Message,
     ) -> Result<(), ChatError> {
-        let id = self.channel_id(channel).await?;
+        let id = self.channel_id(channel)?;
         let req = SlackApiChatUpdateRequest::new(
             SlackChannelId(id),
             content(message)?,
@@ -463,14 +382,19 @@ impl ChatAdapter for SlackChat {
 
     async fn ephemeral(
         &self,
-        channel: &ChannelName,
-        user: &str,
+        channel: &ChannelRef,
+        user: &PersonRef,
         message: &Message,
     ) -> Result<(), ChatError> {
-        let id = self.channel_id(channel).await?;
+        let id = self.channel_id(channel)?;
+        if user.platform != Platform::Slack {
+            return Err(ChatError::Rejected(format!(
+                "{user} is not a Slack user"
+            )));
+        }
         let req = SlackApiChatPostEphemeralRequest::new(
             SlackChannelId(id),
-            SlackUserId(user.to_owned()),
+            SlackUserId(user.id.clone()),
             content(message)?,
         );
         let _: serde_json::Value = self.post_json("chat.postEphemeral", channel, &req).await?;
@@ -495,15 +419,6 @@ fn content(message: &Message) -> Result<SlackMessageContent, ChatError> {
 fn outbox_metadata(key: &str) -> SlackMessageMetadata {
     SlackMessageMetadata::new(METADATA_EVENT_TYPE.to_owned())
         .with_event_payload(HashMap::from([("key".to_owned(), key.to_owned())]))
-}
-
-/// Whether a channel value is already a Slack id (`C…`, `G…`). Slack channel
-/// names are lowercase, so an all-uppercase value cannot be a name.
-pub fn looks_like_channel_id(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some('C' | 'G'))
-        && s.len() >= 3
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {
@@ -632,20 +547,6 @@ struct ResponseMetadata {
 }
 
 #[derive(Deserialize)]
-struct ListPage {
-    #[serde(default)]
-    channels: Vec<ChannelEntry>,
-    #[serde(default)]
-    response_metadata: Option<ResponseMetadata>,
-}
-
-#[derive(Deserialize)]
-struct ChannelEntry {
-    id: String,
-    name: String,
-}
-
-#[derive(Deserialize)]
 struct HistoryPage {
     #[serde(default)]
     messages: Vec<HistoryEntry>,
@@ -683,16 +584,6 @@ impl HistoryEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn channel_ids_pass_through_and_names_do_not() {
-        for id in ["C0001", "G12AB", "CABC"] {
-            assert!(looks_like_channel_id(id), "{id}");
-        }
-        for name in ["client-acme", "c0001", "general", "C", "C0-1", "D0001", ""] {
-            assert!(!looks_like_channel_id(name), "{name}");
-        }
-    }
 
     #[test]
     fn api_errors_map_to_what_the_outbox_does() {

@@ -26,8 +26,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::inbound::{ParseError, SlackRequest, parse_command, parse_event, parse_interaction};
 use super::{DEFAULT_API_URL, SlackChat};
-use crate::chat::ChatError;
-use crate::chat::inbound::InboundHandler;
+use crate::message::ChatError;
+use crate::message::InboundHandler;
 use crate::config::Secret;
 
 /// A call to `apps.connections.open` that has not answered by then is retried.
@@ -455,7 +455,7 @@ mod tests {
         assert_eq!(d.reason.as_deref(), Some("refresh_requested"));
     }
 
-    fn event(kind: &str, p: Value) -> crate::chat::inbound::Inbound {
+    fn event(kind: &str, p: Value) -> crate::message::Inbound {
         match parse_payload(kind, &p) {
             Ok(SlackRequest::Event(r)) => r.event,
             other => panic!("{kind} {p}: {other:?}"),
@@ -464,8 +464,8 @@ mod tests {
 
     #[test]
     fn socket_payloads_go_through_the_shared_parsers() {
-        use crate::chat::ActionKind;
-        use crate::chat::inbound::Inbound;
+        use crate::message::ActionKind;
+        use crate::message::Inbound;
         use crate::domain::FindingId;
         // Slash commands arrive as JSON objects of the form fields.
         let p = json!({"command": "/lookout", "text": "scan acme", "user_id": "U1", "channel_id": "C0001",
@@ -473,7 +473,7 @@ mod tests {
         match event("slash_commands", p) {
             Inbound::Command { name, text, actor } => {
                 assert_eq!(
-                    (name.as_str(), text.as_str(), actor.user.as_str()),
+                    (name.as_str(), text.as_str(), actor.person.id.as_str()),
                     ("scan", "acme", "U1")
                 );
             }

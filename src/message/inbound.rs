@@ -1,25 +1,31 @@
 //! What people do in chat, in platform-neutral form.
 //!
-//! Platform layers (Slack's Socket Mode and HTTP endpoints, later Discord)
-//! verify and parse their payloads into `Inbound`, hand it to an
-//! `InboundHandler`, and show the returned `Message` to the person who acted
-//! (ephemerally) where there is one.
+//! Platform adapters (Slack's Socket Mode and HTTP endpoints, Discord's gateway
+//! and interactions endpoint, the console) verify and parse their payloads into
+//! `Inbound`, with mention and channel syntax already decoded into
+//! `platform:id` references, hand it to an `InboundHandler`, and show the
+//! returned `Outcome` to the person who acted.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{ChannelName, Message, MessageRef};
+use super::{ActionKind, ChannelRef, Message, MessageRef, PersonRef, Platform};
 use crate::domain::FindingId;
 
 /// Who acted, where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
-    /// Platform user id, e.g. Slack `U0123ABC`.
-    pub user: String,
-    /// Channel name without `#` (resolved from the platform id).
-    pub channel: ChannelName,
-    /// `slack`, `discord`, `console`.
-    pub surface: String,
+    /// The person, by platform id.
+    pub person: PersonRef,
+    /// The channel they acted in (for a thread, the thread's parent channel).
+    pub channel: ChannelRef,
+}
+
+impl Actor {
+    /// The platform they acted on.
+    pub fn platform(&self) -> Platform {
+        self.channel.platform
+    }
 }
 
 /// One thing a person did in chat.
@@ -27,6 +33,7 @@ pub struct Actor {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Inbound {
     /// A slash command: `/snooze` with text `F-12 4h`, or the umbrella `/lookout snooze F-12 4h`.
+    /// Channel and user arguments in `text` are already `platform:id`.
     Command {
         /// Who and where.
         actor: Actor,
@@ -40,7 +47,7 @@ pub enum Inbound {
         /// Who and where.
         actor: Actor,
         /// Which control: ack, snooze, resolve, note, reopen.
-        action: super::ActionKind,
+        action: ActionKind,
         /// Which finding.
         finding: FindingId,
         /// A select's chosen value, e.g. `4h` for snooze.
@@ -57,9 +64,9 @@ pub enum Inbound {
         /// The note.
         text: String,
     },
-    /// A human reply in a message's thread.
+    /// A human message in a message's thread.
     ThreadReply {
-        /// Who and where.
+        /// Who and where (the thread's parent channel).
         actor: Actor,
         /// The thread's parent message.
         thread: MessageRef,
@@ -68,6 +75,39 @@ pub enum Inbound {
         /// What they wrote.
         text: String,
     },
+    /// A person is typing an argument that offers suggestions (Discord autocomplete).
+    Autocomplete {
+        /// Who and where.
+        actor: Actor,
+        /// The command.
+        command: String,
+        /// The argument being typed.
+        arg: String,
+        /// What is typed so far.
+        typed: String,
+    },
+}
+
+impl Inbound {
+    /// Who acted, where.
+    pub fn actor(&self) -> &Actor {
+        match self {
+            Inbound::Command { actor, .. }
+            | Inbound::Button { actor, .. }
+            | Inbound::NoteSubmitted { actor, .. }
+            | Inbound::ThreadReply { actor, .. }
+            | Inbound::Autocomplete { actor, .. } => actor,
+        }
+    }
+}
+
+/// One suggestion for an argument being typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// What the person sees.
+    pub label: String,
+    /// What is filled in.
+    pub value: String,
 }
 
 /// What the platform should do after handling an inbound event.
@@ -79,13 +119,15 @@ pub enum Outcome {
     Private(Message),
     /// Show this in the channel.
     Public(Message),
-    /// Open the "Add note" dialog for this finding (needs the trigger).
+    /// Open the "Add note" dialog for this finding.
     OpenNoteDialog(FindingId),
-    /// Acknowledge a thread reply that became a note (a reaction on Slack).
+    /// Acknowledge a thread reply that became a note (a reaction).
     Noted(FindingId),
+    /// Suggestions for an argument being typed (at most 25).
+    Choices(Vec<Choice>),
 }
 
-/// Handles inbound events; implemented once, by the app, for every platform.
+/// Handles inbound events; implemented once, by the dispatcher, for every platform.
 #[async_trait]
 pub trait InboundHandler: Send + Sync + 'static {
     /// Handles one event. Errors a person should see come back as `Outcome::Private`.

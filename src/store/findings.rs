@@ -1,18 +1,18 @@
-//! The findings store: SQL and lifecycle transitions.
+//! Findings and their events: SQL and lifecycle transitions.
 //!
-//! Every function takes a connection so callers can run it inside the same
+//! Every function takes a `Db` so callers can run it inside the same
 //! transaction as the outbox rows its change causes.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
 
-use super::{Actor, Finding, FindingEvent, FindingState, Note, ts};
-use crate::chat::{ChannelName, MessageRef};
+use super::{Db, StoreError};
+use crate::findings::{Actor, Finding, FindingEvent, FindingState, Note, ts};
+use crate::message::{ChannelRef, MessageRef};
 use crate::checks::Observation;
 use crate::domain::{ClientSlug, FindingId, Fingerprint, Money, Severity, Track};
-use crate::store::StoreError;
 
 /// A lifecycle request that cannot be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +99,6 @@ struct Row {
     resolved_at: Option<DateTime<Utc>>,
     resolved_by: Option<String>,
     resolution: Option<String>,
-    channel: String,
-    message_ref: Option<String>,
     onboarding: bool,
 }
 
@@ -148,8 +146,6 @@ impl TryFrom<Row> for Finding {
             resolved_at: r.resolved_at,
             resolved_by: r.resolved_by,
             resolution: r.resolution,
-            channel: ChannelName(r.channel),
-            message_ref: r.message_ref.map(MessageRef),
             onboarding: r.onboarding,
         })
     }
@@ -167,8 +163,6 @@ fn track_str(t: Track) -> &'static str {
 pub struct ReconcileScope<'a> {
     /// The client scanned.
     pub client: &'a ClientSlug,
-    /// Its channel (where new findings' messages go).
-    pub channel: &'a ChannelName,
     /// Ids of the checks that ran; findings of skipped checks are left alone.
     pub ran: &'a HashSet<String>,
     /// The client's first scan (its onboarding audit).
@@ -183,35 +177,9 @@ pub struct ReconcileScope<'a> {
 pub struct Findings;
 
 impl Findings {
-    /// Registers a client or updates its name, channel and owner.
-    pub async fn upsert_client(
-        conn: &mut SqliteConnection,
-        slug: &ClientSlug,
-        name: &str,
-        channel: &ChannelName,
-        owner: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), FindingError> {
-        // A route an admin set from chat wins over the config file's.
-        sqlx::query(
-            "INSERT INTO clients (slug, name, channel, owner, created_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (slug) DO UPDATE SET name = excluded.name,
-                channel = CASE WHEN clients.routed_by IS NULL THEN excluded.channel ELSE clients.channel END,
-                owner = CASE WHEN clients.routed_by IS NULL THEN excluded.owner ELSE clients.owner END",
-        )
-        .bind(slug.as_str())
-        .bind(name)
-        .bind(channel.as_str())
-        .bind(owner)
-        .bind(ts(now))
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
     /// Marks a client's first completed scan; returns true the first time (the onboarding audit).
     pub async fn mark_first_scan(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         slug: &ClientSlug,
         now: DateTime<Utc>,
     ) -> Result<bool, FindingError> {
@@ -220,16 +188,16 @@ impl Findings {
         )
         .bind(ts(now))
         .bind(slug.as_str())
-        .execute(&mut *conn)
+        .execute(db.c())
         .await?;
         Ok(r.rows_affected() == 1)
     }
 
     /// One finding by id.
-    pub async fn get(conn: &mut SqliteConnection, id: FindingId) -> Result<Finding, FindingError> {
+    pub async fn get(db: &mut Db, id: FindingId) -> Result<Finding, FindingError> {
         let row: Option<Row> = sqlx::query_as("SELECT * FROM findings WHERE id = ?")
             .bind(id.0)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(db.c())
             .await?;
         match row {
             Some(r) => Ok(r.try_into()?),
@@ -239,7 +207,7 @@ impl Findings {
 
     /// Unresolved findings, newest first, optionally for one client and at or above a severity.
     pub async fn active(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         client: Option<&ClientSlug>,
         min_severity: Option<Severity>,
     ) -> Result<Vec<Finding>, FindingError> {
@@ -248,7 +216,7 @@ impl Findings {
              ORDER BY detected_at DESC, id DESC",
         )
         .bind(client.map(|c| c.as_str().to_owned()))
-        .fetch_all(&mut *conn)
+        .fetch_all(db.c())
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -265,13 +233,12 @@ impl Findings {
     /// `ran` holds the ids of the checks that actually ran: a finding whose check
     /// was skipped (missing data) is left alone, never cleared.
     pub async fn reconcile(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         scope: &ReconcileScope<'_>,
         observations: &[Observation],
     ) -> Result<Vec<Change>, FindingError> {
         let ReconcileScope {
             client,
-            channel,
             ran,
             onboarding,
             reopen_window,
@@ -280,7 +247,7 @@ impl Findings {
         // Oldest first, so the map ends up holding the newest finding per fingerprint.
         let rows: Vec<Row> = sqlx::query_as("SELECT * FROM findings WHERE client = ? ORDER BY id")
             .bind(client.as_str())
-            .fetch_all(&mut *conn)
+            .fetch_all(db.c())
             .await?;
         let mut existing: HashMap<String, Finding> = HashMap::new();
         for r in rows {
@@ -306,8 +273,8 @@ impl Findings {
                     let id: i64 = sqlx::query_scalar(
                         "INSERT INTO findings (fingerprint, client, check_id, subject, severity, track, state,
                             title, why, deep_link, value_minor, currency, began_at, detected_at, last_seen_at,
-                            channel, onboarding)
-                         VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                            onboarding)
+                         VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     )
                     .bind(fp.as_str())
                     .bind(client.as_str())
@@ -323,14 +290,13 @@ impl Findings {
                     .bind(obs.began_at.map(ts))
                     .bind(ts(now))
                     .bind(ts(now))
-                    .bind(channel.as_str())
                     .bind(onboarding)
-                    .fetch_one(&mut *conn)
+                    .fetch_one(db.c())
                     .await?;
                     let id = FindingId(id);
-                    record(conn, id, &actor, "detected", &obs.title, now).await?;
+                    record(db, id, &actor, "detected", &obs.title, now).await?;
                     changes.push(Change {
-                        finding: Self::get(conn, id).await?,
+                        finding: Self::get(db, id).await?,
                         kind: ChangeKind::Detected,
                         actor: actor.clone(),
                     });
@@ -378,21 +344,21 @@ impl Findings {
                     .bind(new_state.as_str())
                     .bind(obs.began_at.map(ts))
                     .bind(f.id.0)
-                    .execute(&mut *conn)
+                    .execute(db.c())
                     .await?;
                     match &kind {
                         ChangeKind::Reopened => {
-                            record(conn, f.id, &actor, "reopened", "seen again by a scan", now)
+                            record(db, f.id, &actor, "reopened", "seen again by a scan", now)
                                 .await?
                         }
                         ChangeKind::Worsened { from } => {
                             let d = format!("{from} -> {}", obs.severity);
-                            record(conn, f.id, &actor, "worsened", &d, now).await?
+                            record(db, f.id, &actor, "worsened", &d, now).await?
                         }
                         _ => {}
                     }
                     if wake {
-                        record(conn, f.id, &actor, "snooze-ended", "it got worse", now).await?;
+                        record(db, f.id, &actor, "snooze-ended", "it got worse", now).await?;
                     }
                     let kind = if wake && kind == ChangeKind::StillSeen {
                         ChangeKind::SnoozeEnded
@@ -400,7 +366,7 @@ impl Findings {
                         kind
                     };
                     changes.push(Change {
-                        finding: Self::get(conn, f.id).await?,
+                        finding: Self::get(db, f.id).await?,
                         kind,
                         actor: actor.clone(),
                     });
@@ -418,10 +384,10 @@ impl Findings {
                 )
                 .bind(ts(now))
                 .bind(f.id.0)
-                .execute(&mut *conn)
+                .execute(db.c())
                 .await?;
                 record(
-                    conn,
+                    db,
                     f.id,
                     &actor,
                     "cleared",
@@ -430,7 +396,7 @@ impl Findings {
                 )
                 .await?;
                 changes.push(Change {
-                    finding: Self::get(conn, f.id).await?,
+                    finding: Self::get(db, f.id).await?,
                     kind: ChangeKind::Cleared,
                     actor: actor.clone(),
                 });
@@ -442,12 +408,12 @@ impl Findings {
 
     /// A person acknowledges a finding.
     pub async fn acknowledge(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         id: FindingId,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Change, FindingError> {
-        let f = Self::get(conn, id).await?;
+        let f = Self::get(db, id).await?;
         match f.state {
             FindingState::Resolved => {
                 return Err(FindingError::Invalid(format!("{id} is already resolved")));
@@ -455,7 +421,10 @@ impl Findings {
             FindingState::Acknowledged => {
                 return Err(FindingError::Invalid(format!(
                     "{id} was already acknowledged by {}",
-                    f.acknowledged_by.as_deref().unwrap_or("someone")
+                    f.acknowledged_by
+                        .as_deref()
+                        .map(crate::message::person_label)
+                        .unwrap_or_else(|| "someone".into())
                 )));
             }
             FindingState::Open | FindingState::Snoozed => {}
@@ -467,22 +436,22 @@ impl Findings {
         .bind(ts(now))
         .bind(&actor.name)
         .bind(id.0)
-        .execute(&mut *conn)
+        .execute(db.c())
         .await?;
-        record(conn, id, actor, "acknowledged", "", now).await?;
-        Self::changed(conn, id, ChangeKind::Acknowledged, actor).await
+        record(db, id, actor, "acknowledged", "", now).await?;
+        Self::changed(db, id, ChangeKind::Acknowledged, actor).await
     }
 
     /// A person snoozes a finding until `until` (which must be in the future).
     pub async fn snooze(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         id: FindingId,
         actor: &Actor,
         until: DateTime<Utc>,
         until_worse: bool,
         now: DateTime<Utc>,
     ) -> Result<Change, FindingError> {
-        let f = Self::get(conn, id).await?;
+        let f = Self::get(db, id).await?;
         if f.state == FindingState::Resolved {
             return Err(FindingError::Invalid(format!(
                 "{id} is resolved; nothing to snooze"
@@ -503,7 +472,7 @@ impl Findings {
         .bind(&actor.name)
         .bind(until_worse)
         .bind(id.0)
-        .execute(&mut *conn)
+        .execute(db.c())
         .await?;
         let detail = format!(
             "until {}{}",
@@ -514,19 +483,19 @@ impl Findings {
                 ""
             }
         );
-        record(conn, id, actor, "snoozed", &detail, now).await?;
-        Self::changed(conn, id, ChangeKind::Snoozed, actor).await
+        record(db, id, actor, "snoozed", &detail, now).await?;
+        Self::changed(db, id, ChangeKind::Snoozed, actor).await
     }
 
     /// A person resolves a finding, with an optional reason.
     pub async fn resolve(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         id: FindingId,
         actor: &Actor,
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Change, FindingError> {
-        let f = Self::get(conn, id).await?;
+        let f = Self::get(db, id).await?;
         if f.state == FindingState::Resolved {
             return Err(FindingError::Invalid(format!("{id} is already resolved")));
         }
@@ -539,22 +508,22 @@ impl Findings {
         .bind(&actor.name)
         .bind(reason)
         .bind(id.0)
-        .execute(&mut *conn)
+        .execute(db.c())
         .await?;
-        record(conn, id, actor, "resolved", reason, now).await?;
-        Self::changed(conn, id, ChangeKind::Resolved, actor).await
+        record(db, id, actor, "resolved", reason, now).await?;
+        Self::changed(db, id, ChangeKind::Resolved, actor).await
     }
 
     /// Ends every snooze whose time has come; the findings go back to open.
     pub async fn wake_due_snoozes(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         now: DateTime<Utc>,
     ) -> Result<Vec<Change>, FindingError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM findings WHERE state = 'snoozed' AND snoozed_until <= ? ORDER BY id",
         )
         .bind(ts(now))
-        .fetch_all(&mut *conn)
+        .fetch_all(db.c())
         .await?;
         let actor = Actor::scheduler();
         let mut out = Vec::new();
@@ -563,23 +532,23 @@ impl Findings {
             // Keep snoozed_by so the re-raise can mention whoever snoozed it.
             sqlx::query("UPDATE findings SET state = 'open', snoozed_until = NULL WHERE id = ?")
                 .bind(id.0)
-                .execute(&mut *conn)
+                .execute(db.c())
                 .await?;
-            record(conn, id, &actor, "snooze-ended", "its time came", now).await?;
-            out.push(Self::changed(conn, id, ChangeKind::SnoozeEnded, &actor).await?);
+            record(db, id, &actor, "snooze-ended", "its time came", now).await?;
+            out.push(Self::changed(db, id, ChangeKind::SnoozeEnded, &actor).await?);
         }
         Ok(out)
     }
 
     /// Adds an internal note.
     pub async fn add_note(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         id: FindingId,
         actor: &Actor,
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<Finding, FindingError> {
-        let f = Self::get(conn, id).await?;
+        let f = Self::get(db, id).await?;
         sqlx::query(
             "INSERT INTO notes (finding_id, author, surface, at, body) VALUES (?, ?, ?, ?, ?)",
         )
@@ -588,23 +557,23 @@ impl Findings {
         .bind(&actor.surface)
         .bind(ts(now))
         .bind(body)
-        .execute(&mut *conn)
+        .execute(db.c())
         .await?;
-        record(conn, id, actor, "note", "", now).await?;
+        record(db, id, actor, "note", "", now).await?;
         Ok(f)
     }
 
     /// A finding's notes, oldest first.
     pub async fn notes(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         id: FindingId,
     ) -> Result<Vec<Note>, FindingError> {
-        Self::get(conn, id).await?;
+        Self::get(db, id).await?;
         let rows: Vec<(String, String, DateTime<Utc>, String)> = sqlx::query_as(
             "SELECT author, surface, at, body FROM notes WHERE finding_id = ? ORDER BY id",
         )
         .bind(id.0)
-        .fetch_all(&mut *conn)
+        .fetch_all(db.c())
         .await?;
         Ok(rows
             .into_iter()
@@ -619,14 +588,14 @@ impl Findings {
 
     /// A finding's history, oldest first.
     pub async fn events(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         id: FindingId,
     ) -> Result<Vec<FindingEvent>, FindingError> {
         let rows: Vec<(DateTime<Utc>, String, String, String, String)> = sqlx::query_as(
             "SELECT at, actor, surface, kind, detail FROM finding_events WHERE finding_id = ? ORDER BY id",
         )
         .bind(id.0)
-        .fetch_all(&mut *conn)
+        .fetch_all(db.c())
         .await?;
         Ok(rows
             .into_iter()
@@ -640,28 +609,85 @@ impl Findings {
             .collect())
     }
 
-    /// Records the chat message a finding was posted as.
+    /// Records the chat message a finding was posted as in one channel.
     pub async fn set_message_ref(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         id: FindingId,
+        channel: &ChannelRef,
         message: &MessageRef,
     ) -> Result<(), FindingError> {
-        sqlx::query("UPDATE findings SET message_ref = ? WHERE id = ?")
-            .bind(&message.0)
-            .bind(id.0)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO finding_messages (finding_id, channel, message_ref) VALUES (?, ?, ?)
+             ON CONFLICT (finding_id, channel) DO UPDATE SET message_ref = excluded.message_ref",
+        )
+        .bind(id.0)
+        .bind(channel.to_string())
+        .bind(&message.0)
+        .execute(db.c())
+        .await?;
         Ok(())
     }
 
+    /// The finding's message in a channel, once posted.
+    pub async fn message_in(
+        db: &mut Db,
+        id: FindingId,
+        channel: &ChannelRef,
+    ) -> Result<Option<MessageRef>, FindingError> {
+        let r: Option<String> = sqlx::query_scalar(
+            "SELECT message_ref FROM finding_messages WHERE finding_id = ? AND channel = ?",
+        )
+        .bind(id.0)
+        .bind(channel.to_string())
+        .fetch_optional(db.c())
+        .await?;
+        Ok(r.map(MessageRef))
+    }
+
+    /// Every channel the finding has a message in, with the message.
+    pub async fn messages(
+        db: &mut Db,
+        id: FindingId,
+    ) -> Result<Vec<(ChannelRef, MessageRef)>, FindingError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT channel, message_ref FROM finding_messages WHERE finding_id = ? ORDER BY channel",
+        )
+        .bind(id.0)
+        .fetch_all(db.c())
+        .await?;
+        rows.into_iter()
+            .map(|(c, m)| {
+                ChannelRef::parse(&c)
+                    .map(|c| (c, MessageRef(m)))
+                    .map_err(|e| StoreError::Corrupt(format!("finding {id} message channel: {e}")).into())
+            })
+            .collect()
+    }
+
+    /// The finding whose message in `channel` is `message` (a thread's parent), if any.
+    pub async fn by_message(
+        db: &mut Db,
+        channel: &ChannelRef,
+        message: &MessageRef,
+    ) -> Result<Option<FindingId>, FindingError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT finding_id FROM finding_messages WHERE channel = ? AND message_ref = ?",
+        )
+        .bind(channel.to_string())
+        .bind(&message.0)
+        .fetch_optional(db.c())
+        .await?;
+        Ok(id.map(FindingId))
+    }
+
     async fn changed(
-        conn: &mut SqliteConnection,
+        db: &mut Db,
         id: FindingId,
         kind: ChangeKind,
         actor: &Actor,
     ) -> Result<Change, FindingError> {
         Ok(Change {
-            finding: Self::get(conn, id).await?,
+            finding: Self::get(db, id).await?,
             kind,
             actor: actor.clone(),
         })
@@ -669,7 +695,7 @@ impl Findings {
 }
 
 async fn record(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     id: FindingId,
     actor: &Actor,
     kind: &str,
@@ -685,7 +711,7 @@ async fn record(
     .bind(&actor.surface)
     .bind(kind)
     .bind(detail)
-    .execute(&mut *conn)
+    .execute(db.c())
     .await?;
     Ok(())
 }

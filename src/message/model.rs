@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::PersonRef;
 use crate::domain::{FindingId, Severity};
 
 /// A piece of inline text.
@@ -26,8 +27,8 @@ pub enum Span {
         /// Visible label (escaped).
         label: String,
     },
-    /// A mention of a chat user by platform user id.
-    Mention(String),
+    /// A mention of a person; adapters render it only on the person's own platform.
+    Mention(PersonRef),
 }
 
 /// A run of inline spans.
@@ -53,7 +54,7 @@ impl RichText {
             .map(|s| match s {
                 Span::Plain(t) | Span::Strong(t) | Span::Code(t) => t.clone(),
                 Span::Link { label, .. } => label.clone(),
-                Span::Mention(u) => format!("@{u}"),
+                Span::Mention(u) => format!("@{}", u.id),
             })
             .collect()
     }

@@ -1,0 +1,21 @@
+//! `/note <finding> <text>`: an internal note (thread replies and the
+//! "Add note" dialog land here too).
+
+use super::{Args, Ctx, HandlerFuture, Reply};
+use crate::app::info;
+use crate::findings::Findings;
+
+/// Adds the note to the finding's history.
+pub fn run<'a>(ctx: &'a Ctx, args: &'a Args) -> HandlerFuture<'a> {
+    Box::pin(async move {
+        let finding = ctx.need(args.finding("finding"), "finding")?;
+        let text = ctx.need(args.text("text"), "text")?;
+        let mut db = ctx.app.store.conn().await?;
+        let f = Findings::get(&mut db, finding).await?;
+        ctx.finding_here(&f)?;
+        Findings::add_note(&mut db, finding, &ctx.inv.actor(), &text, ctx.now).await?;
+        Ok(Reply::private(info(format!(
+            "Note added to {finding}. It stays inside the agency."
+        ))))
+    })
+}

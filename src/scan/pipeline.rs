@@ -1,0 +1,320 @@
+//! The scan pipeline for one client: snapshot -> checks -> findings ->
+//! routing -> outbox, the last three in one transaction so a crash never
+//! leaves a change without its chat message.
+
+use std::collections::HashSet;
+
+use chrono::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::app::{App, AppError};
+use crate::checks::{CheckInput, Observation};
+use crate::clients::ClientEntry;
+use crate::config::ClientProfile;
+use crate::domain::{ClientSlug, Severity, Track};
+use crate::findings::{Change, ChangeKind, Finding, Findings, ReconcileScope};
+use crate::klaviyo::KlaviyoError;
+use crate::outbox;
+use crate::routing::{self, Mode};
+use crate::scan::fetch::{ScanProgress, build_snapshot};
+use crate::scan::snapshot::Snapshot;
+use crate::store::{Db, StoreError, scans};
+
+/// What one scan did.
+#[derive(Debug, Clone)]
+pub struct ScanReport {
+    /// Which client.
+    pub client: ClientSlug,
+    /// The client's first scan (its onboarding audit).
+    pub onboarding: bool,
+    /// Klaviyo API calls made.
+    pub api_calls: u64,
+    /// Observations from the checks.
+    pub observations: usize,
+    /// Changes to findings.
+    pub changes: Vec<Change>,
+    /// Parts that could not be fetched, as sentences.
+    pub gaps: Vec<String>,
+    /// Checks skipped for missing data.
+    pub skipped: Vec<String>,
+    /// The client's unresolved findings after the scan.
+    pub active: Vec<Finding>,
+}
+
+/// Check ids for what the pipeline itself reports (not in the catalogue).
+pub const SCAN_INCOMPLETE: &str = "scan-incomplete";
+/// The token was revoked or the key is wrong.
+pub const TOKEN_REVOKED: &str = "access-token-revoked";
+
+impl App {
+    /// Scans one client now: snapshot, checks, findings, routing, outbox.
+    pub async fn scan(
+        &self,
+        slug: &ClientSlug,
+        trigger: &str,
+        progress: Option<&UnboundedSender<ScanProgress>>,
+    ) -> Result<ScanReport, AppError> {
+        let entry = self.clients.get(slug)?;
+        if !self.start_running(slug) {
+            return Err(AppError::AlreadyScanning(slug.clone()));
+        }
+        let span = info_span!("scan", client = %slug, trigger);
+        let result = self
+            .scan_inner(&entry, trigger, progress)
+            .instrument(span)
+            .await;
+        self.stop_running(slug);
+        result
+    }
+
+    async fn scan_inner(
+        &self,
+        entry: &ClientEntry,
+        trigger: &str,
+        progress: Option<&UnboundedSender<ScanProgress>>,
+    ) -> Result<ScanReport, AppError> {
+        let slug = &entry.profile.slug;
+        let started = self.clock.now();
+        let api = self
+            .klaviyo
+            .account(slug.as_str(), entry.credential.clone());
+        // The budget counts every call for the account; this scan's share is the difference.
+        let calls_before = api.calls_made();
+        let fetched = build_snapshot(&api, slug, started, progress).await;
+        let now = self.clock.now();
+        let previous = self.previous_snapshot(slug).await?;
+
+        let mut observations = Vec::new();
+        let mut ran: HashSet<String> = HashSet::new();
+        let mut skipped = Vec::new();
+        let mut gaps = Vec::new();
+        let open: HashSet<String> = {
+            let mut db = self.store.conn().await?;
+            Findings::active(&mut db, Some(slug), None)
+                .await?
+                .into_iter()
+                .map(|f| format!("{}/{}", f.check_id, f.subject))
+                .collect()
+        };
+        let snapshot = match fetched {
+            Ok(snapshot) => {
+                let input = CheckInput {
+                    snapshot: &snapshot,
+                    previous: previous.as_ref(),
+                    profile: &entry.profile,
+                    now: snapshot.taken_at,
+                    open: &open,
+                };
+                for check in &self.catalogue {
+                    match check.evaluate(&input) {
+                        Ok(obs) => {
+                            ran.insert(check.id.to_owned());
+                            observations.extend(obs);
+                        }
+                        Err(s) => skipped.push(format!("{} (missing {:?})", check.id, s.missing)),
+                    }
+                }
+                gaps = snapshot
+                    .gaps
+                    .iter()
+                    .map(|g| format!("{:?}: {}", g.part, g.reason))
+                    .collect();
+                ran.insert(TOKEN_REVOKED.to_owned());
+                ran.insert(SCAN_INCOMPLETE.to_owned());
+                if !gaps.is_empty() || !skipped.is_empty() {
+                    observations.push(incomplete(&entry.profile, &gaps, &skipped));
+                }
+                Some(snapshot)
+            }
+            Err(e) if e.is_auth() => {
+                warn!(error = %e, "Klaviyo refused the credential");
+                ran.insert(TOKEN_REVOKED.to_owned());
+                observations.push(revoked(&entry.profile, &e));
+                gaps.push(e.to_string());
+                None
+            }
+            Err(e) => {
+                warn!(error = %e, "scan failed");
+                gaps.push(e.to_string());
+                ran.insert(SCAN_INCOMPLETE.to_owned());
+                skipped = self.catalogue.iter().map(|c| c.id.to_owned()).collect();
+                observations.push(incomplete(&entry.profile, &gaps, &skipped));
+                None
+            }
+        };
+
+        let mut tx = self.store.begin().await?;
+        let onboarding =
+            snapshot.is_some() && Findings::mark_first_scan(&mut tx, slug, now).await?;
+        let changes = Findings::reconcile(
+            &mut tx,
+            &ReconcileScope {
+                client: slug,
+                ran: &ran,
+                onboarding,
+                reopen_window: Duration::hours(i64::from(self.config.findings.reopen_window_hours)),
+                now,
+            },
+            &observations,
+        )
+        .await?;
+        let mode = self.mode_for(&mut tx, slug, now).await?;
+        for change in &changes {
+            routing::route_change_in(&mut tx, &entry.route, change, now, mode).await?;
+        }
+        if onboarding && mode != Mode::Muted {
+            let found: Vec<Finding> = changes
+                .iter()
+                .filter(|c| c.kind == ChangeKind::Detected)
+                .map(|c| c.finding.clone())
+                .collect();
+            let msg = routing::onboarding_message(&entry.route, &found);
+            for rc in &entry.route.channels {
+                outbox::post_to(&mut tx, &rc.channel, msg.clone(), now).await?;
+            }
+        }
+        if let Some(s) = &snapshot {
+            save_snapshot(&mut tx, s, previous.as_ref()).await?;
+        }
+        let api_calls = api.calls_made().saturating_sub(calls_before);
+        scans::record_scan(
+            &mut tx,
+            &scans::ScanRow {
+                client: slug,
+                trigger,
+                started_at: started,
+                finished_at: now,
+                status: if snapshot.is_some() { "done" } else { "failed" },
+                api_calls,
+                observations: observations.len(),
+                gaps: gaps.join("; "),
+            },
+        )
+        .await?;
+        let active = Findings::active(&mut tx, Some(slug), None).await?;
+        tx.commit().await?;
+        self.deliverer.notify();
+        info!(
+            api_calls,
+            observations = observations.len(),
+            changes = changes
+                .iter()
+                .filter(|c| c.kind != ChangeKind::StillSeen)
+                .count(),
+            "scan finished"
+        );
+        Ok(ScanReport {
+            client: slug.clone(),
+            onboarding,
+            api_calls,
+            observations: observations.len(),
+            changes,
+            gaps,
+            skipped,
+            active,
+        })
+    }
+
+    async fn previous_snapshot(&self, slug: &ClientSlug) -> Result<Option<Snapshot>, AppError> {
+        let body = scans::snapshot(&mut self.store.conn().await?, slug).await?;
+        match body {
+            None => Ok(None),
+            Some(b) => match serde_json::from_str(&b) {
+                Ok(s) => Ok(Some(s)),
+                Err(e) => {
+                    // An unreadable old snapshot only costs the comparison checks one scan.
+                    warn!(client = %slug, error = %e, "stored snapshot unreadable; ignoring it");
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+}
+
+/// The baseline the next scan compares against: this snapshot, with parts it
+/// could not fetch carried over from the previous baseline, and each flow that
+/// was live there and has stopped since kept as live. The baseline remembers the
+/// last known-good status, so `flow-live-stopped` keeps firing until the flow is
+/// live again instead of clearing itself one scan later.
+pub fn next_baseline(s: &Snapshot, previous: Option<&Snapshot>) -> Snapshot {
+    let mut merged = s.clone();
+    if let (Some(flows), Some(old)) = (
+        merged.flows.as_mut(),
+        previous.and_then(|p| p.flows.as_ref()),
+    ) {
+        for f in flows.iter_mut() {
+            if let Some(was) = old.iter().find(|o| o.id == f.id)
+                && was.is_sending()
+                && !f.is_sending()
+            {
+                *f = was.clone();
+            }
+        }
+    }
+    if let Some(p) = previous {
+        merged.account = merged.account.or_else(|| p.account.clone());
+        merged.flows = merged.flows.or_else(|| p.flows.clone());
+        merged.campaigns = merged.campaigns.or_else(|| p.campaigns.clone());
+        merged.lists = merged.lists.or_else(|| p.lists.clone());
+        merged.metrics = merged.metrics.or_else(|| p.metrics.clone());
+    }
+    // Activity is large and only read from the current scan.
+    merged.activity = None;
+    merged
+}
+
+async fn save_snapshot(
+    db: &mut Db,
+    s: &Snapshot,
+    previous: Option<&Snapshot>,
+) -> Result<(), AppError> {
+    let merged = next_baseline(s, previous);
+    let body = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    scans::save_snapshot(db, &s.client, s.taken_at, &body).await?;
+    Ok(())
+}
+
+fn incomplete(profile: &ClientProfile, gaps: &[String], skipped: &[String]) -> Observation {
+    let mut why = String::from(
+        "Part of the account could not be read, so some checks did not run and nothing was cleared on missing data.",
+    );
+    if !gaps.is_empty() {
+        why.push_str(&format!(" Could not fetch: {}.", gaps.join("; ")));
+    }
+    if !skipped.is_empty() {
+        why.push_str(&format!(" Checks skipped: {}.", skipped.len()));
+    }
+    Observation {
+        check: SCAN_INCOMPLETE.into(),
+        subject: "scan".into(),
+        severity: Severity::Warning,
+        track: Track::Now,
+        title: format!("Scan of {} incomplete", profile.name),
+        why,
+        deep_link: "https://www.klaviyo.com/settings/account".into(),
+        value_at_stake: None,
+        began_at: None,
+    }
+}
+
+fn revoked(profile: &ClientProfile, e: &KlaviyoError) -> Observation {
+    Observation {
+        check: TOKEN_REVOKED.into(),
+        subject: "credential".into(),
+        severity: Severity::Critical,
+        track: Track::Now,
+        title: format!(
+            "Lookout can no longer read {}'s Klaviyo account",
+            profile.name
+        ),
+        why: format!(
+            "Klaviyo refused the connection ({e}). Monitoring of this client has stopped until someone reconnects it."
+        ),
+        deep_link: "https://www.klaviyo.com/settings/account/api-keys".into(),
+        value_at_stake: None,
+        began_at: None,
+    }
+}
+

@@ -1,0 +1,241 @@
+//! Start-up: one function builds the app from a `Config` and starts what the
+//! config asks for: the outbox deliverer, the scheduler, Slack (Socket Mode or
+//! HTTP), Discord (gateway or HTTP interactions) and Lookout's HTTP server.
+//! `main`, the demo and the integration tests all start Lookout this way.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::app::{App, AppError};
+use crate::chat::console::ConsoleChat;
+use crate::chat::slack::{SlackChat, SlackConfig};
+use crate::clock::SharedClock;
+use crate::commands::dispatch::Dispatcher;
+use crate::config::Config;
+use crate::message::{Adapters, ChatAdapter, InboundHandler, Platform};
+use crate::store::Store;
+
+/// How to start: what the config cannot say (the clock, a store for tests,
+/// adapters standing in for real platforms, and which loops to run).
+pub struct StartOptions {
+    /// Time.
+    pub clock: SharedClock,
+    /// The database; `None` opens `data_dir/lookout.db`.
+    pub store: Option<Store>,
+    /// Adapters to use instead of building them from the config (the demo's
+    /// terminal, local fakes in tests); one per platform. Without a console
+    /// adapter, the console prints to stdout.
+    pub adapters: Vec<Arc<dyn ChatAdapter>>,
+    /// Run the outbox deliverer and the scheduler in the background. Tests
+    /// that drive scans and deliveries by hand turn this off.
+    pub background: bool,
+    /// Hear Slack and Discord (Socket Mode, gateway, HTTP endpoints).
+    pub inbound: bool,
+    /// How often the scheduler looks for due work.
+    pub scheduler_tick: Duration,
+    /// How often the outbox looks for due rows when not woken.
+    pub outbox_poll: Duration,
+}
+
+impl StartOptions {
+    /// Real time, the terminal, everything on.
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            clock,
+            store: None,
+            adapters: Vec::new(),
+            background: true,
+            inbound: true,
+            scheduler_tick: Duration::from_secs(5),
+            outbox_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A started Lookout: the app, where its HTTP server listens, and the tasks
+/// to stop.
+pub struct Running {
+    /// The app.
+    pub app: Arc<App>,
+    /// The handler every platform's inbound events go through.
+    pub dispatcher: Arc<Dispatcher>,
+    /// Where the HTTP server (Slack/Discord HTTP modes) listens, if it runs.
+    pub http_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Running {
+    /// A receiver that turns true when shutdown begins.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Stops every task: loops finish their current pass, the outbox makes
+    /// one last pass, listeners close.
+    pub async fn shutdown(&mut self) {
+        let _ = self.stop.send(true);
+        for (name, task) in std::mem::take(&mut self.tasks) {
+            if tokio::time::timeout(Duration::from_secs(15), task)
+                .await
+                .is_err()
+            {
+                warn!(task = name, "did not stop within 15 s");
+            }
+        }
+    }
+}
+
+/// Builds the app from `config` and starts what it asks for.
+pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppError> {
+    config.validate()?;
+    let store = match opts.store {
+        Some(s) => s,
+        None => Store::open_file(&config.data_dir.join("lookout.db")).await?,
+    };
+    let mut adapters = Adapters::one(Arc::new(ConsoleChat::stdout()));
+    let given: Vec<Platform> = opts.adapters.iter().map(|a| a.platform()).collect();
+    for a in opts.adapters {
+        adapters.insert(a);
+    }
+    let mut slack: Option<Arc<SlackChat>> = None;
+    if config.chat.serves(Platform::Slack) && !given.contains(&Platform::Slack) {
+        let s = Arc::new(
+            SlackChat::new(SlackConfig {
+                api_url: config.chat.slack_api_url.clone(),
+                bot_token: config.chat.slack_token()?,
+            })
+            .map_err(|e| AppError::Startup(e.to_string()))?,
+        );
+        adapters.insert(s.clone());
+        slack = Some(s);
+    }
+    let app = App::new(config, store, opts.clock, adapters).await?;
+    let dispatcher = Arc::new(Dispatcher::new(app.clone()));
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if opts.background {
+        tasks.push((
+            "outbox",
+            tokio::spawn(app.deliverer.clone().run(opts.outbox_poll, stop_rx.clone())),
+        ));
+        tasks.push((
+            "scheduler",
+            tokio::spawn(crate::scheduler::run(
+                app.clone(),
+                opts.scheduler_tick,
+                stop_rx.clone(),
+            )),
+        ));
+    }
+    let mut http = Router::new();
+    let mut serve_http = false;
+    if opts.inbound {
+        let handler: Arc<dyn InboundHandler> = dispatcher.clone();
+        if let Some(slack) = slack {
+            match app.config.chat.slack_mode.as_str() {
+                "socket" => {
+                    if let Some(task) = slack_socket(&app, slack, handler.clone(), stop_rx.clone())? {
+                        tasks.push(("slack-socket", task));
+                    }
+                }
+                _ => {
+                    http = http.merge(slack_http(&app, slack, handler.clone())?);
+                    serve_http = true;
+                }
+            }
+        }
+    }
+    let mut http_addr = None;
+    if serve_http {
+        let (addr, task) = serve(&app.config.chat.http_listen, http, stop_rx.clone()).await?;
+        http_addr = Some(addr);
+        tasks.push(("http", task));
+    }
+    Ok(Running {
+        app,
+        dispatcher,
+        http_addr,
+        stop,
+        tasks,
+    })
+}
+
+/// Slack Socket Mode; without the app token Lookout still posts but cannot hear.
+fn slack_socket(
+    app: &Arc<App>,
+    slack: Arc<SlackChat>,
+    handler: Arc<dyn InboundHandler>,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<JoinHandle<()>>, AppError> {
+    let token = match app.config.chat.slack_app_token() {
+        Ok(t) => t,
+        Err(e) => {
+            warn!(error = %e, "Socket Mode is off: Lookout will post to Slack but not hear commands");
+            return Ok(None);
+        }
+    };
+    let socket = crate::chat::slack::socket::SocketMode::new(
+        token,
+        app.config.chat.slack_api_url.clone(),
+        handler,
+        slack,
+    )
+    .map_err(|e| AppError::Startup(e.to_string()))?;
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = socket.run(stop).await {
+            error!(error = %e, "Slack Socket Mode stopped");
+        }
+    })))
+}
+
+/// Slack's HTTP endpoints (signature-checked).
+fn slack_http(
+    app: &Arc<App>,
+    slack: Arc<SlackChat>,
+    handler: Arc<dyn InboundHandler>,
+) -> Result<Router, AppError> {
+    use crate::chat::slack::http::{SlackHttp, router};
+    use crate::chat::slack::verify::Verifier;
+    let secret = app.config.chat.slack_signing_secret()?;
+    let state = SlackHttp::new(Arc::new(Verifier::new(secret)), slack, handler, app.clock.clone());
+    info!("Slack HTTP endpoints at /slack/commands, /slack/interactions, /slack/events");
+    Ok(router(state))
+}
+
+/// Binds `listen` and serves `router` until `stop` turns true.
+async fn serve(
+    listen: &str,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(SocketAddr, JoinHandle<()>), AppError> {
+    let addr: SocketAddr = listen.parse().map_err(|_| {
+        AppError::Startup(format!(
+            "chat.http_listen `{listen}` is not an address like 127.0.0.1:3000"
+        ))
+    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| AppError::Startup(format!("cannot listen on {addr} (chat.http_listen): {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| AppError::Startup(format!("cannot read the bound address: {e}")))?;
+    info!(addr = %bound, "HTTP server listening");
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = served {
+            error!(error = %e, "HTTP server stopped");
+        }
+    });
+    Ok((bound, task))
+}
