@@ -137,6 +137,44 @@ async fn a_thread_reply_starts_the_thread_from_the_message_once() {
 }
 
 #[tokio::test]
+async fn a_deleted_thread_is_started_again() {
+    let s = fake_discord().await;
+    let c = s.fake.add_channel("client-acme");
+    let parent = s
+        .chat
+        .post(
+            &channel(&c),
+            &finding_card("Bounce spike", Accent::Info),
+            None,
+        )
+        .await
+        .unwrap();
+    s.chat
+        .post(&channel(&c), &text("first"), Some(&parent))
+        .await
+        .unwrap();
+    assert!(s.fake.delete_channel(&parent.0));
+    s.chat
+        .post(&channel(&c), &text("after deletion"), Some(&parent))
+        .await
+        .unwrap();
+    let in_thread = s.fake.messages(&parent.0);
+    assert_eq!(in_thread.len(), 1);
+    assert!(
+        in_thread[0].embeds[0]
+            .to_string()
+            .contains("after deletion")
+    );
+    let starts = s
+        .fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.path.ends_with("/threads") && c.status < 300)
+        .count();
+    assert_eq!(starts, 2);
+}
+
+#[tokio::test]
 async fn a_repeated_nonce_does_not_post_twice() {
     let s = fake_discord().await;
     let c = s.fake.add_channel("client-acme");
@@ -342,6 +380,18 @@ async fn server_errors_are_unavailable_and_refusals_rejected() {
         nowhere.post(&channel(&c), &text("x"), None).await,
         Err(ChatError::Unavailable(_))
     ));
+}
+
+#[tokio::test]
+async fn a_call_that_hangs_is_unavailable() {
+    let s = fake_discord().await;
+    let c = s.fake.add_channel("client-acme");
+    s.fake.set_latency(Duration::from_secs(30));
+    let chat = chat_for(&s.api_url, TOKEN).with_timeout(Duration::from_millis(200));
+    match chat.post(&channel(&c), &text("x"), None).await {
+        Err(ChatError::Unavailable(e)) => assert!(e.contains("no answer within"), "{e}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]

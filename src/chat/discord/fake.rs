@@ -240,6 +240,15 @@ impl FakeDiscord {
             .map(|p| p.to_string())
     }
 
+    /// Someone deletes a channel or thread with its messages; false when there is none.
+    pub fn delete_channel(&self, id: &str) -> bool {
+        let mut st = self.lock();
+        let before = st.channels.len();
+        st.channels.retain(|c| c.id.to_string() != id);
+        st.messages.retain(|m| m.channel_id != id);
+        st.channels.len() < before
+    }
+
     /// The registered commands (global when `guild` is `None`).
     pub fn commands(&self, guild: Option<u64>) -> Vec<Value> {
         self.lock()

@@ -152,6 +152,8 @@ pub struct DiscordChat {
     threads: Mutex<HashMap<u64, Option<u64>>>,
     /// Discord user id → the bot's direct-message channel with them.
     dms: Mutex<HashMap<u64, u64>>,
+    /// How long one call may take before Discord counts as unavailable.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for DiscordChat {
@@ -177,7 +179,14 @@ impl DiscordChat {
             bot_user: tokio::sync::OnceCell::new(),
             threads: Mutex::new(HashMap::new()),
             dms: Mutex::new(HashMap::new()),
+            timeout: CALL_TIMEOUT,
         })
+    }
+
+    /// The same adapter giving up on a call after `timeout` instead of 30 s.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// serenity's REST client, configured with the API URL and token.
@@ -383,29 +392,44 @@ impl DiscordChat {
         key: Option<&str>,
     ) -> Result<MessageRef, ChatError> {
         let cid = discord_channel(channel)?;
-        let target = match thread {
-            Some(m) => self.ensure_thread(cid, message_ref_id(m)?).await?,
-            None => cid,
-        };
+        let parent = thread.map(message_ref_id).transpose()?;
         let tag = key.map(tag_of);
         let mut body = render::render(message, tag.as_deref()).payload();
         if let Some(key) = key {
             body["nonce"] = json!(nonce_of(key));
             body["enforce_nonce"] = json!(true);
         }
-        let route = Route::ChannelMessages {
-            channel_id: ChannelId::from(target),
-        };
-        let posted: Entity = self
-            .call_json(
-                "post a message",
-                LightMethod::Post,
-                route,
-                None,
-                Some(&body),
-            )
-            .await?;
-        Ok(MessageRef(posted.id))
+        let mut retried = false;
+        loop {
+            let target = match parent {
+                Some(m) => self.ensure_thread(cid, m).await?,
+                None => cid,
+            };
+            let route = Route::ChannelMessages {
+                channel_id: ChannelId::from(target),
+            };
+            match self
+                .call_json::<Entity>(
+                    "post a message",
+                    LightMethod::Post,
+                    route,
+                    None,
+                    Some(&body),
+                )
+                .await
+            {
+                Ok(posted) => return Ok(MessageRef(posted.id)),
+                // A remembered thread was deleted since: start it again, once.
+                Err(CallError {
+                    code: Some(codes::UNKNOWN_CHANNEL),
+                    ..
+                }) if parent.is_some() && !retried => {
+                    retried = true;
+                    lock(&self.threads).remove(&target.get());
+                }
+                Err(e) => return Err(e.error),
+            }
+        }
     }
 
     /// The thread of `message` in `channel`, created from the message when it
@@ -563,9 +587,9 @@ impl DiscordChat {
                     "could not build the Discord request to {what} ({e}): check the Discord api_url and bot token in the config"
                 )))
             })?;
-        let response = builder.timeout(CALL_TIMEOUT).send().await.map_err(|e| {
+        let response = builder.timeout(self.timeout).send().await.map_err(|e| {
             let reason = if e.is_timeout() {
-                format!("no answer within {} s", CALL_TIMEOUT.as_secs())
+                format!("no answer within {} ms", self.timeout.as_millis())
             } else {
                 // Without the URL: an interaction URL carries the interaction's token.
                 error_chain(&e.without_url())
@@ -869,7 +893,7 @@ fn hint(status: u16, code: Option<i64>) -> &'static str {
         (_, Some(codes::UNKNOWN_CHANNEL)) => {
             "the channel does not exist or the bot cannot see it: check the route, and invite the bot"
         }
-        (_, Some(codes::UNKNOWN_MESSAGE)) => "the message was deleted; nothing to edit",
+        (_, Some(codes::UNKNOWN_MESSAGE)) => "the message was deleted, or is not in that channel",
         (_, Some(codes::UNKNOWN_WEBHOOK) | Some(10062)) => {
             "the interaction expired (Discord allows 3 s to answer and 15 minutes to follow up)"
         }
@@ -991,7 +1015,8 @@ fn digest_hex(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// Removes markdown escapes and zero-width spaces Lookout added.
+/// Removes the markdown escapes Lookout added (a thread name shows no
+/// markdown); the zero-width spaces that break `@` and `://` stay.
 fn unescape(s: &str) -> String {
     let mut out = String::new();
     let mut chars = s.chars().peekable();
@@ -1002,7 +1027,6 @@ fn unescape(s: &str) -> String {
                     out.push(n);
                 }
             }
-            '\u{200B}' => {}
             c => out.push(c),
         }
     }
@@ -1210,6 +1234,6 @@ mod tests {
         for bad in ["", "a/b", "a?b", "a b", "a#b", "../x"] {
             assert!(checked_token(bad).is_err(), "{bad}");
         }
-        assert_eq!(unescape("a\\*b\\\\c@\u{200B}d"), "a*b\\c@d");
+        assert_eq!(unescape("a\\*b\\\\c@\u{200B}d"), "a*b\\c@\u{200B}d");
     }
 }
