@@ -49,11 +49,17 @@ pub enum ClientsError {
 #[derive(Debug, Default)]
 pub struct Clients {
     by_slug: RwLock<BTreeMap<ClientSlug, ClientEntry>>,
+    /// The agency's channels, which no client may take.
+    agency: Vec<ChannelRef>,
 }
 
 impl Clients {
     /// Registers every configured client in the store and loads the stored routes.
-    pub async fn load(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<Self, ClientsError> {
+    pub async fn load(
+        config: &Config,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ClientsError> {
         let mut tx = store.begin().await?;
         for c in &config.clients {
             let slug = &c.profile.slug;
@@ -94,6 +100,7 @@ impl Clients {
         }
         Ok(Self {
             by_slug: RwLock::new(by_slug),
+            agency: config.agency.channels.clone(),
         })
     }
 
@@ -152,7 +159,6 @@ impl Clients {
     /// when the channel belongs to another client or to the agency.
     pub async fn set_route(
         &self,
-        config: &Config,
         store: &Store,
         slug: &ClientSlug,
         channel: ChannelRef,
@@ -160,7 +166,7 @@ impl Clients {
         by: &PersonRef,
         now: DateTime<Utc>,
     ) -> Result<Route, ClientsError> {
-        if config.agency.is_agency_channel(&channel) {
+        if self.agency.contains(&channel) {
             return Err(ClientsError::AgencyChannel(channel));
         }
         let mut entry = self.get(slug)?;
@@ -168,7 +174,10 @@ impl Clients {
         let mut tx = store.begin().await?;
         sql::set_route(&mut tx, slug, &channel, owner.as_ref(), by, now).await?;
         tx.commit().await?;
-        entry.route.channels.retain(|c| c.channel.platform != channel.platform);
+        entry
+            .route
+            .channels
+            .retain(|c| c.channel.platform != channel.platform);
         entry.route.channels.push(RouteChannel {
             channel: channel.clone(),
             owner,

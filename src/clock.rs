@@ -122,7 +122,6 @@ pub fn latest_local(
     None
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

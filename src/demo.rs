@@ -269,11 +269,8 @@ pub async fn run(opts: DemoOptions, chat: Arc<ConsoleChat>) -> Result<(), AppErr
     }
     input.abort();
     let mut stack = stack;
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stack.running.shutdown(),
-    )
-    .await;
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(10), stack.running.shutdown()).await;
     let _ = chat
         .post(
             &agency,

@@ -89,34 +89,6 @@ enum Cmd {
     },
 }
 
-fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-/// Ctrl-C, or SIGTERM from a service manager.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                return;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works"),
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path).with_context(|| "see README.md, \"Configuration\"".to_string())
 }
@@ -143,7 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             exit_after,
         } => {
             // The demo's screen is the console chat; keep logs to warnings.
-            init_tracing("warn");
+            startup::init_tracing("warn");
             if !(1.0..=100_000.0).contains(&speed) {
                 anyhow::bail!("--speed must be between 1 and 100000");
             }
@@ -157,15 +129,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             demo::run(opts, chat).await?;
         }
         Cmd::Run { config } => {
-            init_tracing("info");
+            startup::init_tracing("info");
             let cfg = load(&config)?;
             let clock: SharedClock = Arc::new(SystemClock);
             let mut running = startup::start(cfg, StartOptions::new(clock)).await?;
-            shutdown_signal().await;
+            startup::shutdown_signal().await;
             running.shutdown().await;
         }
         Cmd::Scan { client, config } => {
-            init_tracing("warn");
+            startup::init_tracing("warn");
             let cfg = load(&config)?;
             let slug = lookout::domain::ClientSlug::parse(&client)?;
             let opts = StartOptions {
@@ -187,7 +159,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             brands,
             speed,
         } => {
-            init_tracing("info");
+            startup::init_tracing("info");
             let clock: SharedClock = if (speed - 1.0).abs() < f64::EPSILON {
                 Arc::new(SystemClock)
             } else {
@@ -219,18 +191,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             platform,
             http_base_url,
             dir,
-        } => {
-            match platform.as_str() {
-                "slack" => {
-                    let opts = lookout::commands::manifest::ManifestOptions { http_base_url };
-                    let path = lookout::commands::manifest::write_manifest(&dir, &opts)?;
-                    println!("wrote {}", path.display());
-                }
-                other => anyhow::bail!("unknown platform `{other}`: use slack or discord"),
+        } => match platform.as_str() {
+            "slack" => {
+                let opts = lookout::commands::manifest::ManifestOptions { http_base_url };
+                let path = lookout::commands::manifest::write_manifest(&dir, &opts)?;
+                println!("wrote {}", path.display());
             }
-        }
+            other => anyhow::bail!("unknown platform `{other}`: use slack or discord"),
+        },
         Cmd::Migrate { config } => {
-            init_tracing("info");
+            startup::init_tracing("info");
             let cfg = if config.exists() {
                 load(&config)?
             } else {

@@ -87,7 +87,6 @@ pub fn scan_due(last: Option<DateTime<Utc>>, now: DateTime<Utc>, interval: Durat
     last.is_none_or(|l| now - l >= interval)
 }
 
-
 impl App {
     /// When the client was last scanned by the scheduler.
     pub async fn last_scheduled_scan(
@@ -103,7 +102,9 @@ impl App {
         slug: &ClientSlug,
         at: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        Ok(schedules::set_last_run(&mut self.store.conn().await?, &format!("scan:{slug}"), at).await?)
+        Ok(
+            schedules::set_last_run(&mut self.store.conn().await?, &format!("scan:{slug}"), at)
+                .await?,
+        )
     }
-
 }

@@ -141,7 +141,8 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
         if let Some(slack) = slack {
             match app.config.chat.slack_mode.as_str() {
                 "socket" => {
-                    if let Some(task) = slack_socket(&app, slack, handler.clone(), stop_rx.clone())? {
+                    if let Some(task) = slack_socket(&app, slack, handler.clone(), stop_rx.clone())?
+                    {
                         tasks.push(("slack-socket", task));
                     }
                 }
@@ -204,7 +205,12 @@ fn slack_http(
     use crate::chat::slack::http::{SlackHttp, router};
     use crate::chat::slack::verify::Verifier;
     let secret = app.config.chat.slack_signing_secret()?;
-    let state = SlackHttp::new(Arc::new(Verifier::new(secret)), slack, handler, app.clock.clone());
+    let state = SlackHttp::new(
+        Arc::new(Verifier::new(secret)),
+        slack,
+        handler,
+        app.clock.clone(),
+    );
     info!("Slack HTTP endpoints at /slack/commands, /slack/interactions, /slack/events");
     Ok(router(state))
 }
@@ -220,9 +226,9 @@ async fn serve(
             "chat.http_listen `{listen}` is not an address like 127.0.0.1:3000"
         ))
     })?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| AppError::Startup(format!("cannot listen on {addr} (chat.http_listen): {e}")))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        AppError::Startup(format!("cannot listen on {addr} (chat.http_listen): {e}"))
+    })?;
     let bound = listener
         .local_addr()
         .map_err(|e| AppError::Startup(format!("cannot read the bound address: {e}")))?;
@@ -238,4 +244,33 @@ async fn serve(
         }
     });
     Ok((bound, task))
+}
+
+/// Logs to stderr, filtered by `LOOKOUT_LOG` (default `default`).
+pub fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Waits for Ctrl-C, or SIGTERM from a service manager.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

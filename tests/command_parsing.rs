@@ -19,7 +19,8 @@ fn err(line: &str) -> String {
 fn every_declared_example_parses() {
     for s in specs() {
         for example in &s.examples {
-            match parse_line(example) {
+            // Examples are written as typed at the console; its adapter decodes `#x` and `@x`.
+            match parse_line(&lookout::chat::console::decode_mentions(example)) {
                 Ok(command) => assert_eq!(command.name(), s.name, "{example}"),
                 // Declared ahead of its handler: arguments are valid, the command is not wired yet.
                 Err(ParseError::NotYetAvailable { command }) => {
@@ -40,35 +41,55 @@ fn examples_parse_to_the_expected_values() {
     );
     assert_eq!(
         parse_line("/findings acme warning"),
-        Ok(Command::new("findings").arg("client", ArgValue::Client(acme)).arg("severity", ArgValue::Severity(Severity::Warning)))
+        Ok(Command::new("findings")
+            .arg("client", ArgValue::Client(acme))
+            .arg("severity", ArgValue::Severity(Severity::Warning)))
     );
-    assert_eq!(
-        parse_line("/findings"),
-        Ok(Command::new("findings"))
-    );
+    assert_eq!(parse_line("/findings"), Ok(Command::new("findings")));
     assert_eq!(
         parse_line("/ack 12"),
         Ok(Command::new("ack").arg("finding", ArgValue::Finding(FindingId(12))))
     );
     assert_eq!(
         parse_line("/snooze F-12 4h"),
-        Ok(Command::new("snooze").arg("finding", ArgValue::Finding(FindingId(12))).arg("for", ArgValue::Snooze(SnoozeSpec::For(Duration::hours(4)))))
+        Ok(Command::new("snooze")
+            .arg("finding", ArgValue::Finding(FindingId(12)))
+            .arg("for", ArgValue::Snooze(SnoozeSpec::For(Duration::hours(4)))))
     );
     assert_eq!(
         parse_line("/snooze f-12 2026-12-01"),
-        Ok(Command::new("snooze").arg("finding", ArgValue::Finding(FindingId(12))).arg("for", ArgValue::Snooze(SnoozeSpec::UntilDate(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()))))
+        Ok(Command::new("snooze")
+            .arg("finding", ArgValue::Finding(FindingId(12)))
+            .arg(
+                "for",
+                ArgValue::Snooze(SnoozeSpec::UntilDate(
+                    NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
+                ))
+            ))
     );
     assert_eq!(
         parse_line("/snooze F-12 until-worse"),
-        Ok(Command::new("snooze").arg("finding", ArgValue::Finding(FindingId(12))).arg("for", ArgValue::Snooze(SnoozeSpec::UntilWorse)))
+        Ok(Command::new("snooze")
+            .arg("finding", ArgValue::Finding(FindingId(12)))
+            .arg("for", ArgValue::Snooze(SnoozeSpec::UntilWorse)))
     );
     assert_eq!(
         parse_line("/resolve F-12 restarted the welcome flow"),
-        Ok(Command::new("resolve").arg("finding", ArgValue::Finding(FindingId(12))).arg("reason", ArgValue::Text("restarted the welcome flow".to_owned())))
+        Ok(Command::new("resolve")
+            .arg("finding", ArgValue::Finding(FindingId(12)))
+            .arg(
+                "reason",
+                ArgValue::Text("restarted the welcome flow".to_owned())
+            ))
     );
     assert_eq!(
         parse_line("/note F-12 client is  migrating ESPs"),
-        Ok(Command::new("note").arg("finding", ArgValue::Finding(FindingId(12))).arg("text", ArgValue::Text("client is  migrating ESPs".to_owned())))
+        Ok(Command::new("note")
+            .arg("finding", ArgValue::Finding(FindingId(12)))
+            .arg(
+                "text",
+                ArgValue::Text("client is  migrating ESPs".to_owned())
+            ))
     );
     assert_eq!(
         parse_line("/notes F-12"),
@@ -90,10 +111,7 @@ fn umbrella_form_reaches_every_command() {
         let rest = example.trim_start_matches('/');
         assert_eq!(parse_parts("lookout", rest), parse_line(example), "{rest}");
     }
-    assert_eq!(
-        parse_line("  lookout   "),
-        Ok(Command::new("help"))
-    );
+    assert_eq!(parse_line("  lookout   "), Ok(Command::new("help")));
 }
 
 #[test]

@@ -4,15 +4,18 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use lookout::chat::ChannelName;
 use lookout::chat::console::{ConsoleChat, ConsoleEventKind};
 use lookout::checks::Observation;
 use lookout::clock::{Clock, SimClock};
-use lookout::commands::handlers::{self, CommandError, Invocation};
+use lookout::commands::dispatch::Dispatcher;
 use lookout::commands::parse::parse_line;
+use lookout::commands::{self, CommandError, Invocation};
 use lookout::demo::{Stack, demo_start};
 use lookout::domain::{ClientSlug, FindingId, Money, Severity};
 use lookout::findings::{FindingState, Findings};
+use lookout::message::{
+    Actor, ChannelRef, Inbound, InboundHandler, MessageRef, Outcome, PersonRef,
+};
 use lookout::routing::Mode;
 
 mod support;
@@ -45,15 +48,17 @@ async fn seed(stack: &Stack, client: &str, check: &str, sev: Severity) -> Findin
 
 fn inv(user: &str, channel: &str) -> Invocation {
     Invocation {
-        user: user.into(),
-        channel: ChannelName(channel.into()),
-        surface: "console".into(),
+        person: PersonRef::console(user),
+        channel: ChannelRef::console(channel),
     }
 }
 
+/// Runs a line typed at the console, whose adapter turns `#name` and `@name`
+/// into `console:` references first.
 async fn run(stack: &Stack, user: &str, channel: &str, line: &str) -> Result<String, CommandError> {
-    let cmd = parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-    handlers::handle(&stack.app, &inv(user, channel), cmd)
+    let line = lookout::chat::console::decode_mentions(line);
+    let cmd = parse_line(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    commands::run(&stack.app, &inv(user, channel), &cmd)
         .await
         .map(|r| r.message.to_plain())
 }
@@ -200,7 +205,7 @@ async fn a_snooze_ends_in_the_thread_mentioning_who_snoozed_it() {
         "{}",
         reply.text
     );
-    let mut conn = stack.app.store.pool().acquire().await.unwrap();
+    let mut conn = stack.app.store.conn().await.unwrap();
     assert_eq!(
         Findings::get(&mut conn, id).await.unwrap().state,
         FindingState::Open
@@ -227,7 +232,7 @@ async fn digests_post_at_the_agency_morning_once_a_day() {
         .into_iter()
         .find(|e| e.text.contains("Daily triage for"))
         .unwrap();
-    assert_eq!(digest.channel.as_str(), "client-bluebird");
+    assert_eq!(digest.channel, ChannelRef::console("client-bluebird"));
     assert!(digest.text.contains("deliv-bounce-rate at bluebird"));
     stack.clock.advance(Duration::days(1));
     assert_eq!(app.run_digests().await.unwrap(), 1);
@@ -287,7 +292,7 @@ async fn maintenance_records_findings_posts_nothing_then_one_summary() {
     // A scan during the window finds acme's stopped flow... (a seeded critical here).
     let slug = ClientSlug::parse("acme").unwrap();
     let now = stack.clock.now();
-    let mut conn = app.store.pool().acquire().await.unwrap();
+    let mut conn = app.store.conn().await.unwrap();
     let mode = app.mode_for(&mut conn, &slug, now).await.unwrap();
     drop(conn);
     assert_eq!(mode, Mode::Muted);
@@ -320,7 +325,7 @@ async fn maintenance_records_findings_posts_nothing_then_one_summary() {
         .into_iter()
         .find(|e| e.text.contains("Maintenance for Acme"))
         .unwrap();
-    assert_eq!(summary.channel.as_str(), "client-acme");
+    assert_eq!(summary.channel, ChannelRef::console("client-acme"));
     assert!(
         summary.text.contains("Flow stopped during the migration"),
         "{}",
@@ -354,32 +359,47 @@ async fn route_changes_from_chat_are_admin_only_and_survive_a_restart() {
         .unwrap();
     assert!(ok.contains("#acme-alerts") && ok.contains("@bo"), "{ok}");
     let slug = ClientSlug::parse("acme").unwrap();
+    let alerts = ChannelRef::console("acme-alerts");
     assert_eq!(
-        stack.app.client(&slug).unwrap().route.channel.as_str(),
-        "acme-alerts"
+        stack.app.clients.get(&slug).unwrap().route.channels[0].channel,
+        alerts
     );
     // New findings go to the new channel.
     let id = seed(&stack, "acme", "flow-live-stopped", Severity::Critical).await;
-    let mut conn = stack.app.store.pool().acquire().await.unwrap();
-    assert_eq!(
-        Findings::get(&mut conn, id).await.unwrap().channel.as_str(),
-        "acme-alerts"
-    );
+    let mut conn = stack.app.store.conn().await.unwrap();
+    let messages = Findings::messages(&mut conn, id).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].0, alerts);
     drop(conn);
+    // A channel can belong to one client only, and never the agency's.
+    let taken = run(&stack, "you", "agency", "/route bluebird #acme-alerts")
+        .await
+        .unwrap_err();
+    assert!(
+        taken
+            .to_string()
+            .contains("already belongs to client `acme`"),
+        "{taken}"
+    );
+    let agency = run(&stack, "you", "agency", "/route bluebird #agency")
+        .await
+        .unwrap_err();
+    assert!(agency.to_string().contains("agency channel"), "{agency}");
     // A new app on the same database (a restart) keeps the chat-set route over the file's.
     let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
     let again = lookout::app::App::new(
         stack.app.config.clone(),
         stack.app.store.clone(),
         stack.app.clock.clone(),
-        chat,
+        lookout::message::Adapters::one(chat),
     )
     .await
     .unwrap();
-    let route = again.client(&slug).unwrap().route;
+    let route = again.clients.get(&slug).unwrap().route;
+    assert_eq!(route.channels.len(), 1);
     assert_eq!(
-        (route.channel.as_str(), route.owner.as_deref()),
-        ("acme-alerts", Some("bo"))
+        (&route.channels[0].channel, route.channels[0].owner.as_ref()),
+        (&alerts, Some(&PersonRef::console("bo")))
     );
 }
 
@@ -392,31 +412,33 @@ async fn thread_replies_become_notes() {
         .into_iter()
         .find(|e| e.kind == ConsoleEventKind::Post && e.text.contains("flow-live-stopped at acme"))
         .unwrap();
-    let channel = ChannelName("client-acme".into());
-    let got = handlers::thread_reply(
-        &stack.app,
-        &channel,
-        &post.message_ref,
-        "ana",
-        "slack",
-        "told client Monday, waiting on dev push",
-    )
-    .await
-    .unwrap();
-    assert_eq!(got, Some(id));
+    let d = Dispatcher::new(stack.app.clone());
+    let reply = |thread: MessageRef, text: &str| Inbound::ThreadReply {
+        actor: Actor {
+            person: PersonRef::console("ana"),
+            channel: ChannelRef::console("client-acme"),
+        },
+        thread,
+        message: MessageRef("r".into()),
+        text: text.into(),
+    };
+    let got = d
+        .handle(reply(
+            post.message_ref.clone(),
+            "told client Monday, waiting on dev push",
+        ))
+        .await;
+    assert_eq!(got, Outcome::Noted(id));
     // A reply in some other thread is not a note.
-    let other = lookout::chat::MessageRef("999".into());
     assert_eq!(
-        handlers::thread_reply(&stack.app, &channel, &other, "ana", "slack", "hi")
-            .await
-            .unwrap(),
-        None
+        d.handle(reply(MessageRef("999".into()), "hi")).await,
+        Outcome::Nothing
     );
     let notes = run(&stack, "bo", "client-acme", &format!("/notes {id}"))
         .await
         .unwrap();
     assert!(
-        notes.contains("ana (slack") && notes.contains("waiting on dev push"),
+        notes.contains("ana (console") && notes.contains("waiting on dev push"),
         "{notes}"
     );
     // Notes never reach the channel itself.
@@ -447,7 +469,7 @@ async fn quiet_hours_post_without_pinging_then_catch_up_in_the_morning() {
     );
     let slug = ClientSlug::parse("acme").unwrap();
     let now = stack.clock.now();
-    let mut conn = app.store.pool().acquire().await.unwrap();
+    let mut conn = app.store.conn().await.unwrap();
     let mode = app.mode_for(&mut conn, &slug, now).await.unwrap();
     drop(conn);
     assert_eq!(mode, Mode::Quiet);
@@ -510,7 +532,7 @@ async fn until_worse_snoozes_end_after_the_configured_days() {
     )
     .await
     .unwrap();
-    let mut conn = stack.app.store.pool().acquire().await.unwrap();
+    let mut conn = stack.app.store.conn().await.unwrap();
     let f = Findings::get(&mut conn, id).await.unwrap();
     assert!(f.snooze_until_worse);
     assert_eq!(

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use lookout::chat::Message;
 use lookout::chat::slack::blocks;
 use lookout::chat::slack::fake::FakeSlack;
 use lookout::clock::{SharedClock, SimClock};
+use lookout::message::Message;
 use lookout::outbox::row_key;
 use lookout::simulator::{Fault, FaultKind, Simulator};
 use rand::{Rng, SeedableRng};
@@ -62,7 +62,7 @@ async fn read_outbox(
             body: r.get(4),
         })
         .collect();
-    let refs = sqlx::query("SELECT id, message_ref FROM findings")
+    let refs = sqlx::query("SELECT finding_id, message_ref FROM finding_messages")
         .fetch_all(&pool)
         .await
         .unwrap()
@@ -169,8 +169,9 @@ async fn sigkill_twenty_times_loses_and_duplicates_nothing() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut toml = format!(
-        "data_dir = {:?}\n[klaviyo]\nbase_url = \"http://{sim_addr}\"\n[scan]\ninterval_seconds = 2\nconcurrency = 8\n[chat]\nplatform = \"slack\"\nslack_api_url = \"{}\"\nslack_bot_token_env = \"LOOKOUT_TEST_SLACK_TOKEN\"\n",
+        "data_dir = {:?}\n[agency]\nchannel = \"slack:C{:04}\"\n[klaviyo]\nbase_url = \"http://{sim_addr}\"\n[scan]\ninterval_seconds = 2\nconcurrency = 8\n[chat]\nplatform = \"slack\"\nslack_api_url = \"{}\"\nslack_bot_token_env = \"LOOKOUT_TEST_SLACK_TOKEN\"\n",
         dir.path().join("data"),
+        BRANDS.len() + 1,
         FakeSlack::api_url(slack_addr)
     );
     for b in sim
@@ -178,8 +179,10 @@ async fn sigkill_twenty_times_loses_and_duplicates_nothing() {
         .iter()
         .filter(|b| BRANDS.contains(&b.slug.as_str()))
     {
+        // The fake names the channels C0001, C0002, ... in BRANDS order.
+        let n = BRANDS.iter().position(|x| *x == b.slug).unwrap() + 1;
         toml.push_str(&format!(
-            "[[clients]]\nslug = \"{}\"\nname = \"{}\"\nowner = \"U0ANA\"\napi_key = \"{}\"\n",
+            "[[clients]]\nslug = \"{}\"\nname = \"{}\"\nchannel = \"slack:C{n:04}\"\nowner = \"slack:U0ANA\"\napi_key = \"{}\"\n",
             b.slug,
             b.name,
             b.api_key.expose()

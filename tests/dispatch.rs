@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use lookout::chat::console::{ConsoleChat, ConsoleEventKind};
-use lookout::chat::inbound::{Actor, Inbound, InboundHandler, Outcome};
-use lookout::chat::{ActionKind, ChannelName, MessageRef};
 use lookout::clock::{Clock, SimClock};
 use lookout::commands::dispatch::Dispatcher;
 use lookout::demo::{Stack, demo_start};
 use lookout::domain::{FindingId, Severity};
 use lookout::findings::{FindingState, Findings};
+use lookout::message::{ActionKind, ChannelRef, MessageRef, PersonRef};
+use lookout::message::{Actor, Inbound, InboundHandler, Outcome};
 use lookout::routing::Mode;
 
 mod support;
@@ -44,9 +44,8 @@ async fn setup() -> (Stack, Arc<ConsoleChat>, FindingId, MessageRef) {
 
 fn actor(user: &str, channel: &str) -> Actor {
     Actor {
-        user: user.into(),
-        channel: ChannelName(channel.into()),
-        surface: "slack".into(),
+        person: PersonRef::console(user),
+        channel: ChannelRef::console(channel),
     }
 }
 
@@ -154,7 +153,7 @@ async fn buttons_dialogs_commands_and_thread_replies_all_land_on_the_finding() {
         })
         .await;
     assert_eq!(o, Outcome::Nothing);
-    let mut conn = stack.app.store.pool().acquire().await.unwrap();
+    let mut conn = stack.app.store.conn().await.unwrap();
     let notes: Vec<String> = Findings::notes(&mut conn, id)
         .await
         .unwrap()
@@ -185,7 +184,7 @@ async fn buttons_dialogs_commands_and_thread_replies_all_land_on_the_finding() {
         })
         .await;
     assert!(matches!(o, Outcome::Private(_)));
-    let mut conn = stack.app.store.pool().acquire().await.unwrap();
+    let mut conn = stack.app.store.conn().await.unwrap();
     assert_eq!(
         Findings::get(&mut conn, id).await.unwrap().state,
         FindingState::Acknowledged

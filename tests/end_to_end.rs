@@ -4,14 +4,15 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use lookout::app::{SCAN_INCOMPLETE, TOKEN_REVOKED};
 use lookout::chat::console::{ConsoleChat, ConsoleEventKind};
 use lookout::clock::{Clock, SimClock};
-use lookout::commands::handlers::{self, Invocation};
 use lookout::commands::parse::parse_line;
+use lookout::commands::{self, Invocation};
 use lookout::demo::{Stack, demo_start};
 use lookout::domain::{ClientSlug, Severity};
 use lookout::findings::{FindingState, Findings};
+use lookout::message::{ChannelRef, PersonRef};
+use lookout::scan::pipeline::{SCAN_INCOMPLETE, TOKEN_REVOKED};
 use lookout::simulator::{Fault, FaultKind};
 
 const THREE: [&str; 3] = ["acme", "bluebird", "cedar-co"];
@@ -30,7 +31,7 @@ fn slug(s: &str) -> ClientSlug {
 }
 
 /// Scans the three brands concurrently and delivers the outbox.
-async fn scan_all(stack: &Stack) -> Vec<lookout::app::ScanReport> {
+async fn scan_all(stack: &Stack) -> Vec<lookout::scan::pipeline::ScanReport> {
     let app = &stack.app;
     let [s0, s1, s2] = THREE.map(slug);
     let (a, b, c) = tokio::join!(
@@ -100,8 +101,8 @@ async fn a_fault_is_posted_once_acknowledged_by_command_and_resolved_when_it_cle
         .collect();
     assert_eq!(posts.len(), 1, "posted exactly once");
     assert_eq!(
-        posts[0].channel.as_str(),
-        "client-bluebird",
+        posts[0].channel,
+        ChannelRef::console("client-bluebird"),
         "in its client's channel only"
     );
     assert!(
@@ -118,12 +119,11 @@ async fn a_fault_is_posted_once_acknowledged_by_command_and_resolved_when_it_cle
 
     // Someone acknowledges it from the client's channel.
     let inv = Invocation {
-        user: "ana".into(),
-        channel: f.channel.clone(),
-        surface: "console".into(),
+        person: PersonRef::console("ana"),
+        channel: posts[0].channel.clone(),
     };
     let cmd = parse_line(&format!("/ack {}", f.id)).unwrap();
-    let reply = handlers::handle(&app, &inv, cmd).await.unwrap();
+    let reply = commands::run(&app, &inv, &cmd).await.unwrap();
     assert!(
         reply.message.to_plain().contains("Acknowledged by ana"),
         "{}",
@@ -144,13 +144,13 @@ async fn a_fault_is_posted_once_acknowledged_by_command_and_resolved_when_it_cle
 
     // The same command from another client's channel is refused.
     let elsewhere = Invocation {
-        channel: lookout::chat::ChannelName("client-acme".into()),
+        channel: ChannelRef::console("client-acme"),
         ..inv.clone()
     };
-    let err = handlers::handle(
+    let err = commands::run(
         &app,
         &elsewhere,
-        parse_line(&format!("/resolve {}", f.id)).unwrap(),
+        &parse_line(&format!("/resolve {}", f.id)).unwrap(),
     )
     .await
     .unwrap_err();
@@ -161,7 +161,7 @@ async fn a_fault_is_posted_once_acknowledged_by_command_and_resolved_when_it_cle
     stack.clock.advance(Duration::hours(1));
     let reports = scan_all(&stack).await;
     assert!(reports[1].active.is_empty());
-    let mut conn = app.store.pool().acquire().await.unwrap();
+    let mut conn = app.store.conn().await.unwrap();
     let after = Findings::get(&mut conn, f.id).await.unwrap();
     assert_eq!(after.state, FindingState::Resolved);
     assert_eq!(after.resolved_by.as_deref(), Some("lookout"));

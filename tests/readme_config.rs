@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use lookout::config::Config;
+use lookout::message::{PersonRef, Platform};
 
 #[test]
 fn the_readme_configuration_parses_and_validates() {
@@ -23,6 +24,11 @@ fn the_readme_configuration_parses_and_validates() {
         cfg.agency.quiet().unwrap().map(|(s, _)| s.to_string()),
         Some("22:00:00".into())
     );
-    assert_eq!(cfg.chat.platform, "console");
+    assert_eq!(cfg.chat.platforms, [Platform::Slack, Platform::Discord]);
     assert_eq!(cfg.clients[0].pod.as_deref(), Some("east"));
+    assert_eq!(cfg.clients[0].channels.len(), 2);
+    assert_eq!(
+        cfg.role_of(&PersonRef::parse("discord:1100000000000000042").unwrap()),
+        lookout::commands::Role::Am
+    );
 }

@@ -15,6 +15,7 @@ use lookout::config::Secret;
 use lookout::demo::{Stack, demo_start};
 use lookout::domain::Severity;
 use lookout::findings::{FindingState, Findings};
+use lookout::message::{ChannelRef, PersonRef};
 use lookout::routing::Mode;
 
 mod support;
@@ -46,7 +47,14 @@ async fn env() -> Env {
         slack.clone(),
         &["acme", "bluebird"],
         |c| {
-            c.people.insert("U0ANA".into(), Role::Am);
+            // The fake names the channels C0001, C0002, C0003 in order.
+            c.people
+                .insert(PersonRef::parse("slack:U0ANA").unwrap(), Role::Am);
+            c.agency.channels = vec![ChannelRef::parse("slack:C0003").unwrap()];
+            for (client, id) in c.clients.iter_mut().zip(["C0001", "C0002"]) {
+                client.channels = vec![ChannelRef::parse(&format!("slack:{id}")).unwrap()];
+                client.owners = vec![PersonRef::parse("slack:U0ANA").unwrap()];
+            }
         },
     )
     .await
@@ -156,7 +164,7 @@ async fn a_finding_is_acked_from_its_button_and_annotated_from_its_thread() {
         "edited in place: {}",
         edited.text
     );
-    let mut conn = app.store.pool().acquire().await.unwrap();
+    let mut conn = app.store.conn().await.unwrap();
     assert_eq!(
         Findings::get(&mut conn, id).await.unwrap().state,
         FindingState::Acknowledged
@@ -181,11 +189,11 @@ async fn a_finding_is_acked_from_its_button_and_annotated_from_its_thread() {
         })
         .await;
     assert_eq!(reacted.reactions, ["memo"]);
-    let mut conn = app.store.pool().acquire().await.unwrap();
+    let mut conn = app.store.conn().await.unwrap();
     let notes = Findings::notes(&mut conn, id).await.unwrap();
     assert_eq!(
         (notes[0].author.as_str(), notes[0].body.as_str()),
-        ("U0BO", "told client Monday")
+        ("slack:U0BO", "told client Monday")
     );
     drop(conn);
     // Slack retries the same event (new timestamp, new signature): taken once only.
@@ -196,7 +204,7 @@ async fn a_finding_is_acked_from_its_button_and_annotated_from_its_thread() {
         200
     );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let mut conn = app.store.pool().acquire().await.unwrap();
+    let mut conn = app.store.conn().await.unwrap();
     assert_eq!(
         Findings::notes(&mut conn, id).await.unwrap().len(),
         1,

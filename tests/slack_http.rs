@@ -15,15 +15,17 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
-use lookout::chat::inbound::{Actor, Inbound, InboundHandler, Outcome};
 use lookout::chat::slack::fake::{FakeCall, FakeSlack};
 use lookout::chat::slack::http::{SlackHttp, router};
 use lookout::chat::slack::verify::Verifier;
 use lookout::chat::slack::{SlackChat, SlackConfig};
-use lookout::chat::{Accent, ActionKind, ChannelName, ChatAdapter, Message, MessageRef};
 use lookout::clock::SimClock;
 use lookout::config::Secret;
 use lookout::domain::FindingId;
+use lookout::message::{
+    Accent, ActionKind, ChannelRef, ChatAdapter, Message, MessageRef, PersonRef,
+};
+use lookout::message::{Actor, Inbound, InboundHandler, Outcome};
 
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const TOKEN: &str = "xoxb-test-slackhttp";
@@ -272,10 +274,14 @@ impl Harness {
 
 fn acme_actor() -> Actor {
     Actor {
-        user: "U0CA5".into(),
-        channel: ChannelName("client-acme".into()),
-        surface: "slack".into(),
+        person: PersonRef::parse("slack:U0CA5").unwrap(),
+        channel: acme(),
     }
+}
+
+/// `client-acme` is the first channel of the fake, so `C0001`.
+fn acme() -> ChannelRef {
+    ChannelRef::parse("slack:C0001").unwrap()
 }
 
 #[tokio::test]
@@ -424,11 +430,7 @@ async fn a_thread_reply_is_handled_and_confirmed_with_a_reaction() {
     let mut h = harness(|_| Outcome::Noted(FindingId(12))).await;
     let parent = h
         .chat
-        .post(
-            &ChannelName("client-acme".into()),
-            &say("Flow stopped"),
-            None,
-        )
+        .post(&acme(), &say("Flow stopped"), None)
         .await
         .unwrap();
     let reply = h
@@ -647,36 +649,7 @@ async fn the_answer_comes_before_a_slow_handler_finishes() {
 }
 
 #[tokio::test]
-async fn channel_ids_are_named_from_the_cache_refreshed_once_on_a_miss() {
-    let h = harness(|_| Outcome::Nothing).await;
-    assert_eq!(h.chat.channel_name("C0002").await.unwrap(), "client-beta");
-    // Names pass through without a call.
-    assert_eq!(
-        h.chat.channel_name("client-acme").await.unwrap(),
-        "client-acme"
-    );
-    let listings = || {
-        h.fake
-            .calls()
-            .iter()
-            .filter(|c| c.method == "conversations.list")
-            .count()
-    };
-    assert_eq!(listings(), 1);
-    // A hit is served from the cache.
-    assert_eq!(h.chat.channel_name("C0001").await.unwrap(), "client-acme");
-    assert_eq!(listings(), 1);
-    // A channel created since is found by listing once more.
-    let id = h.fake.add_channel("client-gamma");
-    assert_eq!(h.chat.channel_name(&id).await.unwrap(), "client-gamma");
-    assert_eq!(listings(), 2);
-    // One Slack cannot show is an error that says what to do.
-    let err = h.chat.channel_name("C9999").await.unwrap_err();
-    assert!(err.to_string().contains("invite the bot"), "{err}");
-}
-
-#[tokio::test]
-async fn an_unnamed_channel_falls_back_to_the_name_slack_sent() {
+async fn a_direct_message_is_its_own_channel_with_no_lookup() {
     let mut h = harness(|_| Outcome::Nothing).await;
     let body = form(&[
         ("channel_id", "D0DM1"),
@@ -689,7 +662,7 @@ async fn an_unnamed_channel_falls_back_to_the_name_slack_sent() {
     let Inbound::Command { actor, name, .. } = h.next_event().await else {
         panic!("not a command");
     };
-    assert_eq!(actor.channel.as_str(), "directmessage");
+    assert_eq!(actor.channel.to_string(), "slack:D0DM1");
     assert_eq!(name, "findings");
     // A DM is never looked for in the channel list.
     assert!(
@@ -703,7 +676,7 @@ async fn an_unnamed_channel_falls_back_to_the_name_slack_sent() {
 #[tokio::test]
 async fn dialogs_and_reactions_fail_the_way_slack_does() {
     let h = harness(|_| Outcome::Nothing).await;
-    let acme = ChannelName("client-acme".into());
+    let acme = acme();
     let err = h
         .chat
         .open_note_dialog("", FindingId(3), &acme)

@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lookout::chat::inbound::{Inbound, InboundHandler, Outcome};
 use lookout::chat::slack::fake::FakeSlack;
 use lookout::chat::slack::fake_socket::FakeSocket;
 use lookout::chat::slack::socket::SocketMode;
 use lookout::chat::slack::{SlackChat, SlackConfig};
-use lookout::chat::{Accent, ActionKind, ChatError, Message};
 use lookout::config::Secret;
 use lookout::domain::FindingId;
+use lookout::message::{Accent, ActionKind, ChatError, Message};
+use lookout::message::{Inbound, InboundHandler, Outcome};
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 
@@ -160,9 +160,8 @@ async fn slash_command_is_acked_and_handled_and_answered_privately() {
     match &events[0] {
         Inbound::Command { actor, name, text } => {
             assert_eq!((name.as_str(), text.as_str()), ("scan", "acme"));
-            assert_eq!(actor.user, "U42");
-            assert_eq!(actor.channel.as_str(), "client-acme");
-            assert_eq!(actor.surface, "slack");
+            assert_eq!(actor.person.to_string(), "slack:U42");
+            assert_eq!(actor.channel.to_string(), "slack:C0001");
         }
         other => panic!("expected a command, got {other:?}"),
     }
@@ -204,7 +203,7 @@ async fn block_action_becomes_a_button_and_a_public_reply() {
             assert_eq!(*finding, FindingId(12));
             assert_eq!(*choice, None);
             assert_eq!(trigger.as_deref(), Some("13.42.def"));
-            assert_eq!(actor.user, "U42");
+            assert_eq!(actor.person.to_string(), "slack:U42");
         }
         other => panic!("expected a button, got {other:?}"),
     }

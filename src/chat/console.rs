@@ -12,11 +12,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use crate::domain::Severity;
 use crate::message::{
     Accent, Action, Block, ChannelRef, ChatAdapter, ChatError, Message, MessageRef, PersonRef,
     Platform, RichText, Span,
 };
-use crate::domain::Severity;
 
 /// What kind of call produced a transcript entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -461,8 +461,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::message::ActionKind;
     use crate::domain::FindingId;
+    use crate::message::ActionKind;
 
     /// A writer tests can read back after handing it to the adapter.
     #[derive(Clone, Default)]
@@ -659,9 +659,13 @@ mod tests {
         )
         .await
         .unwrap();
-        chat.ephemeral(&chan(), &PersonRef::console("ana"), &Message::text(Accent::Error, "try /help"))
-            .await
-            .unwrap();
+        chat.ephemeral(
+            &chan(),
+            &PersonRef::console("ana"),
+            &Message::text(Accent::Error, "try /help"),
+        )
+        .await
+        .unwrap();
 
         let events = chat.transcript();
         let kinds: Vec<ConsoleEventKind> = events.iter().map(|e| e.kind).collect();
@@ -711,7 +715,9 @@ mod tests {
             Err(ChatError::Rejected(_))
         ));
         // Ephemeral messages cannot be edited, as on real platforms.
-        chat.ephemeral(&chan(), &PersonRef::console("ana"), &m).await.unwrap();
+        chat.ephemeral(&chan(), &PersonRef::console("ana"), &m)
+            .await
+            .unwrap();
         let eph = chat.transcript()[1].message_ref.clone();
         assert!(chat.update(&chan(), &eph, &m).await.is_err());
         assert_eq!(chat.transcript().len(), 2, "failed calls are not recorded");

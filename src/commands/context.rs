@@ -213,13 +213,11 @@ impl Ctx {
             Place::Other => Ok(Reply::private(message)),
             Place::Client(_) => Err(CommandError::SpansClients {
                 what: what.to_owned(),
-                pointer: match self
-                    .app
-                    .config
-                    .agency
-                    .channel_on(self.inv.channel.platform)
-                {
-                    Some(c) => format!("ask in {}", self.channel_label(c)),
+                pointer: match self.app.config.agency.channel_on(self.inv.channel.platform) {
+                    Some(c) => format!(
+                        "ask in the agency channel ({}) or in a direct message to Lookout",
+                        self.channel_label(c)
+                    ),
                     None => "ask in the agency channel or in a direct message to Lookout".into(),
                 },
             }),
@@ -261,11 +259,7 @@ pub enum Transition {
 }
 
 /// Applies a lifecycle change and its chat traffic in one transaction.
-pub async fn transition(
-    ctx: &Ctx,
-    id: FindingId,
-    what: Transition,
-) -> Result<Reply, CommandError> {
+pub async fn transition(ctx: &Ctx, id: FindingId, what: Transition) -> Result<Reply, CommandError> {
     let app = &ctx.app;
     let actor = ctx.inv.actor();
     let now = ctx.now;

@@ -71,10 +71,7 @@ impl Dispatcher {
             }
             ActionKind::Resolve => Command::new("resolve")
                 .arg("finding", ArgValue::Finding(finding))
-                .arg(
-                    "reason",
-                    ArgValue::Text("resolved from its message".into()),
-                ),
+                .arg("reason", ArgValue::Text("resolved from its message".into())),
             ActionKind::Snooze => {
                 let Some(choice) = choice else {
                     return refuse("pick how long to snooze it for");

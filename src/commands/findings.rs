@@ -26,8 +26,8 @@ pub fn run<'a>(ctx: &'a Ctx, args: &'a Args) -> HandlerFuture<'a> {
                 needed: Role::Lead.as_str(),
             });
         }
-        let found = Findings::active(&mut ctx.app.store.conn().await?, client.as_ref(), severity)
-            .await?;
+        let found =
+            Findings::active(&mut ctx.app.store.conn().await?, client.as_ref(), severity).await?;
         let scope = client
             .as_ref()
             .map(|c| c.to_string())

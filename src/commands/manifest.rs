@@ -38,14 +38,6 @@ pub const SCOPES: &[(&str, &str)] = &[
         "post findings, edit them as they change, and reply privately to commands",
     ),
     (
-        "channels:read",
-        "find a public channel's id from its name (#client-acme)",
-    ),
-    (
-        "groups:read",
-        "find a private channel's id from its name, once the bot is invited",
-    ),
-    (
         "channels:history",
         "read replies in finding threads in public channels (they become notes) and find a message again after a crash",
     ),

@@ -270,6 +270,16 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("snooze", snooze::run),
 ];
 
+/// Runs a parsed command for a person, in the channel of the invocation.
+pub async fn run(
+    app: &std::sync::Arc<crate::app::App>,
+    inv: &Invocation,
+    command: &Command,
+) -> Result<Reply, CommandError> {
+    let ctx = Ctx::new(app.clone(), inv.clone());
+    context::run(&ctx, command.name(), command.args()).await
+}
+
 /// The handler of a command, if it has one.
 pub fn handler(name: &str) -> Option<Handler> {
     HANDLERS.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)

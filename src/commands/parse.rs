@@ -538,7 +538,10 @@ mod tests {
 
     #[test]
     fn simple_forms_parse() {
-        let want = Command::new("scan").arg("client", ArgValue::Client(ClientSlug::parse("acme").unwrap()));
+        let want = Command::new("scan").arg(
+            "client",
+            ArgValue::Client(ClientSlug::parse("acme").unwrap()),
+        );
         assert_eq!(parse_line("/scan acme"), Ok(want.clone()));
         assert_eq!(parse_line("scan acme"), Ok(want.clone()));
         assert_eq!(parse_line("  /scan   acme  \n"), Ok(want.clone()));
@@ -558,7 +561,10 @@ mod tests {
             Ok(Command::new("ack").arg("finding", ArgValue::Finding(FindingId(3))))
         );
         assert_eq!(parse_line("/lookout"), Ok(Command::new("help")));
-        assert_eq!(parse_line("/lookout /portfolio"), Ok(Command::new("portfolio")));
+        assert_eq!(
+            parse_line("/lookout /portfolio"),
+            Ok(Command::new("portfolio"))
+        );
         assert!(matches!(
             parse_line("/lookout sacn acme"),
             Err(ParseError::UnknownCommand { .. })
@@ -641,7 +647,9 @@ mod tests {
         );
         assert_eq!(
             parse_line("/findings warning acme"),
-            Ok(Command::new("findings").arg("client", ArgValue::Client(acme)).arg("severity", ArgValue::Severity(Severity::Warning)))
+            Ok(Command::new("findings")
+                .arg("client", ArgValue::Client(acme))
+                .arg("severity", ArgValue::Severity(Severity::Warning)))
         );
         assert!(matches!(
             parse_line("/findings acme urgent"),
@@ -657,15 +665,21 @@ mod tests {
     fn text_keeps_inner_spaces_and_drops_controls() {
         assert_eq!(
             parse_line("/note F-1   call   them\tMonday\x07 "),
-            Ok(Command::new("note").arg("finding", ArgValue::Finding(FindingId(1))).arg("text", ArgValue::Text("call   them Monday".to_owned())))
+            Ok(Command::new("note")
+                .arg("finding", ArgValue::Finding(FindingId(1)))
+                .arg("text", ArgValue::Text("call   them Monday".to_owned())))
         );
         assert_eq!(
             parse_line("/note 1 \"quoted note\""),
-            Ok(Command::new("note").arg("finding", ArgValue::Finding(FindingId(1))).arg("text", ArgValue::Text("quoted note".to_owned())))
+            Ok(Command::new("note")
+                .arg("finding", ArgValue::Finding(FindingId(1)))
+                .arg("text", ArgValue::Text("quoted note".to_owned())))
         );
         assert_eq!(
             parse_line("/resolve F-2 fixed\u{202E}evil"),
-            Ok(Command::new("resolve").arg("finding", ArgValue::Finding(FindingId(2))).arg("reason", ArgValue::Text("fixedevil".to_owned())))
+            Ok(Command::new("resolve")
+                .arg("finding", ArgValue::Finding(FindingId(2)))
+                .arg("reason", ArgValue::Text("fixedevil".to_owned())))
         );
         assert_eq!(
             parse_line("/resolve F-2   "),

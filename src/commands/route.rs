@@ -16,7 +16,6 @@ pub fn run<'a>(ctx: &'a Ctx, args: &'a Args) -> HandlerFuture<'a> {
             .app
             .clients
             .set_route(
-                &ctx.app.config,
                 &ctx.app.store,
                 &client,
                 channel.clone(),
@@ -27,7 +26,7 @@ pub fn run<'a>(ctx: &'a Ctx, args: &'a Args) -> HandlerFuture<'a> {
             .await?;
         let owner = route
             .owner_in(&channel)
-            .map(|o| format!(", owner {}", o.id))
+            .map(|o| format!(", owner @{}", o.id))
             .unwrap_or_default();
         Ok(Reply::channel(info(format!(
             "New findings for {client} on {} now go to {}{owner} (set by {}).",

@@ -329,7 +329,10 @@ impl ClientConfig {
     /// Its channels, or the console default.
     pub fn channels_or_default(&self) -> Vec<ChannelRef> {
         if self.channels.is_empty() {
-            vec![ChannelRef::console(&format!("client-{}", self.profile.slug))]
+            vec![ChannelRef::console(&format!(
+                "client-{}",
+                self.profile.slug
+            ))]
         } else {
             self.channels.clone()
         }
@@ -578,7 +581,10 @@ thresholds = { "deliv-bounce-rate.warning" = 0.5 }
     fn parses_a_full_file() {
         let c = Config::from_toml(SAMPLE, Path::new("x.toml")).unwrap();
         assert_eq!(c.agency.tz().unwrap(), chrono_tz::Europe::London);
-        assert_eq!(c.role_of(&PersonRef::parse("slack:U0LEE").unwrap()), Role::Lead);
+        assert_eq!(
+            c.role_of(&PersonRef::parse("slack:U0LEE").unwrap()),
+            Role::Lead
+        );
         assert_eq!(
             c.role_of(&PersonRef::parse("slack:U0STRANGER").unwrap()),
             Role::Anyone

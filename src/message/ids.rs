@@ -160,7 +160,10 @@ fn person_hint(p: Platform) -> &'static str {
 }
 
 fn split(s: &str) -> Result<(Platform, &str), IdError> {
-    let (p, id) = s.trim().split_once(':').ok_or_else(|| IdError::Shape(shorten(s)))?;
+    let (p, id) = s
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| IdError::Shape(shorten(s)))?;
     Ok((Platform::parse(p)?, id))
 }
 
@@ -336,7 +339,10 @@ mod tests {
             ChannelRef::parse("discord:112233445566778899").unwrap().id,
             "112233445566778899"
         );
-        assert_eq!(ChannelRef::parse(" console:client-acme ").unwrap().id, "client-acme");
+        assert_eq!(
+            ChannelRef::parse(" console:client-acme ").unwrap().id,
+            "client-acme"
+        );
         for bad in [
             "client-acme",
             "slack:client-acme",

@@ -336,7 +336,8 @@ impl Deliverer {
                 } else {
                     None
                 };
-                self.finish(row.id, &channel, posted, finding_message).await?;
+                self.finish(row.id, &channel, posted, finding_message)
+                    .await?;
                 debug!("delivered");
                 Ok(Delivery::Sent)
             }

@@ -95,12 +95,7 @@ impl ChatAdapter for Fake {
         ));
         Ok(())
     }
-    async fn ephemeral(
-        &self,
-        _: &ChannelRef,
-        _: &PersonRef,
-        _: &Message,
-    ) -> Result<(), ChatError> {
+    async fn ephemeral(&self, _: &ChannelRef, _: &PersonRef, _: &Message) -> Result<(), ChatError> {
         Ok(())
     }
 }
@@ -125,7 +120,11 @@ async fn critical_posts_once_then_edits_in_place_with_thread_history() {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
     let clock = SimClock::frozen(t0);
     let fake = Arc::new(Fake::default());
-    let d = Deliverer::new(store.clone(), Adapters::one(fake.clone()), Arc::new(clock.clone()));
+    let d = Deliverer::new(
+        store.clone(),
+        Adapters::one(fake.clone()),
+        Arc::new(clock.clone()),
+    );
     let slug = ClientSlug::parse("acme").unwrap();
     let route = Route {
         client: slug.clone(),
@@ -224,7 +223,11 @@ async fn rate_limits_wait_and_rejections_fail_without_blocking_others() {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
     let clock = SimClock::frozen(t0);
     let fake = Arc::new(Fake::default());
-    let d = Deliverer::new(store.clone(), Adapters::one(fake.clone()), Arc::new(clock.clone()));
+    let d = Deliverer::new(
+        store.clone(),
+        Adapters::one(fake.clone()),
+        Arc::new(clock.clone()),
+    );
     let mut c = store.conn().await.unwrap();
     let ch = ChannelRef::console("agency");
     for i in 0..2 {
@@ -286,7 +289,11 @@ async fn a_post_whose_answer_was_lost_is_found_by_key_not_posted_twice() {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
     let clock = SimClock::frozen(t0);
     let fake = Arc::new(Fake::default());
-    let d = Deliverer::new(store.clone(), Adapters::one(fake.clone()), Arc::new(clock.clone()));
+    let d = Deliverer::new(
+        store.clone(),
+        Adapters::one(fake.clone()),
+        Arc::new(clock.clone()),
+    );
     let mut c = store.conn().await.unwrap();
     let op = Op::Post {
         channel: ChannelRef::console("agency"),

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::message::{Accent, Action, ActionKind, Block, Message, PersonRef, RichText, Span};
 use crate::domain::Severity;
 use crate::findings::{Finding, FindingState};
+use crate::message::{Accent, Action, ActionKind, Block, Message, PersonRef, RichText, Span};
 
 /// Deep links must point at Klaviyo's own web app; anything else is dropped.
 const KLAVIYO_APP: &str = "https://www.klaviyo.com/";

@@ -50,7 +50,12 @@ impl App {
         let ended = schedules::take_ended_windows(&mut tx, now).await?;
         let mut posted = 0;
         for w in ended {
-            let Some(entry) = self.clients.all().into_iter().find(|c| c.profile.slug.as_str() == w.client) else {
+            let Some(entry) = self
+                .clients
+                .all()
+                .into_iter()
+                .find(|c| c.profile.slug.as_str() == w.client)
+            else {
                 continue; // a client removed from the config since
             };
             let active = Findings::active(&mut tx, Some(&entry.profile.slug), None).await?;
@@ -58,7 +63,8 @@ impl App {
                 .into_iter()
                 .filter(|f| f.detected_at >= w.starts_at || f.last_seen_at >= w.starts_at)
                 .collect();
-            let message = routing::maintenance_summary(&entry.route, w.starts_at, w.ends_at, &found);
+            let message =
+                routing::maintenance_summary(&entry.route, w.starts_at, w.ends_at, &found);
             for rc in &entry.route.channels {
                 outbox::post_to(&mut tx, &rc.channel, message.clone(), now).await?;
             }
@@ -70,5 +76,4 @@ impl App {
         }
         Ok(posted)
     }
-
 }

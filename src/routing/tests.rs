@@ -3,9 +3,9 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::message::{Accent, Action, ActionKind, Block, ChannelRef, PersonRef, Span};
 use crate::domain::{FindingId, Fingerprint, Money, Track};
 use crate::findings::Actor;
+use crate::message::{Accent, Action, ActionKind, Block, ChannelRef, PersonRef, Span};
 
 fn slack_channel() -> ChannelRef {
     ChannelRef::parse("slack:C0ACME").unwrap()

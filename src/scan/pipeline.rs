@@ -230,7 +230,6 @@ impl App {
             },
         }
     }
-
 }
 
 /// The baseline the next scan compares against: this snapshot, with parts it
@@ -317,4 +316,3 @@ fn revoked(profile: &ClientProfile, e: &KlaviyoError) -> Observation {
         began_at: None,
     }
 }
-

@@ -9,10 +9,10 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::FromRow;
 
 use super::{Db, StoreError};
-use crate::findings::{Actor, Finding, FindingEvent, FindingState, Note, ts};
-use crate::message::{ChannelRef, MessageRef};
 use crate::checks::Observation;
 use crate::domain::{ClientSlug, FindingId, Fingerprint, Money, Severity, Track};
+use crate::findings::{Actor, Finding, FindingEvent, FindingState, Note, ts};
+use crate::message::{ChannelRef, MessageRef};
 
 /// A lifecycle request that cannot be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -564,10 +564,7 @@ impl Findings {
     }
 
     /// A finding's notes, oldest first.
-    pub async fn notes(
-        db: &mut Db,
-        id: FindingId,
-    ) -> Result<Vec<Note>, FindingError> {
+    pub async fn notes(db: &mut Db, id: FindingId) -> Result<Vec<Note>, FindingError> {
         Self::get(db, id).await?;
         let rows: Vec<(String, String, DateTime<Utc>, String)> = sqlx::query_as(
             "SELECT author, surface, at, body FROM notes WHERE finding_id = ? ORDER BY id",
@@ -587,10 +584,7 @@ impl Findings {
     }
 
     /// A finding's history, oldest first.
-    pub async fn events(
-        db: &mut Db,
-        id: FindingId,
-    ) -> Result<Vec<FindingEvent>, FindingError> {
+    pub async fn events(db: &mut Db, id: FindingId) -> Result<Vec<FindingEvent>, FindingError> {
         let rows: Vec<(DateTime<Utc>, String, String, String, String)> = sqlx::query_as(
             "SELECT at, actor, surface, kind, detail FROM finding_events WHERE finding_id = ? ORDER BY id",
         )
@@ -659,7 +653,9 @@ impl Findings {
             .map(|(c, m)| {
                 ChannelRef::parse(&c)
                     .map(|c| (c, MessageRef(m)))
-                    .map_err(|e| StoreError::Corrupt(format!("finding {id} message channel: {e}")).into())
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!("finding {id} message channel: {e}")).into()
+                    })
             })
             .collect()
     }

@@ -154,10 +154,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested").join("lookout.db");
         let s = Store::open_file(&path).await.unwrap();
-        sqlx::query("INSERT INTO clients (slug, name, created_at) VALUES ('a','A','2026-01-01T00:00:00Z')")
-            .execute(s.conn().await.unwrap().c())
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO clients (slug, name, created_at) VALUES ('a','A','2026-01-01T00:00:00Z')",
+        )
+        .execute(s.conn().await.unwrap().c())
+        .await
+        .unwrap();
         drop(s);
         // Reopening keeps data and does not re-run migrations.
         let s = Store::open_file(&path).await.unwrap();

@@ -39,17 +39,16 @@ pub async fn record(
     mode: Mode,
 ) -> (Vec<Change>, Vec<Op>) {
     let slug = ClientSlug::parse(client).unwrap();
-    let route = app.client(&slug).unwrap().route;
+    let route = app.clients.get(&slug).unwrap().route;
     let ran: HashSet<String> = [obs.check.clone()].into();
     let scope = ReconcileScope {
         client: &slug,
-        channel: &route.channel,
         ran: &ran,
         onboarding: false,
         reopen_window: Duration::hours(24),
         now,
     };
-    let mut tx = app.store.pool().begin().await.unwrap();
+    let mut tx = app.store.begin().await.unwrap();
     let changes = Findings::reconcile(&mut tx, &scope, &[obs]).await.unwrap();
     let mut ops = Vec::new();
     for c in &changes {

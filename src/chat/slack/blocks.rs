@@ -11,8 +11,8 @@
 
 use serde_json::{Value, json};
 
-use crate::message::{Accent, Action, ActionKind, Block, Message, Platform, RichText, Span};
 use crate::domain::{FindingId, Severity};
+use crate::message::{Accent, Action, ActionKind, Block, Message, Platform, RichText, Span};
 
 /// Slack accepts at most this many blocks in one message.
 pub const MAX_BLOCKS: usize = 50;
@@ -694,7 +694,9 @@ mod tests {
                     RichText::plain("The flow ")
                         .push(Span::Strong("Welcome".into()))
                         .push(Span::Plain(" stopped. ".into()))
-                        .push(Span::Mention(crate::message::PersonRef::parse("slack:U0ANA").unwrap())),
+                        .push(Span::Mention(
+                            crate::message::PersonRef::parse("slack:U0ANA").unwrap(),
+                        )),
                 ),
                 Block::Fields(vec![
                     ("Client".into(), RichText::plain("acme")),

@@ -24,9 +24,9 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::SlackChat;
 use super::inbound::{self, ParseError, Received, SlackRequest};
-use crate::message::{Inbound, InboundHandler, Outcome};
-use crate::message::ChatAdapter;
 use crate::clock::SharedClock;
+use crate::message::ChatAdapter;
+use crate::message::{Inbound, InboundHandler, Outcome};
 
 /// Largest request body accepted; Slack's payloads are a few kilobytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

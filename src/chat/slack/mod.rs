@@ -28,11 +28,11 @@ use slack_morphism::prelude::{
     SlackMessageMetadata, SlackTs, SlackUserId,
 };
 
+use crate::config::Secret;
+use crate::domain::FindingId;
 use crate::message::{
     ChannelRef, ChatAdapter, ChatError, Message, MessageRef, PersonRef, Platform,
 };
-use crate::config::Secret;
-use crate::domain::FindingId;
 
 pub mod blocks;
 pub mod fake;
@@ -388,9 +388,7 @@ impl ChatAdapter for SlackChat {
     ) -> Result<(), ChatError> {
         let id = self.channel_id(channel)?;
         if user.platform != Platform::Slack {
-            return Err(ChatError::Rejected(format!(
-                "{user} is not a Slack user"
-            )));
+            return Err(ChatError::Rejected(format!("{user} is not a Slack user")));
         }
         let req = SlackApiChatPostEphemeralRequest::new(
             SlackChannelId(id),

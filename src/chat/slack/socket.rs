@@ -26,9 +26,9 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::inbound::{ParseError, SlackRequest, parse_command, parse_event, parse_interaction};
 use super::{DEFAULT_API_URL, SlackChat};
+use crate::config::Secret;
 use crate::message::ChatError;
 use crate::message::InboundHandler;
-use crate::config::Secret;
 
 /// A call to `apps.connections.open` that has not answered by then is retried.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -464,9 +464,9 @@ mod tests {
 
     #[test]
     fn socket_payloads_go_through_the_shared_parsers() {
+        use crate::domain::FindingId;
         use crate::message::ActionKind;
         use crate::message::Inbound;
-        use crate::domain::FindingId;
         // Slash commands arrive as JSON objects of the form fields.
         let p = json!({"command": "/lookout", "text": "scan acme", "user_id": "U1", "channel_id": "C0001",
             "channel_name": "client-acme", "trigger_id": "T1", "response_url": "https://hooks.slack.com/x"});
