@@ -5,4 +5,5 @@
 //! neutral `message::Inbound` events. The stages never import from here.
 
 pub mod console;
+pub mod discord;
 pub mod slack;
