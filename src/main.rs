@@ -197,6 +197,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let path = lookout::commands::manifest::write_manifest(&dir, &opts)?;
                 println!("wrote {}", path.display());
             }
+            "discord" => {
+                let path = lookout::chat::discord::commands::write_manifest(&dir)?;
+                println!("wrote {}", path.display());
+            }
             other => anyhow::bail!("unknown platform `{other}`: use slack or discord"),
         },
         Cmd::Migrate { config } => {

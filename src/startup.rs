@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::app::{App, AppError};
 use crate::chat::console::ConsoleChat;
+use crate::chat::discord::{DiscordChat, DiscordConfig};
 use crate::chat::slack::{SlackChat, SlackConfig};
 use crate::clock::SharedClock;
 use crate::commands::dispatch::Dispatcher;
@@ -116,6 +117,14 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
         adapters.insert(s.clone());
         slack = Some(s);
     }
+    let mut discord: Option<(Arc<DiscordChat>, DiscordConfig)> = None;
+    if config.chat.serves(Platform::Discord) && !given.contains(&Platform::Discord) {
+        let cfg = discord_config(&config)?;
+        let d =
+            Arc::new(DiscordChat::new(cfg.clone()).map_err(|e| AppError::Startup(e.to_string()))?);
+        adapters.insert(d.clone());
+        discord = Some((d, cfg));
+    }
     let app = App::new(config, store, opts.clock, adapters).await?;
     let dispatcher = Arc::new(Dispatcher::new(app.clone()));
     let (stop, stop_rx) = watch::channel(false);
@@ -150,6 +159,25 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
                     http = http.merge(slack_http(&app, slack, handler.clone())?);
                     serve_http = true;
                 }
+            }
+        }
+        if let Some((discord, cfg)) = discord {
+            tasks.push((
+                "discord-commands",
+                tokio::spawn(sync_discord_commands(
+                    discord.clone(),
+                    app.config.chat.discord_guild_id,
+                )),
+            ));
+            match app.config.chat.discord_mode.as_str() {
+                "http" => {
+                    http = http.merge(discord_http(&app, discord, handler.clone())?);
+                    serve_http = true;
+                }
+                _ => tasks.push((
+                    "discord-gateway",
+                    discord_gateway(cfg, discord, handler.clone(), stop_rx.clone()),
+                )),
             }
         }
     }
@@ -212,6 +240,85 @@ fn slack_http(
         app.clock.clone(),
     );
     info!("Slack HTTP endpoints at /slack/commands, /slack/interactions, /slack/events");
+    Ok(router(state))
+}
+
+/// How to reach Discord, from the config and the environment.
+fn discord_config(config: &Config) -> Result<DiscordConfig, AppError> {
+    let chat = &config.chat;
+    let application_id = chat.discord_application_id.ok_or_else(|| {
+        AppError::Startup(
+            "chat.discord_application_id is not set; see README \"Connecting Discord\"".into(),
+        )
+    })?;
+    Ok(DiscordConfig {
+        api_url: chat.discord_api_url.clone(),
+        bot_token: chat.discord_token()?,
+        application_id,
+        message_content: chat.discord_message_content,
+    })
+}
+
+/// Registers the declared commands with Discord when they differ from what
+/// Discord holds (guild commands update at once; global ones within the hour).
+async fn sync_discord_commands(chat: Arc<DiscordChat>, guild: Option<u64>) {
+    match crate::chat::discord::commands::sync_commands(&chat, guild).await {
+        Ok(true) => info!(?guild, "registered Lookout's commands with Discord"),
+        Ok(false) => info!(?guild, "Discord already has Lookout's commands"),
+        Err(e) => {
+            warn!(error = %e, "could not register commands with Discord; they may be out of date")
+        }
+    }
+}
+
+/// The Discord gateway, reconnecting after outages; a refused token or
+/// intent stops it with an error saying what to change.
+fn discord_gateway(
+    cfg: DiscordConfig,
+    chat: Arc<DiscordChat>,
+    handler: Arc<dyn InboundHandler>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let run = crate::chat::discord::gateway::run_gateway(
+                cfg.clone(),
+                handler.clone(),
+                chat.clone(),
+                stop.clone(),
+            )
+            .await;
+            match run {
+                Ok(()) => return,
+                Err(e @ crate::message::ChatError::Rejected(_)) => {
+                    error!(error = %e, "Discord gateway stopped");
+                    return;
+                }
+                Err(e) => warn!(error = %e, retry_in = ?backoff, "Discord gateway lost"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+        }
+    })
+}
+
+/// Discord's interactions endpoint (Ed25519-checked).
+fn discord_http(
+    app: &Arc<App>,
+    discord: Arc<DiscordChat>,
+    handler: Arc<dyn InboundHandler>,
+) -> Result<Router, AppError> {
+    use crate::chat::discord::http::{DiscordHttp, router};
+    use crate::chat::discord::verify::Verifier;
+    let key = app.config.chat.discord_public_key()?;
+    let verifier = Verifier::new(key.expose())
+        .map_err(|e| AppError::Startup(format!("chat.discord_public_key_env: {e}")))?;
+    let state = DiscordHttp::new(Arc::new(verifier), discord, handler, app.clock.clone());
+    info!("Discord interactions endpoint at /discord/interactions");
     Ok(router(state))
 }
 

@@ -1,7 +1,8 @@
 //! Durability: the real `lookout run` process is killed with SIGKILL twenty
-//! times at random points while scans post and edit findings in a fake Slack.
-//! After every restart the fake holds each outbox message exactly once (none
-//! lost, none duplicated), and at the end every message shows its latest edit.
+//! times at random points while scans post and edit findings in a fake Slack,
+//! and again in a fake Discord. After every restart the fake holds each outbox
+//! message exactly once (none lost, none duplicated), and at the end every
+//! message shows its latest edit.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -9,6 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use ed25519_dalek::SigningKey;
+use lookout::chat::discord::fake::FakeDiscord;
+use lookout::chat::discord::{nonce_of, render, tag_of};
 use lookout::chat::slack::blocks;
 use lookout::chat::slack::fake::FakeSlack;
 use lookout::clock::{SharedClock, SimClock};
@@ -30,6 +34,8 @@ const BRANDS: [&str; 8] = [
     "harbor-home",
 ];
 const TOKEN: &str = "xoxb-crash-test-token";
+const DISCORD_TOKEN: &str = "discord-crash-test-token";
+const APP_ID: u64 = 1_150_000_000_000_000_000;
 
 struct OutboxRow {
     id: i64,
@@ -73,32 +79,103 @@ async fn read_outbox(
     (install, rows, refs)
 }
 
-/// One bot message in the fake: (channel, key, ts, thread, text).
+/// One bot message in the fake: (channel, key, id, thread, rendering).
 type Seen = (String, Option<String>, String, Option<String>, String);
 
-/// Every bot message in the fake.
-fn fake_messages(fake: &FakeSlack) -> Vec<Seen> {
-    let mut out = Vec::new();
-    for ch in BRANDS
-        .iter()
-        .map(|b| format!("client-{b}"))
-        .chain(["agency".to_string()])
-    {
-        for m in fake.messages(&ch) {
-            out.push((ch.clone(), m.metadata_key, m.ts, m.thread_ts, m.text));
+/// The chat platform the process posts to.
+enum Fake {
+    Slack(FakeSlack),
+    Discord(FakeDiscord),
+}
+
+impl Fake {
+    /// Every bot message in the fake.
+    fn messages(&self) -> Vec<Seen> {
+        match self {
+            Fake::Slack(fake) => {
+                let mut out = Vec::new();
+                for ch in BRANDS
+                    .iter()
+                    .map(|b| format!("client-{b}"))
+                    .chain(["agency".to_string()])
+                {
+                    for m in fake.messages(&ch) {
+                        out.push((ch.clone(), m.metadata_key, m.ts, m.thread_ts, m.text));
+                    }
+                }
+                out
+            }
+            Fake::Discord(fake) => {
+                let all = fake.all_messages();
+                all.iter()
+                    .filter(|m| m.bot)
+                    .map(|m| {
+                        // A thread started from a message has the message's id.
+                        let thread = fake
+                            .thread_parent(&m.channel_id)
+                            .map(|_| m.channel_id.clone());
+                        (
+                            m.channel_id.clone(),
+                            m.nonce.clone(),
+                            m.id.clone(),
+                            thread,
+                            serde_json::to_string(&m.embeds).unwrap(),
+                        )
+                    })
+                    .collect()
+            }
         }
     }
-    out
+
+    /// What an outbox row's idempotency key looks like on the platform.
+    fn key(&self, install: &str, row: i64) -> String {
+        match self {
+            Fake::Slack(_) => row_key(install, row),
+            Fake::Discord(_) => nonce_of(&row_key(install, row)),
+        }
+    }
+
+    /// How a message shows on the platform: posted with its row's key (a
+    /// Discord post carries the key's tag in its footer), or edited in place.
+    fn rendering(&self, message: &Message, posted_key: Option<&str>) -> String {
+        match self {
+            Fake::Slack(_) => blocks::render(message).1,
+            Fake::Discord(_) => {
+                let tag = posted_key.map(tag_of);
+                let payload = render::render(message, tag.as_deref()).payload();
+                serde_json::to_string(&payload["embeds"]).unwrap()
+            }
+        }
+    }
+
+    /// Calls that looked a message up by key after a crash.
+    fn lookups(&self) -> usize {
+        match self {
+            Fake::Slack(fake) => fake
+                .calls()
+                .iter()
+                .filter(|c| {
+                    c.method.starts_with("conversations.history")
+                        || c.method.starts_with("conversations.replies")
+                })
+                .count(),
+            Fake::Discord(fake) => fake
+                .calls()
+                .iter()
+                .filter(|c| c.method == "GET" && c.path.ends_with("/messages"))
+                .count(),
+        }
+    }
 }
 
 /// None duplicated: each key at most once. None lost: each sent post or reply is there.
-fn check_exactly_once(fake: &FakeSlack, install: &str, rows: &[OutboxRow], round: usize) {
-    let messages = fake_messages(fake);
+fn check_exactly_once(fake: &Fake, install: &str, rows: &[OutboxRow], round: usize) {
+    let messages = fake.messages();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for (ch, key, ts, _, _) in &messages {
+    for (ch, key, id, _, _) in &messages {
         let key = key
             .clone()
-            .unwrap_or_else(|| panic!("round {round}: unkeyed message {ts} in {ch}"));
+            .unwrap_or_else(|| panic!("round {round}: unkeyed message {id} in {ch}"));
         *seen.entry(key).or_default() += 1;
     }
     for (key, n) in &seen {
@@ -108,10 +185,10 @@ fn check_exactly_once(fake: &FakeSlack, install: &str, rows: &[OutboxRow], round
         .iter()
         .filter(|r| r.op != "update" && r.status == "sent")
     {
-        let key = row_key(install, r.id);
+        let key = fake.key(install, r.id);
         assert!(
             seen.contains_key(&key),
-            "round {round}: sent row {} ({}) is not in Slack",
+            "round {round}: sent row {} ({}) is not on the platform",
             r.id,
             r.op
         );
@@ -124,10 +201,14 @@ fn check_exactly_once(fake: &FakeSlack, install: &str, rows: &[OutboxRow], round
 }
 
 fn spawn_run(config: &std::path::Path) -> Child {
+    // Any valid Ed25519 public key: Discord's HTTP mode needs one to start.
+    let key = hex::encode(SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes());
     Command::new(env!("CARGO_BIN_EXE_lookout"))
         .args(["run", "-c"])
         .arg(config)
         .env("LOOKOUT_TEST_SLACK_TOKEN", TOKEN)
+        .env("LOOKOUT_TEST_DISCORD_TOKEN", DISCORD_TOKEN)
+        .env("LOOKOUT_TEST_DISCORD_KEY", key)
         .env("LOOKOUT_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -137,7 +218,16 @@ fn spawn_run(config: &std::path::Path) -> Child {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_twenty_times_loses_and_duplicates_nothing() {
+async fn sigkill_twenty_times_loses_and_duplicates_nothing_in_slack() {
+    sigkill_twenty_times(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_twenty_times_loses_and_duplicates_nothing_in_discord() {
+    sigkill_twenty_times(true).await;
+}
+
+async fn sigkill_twenty_times(discord: bool) {
     // A simulated Klaviyo running in real time, with problems that post on the first scan.
     let now = Utc::now();
     let clock: SharedClock = Arc::new(SimClock::running(now, 1.0));
@@ -156,35 +246,62 @@ async fn sigkill_twenty_times_loses_and_duplicates_nothing() {
             until: None,
         });
     }
-    let channels: Vec<String> = BRANDS
+    let names: Vec<String> = BRANDS
         .iter()
         .map(|b| format!("client-{b}"))
         .chain(["agency".into()])
         .collect();
-    let fake = FakeSlack::new(&channels.iter().map(String::as_str).collect::<Vec<_>>());
-    let (slack_addr, _slack_task) = fake.start().await.unwrap();
-    // Slack's answers take a while, as they do in production: a kill often lands
-    // after a message is posted and before the outbox has recorded it.
-    fake.set_latency(Duration::from_millis(250));
-
     let dir = tempfile::tempdir().unwrap();
+    // The platform's answers take a while, as they do in production: a kill often
+    // lands after a message is posted and before the outbox has recorded it.
+    let (fake, channels, chat) = if discord {
+        let fake = FakeDiscord::new(DISCORD_TOKEN, APP_ID);
+        let ids: Vec<String> = names
+            .iter()
+            .map(|n| format!("discord:{}", fake.add_channel(n)))
+            .collect();
+        let (addr, _task) = fake.start().await.unwrap();
+        fake.set_latency(Duration::from_millis(250));
+        let chat = format!(
+            "platform = \"discord\"\ndiscord_mode = \"http\"\nhttp_listen = \"127.0.0.1:0\"\ndiscord_api_url = \"{}\"\ndiscord_application_id = {APP_ID}\ndiscord_bot_token_env = \"LOOKOUT_TEST_DISCORD_TOKEN\"\ndiscord_public_key_env = \"LOOKOUT_TEST_DISCORD_KEY\"\n",
+            FakeDiscord::api_url(addr)
+        );
+        (Fake::Discord(fake), ids, chat)
+    } else {
+        let fake = FakeSlack::new(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        let (addr, _task) = fake.start().await.unwrap();
+        fake.set_latency(Duration::from_millis(250));
+        // The fake names the channels C0001, C0002, ... in order.
+        let ids = (1..=names.len())
+            .map(|n| format!("slack:C{n:04}"))
+            .collect();
+        let chat = format!(
+            "platform = \"slack\"\nslack_api_url = \"{}\"\nslack_bot_token_env = \"LOOKOUT_TEST_SLACK_TOKEN\"\n",
+            FakeSlack::api_url(addr)
+        );
+        (Fake::Slack(fake), ids, chat)
+    };
+    let owner = if discord {
+        "discord:1150000000000000042"
+    } else {
+        "slack:U0ANA"
+    };
     let mut toml = format!(
-        "data_dir = {:?}\n[agency]\nchannel = \"slack:C{:04}\"\n[klaviyo]\nbase_url = \"http://{sim_addr}\"\n[scan]\ninterval_seconds = 2\nconcurrency = 8\n[chat]\nplatform = \"slack\"\nslack_api_url = \"{}\"\nslack_bot_token_env = \"LOOKOUT_TEST_SLACK_TOKEN\"\n",
+        "data_dir = {:?}\n[agency]\nchannel = \"{}\"\n[klaviyo]\nbase_url = \"http://{sim_addr}\"\n[scan]\ninterval_seconds = 2\nconcurrency = 8\n[chat]\n{chat}",
         dir.path().join("data"),
-        BRANDS.len() + 1,
-        FakeSlack::api_url(slack_addr)
+        channels[BRANDS.len()],
     );
     for b in sim
         .brands()
         .iter()
         .filter(|b| BRANDS.contains(&b.slug.as_str()))
     {
-        // The fake names the channels C0001, C0002, ... in BRANDS order.
-        let n = BRANDS.iter().position(|x| *x == b.slug).unwrap() + 1;
+        let n = BRANDS.iter().position(|x| *x == b.slug).unwrap();
         toml.push_str(&format!(
-            "[[clients]]\nslug = \"{}\"\nname = \"{}\"\nchannel = \"slack:C{n:04}\"\nowner = \"slack:U0ANA\"\napi_key = \"{}\"\n",
+            "[[clients]]\nslug = \"{}\"\nname = \"{}\"\nchannel = \"{}\"\nowner = \"{owner}\"\napi_key = \"{}\"\n",
             b.slug,
             b.name,
+            channels[n],
             b.api_key.expose()
         ));
     }
@@ -248,7 +365,7 @@ async fn sigkill_twenty_times_loses_and_duplicates_nothing() {
     check_exactly_once(&fake, &install, &rows, 99);
     let posts = rows.iter().filter(|r| r.op != "update").count();
     assert_eq!(
-        fake_messages(&fake).len(),
+        fake.messages().len(),
         posts,
         "exactly the expected messages"
     );
@@ -261,7 +378,7 @@ async fn sigkill_twenty_times_loses_and_duplicates_nothing() {
         "history went into threads"
     );
     // Every finding's message shows its latest rendering.
-    let all = fake_messages(&fake);
+    let all = fake.messages();
     let mut checked = 0;
     for (finding, mref) in refs {
         let Some(mref) = mref else { continue };
@@ -271,28 +388,23 @@ async fn sigkill_twenty_times_loses_and_duplicates_nothing() {
             .find(|r| r.finding == Some(finding) && r.op != "reply")
             .expect("a posted finding has rows");
         let message: Message = serde_json::from_str(&latest.body).unwrap();
-        let (_, expected) = blocks::render(&message);
-        let (_, _, _, _, text) = all
+        let key = (latest.op == "post").then(|| row_key(&install, latest.id));
+        let expected = fake.rendering(&message, key.as_deref());
+        let (_, _, _, _, shown) = all
             .iter()
             .find(|m| m.2 == mref)
             .expect("the finding's message exists");
-        assert_eq!(text, &expected, "finding {finding} shows its latest state");
+        assert_eq!(shown, &expected, "finding {finding} shows its latest state");
         checked += 1;
     }
     assert!(
         checked >= 2,
         "at least two findings had messages ({checked})"
     );
-    let lookups = fake
-        .calls()
-        .iter()
-        .filter(|c| {
-            c.method.starts_with("conversations.history")
-                || c.method.starts_with("conversations.replies")
-        })
-        .count();
+    let lookups = fake.lookups();
     eprintln!(
-        "20 SIGKILLs, {kills_with_pending} with deliveries pending, {lookups} in-flight rows looked up by key; {posts} messages, {} edits",
+        "{}: 20 SIGKILLs, {kills_with_pending} with deliveries pending, {lookups} in-flight rows looked up by key; {posts} messages, {} edits",
+        if discord { "Discord" } else { "Slack" },
         rows.iter().filter(|r| r.op == "update").count()
     );
 }

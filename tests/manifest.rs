@@ -196,3 +196,19 @@ fn http_mode_sets_request_urls_and_turns_socket_mode_off() {
     // The rest does not change with the transport.
     assert_eq!(values(&yaml, "command"), values(&socket(), "command"));
 }
+
+#[test]
+fn committed_discord_commands_match_the_declarations() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("LOOKOUT_BLESS").is_some() {
+        lookout::chat::discord::commands::write_manifest(root).expect("manifest written");
+    }
+    let committed = std::fs::read_to_string(root.join("manifest/discord.json"))
+        .expect("manifest/discord.json is committed");
+    let committed: serde_json::Value =
+        serde_json::from_str(&committed).expect("manifest/discord.json is JSON");
+    assert!(
+        committed == lookout::chat::discord::commands::application_commands(),
+        "manifest/discord.json is stale: run `LOOKOUT_BLESS=1 cargo test --test manifest` and commit it"
+    );
+}

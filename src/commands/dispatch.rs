@@ -125,12 +125,16 @@ impl Dispatcher {
         }
     }
 
-    /// Suggestions for a client argument: in a client's channel only that
-    /// client, so no other client's name shows there.
+    /// Suggestions for an argument being typed: client names (in a client's
+    /// channel only that client, so no other client's name shows there) and
+    /// snooze lengths (a date can still be typed).
     fn autocomplete(&self, actor: &Actor, command: &str, arg: &str, typed: &str) -> Outcome {
-        let kind = spec::spec(command)
-            .and_then(|s| s.args.iter().find(|a| a.name == arg))
-            .map(|a| a.kind);
+        let declared = spec::spec(command).and_then(|s| s.args.iter().find(|a| a.name == arg));
+        let kind = declared.map(|a| a.kind);
+        if kind == Some(ArgKind::Snooze) {
+            let worse = declared.is_some_and(|a| a.description.contains("until-worse"));
+            return Outcome::Choices(snooze_choices(typed, worse, self.app.clock.now()));
+        }
         if kind != Some(ArgKind::Client) {
             return Outcome::Choices(Vec::new());
         }
@@ -156,6 +160,42 @@ impl Dispatcher {
                 .collect(),
         )
     }
+}
+
+/// Snooze lengths matching what is typed; a typed value that is none of them
+/// (a date) is offered as it is, for the parser to judge.
+fn snooze_choices(
+    typed: &str,
+    until_worse: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Choice> {
+    let in_two_weeks = (now + chrono::Duration::days(14))
+        .format("%Y-%m-%d")
+        .to_string();
+    let mut all = vec![
+        ("1 hour".to_owned(), "1h".to_owned()),
+        ("4 hours".to_owned(), "4h".to_owned()),
+        ("1 day".to_owned(), "1d".to_owned()),
+        ("7 days".to_owned(), "7d".to_owned()),
+        (format!("Until {in_two_weeks}"), in_two_weeks),
+    ];
+    if until_worse {
+        all.push(("Until it gets worse".to_owned(), "until-worse".to_owned()));
+    }
+    let t = typed.trim().to_lowercase();
+    let mut out: Vec<Choice> = all
+        .into_iter()
+        .filter(|(label, value)| value.starts_with(&t) || label.to_lowercase().contains(&t))
+        .map(|(label, value)| Choice { label, value })
+        .collect();
+    if out.is_empty() && !t.is_empty() {
+        let value: String = typed.trim().chars().take(24).collect();
+        out.push(Choice {
+            label: value.clone(),
+            value,
+        });
+    }
+    out
 }
 
 fn refuse(text: impl Into<String>) -> Outcome {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use super::DiscordChat;
-use super::render::{MAX_OPTION_TEXT, SNOOZE_OPTIONS, clip, len16};
+use super::render::{MAX_OPTION_TEXT, clip, len16};
 use crate::commands::spec::{ArgKind, ArgSpec, CommandSpec, specs};
 use crate::message::ChatError;
 
@@ -93,12 +93,10 @@ fn arg(spec: &CommandSpec, a: &ArgSpec) -> Value {
             option::STRING
         }
         ArgKind::Snooze => {
-            // `until-worse` only where the declaration offers it (not for maintenance).
-            let offered = SNOOZE_OPTIONS
-                .iter()
-                .filter(|(v, _)| *v != "until-worse" || a.description.contains("until-worse"))
-                .map(|(v, l)| (*l, *v));
-            o.insert("choices".into(), choices(offered));
+            // Free text (a date must be typable) with suggested lengths.
+            o.insert("autocomplete".into(), json!(true));
+            o.insert("min_length".into(), json!(1));
+            o.insert("max_length".into(), json!(24));
             option::STRING
         }
         ArgKind::Command => {
@@ -405,16 +403,10 @@ mod tests {
             .map(|c| c["value"].as_str().unwrap())
             .collect();
         assert_eq!(sev, ["critical", "warning", "opportunity"]);
+        // Snooze lengths are suggested, so a date can still be typed.
         let snooze = opt(&cmd("snooze"), "for");
-        let values: Vec<&str> = snooze["choices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["value"].as_str().unwrap())
-            .collect();
-        assert_eq!(values, ["1h", "4h", "1d", "7d", "until-worse"]);
-        let maintenance = opt(&cmd("maintenance"), "for");
-        assert!(!maintenance.to_string().contains("until-worse"));
+        assert_eq!(snooze["autocomplete"], true);
+        assert!(snooze.get("choices").is_none());
         let days = opt(&cmd("renewal-report"), "days");
         assert_eq!(
             (days["type"].clone(), days["max_value"].clone()),

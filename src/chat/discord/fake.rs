@@ -225,6 +225,11 @@ impl FakeDiscord {
             .collect()
     }
 
+    /// Every message in every channel and thread, oldest first.
+    pub fn all_messages(&self) -> Vec<FakeMessage> {
+        self.lock().messages.clone()
+    }
+
     /// One message by id.
     pub fn message(&self, id: &str) -> Option<FakeMessage> {
         self.lock().messages.iter().find(|m| m.id == id).cloned()
