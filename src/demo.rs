@@ -117,6 +117,25 @@ impl Stack {
         background: bool,
         tweak: impl FnOnce(&mut Config),
     ) -> Result<Self, AppError> {
+        let opts = StartOptions {
+            adapters,
+            background,
+            inbound: background,
+            ..StartOptions::new(Arc::new(clock.clone()))
+        };
+        Self::launch_with(seed, brands, clock, only, tweak, opts).await
+    }
+
+    /// Starts the simulator and Lookout with start options of the caller's
+    /// (tests serve Slack and Discord fakes through the real start-up).
+    pub async fn launch_with(
+        seed: u64,
+        brands: usize,
+        clock: SimClock,
+        only: &[&str],
+        tweak: impl FnOnce(&mut Config),
+        opts: StartOptions,
+    ) -> Result<Self, AppError> {
         let shared: SharedClock = Arc::new(clock.clone());
         let sim = Simulator::new(seed, brands, shared.clone());
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
@@ -138,12 +157,10 @@ impl Stack {
             cfg,
             StartOptions {
                 store: Some(Store::open_memory().await?),
-                adapters,
-                background,
-                inbound: background,
                 scheduler_tick: std::time::Duration::from_millis(200),
                 outbox_poll: std::time::Duration::from_millis(250),
-                ..StartOptions::new(shared)
+                clock: shared,
+                ..opts
             },
         )
         .await?;

@@ -31,8 +31,15 @@ pub struct StartOptions {
     pub store: Option<Store>,
     /// Adapters to use instead of building them from the config (the demo's
     /// terminal, local fakes in tests); one per platform. Without a console
-    /// adapter, the console prints to stdout.
+    /// adapter, the console prints to stdout. These post only: nothing is
+    /// heard through them.
     pub adapters: Vec<Arc<dyn ChatAdapter>>,
+    /// A Slack adapter built elsewhere (tests point it at a fake), served like
+    /// the config's: posting and, per `slack_mode`, hearing.
+    pub slack: Option<Arc<SlackChat>>,
+    /// A Discord adapter built elsewhere, served like the config's (HTTP mode;
+    /// the gateway needs the bot token from the config).
+    pub discord: Option<Arc<DiscordChat>>,
     /// Run the outbox deliverer and the scheduler in the background. Tests
     /// that drive scans and deliveries by hand turn this off.
     pub background: bool,
@@ -51,6 +58,8 @@ impl StartOptions {
             clock,
             store: None,
             adapters: Vec::new(),
+            slack: None,
+            discord: None,
             background: true,
             inbound: true,
             scheduler_tick: Duration::from_secs(5),
@@ -105,8 +114,10 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
     for a in opts.adapters {
         adapters.insert(a);
     }
-    let mut slack: Option<Arc<SlackChat>> = None;
-    if config.chat.serves(Platform::Slack) && !given.contains(&Platform::Slack) {
+    let mut slack: Option<Arc<SlackChat>> = opts.slack;
+    if let Some(s) = &slack {
+        adapters.insert(s.clone());
+    } else if config.chat.serves(Platform::Slack) && !given.contains(&Platform::Slack) {
         let s = Arc::new(
             SlackChat::new(SlackConfig {
                 api_url: config.chat.slack_api_url.clone(),
@@ -117,13 +128,16 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
         adapters.insert(s.clone());
         slack = Some(s);
     }
-    let mut discord: Option<(Arc<DiscordChat>, DiscordConfig)> = None;
-    if config.chat.serves(Platform::Discord) && !given.contains(&Platform::Discord) {
+    let mut discord: Option<(Arc<DiscordChat>, Option<DiscordConfig>)> = None;
+    if let Some(d) = opts.discord {
+        adapters.insert(d.clone());
+        discord = Some((d, None));
+    } else if config.chat.serves(Platform::Discord) && !given.contains(&Platform::Discord) {
         let cfg = discord_config(&config)?;
         let d =
             Arc::new(DiscordChat::new(cfg.clone()).map_err(|e| AppError::Startup(e.to_string()))?);
         adapters.insert(d.clone());
-        discord = Some((d, cfg));
+        discord = Some((d, Some(cfg)));
     }
     let app = App::new(config, store, opts.clock, adapters).await?;
     let dispatcher = Arc::new(Dispatcher::new(app.clone()));
@@ -174,10 +188,15 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
                     http = http.merge(discord_http(&app, discord, handler.clone())?);
                     serve_http = true;
                 }
-                _ => tasks.push((
-                    "discord-gateway",
-                    discord_gateway(cfg, discord, handler.clone(), stop_rx.clone()),
-                )),
+                _ => match cfg {
+                    Some(cfg) => tasks.push((
+                        "discord-gateway",
+                        discord_gateway(cfg, discord, handler.clone(), stop_rx.clone()),
+                    )),
+                    None => warn!(
+                        "the Discord gateway needs the bot token from the config; not connecting"
+                    ),
+                },
             }
         }
     }
@@ -315,7 +334,7 @@ fn discord_http(
     use crate::chat::discord::http::{DiscordHttp, router};
     use crate::chat::discord::verify::Verifier;
     let key = app.config.chat.discord_public_key()?;
-    let verifier = Verifier::new(key.expose())
+    let verifier = Verifier::new(&key)
         .map_err(|e| AppError::Startup(format!("chat.discord_public_key_env: {e}")))?;
     let state = DiscordHttp::new(Arc::new(verifier), discord, handler, app.clock.clone());
     info!("Discord interactions endpoint at /discord/interactions");

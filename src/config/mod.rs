@@ -226,7 +226,10 @@ pub struct ChatSettings {
     pub discord_bot_token_env: String,
     /// The Discord application id (General Information page of the app).
     pub discord_application_id: Option<u64>,
-    /// Environment variable holding the application's public key (HTTP mode).
+    /// The application's public key (hex, General Information page), for
+    /// HTTP mode; it is not a secret, so it may be written here.
+    pub discord_public_key: Option<String>,
+    /// Or the environment variable holding it.
     pub discord_public_key_env: String,
     /// How Discord reaches Lookout: `gateway` (default, no public URL) or `http`
     /// (an interactions endpoint on Lookout's HTTP server).
@@ -251,6 +254,7 @@ impl Default for ChatSettings {
             discord_api_url: "https://discord.com".into(),
             discord_bot_token_env: "DISCORD_BOT_TOKEN".into(),
             discord_application_id: None,
+            discord_public_key: None,
             discord_public_key_env: "DISCORD_PUBLIC_KEY".into(),
             discord_mode: "gateway".into(),
             discord_guild_id: None,
@@ -270,9 +274,13 @@ impl ChatSettings {
         secret_from_env(&self.discord_bot_token_env, "chat.discord_bot_token_env")
     }
 
-    /// The Discord application's public key (hex) from the environment.
-    pub fn discord_public_key(&self) -> Result<Secret, ConfigError> {
-        secret_from_env(&self.discord_public_key_env, "chat.discord_public_key_env")
+    /// The Discord application's public key (hex), from the file or the environment.
+    pub fn discord_public_key(&self) -> Result<String, ConfigError> {
+        match &self.discord_public_key {
+            Some(k) => Ok(k.clone()),
+            None => secret_from_env(&self.discord_public_key_env, "chat.discord_public_key_env")
+                .map(|s| s.expose().to_owned()),
+        }
     }
 
     /// The Slack bot token from the environment.
