@@ -200,6 +200,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "discord" => {
                 let path = lookout::chat::discord::commands::write_manifest(&dir)?;
                 println!("wrote {}", path.display());
+                println!(
+                    "invite the bot with {}",
+                    lookout::chat::discord::invite::invite_url(0)
+                        .replace("client_id=0", "client_id=<APPLICATION_ID>")
+                );
             }
             other => anyhow::bail!("unknown platform `{other}`: use slack or discord"),
         },

@@ -212,3 +212,17 @@ fn committed_discord_commands_match_the_declarations() {
         "manifest/discord.json is stale: run `LOOKOUT_BLESS=1 cargo test --test manifest` and commit it"
     );
 }
+
+#[test]
+fn the_readme_gives_the_discord_invite_permissions() {
+    use lookout::chat::discord::invite::{PERMISSIONS, permission_bits};
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    assert!(readme.contains(&format!("permissions={}", permission_bits())));
+    for (name, _, _) in PERMISSIONS {
+        assert!(
+            readme.contains(&format!("| {name} |")),
+            "{name} is in the README table"
+        );
+    }
+}

@@ -6,4 +6,5 @@
 
 pub mod console;
 pub mod discord;
+pub mod replay;
 pub mod slack;

@@ -111,6 +111,19 @@ pub async fn post_to(
     enqueue(db, &op, now).await
 }
 
+/// Enqueues the same post to each of these channels (a client's, one per platform).
+pub async fn post_to_each<'a>(
+    db: &mut Db,
+    channels: impl IntoIterator<Item = &'a ChannelRef>,
+    message: &Message,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for channel in channels {
+        post_to(db, channel, message.clone(), now).await?;
+    }
+    Ok(())
+}
+
 /// What one delivery pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {

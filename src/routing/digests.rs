@@ -57,9 +57,8 @@ impl App {
                 }
                 let active = Findings::active(&mut tx, Some(&entry.profile.slug), None).await?;
                 if let Some(message) = routing::digest_message(digest, &entry.route, &active) {
-                    for rc in &entry.route.channels {
-                        outbox::post_to(&mut tx, &rc.channel, message.clone(), now).await?;
-                    }
+                    outbox::post_to_each(&mut tx, entry.route.channel_refs(), &message, now)
+                        .await?;
                     posted += 1;
                 }
             }
@@ -139,9 +138,7 @@ impl App {
                 continue;
             }
             let message = routing::quiet_catch_up(&entry.route, &shown);
-            for rc in &entry.route.channels {
-                outbox::post_to(&mut tx, &rc.channel, message.clone(), now).await?;
-            }
+            outbox::post_to_each(&mut tx, entry.route.channel_refs(), &message, now).await?;
             posted += 1;
         }
         tx.commit().await?;

@@ -65,9 +65,7 @@ impl App {
                 .collect();
             let message =
                 routing::maintenance_summary(&entry.route, w.starts_at, w.ends_at, &found);
-            for rc in &entry.route.channels {
-                outbox::post_to(&mut tx, &rc.channel, message.clone(), now).await?;
-            }
+            outbox::post_to_each(&mut tx, entry.route.channel_refs(), &message, now).await?;
             posted += 1;
         }
         tx.commit().await?;

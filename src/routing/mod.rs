@@ -63,6 +63,11 @@ impl Route {
             .and_then(|c| c.owner.as_ref())
     }
 
+    /// The client's channels, one per platform.
+    pub fn channel_refs(&self) -> impl Iterator<Item = &ChannelRef> {
+        self.channels.iter().map(|c| &c.channel)
+    }
+
     /// Every owner, one per platform.
     pub fn owners(&self) -> impl Iterator<Item = &PersonRef> {
         self.channels.iter().filter_map(|c| c.owner.as_ref())

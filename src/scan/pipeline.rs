@@ -170,9 +170,7 @@ impl App {
                 .map(|c| c.finding.clone())
                 .collect();
             let msg = routing::onboarding_message(&entry.route, &found);
-            for rc in &entry.route.channels {
-                outbox::post_to(&mut tx, &rc.channel, msg.clone(), now).await?;
-            }
+            outbox::post_to_each(&mut tx, entry.route.channel_refs(), &msg, now).await?;
         }
         if let Some(s) = &snapshot {
             save_snapshot(&mut tx, s, previous.as_ref()).await?;

@@ -50,6 +50,7 @@ pub mod fake;
 pub mod gateway;
 pub mod http;
 pub mod inbound;
+pub mod invite;
 pub mod render;
 pub mod respond;
 pub mod verify;

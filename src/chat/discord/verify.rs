@@ -13,21 +13,17 @@
 //! forger cannot fill it. Discord probes the endpoint with bad signatures and
 //! expects 401 for each.
 
-use std::collections::{BTreeSet, HashSet};
-use std::sync::Mutex;
-
 use axum::http::HeaderMap;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+
+use crate::chat::replay::ReplayGuard;
+pub use crate::chat::replay::{DEFAULT_REPLAY_CAPACITY, DEFAULT_WINDOW};
 
 /// Header carrying the request's Unix timestamp (seconds).
 pub const TIMESTAMP_HEADER: &str = "x-signature-timestamp";
 /// Header carrying the hex Ed25519 signature.
 pub const SIGNATURE_HEADER: &str = "x-signature-ed25519";
-/// How far a request's timestamp may be from now.
-pub const DEFAULT_WINDOW: TimeDelta = TimeDelta::minutes(5);
-/// Most requests remembered at once; far above Discord's traffic for one app.
-pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 /// Hex digits of an Ed25519 signature (64 bytes).
 const SIGNATURE_HEX: usize = 128;
 
@@ -82,41 +78,16 @@ pub enum KeyError {
     Invalid,
 }
 
-/// Accepted requests, by timestamp so the oldest are evicted first.
-#[derive(Default)]
-struct ReplayCache {
-    order: BTreeSet<(i64, [u8; 32])>,
-    seen: HashSet<[u8; 32]>,
-}
-
-impl ReplayCache {
-    /// Forgets requests whose timestamp is before `oldest`, then the oldest
-    /// ones while over `capacity`.
-    fn evict(&mut self, oldest: i64, capacity: usize) {
-        while let Some(first) = self.order.first() {
-            if first.0 >= oldest && self.order.len() < capacity {
-                break;
-            }
-            if let Some((_, key)) = self.order.pop_first() {
-                self.seen.remove(&key);
-            }
-        }
-    }
-}
-
 /// Checks Discord's interaction signatures and remembers accepted requests.
 pub struct Verifier {
     key: serenity::interactions_endpoint::Verifier,
-    window: TimeDelta,
-    capacity: usize,
-    seen: Mutex<ReplayCache>,
+    replay: ReplayGuard,
 }
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
-            .field("window", &self.window)
-            .field("capacity", &self.capacity)
+            .field("replay", &self.replay)
             .finish_non_exhaustive()
     }
 }
@@ -132,15 +103,13 @@ impl Verifier {
             .map_err(|_| KeyError::Invalid)?;
         Ok(Self {
             key,
-            window: DEFAULT_WINDOW,
-            capacity: DEFAULT_REPLAY_CAPACITY,
-            seen: Mutex::new(ReplayCache::default()),
+            replay: ReplayGuard::default(),
         })
     }
 
     /// The same verifier remembering at most `capacity` requests (at least one).
     pub fn with_capacity(mut self, capacity: usize) -> Self {
-        self.capacity = capacity.max(1);
+        self.replay = self.replay.with_capacity(capacity);
         self
     }
 
@@ -164,37 +133,30 @@ impl Verifier {
             });
         }
 
-        let age = now.timestamp().saturating_sub(ts);
-        let window = self.window.num_seconds();
-        if age.unsigned_abs() > window.unsigned_abs() {
-            return Err(VerifyError::Stale {
-                age_secs: age,
-                window_secs: window,
-            });
-        }
+        self.replay
+            .check_fresh(ts, now)
+            .map_err(|s| VerifyError::Stale {
+                age_secs: s.age_secs,
+                window_secs: s.window_secs,
+            })?;
 
         // Discord signs the timestamp exactly as sent, then the body.
         self.key
             .verify(sig, ts_text, body)
             .map_err(|()| VerifyError::BadSignature)?;
 
-        let key = request_digest(ts_text, body);
-        let mut cache = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        cache.evict(now.timestamp().saturating_sub(window), self.capacity);
-        if !cache.seen.insert(key) {
+        if !self
+            .replay
+            .first_time(ts, request_digest(ts_text, body), now)
+        {
             return Err(VerifyError::Replay);
         }
-        cache.order.insert((ts, key));
         Ok(())
     }
 
     /// How many accepted requests are remembered now (for tests and metrics).
     pub fn remembered(&self) -> usize {
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .seen
-            .len()
+        self.replay.remembered()
     }
 }
 
@@ -218,7 +180,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeDelta, TimeZone};
     use ed25519_dalek::{Signer, SigningKey};
 
     fn key() -> SigningKey {

@@ -9,24 +9,19 @@
 //! bounded; only requests that passed the HMAC check enter it, so a forger
 //! cannot fill it.
 
-use std::collections::{BTreeSet, HashSet};
-use std::sync::Mutex;
-
 use axum::http::HeaderMap;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
+use crate::chat::replay::ReplayGuard;
+pub use crate::chat::replay::{DEFAULT_REPLAY_CAPACITY, DEFAULT_WINDOW};
 use crate::config::Secret;
 
 /// Header carrying the request's Unix timestamp (seconds).
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 /// Header carrying `v0=<hex signature>`.
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
-/// How far a request's timestamp may be from now (Slack recommends five minutes).
-pub const DEFAULT_WINDOW: TimeDelta = TimeDelta::minutes(5);
-/// Most signatures remembered at once; far above Slack's traffic for one app.
-pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -66,42 +61,17 @@ pub enum VerifyError {
     Replay,
 }
 
-/// Accepted signatures, by timestamp so the oldest are evicted first.
-#[derive(Default)]
-struct ReplayCache {
-    order: BTreeSet<(i64, String)>,
-    seen: HashSet<String>,
-}
-
-impl ReplayCache {
-    /// Forgets signatures whose timestamp is before `oldest`, then the oldest
-    /// ones while over `capacity`.
-    fn evict(&mut self, oldest: i64, capacity: usize) {
-        while let Some(first) = self.order.first() {
-            if first.0 >= oldest && self.order.len() < capacity {
-                break;
-            }
-            if let Some((_, sig)) = self.order.pop_first() {
-                self.seen.remove(&sig);
-            }
-        }
-    }
-}
-
 /// Checks Slack's request signatures and remembers accepted ones.
 pub struct Verifier {
     secret: Secret,
-    window: TimeDelta,
-    capacity: usize,
-    seen: Mutex<ReplayCache>,
+    replay: ReplayGuard,
 }
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
             .field("secret", &self.secret)
-            .field("window", &self.window)
-            .field("capacity", &self.capacity)
+            .field("replay", &self.replay)
             .finish_non_exhaustive()
     }
 }
@@ -111,15 +81,13 @@ impl Verifier {
     pub fn new(signing_secret: Secret) -> Self {
         Self {
             secret: signing_secret,
-            window: DEFAULT_WINDOW,
-            capacity: DEFAULT_REPLAY_CAPACITY,
-            seen: Mutex::new(ReplayCache::default()),
+            replay: ReplayGuard::default(),
         }
     }
 
     /// The same verifier remembering at most `capacity` signatures (at least one).
     pub fn with_capacity(mut self, capacity: usize) -> Self {
-        self.capacity = capacity.max(1);
+        self.replay = self.replay.with_capacity(capacity);
         self
     }
 
@@ -145,14 +113,12 @@ impl Verifier {
             reason: "not hexadecimal",
         })?;
 
-        let age = now.timestamp().saturating_sub(ts);
-        let window = self.window.num_seconds();
-        if age.unsigned_abs() > window.unsigned_abs() {
-            return Err(VerifyError::Stale {
-                age_secs: age,
-                window_secs: window,
-            });
-        }
+        self.replay
+            .check_fresh(ts, now)
+            .map_err(|s| VerifyError::Stale {
+                age_secs: s.age_secs,
+                window_secs: s.window_secs,
+            })?;
 
         let mut mac = keyed(&self.secret);
         mac.update(b"v0:");
@@ -164,24 +130,16 @@ impl Verifier {
             .map_err(|_| VerifyError::BadSignature)?;
 
         // Keyed by the decoded bytes so `v0=AB..` and `v0=ab..` are one signature.
-        let key = hex::encode(&sig);
-        let mut cache = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        cache.evict(now.timestamp() - window, self.capacity);
-        if cache.seen.contains(&key) {
+        let key: [u8; 32] = Sha256::digest(&sig).into();
+        if !self.replay.first_time(ts, key, now) {
             return Err(VerifyError::Replay);
         }
-        cache.seen.insert(key.clone());
-        cache.order.insert((ts, key));
         Ok(())
     }
 
     /// How many accepted signatures are remembered now (for tests and metrics).
     pub fn remembered(&self) -> usize {
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .seen
-            .len()
+        self.replay.remembered()
     }
 }
 
@@ -212,7 +170,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeDelta, TimeZone};
 
     const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
