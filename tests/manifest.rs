@@ -94,7 +94,7 @@ fn every_declared_command_and_the_umbrella_appear_once() {
     assert!(hints.contains(&"<finding> <for>".to_owned()), "{hints:?}");
     let escapes = yaml
         .lines()
-        .filter(|l| l.trim() == "should_escape: false")
+        .filter(|l| l.trim() == "should_escape: true")
         .count();
     assert_eq!(escapes, commands.len());
 }

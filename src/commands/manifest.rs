@@ -152,8 +152,9 @@ fn command(y: &mut String, name: &str, description: &str, hint: Option<&str>, ur
     if let Some(h) = hint {
         line(y, 6, "usage_hint", h);
     }
-    // Lookout parses channel and user mentions itself, in both forms.
-    y.push_str("      should_escape: false\n");
+    // Slack then sends `#channel` and `@person` as their ids (`<#C0123|name>`),
+    // which the Slack adapter decodes; names would not say which channel.
+    y.push_str("      should_escape: true\n");
 }
 
 fn line(y: &mut String, indent: usize, key: &str, value: &str) {

@@ -544,22 +544,30 @@ impl Config {
     }
 }
 
-/// Accepts one value or a list of them (`channel = "slack:C1"` or `channels = [...]`).
+/// Accepts one value or a list of them (`channel = "slack:C1"` or
+/// `channels = [...]`), each parsed with its own clear error.
 fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
 {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum OneOrMany<T> {
-        One(T),
-        Many(Vec<T>),
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
     }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(t) => vec![t],
+    let items = match OneOrMany::deserialize(d).map_err(|_| {
+        serde::de::Error::custom("expected a text value or a list of them, e.g. \"slack:C0123ABC\"")
+    })? {
+        OneOrMany::One(s) => vec![s],
         OneOrMany::Many(v) => v,
-    })
+    };
+    items
+        .iter()
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .collect()
 }
 
 #[cfg(test)]
@@ -630,6 +638,38 @@ thresholds = { "deliv-bounce-rate.warning" = 0.5 }
         );
         let bad_slug = "[[clients]]\nslug='A B'\nname='A'";
         assert!(Config::from_toml(bad_slug, Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn a_channel_belongs_to_one_client_and_one_per_platform() {
+        let two = "[[clients]]\nslug='a'\nname='A'\nchannel='slack:C01'\n[[clients]]\nslug='b'\nname='B'\nchannel='slack:C01'";
+        let e = Config::from_toml(two, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("slack:C01") && e.contains("one client"), "{e}");
+        let agency =
+            "[agency]\nchannel='discord:5'\n[[clients]]\nslug='a'\nname='A'\nchannel='discord:5'";
+        let e = Config::from_toml(agency, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the agency"), "{e}");
+        let twice = "[[clients]]\nslug='a'\nname='A'\nchannels=['slack:C01','slack:C02']";
+        let e = Config::from_toml(twice, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("one per platform"), "{e}");
+        let bare = "[[clients]]\nslug='a'\nname='A'\nchannel='client-a'";
+        let e = Config::from_toml(bare, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("platform:id"), "{e}");
+        let both = "[[clients]]\nslug='a'\nname='A'\nchannels=['slack:C01','discord:7']\nowners=['slack:U01','discord:8']";
+        let c = Config::from_toml(both, Path::new("x")).unwrap();
+        assert_eq!(c.clients[0].channels.len(), 2);
+        assert_eq!(
+            c.clients[0].owner_on(Platform::Discord),
+            Some(&PersonRef::parse("discord:8").unwrap())
+        );
     }
 
     #[test]

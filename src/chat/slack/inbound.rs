@@ -638,6 +638,25 @@ mod tests {
     }
 
     #[test]
+    fn slack_mentions_in_command_text_become_references() {
+        assert_eq!(
+            decode_mentions("acme <#C0123ABC|client-acme> <@U0ANA|ana>"),
+            "acme slack:C0123ABC slack:U0ANA"
+        );
+        assert_eq!(
+            decode_mentions("<#C0123ABC> <@W42>"),
+            "slack:C0123ABC slack:W42"
+        );
+        // Special mentions lose their brackets and stay inert text.
+        assert_eq!(decode_mentions("<!here> <!channel>"), "here channel");
+        assert_eq!(decode_mentions("F-1 4h"), "F-1 4h");
+        let r = event(parse_command(&slash("/route", "acme <#C0999|x> <@U0BO|bo>")).unwrap());
+        assert!(
+            matches!(r.event, Inbound::Command { ref text, .. } if text == "acme slack:C0999 slack:U0BO")
+        );
+    }
+
+    #[test]
     fn a_slash_command_becomes_a_command() {
         let r = event(parse_command(&slash("/snooze", "F-12 4h")).unwrap());
         assert_eq!(r.channel().to_string(), "slack:C2147483705");
