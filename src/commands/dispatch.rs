@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use super::context::{self, Ctx, Invocation, Place, can_act_on};
 use super::parse::{MAX_TEXT_CHARS, parse_parts};
@@ -52,7 +52,8 @@ impl Dispatcher {
                 Visibility::InChannel => Outcome::Public(reply.message),
             },
             Err(e) => {
-                warn!(error = %e, person = %actor.person, "command refused");
+                // A refusal is the person's to fix, shown to them; not a fault of Lookout's.
+                info!(error = %e, person = %actor.person, "command refused");
                 Outcome::Private(error_message(&e))
             }
         }
