@@ -541,3 +541,63 @@ async fn until_worse_snoozes_end_after_the_configured_days() {
         "never forever"
     );
 }
+
+#[tokio::test]
+async fn the_renewal_report_counts_what_happened_and_records_who_asked() {
+    let (stack, _) = stack().await;
+    let fixed = seed(&stack, "acme", "flow-live-stopped", Severity::Critical).await;
+    seed(&stack, "acme", "deliv-bounce-rate", Severity::Warning).await;
+    seed(&stack, "bluebird", "flow-live-stopped", Severity::Critical).await;
+    stack.clock.advance(Duration::hours(2));
+    run(&stack, "ana", "client-acme", &format!("/ack {fixed}"))
+        .await
+        .unwrap();
+    stack.clock.advance(Duration::hours(4));
+    run(
+        &stack,
+        "ana",
+        "client-acme",
+        &format!("/resolve {fixed} fixed"),
+    )
+    .await
+    .unwrap();
+
+    let report = run(&stack, "lee", "client-acme", "/renewal-report acme 30")
+        .await
+        .unwrap();
+    for want in [
+        "Renewal report for Acme Outfitters: last 30 days",
+        "Opened: 2",
+        "Closed: 1 (1 by the team, 0 on their own)",
+        "Flagged: $240",
+        "Time to acknowledge: 2.0 h mean, 2.0 h median",
+        "Time to resolve: 6.0 h mean, 6.0 h median",
+    ] {
+        assert!(report.contains(want), "{want}\n{report}");
+    }
+    assert!(!report.to_lowercase().contains("bluebird"), "{report}");
+    // Leads and up only, and never about another client from a client's channel.
+    let am = run(&stack, "ana", "client-acme", "/renewal-report acme")
+        .await
+        .unwrap_err();
+    assert!(am.to_string().contains("lead role"), "{am}");
+    let elsewhere = run(&stack, "lee", "client-bluebird", "/renewal-report acme")
+        .await
+        .unwrap_err();
+    assert!(
+        elsewhere.to_string().contains("belongs to acme"),
+        "{elsewhere}"
+    );
+    // Every request that ran is on record with who asked.
+    let mut db = stack.app.store.conn().await.unwrap();
+    let asked = lookout::store::reports::requests(&mut db).await.unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(
+        (
+            asked[0].0.as_str(),
+            asked[0].1.as_deref(),
+            asked[0].2.as_str()
+        ),
+        ("renewal-report", Some("acme"), "console:lee")
+    );
+}

@@ -30,6 +30,7 @@ mod maintenance;
 mod note;
 mod notes;
 mod portfolio;
+mod renewal_report;
 mod resolve;
 mod route;
 mod scan;
@@ -264,6 +265,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("note", note::run),
     ("notes", notes::run),
     ("portfolio", portfolio::run),
+    ("renewal-report", renewal_report::run),
     ("resolve", resolve::run),
     ("route", route::run),
     ("scan", scan::run),

@@ -719,14 +719,14 @@ mod tests {
     }
 
     #[test]
-    fn renewal_report_is_declared_but_not_yet_available() {
-        assert_eq!(
-            parse_line("/renewal-report acme 90")
-                .unwrap_err()
-                .to_string(),
-            "`/renewal-report` is not available yet. Type /help for the commands you can use now."
-        );
-        // Arguments are still checked first, so the person learns what is wrong.
+    fn renewal_report_takes_a_client_and_bounded_days() {
+        let want = Command::new("renewal-report")
+            .arg(
+                "client",
+                ArgValue::Client(ClientSlug::parse("acme").unwrap()),
+            )
+            .arg("days", ArgValue::Days(30));
+        assert_eq!(parse_line("/renewal-report acme 30"), Ok(want));
         assert!(matches!(
             parse_line("/renewal-report acme 999"),
             Err(ParseError::BadArgument { arg, .. }) if arg == "days"

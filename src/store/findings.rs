@@ -228,6 +228,28 @@ impl Findings {
         Ok(out)
     }
 
+    /// A client's findings opened or resolved in `[from, to]`, oldest first.
+    pub async fn touched_between(
+        db: &mut Db,
+        client: &ClientSlug,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Finding>, FindingError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT * FROM findings WHERE client = ?1
+               AND ((detected_at >= ?2 AND detected_at <= ?3) OR (resolved_at >= ?2 AND resolved_at <= ?3))
+             ORDER BY id",
+        )
+        .bind(client.as_str())
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(db.c())
+        .await?;
+        rows.into_iter()
+            .map(|r| Finding::try_from(r).map_err(FindingError::from))
+            .collect()
+    }
+
     /// Reconciles one scan's observations with the client's stored findings.
     ///
     /// `ran` holds the ids of the checks that actually ran: a finding whose check

@@ -18,6 +18,7 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 pub mod clients;
 pub mod findings;
 pub mod outbox;
+pub mod reports;
 pub mod scans;
 pub mod schedules;
 
