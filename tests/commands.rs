@@ -104,6 +104,10 @@ async fn roles_decide_who_may_change_a_finding() {
         p.contains("acme") && !p.contains("bluebird"),
         "only clients with something open: {p}"
     );
+    assert!(
+        p.contains("1 critical · $120 at stake · oldest open") && p.contains("#client-acme"),
+        "counts, value, age and the client's channel: {p}"
+    );
     let ok = run(&stack, "ana", "client-acme", &format!("/ack {id}"))
         .await
         .unwrap();

@@ -360,6 +360,10 @@ fn render_rich(text: &RichText) -> String {
                 out.push('@');
                 out.push_str(&clean(&user.id, false));
             }
+            Span::Channel(c) => {
+                out.push('#');
+                out.push_str(&clean(&c.id, false));
+            }
         }
     }
     out

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::PersonRef;
+use super::{ChannelRef, PersonRef};
 use crate::domain::{FindingId, Severity};
 
 /// A piece of inline text.
@@ -29,6 +29,8 @@ pub enum Span {
     },
     /// A mention of a person; adapters render it only on the person's own platform.
     Mention(PersonRef),
+    /// A link to a channel (clickable on its own platform, its id elsewhere).
+    Channel(ChannelRef),
 }
 
 /// A run of inline spans.
@@ -55,6 +57,7 @@ impl RichText {
                 Span::Plain(t) | Span::Strong(t) | Span::Code(t) => t.clone(),
                 Span::Link { label, .. } => label.clone(),
                 Span::Mention(u) => format!("@{}", u.id),
+                Span::Channel(c) => format!("#{}", c.id),
             })
             .collect()
     }

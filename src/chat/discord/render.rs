@@ -229,6 +229,7 @@ fn footer_text(t: &RichText) -> String {
             Span::Plain(s) | Span::Strong(s) | Span::Code(s) => s.clone(),
             Span::Link { label, .. } => label.clone(),
             Span::Mention(p) => format!("@{}", p.id),
+            Span::Channel(c) => format!("#{}", c.id),
         };
         for c in raw.chars() {
             push_plain_char(&mut out, c);
@@ -405,6 +406,15 @@ fn pieces(t: &RichText, multiline: bool, mentioned: &mut Vec<String>) -> Vec<Pie
                     out.extend(atoms.into_iter().map(Piece::Atom));
                 }
             },
+            // A channel link never pings anyone; ids are digits, checked by `ChannelRef`.
+            Span::Channel(c) if c.platform == Platform::Discord => {
+                out.push(Piece::Atom(format!("<#{}>", c.id)));
+            }
+            Span::Channel(c) => {
+                let mut atoms = Vec::new();
+                escape_into(&format!("#{}", c.id), false, &mut atoms);
+                out.extend(atoms.into_iter().map(Piece::Atom));
+            }
         }
     }
     out
@@ -1475,5 +1485,21 @@ mod tests {
             assert_eq!(check_limits(&r.payload()), Ok(()));
             assert!(!all_text(&r).contains("@everyone"));
         }
+    }
+
+    #[test]
+    fn channel_links_are_clickable_only_on_discord() {
+        use crate::message::ChannelRef;
+        let m = Message {
+            accent: Accent::Info,
+            blocks: vec![Block::Text(RichText(vec![
+                Span::Channel(ChannelRef::parse("discord:42").unwrap()),
+                Span::Plain(" ".into()),
+                Span::Channel(ChannelRef::parse("slack:C0ACME").unwrap()),
+            ]))],
+        };
+        let payload = render(&m, None).payload().to_string();
+        // The other platform's channel is text, with `#` escaped from markdown.
+        assert!(payload.contains(r#"<#42> \\#C0ACME"#), "{payload}");
     }
 }

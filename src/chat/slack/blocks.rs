@@ -267,6 +267,11 @@ fn span_piece(span: &Span) -> Piece {
                 Piece::Atoms(escape_atoms(&format!("@{}", user.id)))
             }
         }
+        // Slack channel ids are uppercase letters and digits (checked by `ChannelRef`).
+        Span::Channel(c) if c.platform == Platform::Slack => {
+            Piece::Whole(format!("<#{}>", c.id), None)
+        }
+        Span::Channel(c) => Piece::Atoms(escape_atoms(&format!("#{}", c.id))),
     }
 }
 
@@ -591,7 +596,7 @@ fn fallback_span(span: &Span) -> Piece {
     match span {
         Span::Plain(s) | Span::Strong(s) | Span::Code(s) => Piece::Atoms(escape_atoms(s)),
         Span::Link { label, .. } => Piece::Atoms(escape_atoms(label)),
-        Span::Mention(_) => span_piece(span),
+        Span::Mention(_) | Span::Channel(_) => span_piece(span),
     }
 }
 
@@ -1136,5 +1141,16 @@ mod tests {
         for bad in ["U1", "u123", "C123", "U12 3", "", "U-12", "@U123"] {
             assert!(!is_user_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn channel_links_are_clickable_only_on_slack() {
+        use crate::message::ChannelRef;
+        let t = RichText(vec![
+            Span::Channel(ChannelRef::parse("slack:C0ACME").unwrap()),
+            Span::Plain(" ".into()),
+            Span::Channel(ChannelRef::parse("discord:42").unwrap()),
+        ]);
+        assert_eq!(mrkdwn(&t), "<#C0ACME> #42");
     }
 }
