@@ -87,33 +87,8 @@ impl CommandSpec {
     }
 }
 
-/// The embedded declaration files, in the order `/help` lists them.
-const SOURCES: &[(&str, &str)] = &[
-    ("scan.toml", include_str!("../../commands/scan.toml")),
-    (
-        "findings.toml",
-        include_str!("../../commands/findings.toml"),
-    ),
-    ("ack.toml", include_str!("../../commands/ack.toml")),
-    ("snooze.toml", include_str!("../../commands/snooze.toml")),
-    ("resolve.toml", include_str!("../../commands/resolve.toml")),
-    ("note.toml", include_str!("../../commands/note.toml")),
-    ("notes.toml", include_str!("../../commands/notes.toml")),
-    (
-        "portfolio.toml",
-        include_str!("../../commands/portfolio.toml"),
-    ),
-    (
-        "renewal-report.toml",
-        include_str!("../../commands/renewal-report.toml"),
-    ),
-    ("route.toml", include_str!("../../commands/route.toml")),
-    (
-        "maintenance.toml",
-        include_str!("../../commands/maintenance.toml"),
-    ),
-    ("help.toml", include_str!("../../commands/help.toml")),
-];
+/// Every file in `commands/`, embedded at compile time by `build.rs`, in name order.
+const SOURCES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/command_sources.rs"));
 
 /// All declarations, parsed once. A file that fails to parse is a programming
 /// error caught by the unit tests; at runtime it is logged and skipped rather
@@ -149,7 +124,14 @@ pub fn suggest(name: &str) -> Option<&'static str> {
         .iter()
         .map(|s| (edit_distance(name, &s.name), s.name.as_str()))
         .filter(|(d, n)| *d <= 2 && *n != name)
-        .min_by_key(|(d, _)| *d)
+        // On a tie, a name of the same length and first letter is the likelier typo.
+        .min_by_key(|(d, n)| {
+            (
+                *d,
+                n.chars().count().abs_diff(name.chars().count()),
+                n.chars().next() != name.chars().next(),
+            )
+        })
         .map(|(_, n)| n)
 }
 
