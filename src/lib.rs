@@ -39,6 +39,7 @@ pub mod findings;
 pub mod klaviyo;
 pub mod message;
 pub mod outbox;
+pub mod reports;
 pub mod routing;
 pub mod scan;
 pub mod scheduler;
