@@ -7,6 +7,7 @@
 
 use std::sync::OnceLock;
 
+use ab_glyph::{Font, FontRef, ScaleFont, point};
 use chrono::{Datelike, NaiveDate};
 use image::ImageEncoder;
 use image::codecs::png::PngEncoder;
@@ -16,6 +17,9 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::prelude::*;
 use plotters::style::register_font;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendTextStyle, DrawingBackend, DrawingErrorKind,
+};
 
 /// Width of the rendered chart in pixels.
 pub const WIDTH: u32 = 960;
@@ -84,15 +88,19 @@ pub fn weekly_chart(
     currency: &str,
     points: &[WeeklyPoint],
 ) -> Result<Vec<u8>, ChartError> {
-    ensure_font()?;
+    let font = font()?;
     // Three bytes a pixel (RGB); `with_buffer_and_format` checks the size again
     // and returns an error rather than panicking if this ever disagrees.
     let mut pixels = vec![0u8; WIDTH as usize * HEIGHT as usize * 3];
     {
-        let backend =
+        let bitmap =
             BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut pixels, (WIDTH, HEIGHT))
                 .map_err(|e| ChartError::Draw(e.to_string()))?;
-        let root = backend.into_drawing_area();
+        let root = GlyphBackend {
+            inner: bitmap,
+            font,
+        }
+        .into_drawing_area();
         root.fill(&BACKGROUND).map_err(draw_err)?;
         let title_style = TextStyle::from((FONT_FAMILY, TITLE_SIZE)).color(&INK);
         let title = fit_title(&root, title, &title_style);
@@ -114,19 +122,205 @@ pub fn weekly_chart(
     Ok(png)
 }
 
-/// Registers the bundled font with plotters once per process.
-fn ensure_font() -> Result<(), ChartError> {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED
-        .get_or_init(|| register_font(FONT_FAMILY, FontStyle::Normal, FONT_BYTES).is_ok());
-    if ok { Ok(()) } else { Err(ChartError::Font) }
+/// Parses the bundled font once per process, and registers it with plotters
+/// under `FONT_FAMILY` so any text plotters measures itself uses the same face.
+fn font() -> Result<&'static FontRef<'static>, ChartError> {
+    static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
+    FONT.get_or_init(|| {
+        let font = FontRef::try_from_slice(FONT_BYTES).ok()?;
+        register_font(FONT_FAMILY, FontStyle::Normal, FONT_BYTES).ok()?;
+        Some(font)
+    })
+    .as_ref()
+    .ok_or(ChartError::Font)
 }
 
 fn draw_err(e: impl std::fmt::Display) -> ChartError {
     ChartError::Draw(e.to_string())
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a, RGBPixel>, Shift>;
+type Area<'a> = DrawingArea<GlyphBackend<'a>, Shift>;
+
+/// The bitmap backend with its text drawn by laying glyphs out here: plotters 0.3's
+/// ab_glyph text ignores each glyph's side bearing and places the baseline by
+/// guesswork, so labels came out squeezed and off-centre. Everything but text is
+/// passed straight through.
+struct GlyphBackend<'a> {
+    inner: BitMapBackend<'a, RGBPixel>,
+    font: &'static FontRef<'static>,
+}
+
+/// One line of text laid out at a pixel size: where each glyph goes, relative to
+/// the top-left of the line box.
+struct Line {
+    glyphs: Vec<ab_glyph::Glyph>,
+    width: f32,
+    height: f32,
+}
+
+impl GlyphBackend<'_> {
+    fn layout(&self, text: &str, size: f64) -> Line {
+        let scaled = self.font.as_scaled(size as f32);
+        let ascent = scaled.ascent();
+        let mut caret = 0.0f32;
+        let mut prev = None;
+        let glyphs = text
+            .chars()
+            .map(|c| {
+                // A character the font lacks maps to its .notdef box, never a panic.
+                let mut glyph = scaled.scaled_glyph(c);
+                if let Some(prev) = prev {
+                    caret += scaled.kern(prev, glyph.id);
+                }
+                prev = Some(glyph.id);
+                glyph.position = point(caret, ascent);
+                caret += scaled.h_advance(glyph.id);
+                glyph
+            })
+            .collect();
+        Line {
+            glyphs,
+            width: caret,
+            height: ascent - scaled.descent(),
+        }
+    }
+}
+
+impl DrawingBackend for GlyphBackend<'_> {
+    type ErrorType = <BitMapBackend<'static, RGBPixel> as DrawingBackend>::ErrorType;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.inner.get_size()
+    }
+
+    fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.inner.ensure_prepared()
+    }
+
+    fn present(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.inner.present()
+    }
+
+    fn draw_pixel(
+        &mut self,
+        point: BackendCoord,
+        color: BackendColor,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.inner.draw_pixel(point, color)
+    }
+
+    fn draw_line<S: plotters_backend::BackendStyle>(
+        &mut self,
+        from: BackendCoord,
+        to: BackendCoord,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.inner.draw_line(from, to, style)
+    }
+
+    fn draw_rect<S: plotters_backend::BackendStyle>(
+        &mut self,
+        upper_left: BackendCoord,
+        bottom_right: BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.inner.draw_rect(upper_left, bottom_right, style, fill)
+    }
+
+    fn draw_path<S: plotters_backend::BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        path: I,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.inner.draw_path(path, style)
+    }
+
+    fn draw_circle<S: plotters_backend::BackendStyle>(
+        &mut self,
+        center: BackendCoord,
+        radius: u32,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.inner.draw_circle(center, radius, style, fill)
+    }
+
+    fn fill_polygon<S: plotters_backend::BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        vert: I,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.inner.fill_polygon(vert, style)
+    }
+
+    fn blit_bitmap(
+        &mut self,
+        pos: BackendCoord,
+        size: (u32, u32),
+        src: &[u8],
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.inner.blit_bitmap(pos, size, src)
+    }
+
+    fn estimate_text_size<S: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &S,
+    ) -> Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
+        let line = self.layout(text, style.size());
+        Ok((line.width.ceil() as u32, line.height.ceil() as u32))
+    }
+
+    fn draw_text<S: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &S,
+        pos: BackendCoord,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        let color = style.color();
+        if color.alpha == 0.0 {
+            return Ok(());
+        }
+        let line = self.layout(text, style.size());
+        let anchor = style.anchor();
+        let dx = match anchor.h_pos {
+            HPos::Left => 0.0,
+            HPos::Center => -line.width / 2.0,
+            HPos::Right => -line.width,
+        };
+        let dy = match anchor.v_pos {
+            VPos::Top => 0.0,
+            VPos::Center => -line.height / 2.0,
+            VPos::Bottom => -line.height,
+        };
+        let transform = style.transform();
+        let mut result = Ok(());
+        for glyph in line.glyphs {
+            let Some(outline) = self.font.outline_glyph(glyph) else {
+                continue; // spaces and other blank glyphs have no outline
+            };
+            let bounds = outline.px_bounds();
+            let (left, top) = (
+                (bounds.min.x + dx).round() as i32,
+                (bounds.min.y + dy).round() as i32,
+            );
+            outline.draw(|x, y, coverage| {
+                if coverage <= 0.0 || result.is_err() {
+                    return;
+                }
+                // Rotation (the vertical axis titles) turns the glyph about the anchor.
+                let (x, y) = transform.transform(left + x as i32, top + y as i32);
+                let shaded = BackendColor {
+                    alpha: color.alpha * f64::from(coverage.min(1.0)),
+                    rgb: color.rgb,
+                };
+                result = self.inner.draw_pixel((pos.0 + x, pos.1 + y), shaded);
+            });
+        }
+        result
+    }
+}
 
 /// Makes the title safe to draw on one line: control characters (newlines, tabs)
 /// become spaces, and a title wider than the chart is cut with an ellipsis.
@@ -272,7 +466,10 @@ fn draw_weeks(area: &Area<'_>, money: &Money, points: &[WeeklyPoint]) -> Result<
         .map(|(i, v)| (i as f64, *v))
         .collect();
     chart
-        .draw_secondary_series(LineSeries::new(line.iter().copied(), FLAGGED.stroke_width(2)))
+        .draw_secondary_series(LineSeries::new(
+            line.iter().copied(),
+            FLAGGED.stroke_width(2),
+        ))
         .map_err(draw_err)?;
     // Smaller markers when weeks are narrow, so neighbours do not merge into a band.
     let radius = if n > 30 { 2 } else { 4 };
@@ -332,7 +529,7 @@ impl Ranged for WeekAxis {
 /// Draws the legend as one centred row above the plot, where it cannot cover bars.
 fn draw_legend(area: &Area<'_>, money: &Money) -> Result<(), ChartError> {
     let style = TextStyle::from((FONT_FAMILY, LABEL_SIZE)).color(&INK);
-    let flagged = format!("{} flagged", money.code_or_default());
+    let flagged = format!("Flagged ({})", money.code_or_default());
     let items: [(&str, RGBColor, bool); 3] = [
         ("Opened", OPENED, false),
         ("Closed", CLOSED, false),
@@ -349,8 +546,8 @@ fn draw_legend(area: &Area<'_>, money: &Money) -> Result<(), ChartError> {
                 .unwrap_or(60)
         })
         .collect();
-    let total: i32 = widths.iter().map(|w| swatch + pad + w).sum::<i32>()
-        + spacing * (items.len() as i32 - 1);
+    let total: i32 =
+        widths.iter().map(|w| swatch + pad + w).sum::<i32>() + spacing * (items.len() as i32 - 1);
     let (w, h) = area.dim_in_pixel();
     let mid = h as i32 / 2;
     let mut x = (w as i32 - total).max(0) / 2;
@@ -608,7 +805,10 @@ mod tests {
     fn empty_input_differs_from_an_all_zero_week() {
         let empty = decode(&weekly_chart("t", "USD", &[]).expect("renders"));
         let zero = decode(&weekly_chart("t", "USD", &weeks(1, |_| (0, 0, 0))).expect("renders"));
-        assert_ne!(empty, zero, "an empty period must say so, not draw empty axes");
+        assert_ne!(
+            empty, zero,
+            "an empty period must say so, not draw empty axes"
+        );
     }
 
     #[test]
@@ -616,10 +816,19 @@ mod tests {
         let cases: Vec<(&str, Vec<WeeklyPoint>)> = vec![
             ("all zero", weeks(13, |_| (0, 0, 0))),
             ("one week", weeks(1, |_| (5, 2, 12_345))),
-            ("sixty weeks", weeks(60, |i| (i as u32 % 17, i as u32 % 11, i as i64 * 99_999))),
+            (
+                "sixty weeks",
+                weeks(60, |i| (i as u32 % 17, i as u32 % 11, i as i64 * 99_999)),
+            ),
             ("huge money", weeks(13, |_| (1, 1, i64::MAX / 2))),
-            ("huge counts", weeks(13, |i| (u32::MAX - i as u32, u32::MAX, 0))),
-            ("extreme money", weeks(3, |i| (0, 0, [i64::MIN, 0, i64::MAX][i]))),
+            (
+                "huge counts",
+                weeks(13, |i| (u32::MAX - i as u32, u32::MAX, 0)),
+            ),
+            (
+                "extreme money",
+                weeks(3, |i| (0, 0, [i64::MIN, 0, i64::MAX][i])),
+            ),
             ("negative money", weeks(4, |i| (1, 0, -(i as i64) * 5_000))),
         ];
         for (name, points) in cases {
@@ -638,12 +847,14 @@ mod tests {
             "line one\nline two\ttab\0nul",
             long.as_str(),
         ];
-        for title in titles {
-            for currency in ["USD", "EUR", "JPY", "", "  k w d ", "💶"] {
-                let png = weekly_chart(title, currency, &thirteen_weeks())
-                    .unwrap_or_else(|e| panic!("{title:?} {currency:?}: {e}"));
-                assert_valid_chart(&png);
-            }
+        // Each render costs a few hundred milliseconds unoptimised, so titles and
+        // currencies are paired rather than crossed; they are independent inputs.
+        let currencies = ["USD", "EUR", "JPY", "", "  k w d ", "💶"];
+        for (i, currency) in currencies.iter().enumerate() {
+            let title = titles[i % titles.len()];
+            let png = weekly_chart(title, currency, &thirteen_weeks())
+                .unwrap_or_else(|e| panic!("{title:?} {currency:?}: {e}"));
+            assert_valid_chart(&png);
         }
     }
 
