@@ -330,7 +330,7 @@ fn fit_title(area: &Area<'_>, title: &str, style: &TextStyle<'_>) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(MAX_TITLE_CHARS)
         .collect();
-    let cut = chars.len() < title.chars().count();
+    let cut = title.chars().nth(MAX_TITLE_CHARS).is_some();
     let max_width = WIDTH.saturating_sub(40);
     let render = |chars: &[char], cut: bool| {
         let mut s: String = chars.iter().collect::<String>().trim_end().to_string();
@@ -788,6 +788,39 @@ mod tests {
         for (name, c) in [("opened", OPENED), ("closed", CLOSED), ("flagged", FLAGGED)] {
             assert!(has_colour_near(&img, c), "no {name} colour in the chart");
         }
+    }
+
+    /// Dark title ink in the top band: catches text silently not drawn (a font that
+    /// failed to load, or glyphs that rasterise to nothing).
+    #[test]
+    fn title_text_is_drawn() {
+        let dark_in_title_band = |title: &str| {
+            let img = decode(&weekly_chart(title, "USD", &thirteen_weeks()).expect("renders"));
+            (0..WIDTH)
+                .flat_map(|x| (0..28).map(move |y| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(x, y).0.iter().all(|&c| c < 120))
+                .count()
+        };
+        let with_title = dark_in_title_band("Acme Outfitters");
+        assert!(with_title > 150, "{with_title} dark title pixels");
+        assert_eq!(dark_in_title_band(""), 0);
+    }
+
+    #[test]
+    fn text_layout_measures_spaces_and_missing_glyphs() {
+        let font = font().expect("bundled font loads");
+        let mut pixels = vec![0u8; 3 * 16];
+        let backend = GlyphBackend {
+            inner: BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut pixels, (4, 4))
+                .expect("buffer fits"),
+            font,
+        };
+        let width = |text: &str| backend.layout(text, 14.0).width;
+        assert!(width("Oct 12") > width("Oct12"), "a space has width");
+        assert!(width("Oct 12") > width("Oct 1"));
+        assert_eq!(width(""), 0.0);
+        // A character DejaVu Sans lacks still advances (its .notdef box).
+        assert!(width("\u{1F680}") > 0.0);
     }
 
     #[test]
