@@ -1,7 +1,7 @@
 //! The weekly findings chart of a renewal report: findings opened and closed per
 //! week as grouped bars, money flagged as a line on a second axis, as a PNG.
 //!
-//! Rendering is CPU-bound (tens of milliseconds) and touches neither the disk nor
+//! Rendering is CPU-bound (a fraction of a second) and touches neither the disk nor
 //! system fonts: text is drawn with the bundled DejaVu Sans, and the PNG is encoded
 //! in memory. Call it from `spawn_blocking` when on the async runtime.
 
