@@ -718,7 +718,8 @@ mod tests {
             1_842_000, 1_310_050, 1_596_000, 980_000, 1_120_500, 640_000, 702_000, 415_000,
             520_000, 288_000, 305_000, 142_000, 198_000,
         ];
-        let first = day(2025, 8, 10);
+        // Mondays, as the renewal report counts weeks.
+        let first = day(2025, 8, 11);
         (0..13)
             .map(|i| WeeklyPoint {
                 week_start: first + chrono::Duration::weeks(i as i64),
