@@ -605,3 +605,40 @@ async fn the_renewal_report_counts_what_happened_and_records_who_asked() {
         ("renewal-report", Some("acme"), "console:lee")
     );
 }
+
+#[tokio::test]
+async fn the_sla_report_measures_responses_against_targets_and_stays_out_of_client_channels() {
+    let (stack, _) = stack().await;
+    let quick = seed(&stack, "acme", "flow-live-stopped", Severity::Critical).await;
+    let slow = seed(&stack, "bluebird", "flow-live-stopped", Severity::Critical).await;
+    stack.clock.advance(Duration::minutes(30));
+    run(&stack, "ana", "client-acme", &format!("/ack {quick}"))
+        .await
+        .unwrap();
+    stack.clock.advance(Duration::hours(2));
+    run(&stack, "bo", "client-bluebird", &format!("/ack {slow}"))
+        .await
+        .unwrap();
+
+    let all = run(&stack, "lee", "agency", "/sla").await.unwrap();
+    for want in [
+        "SLA, last 30 days",
+        "critical: 2 findings · acknowledged 1.5 h median · resolved — · 1 breach",
+        &format!("{slow} bluebird (critical): acknowledge took 2.5 h (target 1.0 h)"),
+    ] {
+        assert!(all.contains(want), "{want}\n{all}");
+    }
+    // Narrowed to a pod or to a person.
+    let east = run(&stack, "lee", "agency", "/sla east 7").await.unwrap();
+    assert!(east.contains("SLA, last 7 days for east"), "{east}");
+    let ana = run(&stack, "lee", "agency", "/sla @ana").await.unwrap();
+    assert!(
+        ana.contains("critical: 1 findings") && ana.contains("0 breaches"),
+        "{ana}"
+    );
+    // Leads only, and never in a client's channel.
+    let am = run(&stack, "ana", "agency", "/sla").await.unwrap_err();
+    assert!(am.to_string().contains("lead role"), "{am}");
+    let here = run(&stack, "lee", "client-acme", "/sla").await.unwrap_err();
+    assert!(here.to_string().contains("agency channel"), "{here}");
+}

@@ -126,6 +126,7 @@ fn args(spec: &CommandSpec, p: Platform, target: usize, findings: &[FindingId]) 
             // The target's own channel: routing it there again changes nothing.
             ArgKind::Channel => ch(p, 1 + target as u32).to_string(),
             ArgKind::User => person(p, Role::Am).to_string(),
+            ArgKind::Word => "east".into(),
         })
         .collect::<Vec<_>>()
         .join(" ")

@@ -34,6 +34,7 @@ mod renewal_report;
 mod resolve;
 mod route;
 mod scan;
+mod sla;
 mod snooze;
 
 pub use context::{CommandError, Ctx, Invocation, Reply, error_message};
@@ -269,6 +270,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("resolve", resolve::run),
     ("route", route::run),
     ("scan", scan::run),
+    ("sla", sla::run),
     ("snooze", snooze::run),
 ];
 

@@ -269,6 +269,7 @@ fn specificity(kind: ArgKind) -> u8 {
         ArgKind::Severity | ArgKind::Days | ArgKind::Channel | ArgKind::User => 4,
         ArgKind::Command => 3,
         ArgKind::Client => 2,
+        ArgKind::Word => 1,
         ArgKind::Text => 0,
     }
 }
@@ -283,6 +284,7 @@ fn missing(spec: &CommandSpec, arg: &ArgSpec) -> ParseError {
         ArgKind::Days => format!("a number of days from 1 to {MAX_DAYS}, e.g. 90"),
         ArgKind::Channel => "a channel, e.g. #client-acme".to_owned(),
         ArgKind::User => "a person, e.g. @ana".to_owned(),
+        ArgKind::Word => "one word, e.g. east or @ana".to_owned(),
         ArgKind::Text => {
             let d = arg.description.trim_end_matches('.');
             let mut chars = d.chars();
@@ -373,6 +375,21 @@ fn parse_value(kind: ArgKind, word: &str) -> Result<ArgValue, ArgFail> {
         ArgKind::User => PersonRef::parse(word)
             .map(ArgValue::User)
             .map_err(|e| ArgFail::Detail(e.to_string())),
+        ArgKind::Word => {
+            let ok = !word.is_empty()
+                && word.chars().count() <= 64
+                && word
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '@' | '#'));
+            if ok {
+                Ok(ArgValue::Text(word.to_owned()))
+            } else {
+                Err(ArgFail::Detail(format!(
+                    "`{}` is not one word: use a pod name or a person, e.g. east or @ana",
+                    shown(word)
+                )))
+            }
+        }
         // Text is taken from the rest of the line by `parse_args`; a single word is still text.
         ArgKind::Text => Ok(ArgValue::Text(clean_text(word))),
     }

@@ -70,6 +70,8 @@ pub enum ArgKind {
     Channel,
     /// A chat user: `@ana`, or a Slack/Discord user mention.
     User,
+    /// One word, e.g. a pod name or a person (`east`, `slack:U0ANA`).
+    Word,
 }
 
 impl CommandSpec {
@@ -116,8 +118,8 @@ pub fn spec(name: &str) -> Option<&'static CommandSpec> {
 
 /// The declared command closest to `name` by edit distance, if within 2 edits.
 pub fn suggest(name: &str) -> Option<&'static str> {
-    // Long inputs are not typos of a short name; skip them to keep this cheap.
-    if name.chars().count() > 40 {
+    // An exact name is not a typo; long inputs are not typos of a short name.
+    if name.chars().count() > 40 || spec(name).is_some() {
         return None;
     }
     specs()

@@ -199,6 +199,37 @@ impl Default for FindingsSettings {
     }
 }
 
+/// Response targets by severity, for `/sla`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaSettings {
+    /// Minutes to acknowledge a critical finding.
+    pub critical_ack_minutes: u32,
+    /// Hours to resolve a critical finding.
+    pub critical_resolve_hours: u32,
+    /// Minutes to acknowledge a warning.
+    pub warning_ack_minutes: u32,
+    /// Hours to resolve a warning.
+    pub warning_resolve_hours: u32,
+    /// Minutes to acknowledge an opportunity.
+    pub opportunity_ack_minutes: u32,
+    /// Hours to resolve an opportunity.
+    pub opportunity_resolve_hours: u32,
+}
+
+impl Default for SlaSettings {
+    fn default() -> Self {
+        Self {
+            critical_ack_minutes: 60,
+            critical_resolve_hours: 24,
+            warning_ack_minutes: 24 * 60,
+            warning_resolve_hours: 7 * 24,
+            opportunity_ack_minutes: 7 * 24 * 60,
+            opportunity_resolve_hours: 30 * 24,
+        }
+    }
+}
+
 /// Which chat platforms Lookout serves, and how to reach each.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -385,6 +416,8 @@ pub struct Config {
     pub scan: ScanSettings,
     /// Findings lifecycle.
     pub findings: FindingsSettings,
+    /// Response targets.
+    pub sla: SlaSettings,
     /// Chat platform.
     pub chat: ChatSettings,
     /// People and their roles, keyed `platform:id` (`"slack:U0ANA" = "am"`);
@@ -402,6 +435,7 @@ impl Default for Config {
             klaviyo: KlaviyoSettings::default(),
             scan: ScanSettings::default(),
             findings: FindingsSettings::default(),
+            sla: SlaSettings::default(),
             chat: ChatSettings::default(),
             people: BTreeMap::new(),
             clients: Vec::new(),

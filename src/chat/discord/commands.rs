@@ -117,6 +117,11 @@ fn arg(spec: &CommandSpec, a: &ArgSpec) -> Value {
             o.insert("max_value".into(), json!(365));
             option::INTEGER
         }
+        ArgKind::Word => {
+            o.insert("min_length".into(), json!(1));
+            o.insert("max_length".into(), json!(64));
+            option::STRING
+        }
         ArgKind::Text => {
             o.insert("min_length".into(), json!(1));
             o.insert("max_length".into(), json!(TEXT_MAX_CHARS));
