@@ -28,6 +28,15 @@ pub struct ClientEntry {
     pub credential: Credential,
 }
 
+impl ClientEntry {
+    /// Whether what is typed (autocomplete) names this client: a prefix of its
+    /// slug or a part of its name, ignoring case.
+    pub fn matches(&self, typed: &str) -> bool {
+        let t = typed.trim().to_lowercase();
+        self.profile.slug.as_str().starts_with(&t) || self.profile.name.to_lowercase().contains(&t)
+    }
+}
+
 /// Why the registry could not load or change.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientsError {
@@ -142,13 +151,9 @@ impl Clients {
 
     /// Client slugs starting with `prefix` (autocomplete), at most `limit`.
     pub fn matching(&self, prefix: &str, limit: usize) -> Vec<ClientEntry> {
-        let prefix = prefix.trim().to_ascii_lowercase();
         self.read()
             .values()
-            .filter(|c| {
-                c.profile.slug.as_str().starts_with(&prefix)
-                    || c.profile.name.to_ascii_lowercase().contains(&prefix)
-            })
+            .filter(|c| c.matches(prefix))
             .take(limit)
             .cloned()
             .collect()

@@ -140,20 +140,13 @@ impl Dispatcher {
             return Outcome::Choices(Vec::new());
         }
         let candidates = match self.ctx(actor).place() {
-            Place::Client(c) => vec![*c],
+            Place::Client(c) if c.matches(typed) => vec![*c],
+            Place::Client(_) => Vec::new(),
             Place::Agency | Place::Other => self.app.clients.matching(typed, MAX_CHOICES),
         };
         Outcome::Choices(
             candidates
                 .into_iter()
-                .filter(|c| {
-                    c.profile.slug.as_str().starts_with(typed.trim())
-                        || c.profile
-                            .name
-                            .to_lowercase()
-                            .contains(&typed.trim().to_lowercase())
-                })
-                .take(MAX_CHOICES)
                 .map(|c| Choice {
                     label: format!("{} ({})", c.profile.name, c.profile.slug),
                     value: c.profile.slug.to_string(),

@@ -127,40 +127,14 @@ pub fn run<'a>(ctx: &'a Ctx, _args: &'a Args) -> HandlerFuture<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{FindingId, Fingerprint, Money, Track};
-    use crate::findings::FindingState;
+    use crate::domain::Money;
     use chrono::TimeZone;
 
     fn f(id: i64, client: &str, sev: Severity, dollars: f64, day: u32) -> Finding {
-        let c = ClientSlug::parse(client).unwrap();
-        Finding {
-            id: FindingId(id),
-            fingerprint: Fingerprint::new(&c, "x", &id.to_string()),
-            client: c,
-            check_id: "x".into(),
-            subject: id.to_string(),
-            severity: sev,
-            track: Track::Now,
-            state: FindingState::Open,
-            snoozed_until: None,
-            snoozed_by: None,
-            snooze_until_worse: false,
-            snooze_severity: None,
-            snooze_value_minor: None,
-            title: "t".into(),
-            why: String::new(),
-            deep_link: String::new(),
-            value: Some(Money::from_major(dollars, "USD")),
-            began_at: None,
-            detected_at: Utc.with_ymd_and_hms(2026, 11, day, 0, 0, 0).unwrap(),
-            last_seen_at: Utc.with_ymd_and_hms(2026, 11, day, 0, 0, 0).unwrap(),
-            acknowledged_at: None,
-            acknowledged_by: None,
-            resolved_at: None,
-            resolved_by: None,
-            resolution: None,
-            onboarding: false,
-        }
+        let detected = Utc.with_ymd_and_hms(2026, 11, day, 0, 0, 0).unwrap();
+        let mut f = crate::findings::fixture(id, client, sev, detected);
+        f.value = Some(Money::from_major(dollars, "USD"));
+        f
     }
 
     #[test]

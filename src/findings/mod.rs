@@ -184,6 +184,45 @@ pub struct Note {
     pub body: String,
 }
 
+/// An open finding with every optional field empty, for tests to adjust.
+#[cfg(test)]
+pub(crate) fn fixture(
+    id: i64,
+    client: &str,
+    severity: Severity,
+    detected_at: DateTime<Utc>,
+) -> Finding {
+    let client = ClientSlug::parse(client).expect("a valid test slug");
+    Finding {
+        id: FindingId(id),
+        fingerprint: Fingerprint::new(&client, "x", &id.to_string()),
+        client,
+        check_id: "x".into(),
+        subject: id.to_string(),
+        severity,
+        track: Track::Now,
+        state: FindingState::Open,
+        snoozed_until: None,
+        snoozed_by: None,
+        snooze_until_worse: false,
+        snooze_severity: None,
+        snooze_value_minor: None,
+        title: format!("Finding {id}"),
+        why: String::new(),
+        deep_link: String::new(),
+        value: None,
+        began_at: None,
+        detected_at,
+        last_seen_at: detected_at,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        resolved_at: None,
+        resolved_by: None,
+        resolution: None,
+        onboarding: false,
+    }
+}
+
 /// Formats a time the way it is stored: fixed-width RFC 3339 in UTC, so text
 /// comparison in SQL orders times correctly.
 pub fn ts(t: DateTime<Utc>) -> String {

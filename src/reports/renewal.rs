@@ -351,7 +351,7 @@ impl Renewal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ClientSlug, FindingId, Fingerprint, Severity, Track};
+    use crate::domain::Severity;
     use chrono::TimeZone;
 
     fn t(day: u32, hour: u32) -> DateTime<Utc> {
@@ -359,35 +359,9 @@ mod tests {
     }
 
     fn finding(id: i64, detected: DateTime<Utc>, value: Option<f64>) -> Finding {
-        let client = ClientSlug::parse("acme").unwrap();
-        Finding {
-            id: FindingId(id),
-            fingerprint: Fingerprint::new(&client, "x", &id.to_string()),
-            client,
-            check_id: "x".into(),
-            subject: id.to_string(),
-            severity: Severity::Critical,
-            track: Track::Now,
-            state: FindingState::Open,
-            snoozed_until: None,
-            snoozed_by: None,
-            snooze_until_worse: false,
-            snooze_severity: None,
-            snooze_value_minor: None,
-            title: format!("Finding {id}"),
-            why: String::new(),
-            deep_link: String::new(),
-            value: value.map(|v| Money::from_major(v, "USD")),
-            began_at: None,
-            detected_at: detected,
-            last_seen_at: detected,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            resolved_at: None,
-            resolved_by: None,
-            resolution: None,
-            onboarding: false,
-        }
+        let mut f = crate::findings::fixture(id, "acme", Severity::Critical, detected);
+        f.value = value.map(|v| Money::from_major(v, "USD"));
+        f
     }
 
     fn resolved(mut f: Finding, at: DateTime<Utc>, by: &str) -> Finding {

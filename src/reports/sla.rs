@@ -192,7 +192,6 @@ pub fn sla(findings: &[Owned<'_>], target: impl Fn(Severity) -> Target, now: Dat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ClientSlug, FindingId, Fingerprint, Track};
     use crate::findings::FindingState;
     use chrono::TimeZone;
 
@@ -201,35 +200,7 @@ mod tests {
     }
 
     fn f(id: i64, client: &str, sev: Severity, detected: i64) -> Finding {
-        let c = ClientSlug::parse(client).unwrap();
-        Finding {
-            id: FindingId(id),
-            fingerprint: Fingerprint::new(&c, "x", &id.to_string()),
-            client: c,
-            check_id: "x".into(),
-            subject: id.to_string(),
-            severity: sev,
-            track: Track::Now,
-            state: FindingState::Open,
-            snoozed_until: None,
-            snoozed_by: None,
-            snooze_until_worse: false,
-            snooze_severity: None,
-            snooze_value_minor: None,
-            title: "t".into(),
-            why: String::new(),
-            deep_link: String::new(),
-            value: None,
-            began_at: None,
-            detected_at: at(detected),
-            last_seen_at: at(detected),
-            acknowledged_at: None,
-            acknowledged_by: None,
-            resolved_at: None,
-            resolved_by: None,
-            resolution: None,
-            onboarding: false,
-        }
+        crate::findings::fixture(id, client, sev, at(detected))
     }
 
     fn targets(s: Severity) -> Target {
