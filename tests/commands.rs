@@ -22,7 +22,11 @@ mod support;
 
 async fn stack() -> (Stack, Arc<ConsoleChat>) {
     let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
-    let stack = Stack::start(
+    (stack_with(chat.clone()).await, chat)
+}
+
+async fn stack_with(chat: Arc<ConsoleChat>) -> Stack {
+    Stack::start(
         7,
         12,
         SimClock::frozen(demo_start()),
@@ -30,8 +34,7 @@ async fn stack() -> (Stack, Arc<ConsoleChat>) {
         &["acme", "bluebird", "cedar-co"],
     )
     .await
-    .expect("stack starts");
-    (stack, chat)
+    .expect("stack starts")
 }
 
 /// Records one observation for a client as a scan would, and delivers its chat traffic.
@@ -548,7 +551,11 @@ async fn until_worse_snoozes_end_after_the_configured_days() {
 
 #[tokio::test]
 async fn the_renewal_report_counts_what_happened_and_records_who_asked() {
-    let (stack, _) = stack().await;
+    let files = tempfile::tempdir().unwrap();
+    let chat = Arc::new(
+        ConsoleChat::with_writer(Box::new(std::io::sink())).with_files_dir(files.path()),
+    );
+    let stack = stack_with(chat.clone()).await;
     let fixed = seed(&stack, "acme", "flow-live-stopped", Severity::Critical).await;
     seed(&stack, "acme", "deliv-bounce-rate", Severity::Warning).await;
     seed(&stack, "bluebird", "flow-live-stopped", Severity::Critical).await;
@@ -566,9 +573,18 @@ async fn the_renewal_report_counts_what_happened_and_records_who_asked() {
     .await
     .unwrap();
 
-    let report = run(&stack, "lee", "client-acme", "/renewal-report acme 30")
+    let answer = run(&stack, "lee", "client-acme", "/renewal-report acme 30")
         .await
         .unwrap();
+    assert!(answer.contains("posting it in this channel"), "{answer}");
+    stack.app.deliverer.run_once().await.unwrap();
+    let posted = chat
+        .transcript()
+        .into_iter()
+        .find(|e| e.kind == ConsoleEventKind::Post && e.text.contains("Renewal report for"))
+        .expect("the report is posted through the outbox");
+    assert_eq!(posted.channel, ChannelRef::console("client-acme"));
+    let report = posted.text;
     for want in [
         "Renewal report for Acme Outfitters: last 30 days",
         "Opened: 2",
@@ -580,6 +596,30 @@ async fn the_renewal_report_counts_what_happened_and_records_who_asked() {
         assert!(report.contains(want), "{want}\n{report}");
     }
     assert!(!report.to_lowercase().contains("bluebird"), "{report}");
+    // The chart and the Markdown document were written under the files dir,
+    // and the post names where.
+    let saved: Vec<std::path::PathBuf> = std::fs::read_dir(files.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    let png = saved.iter().find(|p| p.extension().unwrap() == "png").unwrap();
+    let md = saved.iter().find(|p| p.extension().unwrap() == "md").unwrap();
+    assert!(std::fs::read(png).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
+    let doc = std::fs::read_to_string(md).unwrap();
+    assert!(doc.contains("| Findings opened | 2 |"), "{doc}");
+    assert!(doc.contains("| Value flagged | $240 |"), "{doc}");
+    assert!(report.contains(&png.display().to_string()), "{report}");
+    assert!(report.contains(&md.display().to_string()), "{report}");
+    // Asked outside the client's and the agency's channels, it is private and
+    // names the files instead of posting them.
+    let private = run(&stack, "lee", "somewhere-else", "/renewal-report acme 30")
+        .await
+        .unwrap();
+    assert!(
+        private.contains("Opened: 2") && private.contains("ask in the client's channel"),
+        "{private}"
+    );
     // Leads and up only, and never about another client from a client's channel.
     let am = run(&stack, "ana", "client-acme", "/renewal-report acme")
         .await
@@ -595,7 +635,7 @@ async fn the_renewal_report_counts_what_happened_and_records_who_asked() {
     // Every request that ran is on record with who asked.
     let mut db = stack.app.store.conn().await.unwrap();
     let asked = lookout::store::reports::requests(&mut db).await.unwrap();
-    assert_eq!(asked.len(), 1);
+    assert_eq!(asked.len(), 2);
     assert_eq!(
         (
             asked[0].0.as_str(),

@@ -62,6 +62,8 @@ struct Inner {
     /// Posted messages that can be edited or replied to, by ref.
     posted: HashMap<String, Posted>,
     transcript: Vec<ConsoleEvent>,
+    /// Where files (charts, documents) are written; see `with_files_dir`.
+    files_dir: std::path::PathBuf,
 }
 
 struct Posted {
@@ -83,8 +85,16 @@ impl ConsoleChat {
                 counter: 0,
                 posted: HashMap::new(),
                 transcript: Vec::new(),
+                files_dir: std::env::temp_dir().join("lookout-files"),
             }),
         }
+    }
+
+    /// Writes the files messages carry under `dir` (the data dir's `files/`)
+    /// and prints their paths; a terminal cannot show a chart.
+    pub fn with_files_dir(self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.lock().files_dir = dir.into();
+        self
     }
 
     /// Every call recorded in order, for tests and the demo's summary.
@@ -99,6 +109,39 @@ impl ConsoleChat {
 }
 
 impl Inner {
+    /// Writes each file of a posted message as `<msg>-<filename>`; returns
+    /// the path of each by file name. Names are made safe by `Attachment::new`,
+    /// and are checked again here since the bytes could come from anywhere.
+    fn save_files(
+        &self,
+        r: &MessageRef,
+        message: &Message,
+    ) -> Result<HashMap<String, String>, ChatError> {
+        let mut saved = HashMap::new();
+        for a in message.files() {
+            let safe = !a.filename.is_empty()
+                && !a.filename.starts_with('.')
+                && a
+                    .filename
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            if !safe {
+                return Err(ChatError::Rejected(format!(
+                    "refusing to write a file named {:?}",
+                    a.filename
+                )));
+            }
+            let path = self.files_dir.join(format!("{}-{}", r.0, a.filename));
+            std::fs::create_dir_all(&self.files_dir)
+                .and_then(|()| std::fs::write(&path, &a.bytes))
+                .map_err(|e| {
+                    ChatError::Unavailable(format!("could not save {}: {e}", path.display()))
+                })?;
+            saved.insert(a.filename.clone(), path.display().to_string());
+        }
+        Ok(saved)
+    }
+
     fn next_ref(&mut self) -> MessageRef {
         self.counter += 1;
         MessageRef(self.counter.to_string())
@@ -162,7 +205,8 @@ impl ChatAdapter for ConsoleChat {
             }
         }
         let r = inner.next_ref();
-        let text = render(message);
+        let saved = inner.save_files(&r, message)?;
+        let text = render_with(message, &saved);
         let (kind, heading, indent) = match thread {
             None => (
                 ConsoleEventKind::Post,
@@ -302,6 +346,11 @@ fn accent_emoji(accent: Accent) -> &'static str {
 
 /// Renders a message as it would look in chat, as plain terminal text.
 pub fn render(message: &Message) -> String {
+    render_with(message, &HashMap::new())
+}
+
+/// `render`, with the paths files were saved at (by file name).
+fn render_with(message: &Message, saved: &HashMap<String, String>) -> String {
     let mut lines: Vec<String> = Vec::new();
     for block in &message.blocks {
         match block {
@@ -322,6 +371,14 @@ pub fn render(message: &Message) -> String {
                 lines.push(parts.join(" "));
             }
             Block::Divider => lines.push("─".repeat(24)),
+            Block::File(a) => lines.push(match saved.get(&a.filename) {
+                Some(path) => format!("📎 {}: {}", clean_text(&a.title, false), clean(path, false)),
+                None => format!(
+                    "📎 {} ({})",
+                    clean_text(&a.title, false),
+                    clean(&a.filename, false)
+                ),
+            }),
         }
     }
     let emoji = accent_emoji(message.accent);

@@ -224,6 +224,28 @@ impl Ctx {
         }
     }
 
+    /// Shows a report that carries files (a chart, a document). Where all may
+    /// see it (this client's channel, the agency's) it is posted here through
+    /// the outbox, since files need a post of their own and the outbox makes
+    /// that exactly once; the person is told it is on its way. Elsewhere it is
+    /// answered privately, naming the files and where to get them.
+    pub async fn show_with_files(&self, what: &str, message: Message) -> Result<Reply, CommandError> {
+        match self.place() {
+            Place::Client(_) | Place::Agency => {
+                let mut tx = self.app.store.begin().await?;
+                crate::outbox::post_to(&mut tx, &self.inv.channel, message, self.now).await?;
+                tx.commit().await?;
+                self.app.deliverer.notify();
+                Ok(Reply::private(crate::app::info(format!(
+                    "{what}: posting it in this channel with its files."
+                ))))
+            }
+            Place::Other => Ok(Reply::private(message.without_files(
+                "ask in the client's channel or the agency channel to get the file",
+            ))),
+        }
+    }
+
     /// A channel as people on this platform read it (`<#C0123>` is left to
     /// adapters; text shows the id).
     pub fn channel_label(&self, c: &ChannelRef) -> String {

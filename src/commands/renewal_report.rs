@@ -5,10 +5,10 @@
 
 use chrono::Duration;
 
-use super::context::Place;
-use super::{Args, Ctx, HandlerFuture, Reply};
+use super::{Args, Ctx, HandlerFuture};
 use crate::findings::Findings;
 use crate::message::{Accent, Block, Message, RichText, Span};
+use crate::reports::files;
 use crate::reports::renewal::{self, Renewal, human_hours, money};
 use crate::store::reports;
 
@@ -37,11 +37,19 @@ pub fn run<'a>(ctx: &'a Ctx, args: &'a Args) -> HandlerFuture<'a> {
         let found = Findings::touched_between(&mut db, &client, from, to).await?;
         db.commit().await?;
         let r = renewal::renewal(&found, from, to, &entry.profile.currency);
-        let message = summary(&r, &entry.profile.name, days);
-        Ok(match ctx.place() {
-            Place::Client(_) | Place::Agency => Reply::channel(message),
-            Place::Other => Reply::private(message),
-        })
+        let name = &entry.profile.name;
+        let mut message = summary(&r, name, days);
+        let png = files::chart(
+            format!("{name}: findings and value flagged by week, last {days} days"),
+            r.currency.clone(),
+            r.weeks.clone(),
+        )
+        .await;
+        let stem = format!("renewal-{client}-{days}d-{}", to.format("%Y-%m-%d"));
+        let title = format!("Renewal report, {name}, last {days} days");
+        files::attach(&mut message, &stem, &title, png, r.markdown(name));
+        ctx.show_with_files(&format!("The renewal report for {name}"), message)
+            .await
     })
 }
 

@@ -75,6 +75,30 @@ pub trait ChatAdapter: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Uploads the message's files ahead of its post, on platforms that take
+    /// files apart from messages (Slack): returns the message with each file's
+    /// platform id in `uploaded` and its bytes dropped, which the outbox keeps
+    /// before posting. `None` where files go with the post itself (the default).
+    async fn stage_files(
+        &self,
+        channel: &ChannelRef,
+        message: &Message,
+    ) -> Result<Option<Message>, ChatError> {
+        let _ = (channel, message);
+        Ok(None)
+    }
+
+    /// The message a post of staged files made in `channel`, if that post
+    /// happened (it cannot carry a key, so its files are what is looked up).
+    async fn find_shared(
+        &self,
+        channel: &ChannelRef,
+        message: &Message,
+    ) -> Result<Option<MessageRef>, ChatError> {
+        let _ = (channel, message);
+        Ok(None)
+    }
+
     /// Replaces a posted message in place.
     async fn update(
         &self,

@@ -15,4 +15,6 @@ mod model;
 pub use adapter::{Adapters, ChatAdapter, ChatError};
 pub use ids::{ChannelRef, IdError, MessageRef, PersonRef, Platform, person_label};
 pub use inbound::{Actor, Choice, Inbound, InboundHandler, Outcome};
-pub use model::{Accent, Action, ActionKind, Block, Message, RichText, Span, Visibility};
+pub use model::{
+    Accent, Action, ActionKind, Attachment, Block, Media, Message, RichText, Span, Visibility,
+};

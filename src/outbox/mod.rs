@@ -270,7 +270,7 @@ impl Deliverer {
                 return Ok(Delivery::Failed);
             }
         };
-        let message: Message = serde_json::from_str(&row.body)
+        let mut message: Message = serde_json::from_str(&row.body)
             .map_err(|e| StoreError::Corrupt(format!("outbox row {}: {e}", row.id)))?;
         let finding = row.finding_id.map(FindingId);
         // Edits and replies need the finding's message; if its post is still
@@ -303,9 +303,15 @@ impl Deliverer {
             None
         };
         // A post or reply that was in flight when the process died may already
-        // be on the platform: find it by key instead of posting it twice.
+        // be on the platform: find it by key (or by its staged files, which
+        // carry no key) instead of posting it twice.
         if row.inflight_at.is_some() && row.op != "update" {
-            match adapter.find_posted(&channel, thread, &key).await {
+            let found = if message.has_staged_files() {
+                adapter.find_shared(&channel, &message).await
+            } else {
+                adapter.find_posted(&channel, thread, &key).await
+            };
+            match found {
                 Ok(Some(found)) => {
                     debug!("found the message posted before a restart");
                     let finding_message = if row.op == "post" {
@@ -323,6 +329,21 @@ impl Deliverer {
                         .await?;
                     return Ok(Delivery::Deferred { channel_wide: true });
                 }
+            }
+        }
+        // Files some platforms take apart from messages are uploaded first and
+        // the row keeps their ids: uploads are invisible until shared, so a
+        // crash before this is recorded only leaves an unshared upload behind.
+        if row.op != "update" && message.has_unstaged_files() {
+            match adapter.stage_files(&channel, &message).await {
+                Ok(Some(staged)) => {
+                    let body = serde_json::to_string(&staged)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    rows::set_body(&mut self.store.conn().await?, row.id, &body).await?;
+                    message = staged;
+                }
+                Ok(None) => {}
+                Err(e) => return self.failed_call(row, e).await,
             }
         }
         rows::mark_inflight(&mut self.store.conn().await?, row.id, self.clock.now()).await?;
@@ -354,7 +375,14 @@ impl Deliverer {
                 debug!("delivered");
                 Ok(Delivery::Sent)
             }
-            Err(ChatError::RateLimited { retry_after_secs }) => {
+            Err(e) => self.failed_call(row, e).await,
+        }
+    }
+
+    /// What a failed platform call means for the row: wait, retry or give up.
+    async fn failed_call(&self, row: &Row, error: ChatError) -> Result<Delivery, StoreError> {
+        match error {
+            ChatError::RateLimited { retry_after_secs } => {
                 self.retry(
                     row,
                     Duration::seconds(retry_after_secs.max(1) as i64),
@@ -363,7 +391,7 @@ impl Deliverer {
                 .await?;
                 Ok(Delivery::Deferred { channel_wide: true })
             }
-            Err(ChatError::Unavailable(e)) => {
+            ChatError::Unavailable(e) => {
                 if row.attempts + 1 >= MAX_ATTEMPTS {
                     self.fail(row.id, &e).await?;
                     return Ok(Delivery::Failed);
@@ -372,7 +400,7 @@ impl Deliverer {
                 self.retry(row, backoff, &e).await?;
                 Ok(Delivery::Deferred { channel_wide: true })
             }
-            Err(e @ (ChatError::Rejected(_) | ChatError::NotConnected(_))) => {
+            e @ (ChatError::Rejected(_) | ChatError::NotConnected(_)) => {
                 warn!(error = %e, "chat platform rejected a message");
                 self.fail(row.id, &e.to_string()).await?;
                 Ok(Delivery::Failed)

@@ -7,3 +7,4 @@
 pub mod chart;
 pub mod renewal;
 pub mod sla;
+pub mod files;

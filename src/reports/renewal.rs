@@ -57,18 +57,9 @@ impl Spread {
     }
 }
 
-/// One week of the window: what opened and closed, and the value flagged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Week {
-    /// The Monday the week starts on (UTC).
-    pub start: NaiveDate,
-    /// Findings opened that week.
-    pub opened: u32,
-    /// Findings closed that week.
-    pub closed: u32,
-    /// Value flagged by the findings opened that week, in minor units.
-    pub flagged_minor: i64,
-}
+/// One week of the window: what opened and closed, and the value flagged
+/// (the chart's points, so the document and the chart show the same weeks).
+pub use super::chart::WeeklyPoint as Week;
 
 /// The renewal report's figures for one client.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,7 +199,7 @@ fn weeks(findings: &[Finding], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<We
     let mut start = first;
     while start <= to.date_naive() && out.len() < 60 {
         out.push(Week {
-            start,
+            week_start: start,
             opened: 0,
             closed: 0,
             flagged_minor: 0,
@@ -338,7 +329,7 @@ impl Renewal {
         for w in &self.weeks {
             md.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
-                w.start,
+                w.week_start,
                 w.opened,
                 w.closed,
                 money(w.flagged_minor, c)
@@ -439,7 +430,7 @@ mod tests {
     fn weeks_start_on_monday_and_count_what_happened_in_them() {
         let r = renewal(&history(), t(1, 0), t(29, 0), "USD");
         // 1 September 2026 is a Tuesday: the first week starts Monday 31 August.
-        let starts: Vec<String> = r.weeks.iter().map(|w| w.start.to_string()).collect();
+        let starts: Vec<String> = r.weeks.iter().map(|w| w.week_start.to_string()).collect();
         assert_eq!(
             starts,
             [

@@ -109,6 +109,16 @@ pub async fn mark_inflight(db: &mut Db, id: i64, now: DateTime<Utc>) -> Result<(
     Ok(())
 }
 
+/// Replaces a row's message (the outbox records uploaded files in it).
+pub async fn set_body(db: &mut Db, id: i64, body: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE outbox SET body = ? WHERE id = ?")
+        .bind(body)
+        .bind(id)
+        .execute(db.c())
+        .await?;
+    Ok(())
+}
+
 /// Marks a row delivered.
 pub async fn mark_sent(
     db: &mut Db,

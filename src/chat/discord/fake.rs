@@ -78,6 +78,31 @@ pub struct FakeMessage {
     pub edits: u32,
     /// Unicode emoji the bot reacted with, in order.
     pub reactions: Vec<String>,
+    /// Files uploaded with it (multipart `files[n]`).
+    pub attachments: Vec<FakeAttachment>,
+}
+
+/// A file sent with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeAttachment {
+    /// The id given in `payload_json.attachments` (the `n` of `files[n]`).
+    pub id: u64,
+    /// File name.
+    pub filename: String,
+    /// Description from `payload_json.attachments`.
+    pub description: Option<String>,
+    /// Content type of the part.
+    pub content_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// One part of a `multipart/form-data` body.
+struct FormPart {
+    name: String,
+    filename: Option<String>,
+    content_type: String,
+    data: Vec<u8>,
 }
 
 /// How the next calls fail.
@@ -129,6 +154,8 @@ struct State {
     failures: VecDeque<Failure>,
     /// Registered commands by guild (`None`: global).
     commands: HashMap<Option<u64>, Vec<Value>>,
+    /// Files of the multipart request being handled.
+    uploads: Vec<FormPart>,
 }
 
 /// An answer: status and JSON body (`None`: 204).
@@ -147,6 +174,7 @@ impl FakeDiscord {
                 calls: Vec::new(),
                 failures: VecDeque::new(),
                 commands: HashMap::new(),
+                uploads: Vec::new(),
             })),
             latency_ms: Arc::default(),
         }
@@ -291,6 +319,7 @@ impl FakeDiscord {
             nonce: None,
             edits: 0,
             reactions: Vec::new(),
+            attachments: Vec::new(),
         };
         let mut event = message_json(&m, false);
         event["guild_id"] = json!(GUILD_ID.to_string());
@@ -320,12 +349,32 @@ impl FakeDiscord {
             return (StatusCode::NOT_FOUND, "not a Discord API path").into_response();
         };
         let path = percent_decode(rest);
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mut uploads = Vec::new();
         let json_body: Option<Value> = if body.is_empty() {
             None
+        } else if content_type.starts_with("multipart/form-data") {
+            // Discord's shape: the JSON as `payload_json`, files as `files[n]`.
+            let Some(parts) = parse_multipart(content_type, body) else {
+                return error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+            };
+            let mut payload = None;
+            for part in parts {
+                if part.name == "payload_json" {
+                    payload = serde_json::from_slice(&part.data).ok();
+                } else {
+                    uploads.push(part);
+                }
+            }
+            payload
         } else {
             serde_json::from_slice(body).ok()
         };
         let mut st = self.lock();
+        st.uploads = uploads;
         let mut call = FakeCall {
             method: method.to_string(),
             path: path.clone(),
@@ -498,7 +547,39 @@ impl State {
             nonce: body.get("nonce").and_then(nonce_text),
             edits: 0,
             reactions: Vec::new(),
+            attachments: Vec::new(),
         }
+    }
+
+    /// The files of this request, matched to `attachments` in its JSON like
+    /// Discord does: every declared id needs its `files[id]` part.
+    fn take_attachments(&mut self, body: &Value) -> Result<Vec<FakeAttachment>, String> {
+        let mut parts = std::mem::take(&mut self.uploads);
+        let mut out = Vec::new();
+        for a in array_field(body, "attachments") {
+            let id = a["id"].as_u64().ok_or("attachment without an id")?;
+            let name = format!("files[{id}]");
+            let i = parts
+                .iter()
+                .position(|p| p.name == name)
+                .ok_or(format!("attachments.{id}: no file part {name}"))?;
+            let part = parts.remove(i);
+            out.push(FakeAttachment {
+                id,
+                filename: a["filename"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or(part.filename)
+                    .unwrap_or_default(),
+                description: a["description"].as_str().map(str::to_owned),
+                content_type: part.content_type,
+                bytes: part.data,
+            });
+        }
+        if let Some(extra) = parts.first() {
+            return Err(format!("file part {} not declared in attachments", extra.name));
+        }
+        Ok(out)
     }
 
     fn create(&mut self, channel: Option<u64>, body: Option<&Value>) -> Answer {
@@ -511,9 +592,14 @@ impl State {
         if let Err(reason) = check_limits(body) {
             return invalid_form(&reason);
         }
+        let attachments = match self.take_attachments(body) {
+            Ok(a) => a,
+            Err(reason) => return invalid_form(&reason),
+        };
         let empty = str_field(body, "content").is_empty()
             && array_field(body, "embeds").is_empty()
-            && array_field(body, "components").is_empty();
+            && array_field(body, "components").is_empty()
+            && attachments.is_empty();
         if empty {
             return (
                 StatusCode::BAD_REQUEST,
@@ -532,7 +618,8 @@ impl State {
                 return (StatusCode::OK, Some(message_json(first, true)));
             }
         }
-        let m = self.new_bot_message(ch, body);
+        let mut m = self.new_bot_message(ch, body);
+        m.attachments = attachments;
         let answer = message_json(&m, true);
         self.messages.push(m);
         (StatusCode::OK, Some(answer))
@@ -835,7 +922,12 @@ fn message_json(m: &FakeMessage, with_nonce: bool) -> Value {
         "mention_everyone": false,
         "mentions": [],
         "mention_roles": [],
-        "attachments": [],
+        "attachments": m.attachments.iter().map(|a| json!({
+            "id": a.id.to_string(), "filename": a.filename, "size": a.bytes.len(),
+            "content_type": a.content_type, "description": a.description,
+            "url": format!("https://cdn.discordapp.com/attachments/{}/{}/{}", m.channel_id, m.id, a.filename),
+            "proxy_url": format!("https://media.discordapp.net/attachments/{}/{}/{}", m.channel_id, m.id, a.filename),
+        })).collect::<Vec<_>>(),
         "embeds": m.embeds,
         "components": m.components,
         "pinned": false,
@@ -846,6 +938,58 @@ fn message_json(m: &FakeMessage, with_nonce: bool) -> Value {
         v["nonce"] = json!(n);
     }
     v
+}
+
+/// Splits a `multipart/form-data` body into its parts; `None` when malformed.
+fn parse_multipart(content_type: &str, body: &[u8]) -> Option<Vec<FormPart>> {
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delimiter = format!("--{boundary}").into_bytes();
+    let mut parts = Vec::new();
+    let mut rest = body;
+    // Skip the preamble up to the first delimiter.
+    let start = find(rest, &delimiter)?;
+    rest = &rest[start + delimiter.len()..];
+    loop {
+        if rest.starts_with(b"--") {
+            return Some(parts);
+        }
+        rest = rest.strip_prefix(b"\r\n")?;
+        let head_end = find(rest, b"\r\n\r\n")?;
+        let head = std::str::from_utf8(&rest[..head_end]).ok()?;
+        rest = &rest[head_end + 4..];
+        let end = find(rest, &delimiter)?;
+        let data = rest[..end].strip_suffix(b"\r\n")?.to_vec();
+        rest = &rest[end + delimiter.len()..];
+        let mut part = FormPart {
+            name: String::new(),
+            filename: None,
+            content_type: String::new(),
+            data,
+        };
+        for line in head.split("\r\n") {
+            let (key, value) = line.split_once(':')?;
+            if key.eq_ignore_ascii_case("content-disposition") {
+                for field in value.split(';').map(str::trim) {
+                    if let Some(v) = field.strip_prefix("name=") {
+                        part.name = v.trim_matches('"').to_owned();
+                    } else if let Some(v) = field.strip_prefix("filename=") {
+                        part.filename = Some(v.trim_matches('"').to_owned());
+                    }
+                }
+            } else if key.eq_ignore_ascii_case("content-type") {
+                part.content_type = value.trim().to_owned();
+            }
+        }
+        parts.push(part);
+    }
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Decodes `%XX` escapes (a reaction's emoji arrives encoded).

@@ -42,7 +42,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Secret;
 use crate::message::{
-    ChannelRef, ChatAdapter, ChatError, Message, MessageRef, PersonRef, Platform,
+    Attachment, ChannelRef, ChatAdapter, ChatError, Message, MessageRef, PersonRef, Platform,
 };
 
 pub mod commands;
@@ -72,6 +72,15 @@ const HISTORY_PAGE: usize = 100;
 const MAX_HISTORY_PAGES: usize = 3;
 /// Entries kept in each id cache before it is cleared.
 const CACHE_CAPACITY: usize = 10_000;
+/// Decodes a JSON answer from Discord.
+fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, CallError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        CallError::plain(ChatError::Unavailable(format!(
+            "Discord's answer to {what} was not the expected JSON ({e}); Lookout will retry"
+        )))
+    })
+}
+
 /// Discord's nonce limit.
 const NONCE_CHARS: usize = 25;
 /// Characters of the footer tag: 48 bits, plenty among a channel's recent messages.
@@ -395,7 +404,12 @@ impl DiscordChat {
         let cid = discord_channel(channel)?;
         let parent = thread.map(message_ref_id).transpose()?;
         let tag = key.map(tag_of);
-        let mut body = render::render(message, tag.as_deref()).payload();
+        let files: Vec<&Attachment> = message.files().collect();
+        let mut body = if files.is_empty() {
+            render::render(message, tag.as_deref()).payload()
+        } else {
+            render::render_with_files(message, tag.as_deref()).payload()
+        };
         if let Some(key) = key {
             body["nonce"] = json!(nonce_of(key));
             body["enforce_nonce"] = json!(true);
@@ -409,8 +423,8 @@ impl DiscordChat {
             let route = Route::ChannelMessages {
                 channel_id: ChannelId::from(target),
             };
-            match self
-                .call_json::<Entity>(
+            let sent = if files.is_empty() {
+                self.call_json::<Entity>(
                     "post a message",
                     LightMethod::Post,
                     route,
@@ -418,7 +432,12 @@ impl DiscordChat {
                     Some(&body),
                 )
                 .await
-            {
+            } else {
+                self.call_files("post a message with files", route, &body, &files)
+                    .await
+                    .and_then(|bytes| decode("post a message with files", &bytes))
+            };
+            match sent {
                 Ok(posted) => return Ok(MessageRef(posted.id)),
                 // A remembered thread was deleted since: start it again, once.
                 Err(CallError {
@@ -528,6 +547,43 @@ impl DiscordChat {
         Ok(id)
     }
 
+    /// POSTs a message with files to a route as `multipart/form-data`: the
+    /// JSON body as `payload_json` and each file as `files[n]`, matching the
+    /// body's `attachments` ids. Built here rather than by serenity, whose
+    /// multipart numbers every file 0.
+    async fn call_files(
+        &self,
+        what: &'static str,
+        route: Route<'_>,
+        body: &Value,
+        files: &[&Attachment],
+    ) -> Result<axum::body::Bytes, CallError> {
+        let mut form = reqwest::multipart::Form::new().text("payload_json", body.to_string());
+        for (i, a) in files.iter().enumerate() {
+            let part = reqwest::multipart::Part::bytes(a.bytes.clone())
+                .file_name(a.filename.clone())
+                .mime_str(a.media.mime())
+                .map_err(|e| {
+                    CallError::plain(ChatError::Rejected(format!(
+                        "Lookout could not encode {} for Discord ({e}); this is a Lookout bug, please report it",
+                        a.filename
+                    )))
+                })?;
+            form = form.part(format!("files[{i}]"), part);
+        }
+        let mut url = route.path().into_owned();
+        if let Some(proxy) = self.http.proxy.as_deref() {
+            url = url.replace(DEFAULT_API_URL, proxy.trim_end_matches('/'));
+        }
+        let builder = self
+            .client
+            .post(url)
+            .header(reqwest::header::AUTHORIZATION, self.http.token())
+            .multipart(form);
+        let result = self.send_built(what, builder).await;
+        self.logged(what, result)
+    }
+
     /// Calls a route and decodes its JSON answer.
     async fn call_json<T: DeserializeOwned>(
         &self,
@@ -538,11 +594,7 @@ impl DiscordChat {
         body: Option<&Value>,
     ) -> Result<T, CallError> {
         let bytes = self.call(what, method, route, query, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            CallError::plain(ChatError::Unavailable(format!(
-                "Discord's answer to {what} was not the expected JSON ({e}); Lookout will retry"
-            )))
-        })
+        decode(what, &bytes)
     }
 
     /// Sends one request; maps any failure to what the outbox should do.
@@ -555,6 +607,15 @@ impl DiscordChat {
         body: Option<&Value>,
     ) -> Result<axum::body::Bytes, CallError> {
         let result = self.call_inner(what, method, route, query, body).await;
+        self.logged(what, result)
+    }
+
+    /// Logs a call's outcome and scrubs its error.
+    fn logged(
+        &self,
+        what: &'static str,
+        result: Result<axum::body::Bytes, CallError>,
+    ) -> Result<axum::body::Bytes, CallError> {
         match &result {
             Ok(_) => tracing::debug!(what, "discord call ok"),
             Err(e) => {
@@ -588,6 +649,15 @@ impl DiscordChat {
                     "could not build the Discord request to {what} ({e}): check the Discord api_url and bot token in the config"
                 )))
             })?;
+        self.send_built(what, builder).await
+    }
+
+    /// Sends a built request; maps a failure or an error status.
+    async fn send_built(
+        &self,
+        what: &'static str,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<axum::body::Bytes, CallError> {
         let response = builder.timeout(self.timeout).send().await.map_err(|e| {
             let reason = if e.is_timeout() {
                 format!("no answer within {} ms", self.timeout.as_millis())

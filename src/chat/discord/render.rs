@@ -103,6 +103,8 @@ pub struct Rendered {
     pub components: Vec<Value>,
     /// Discord user ids mentioned by `Span::Mention`, in order, without repeats.
     pub mentioned: Vec<String>,
+    /// Files sent with the message (`render_with_files` only): (file name, title).
+    pub attachments: Vec<(String, String)>,
 }
 
 impl Rendered {
@@ -115,12 +117,24 @@ impl Rendered {
     /// The JSON body of a create-message or edit-message request (also the
     /// `data` of an interaction answer).
     pub fn payload(&self) -> Value {
-        json!({
+        let mut body = json!({
             "content": self.content,
             "embeds": self.embeds,
             "components": self.components,
             "allowed_mentions": self.allowed_mentions(),
-        })
+        });
+        if !self.attachments.is_empty() {
+            // Ids match the `files[n]` parts of the multipart request.
+            body["attachments"] = self
+                .attachments
+                .iter()
+                .enumerate()
+                .map(|(i, (name, title))| {
+                    json!({"id": i, "filename": name, "description": plain_label(title, MAX_ATTACHMENT_DESCRIPTION)})
+                })
+                .collect();
+        }
+        body
     }
 }
 
@@ -138,9 +152,26 @@ pub fn accent_colour(accent: Accent) -> u32 {
     }
 }
 
+/// Longest attachment description Discord accepts.
+const MAX_ATTACHMENT_DESCRIPTION: usize = 1024;
+
 /// Renders a message; `tag` (from an idempotency key) goes at the end of the
-/// last embed's footer, where `find_posted` looks for it.
+/// last embed's footer, where `find_posted` looks for it. Files are named in
+/// a line each: this rendering goes where files cannot (interaction answers,
+/// edits); `render_with_files` is for a post that uploads them.
 pub fn render(message: &Message, tag: Option<&str>) -> Rendered {
+    render_inner(message, tag, false)
+}
+
+/// `render` for a post sent with its files: they are listed as attachments,
+/// and the first image is shown in the first embed (`attachment://name`).
+pub fn render_with_files(message: &Message, tag: Option<&str>) -> Rendered {
+    render_inner(message, tag, true)
+}
+
+fn render_inner(message: &Message, tag: Option<&str>, with_files: bool) -> Rendered {
+    let mut attachments = Vec::new();
+    let mut image: Option<String> = None;
     let mut mentioned = Vec::new();
     let mut packer = Packer::new(accent_colour(message.accent));
     let total = message.blocks.len();
@@ -178,15 +209,35 @@ pub fn render(message: &Message, tag: Option<&str>) -> Rendered {
             }
             Block::Divider => packer.split = true,
             Block::Actions(_) => {}
+            Block::File(a) if with_files => {
+                if image.is_none() && a.media == crate::message::Media::Png {
+                    image = Some(a.filename.clone());
+                }
+                attachments.push((a.filename.clone(), a.title.clone()));
+            }
+            Block::File(a) => {
+                let t = RichText::plain(format!("📎 {} ({})", a.title, a.filename));
+                let mut pieces = vec![Piece::Atom("-# ".to_owned())];
+                pieces.extend(self::pieces(&t, false, &mut mentioned));
+                packer.add_para(&pieces, true);
+            }
         }
     }
-    let embeds = packer.finish(tag);
+    let mut embeds = packer.finish(tag);
+    if let Some(name) = image {
+        let shown = json!({"url": format!("attachment://{name}")});
+        match embeds.first_mut() {
+            Some(first) => first["image"] = shown,
+            None => embeds.push(json!({"color": accent_colour(message.accent), "image": shown})),
+        }
+    }
     let content = mention_line(&mentioned);
     Rendered {
         content,
         embeds,
         components: components(message),
         mentioned,
+        attachments,
     }
 }
 

@@ -113,6 +113,14 @@ pub fn render(message: &Message) -> (Vec<Value>, String) {
                 }
             }
             Block::Divider => blocks.push(json!({"type": "divider"})),
+            // Files travel beside the blocks (files.completeUploadExternal); a
+            // message that cannot carry them (one person only) names them.
+            Block::File(a) => {
+                let t = RichText::plain(format!("📎 {} ({})", a.title, a.filename));
+                let text = mrkdwn_obj(mrkdwn_bounded(lead.as_deref(), &t, MAX_SECTION_CHARS));
+                emoji_shown |= lead.is_some();
+                blocks.push(json!({"type": "context", "elements": [text]}));
+            }
             Block::Actions(actions) => {
                 for elements in action_elements(actions, &mut link_counter) {
                     blocks.push(json!({"type": "actions", "elements": elements}));
@@ -584,6 +592,10 @@ fn fallback_text(message: &Message) -> String {
                     pieces.push(Piece::Atoms(escape_atoms(&format!("{label}: "))));
                     pieces.extend(value.0.iter().map(fallback_span));
                 }
+            }
+            Block::File(a) => {
+                line(&mut pieces);
+                pieces.push(Piece::Atoms(escape_atoms(&a.title)));
             }
             Block::Actions(_) | Block::Divider => {}
         }

@@ -2,7 +2,9 @@
 //!
 //! It serves the methods the Slack adapter uses (`auth.test`,
 //! `conversations.list/history/replies`, `chat.postMessage/update/postEphemeral`,
-//! `views.open`, `reactions.add`) with Slack's shapes and error codes, checks the bearer token like Slack, and
+//! `views.open`, `reactions.add`, and files: `files.getUploadURLExternal`, the
+//! upload URL it hands out, `files.completeUploadExternal`, `files.info`) with
+//! Slack's shapes and error codes, checks the bearer token like Slack, and
 //! accepts JSON and form bodies. Tests read back every call and the current
 //! messages, and can make the next calls fail the ways Slack fails (HTTP 429
 //! with `Retry-After`, a 5xx, an `ok: false` error code). No database: the
@@ -65,6 +67,27 @@ pub struct FakeMessage {
     pub user: Option<String>,
     /// Reaction names added to it, in order.
     pub reactions: Vec<String>,
+    /// Ids of the files shared with it (`files.completeUploadExternal`).
+    pub files: Vec<String>,
+}
+
+/// A file as the fake holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeFile {
+    /// `F…` id.
+    pub id: String,
+    /// File name given to `files.getUploadURLExternal`.
+    pub filename: String,
+    /// Length promised there.
+    pub length: usize,
+    /// Title given when completed.
+    pub title: String,
+    /// Bytes received at the upload URL (`None` until then).
+    pub bytes: Option<Vec<u8>>,
+    /// Content type of the upload.
+    pub content_type: String,
+    /// Channels and message `ts` it was shared in.
+    pub shares: Vec<(String, String)>,
 }
 
 /// How the next calls fail.
@@ -104,6 +127,7 @@ struct Stored {
     edits: u32,
     user: Option<String>,
     reactions: Vec<String>,
+    files: Vec<String>,
 }
 
 struct State {
@@ -114,6 +138,10 @@ struct State {
     counter: u64,
     /// Largest `conversations.list` page, whatever the client asks.
     page_size: usize,
+    /// Uploads, in order.
+    files: Vec<FakeFile>,
+    /// `http://addr`, for the upload URLs handed out.
+    base: String,
 }
 
 /// Slack's 200-with-error answer.
@@ -129,6 +157,8 @@ impl FakeSlack {
                 failures: VecDeque::new(),
                 counter: 0,
                 page_size: 100,
+                files: Vec::new(),
+                base: String::new(),
             })),
             latency_ms: Default::default(),
         };
@@ -168,6 +198,7 @@ impl FakeSlack {
     pub async fn start(&self) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        self.lock().base = format!("http://{addr}");
         let fake = self.clone();
         let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let fake = fake.clone();
@@ -214,10 +245,16 @@ impl FakeSlack {
                         edits: m.edits,
                         user: m.user.clone(),
                         reactions: m.reactions.clone(),
+                        files: m.files.clone(),
                     })
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Every upload, in order.
+    pub fn files(&self) -> Vec<FakeFile> {
+        self.lock().files.clone()
     }
 
     /// A person (`user`) replies in the thread of `thread_ts` in `channel` (name
@@ -247,6 +284,7 @@ impl FakeSlack {
             edits: 0,
             user: Some(user.to_owned()),
             reactions: Vec::new(),
+            files: Vec::new(),
         });
         Some(ts)
     }
@@ -263,6 +301,24 @@ impl FakeSlack {
     }
 
     fn handle(&self, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {
+        // The upload URL handed out by files.getUploadURLExternal: no token, raw bytes.
+        if let Some(id) = uri.path().strip_prefix("/upload/") {
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let mut st = self.lock();
+            let Some(f) = st.files.iter_mut().find(|f| f.id == id) else {
+                return (StatusCode::NOT_FOUND, "no such upload").into_response();
+            };
+            if body.len() != f.length {
+                return (StatusCode::BAD_REQUEST, "length mismatch").into_response();
+            }
+            f.bytes = Some(body.to_vec());
+            f.content_type = content_type;
+            return (StatusCode::OK, format!("OK - {}", body.len())).into_response();
+        }
         let Some(rest) = uri.path().strip_prefix("/api/") else {
             return (StatusCode::NOT_FOUND, "not a Slack API path").into_response();
         };
@@ -272,7 +328,7 @@ impl FakeSlack {
         let mut st = self.lock();
         let mut call = FakeCall {
             method: method.clone(),
-            channel: str_param(&params, "channel"),
+            channel: str_param(&params, "channel").or_else(|| str_param(&params, "channel_id")),
             ts: str_param(&params, "ts"),
             thread_ts: str_param(&params, "thread_ts"),
             text: str_param(&params, "text"),
@@ -325,6 +381,11 @@ impl FakeSlack {
             "chat.postEphemeral" => st.ephemeral(&params),
             "views.open" => st.open_view(&params),
             "reactions.add" => st.react(&params),
+            "files.getUploadURLExternal" => st.upload_url(&params),
+            "files.completeUploadExternal" => st.complete_upload(&params),
+            "files.info" => st.file_info(&params),
+            // Retired by Slack: new apps get this answer.
+            "files.upload" => Err("method_deprecated".to_owned()),
             _ => Err("unknown_method".to_owned()),
         };
         match result {
@@ -448,6 +509,114 @@ impl State {
         Ok(json!({"messages": page, "has_more": more, "response_metadata": {"next_cursor": next}}))
     }
 
+    fn upload_url(&mut self, params: &Map<String, Value>) -> SlackResult {
+        let filename = str_param(params, "filename").ok_or("invalid_arguments")?;
+        let length = usize_param(params, "length").ok_or("invalid_arguments")?;
+        if length == 0 {
+            return Err("invalid_arguments".to_owned());
+        }
+        let id = format!("F{:04}", self.files.len() + 1);
+        self.files.push(FakeFile {
+            id: id.clone(),
+            filename,
+            length,
+            title: String::new(),
+            bytes: None,
+            content_type: String::new(),
+            shares: Vec::new(),
+        });
+        Ok(json!({"upload_url": format!("{}/upload/{id}", self.base), "file_id": id}))
+    }
+
+    fn complete_upload(&mut self, params: &Map<String, Value>) -> SlackResult {
+        let wanted = match params.get("files") {
+            Some(Value::Array(a)) if !a.is_empty() => a.clone(),
+            _ => return Err("invalid_arguments".to_owned()),
+        };
+        let mut ids = Vec::new();
+        for w in &wanted {
+            let id = w["id"].as_str().ok_or("invalid_arguments")?;
+            let f = self
+                .files
+                .iter()
+                .find(|f| f.id == id)
+                .ok_or("file_not_found")?;
+            if f.bytes.is_none() {
+                // Completed before its bytes arrived.
+                return Err("file_upload_size_mismatch".to_owned());
+            }
+            ids.push((id.to_owned(), w["title"].as_str().unwrap_or_default().to_owned()));
+        }
+        let blocks = match params.get("blocks") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(b)) => b.clone(),
+            Some(_) => return Err("invalid_blocks_format".to_owned()),
+        };
+        if blocks.len() > 50 || blocks.iter().any(|b| !b["type"].is_string()) {
+            return Err("invalid_blocks".to_owned());
+        }
+        let Some(channel_id) = str_param(params, "channel_id") else {
+            // Not shared: a private file, no message.
+            return Ok(json!({"files": ids.iter().map(|(id, t)| json!({"id": id, "title": t})).collect::<Vec<_>>()}));
+        };
+        self.counter += 1;
+        let ts = ts_of(self.counter);
+        let thread = str_param(params, "thread_ts");
+        let channel = self
+            .channels
+            .iter_mut()
+            .find(|c| c.id == channel_id)
+            .ok_or("channel_not_found")?;
+        if let Some(t) = &thread
+            && !channel.messages.iter().any(|m| &m.ts == t)
+        {
+            return Err("thread_not_found".to_owned());
+        }
+        channel.messages.push(Stored {
+            ts: ts.clone(),
+            thread_ts: thread,
+            text: String::new(),
+            blocks,
+            metadata: None,
+            edits: 0,
+            user: None,
+            reactions: Vec::new(),
+            files: ids.iter().map(|(id, _)| id.clone()).collect(),
+        });
+        for (id, title) in &ids {
+            if let Some(f) = self.files.iter_mut().find(|f| &f.id == id) {
+                f.title = title.clone();
+                f.shares.push((channel_id.clone(), ts.clone()));
+            }
+        }
+        // Like Slack, the answer names the files, not the message: its ts is in files.info.
+        Ok(json!({
+            "files": ids.iter().map(|(id, t)| json!({"id": id, "title": t})).collect::<Vec<_>>()
+        }))
+    }
+
+    fn file_info(&self, params: &Map<String, Value>) -> SlackResult {
+        let id = str_param(params, "file").ok_or("invalid_arguments")?;
+        let f = self
+            .files
+            .iter()
+            .find(|f| f.id == id)
+            .ok_or("file_not_found")?;
+        let mut public = Map::new();
+        for (channel, ts) in &f.shares {
+            let list = public
+                .entry(channel.clone())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(a) = list {
+                a.push(json!({"ts": ts, "channel_name": channel}));
+            }
+        }
+        Ok(json!({"file": {
+            "id": f.id, "name": f.filename, "title": f.title, "size": f.length,
+            "mimetype": f.content_type, "shares": {"public": public}
+        }}))
+    }
+
     fn post(&mut self, params: &Map<String, Value>) -> SlackResult {
         let (text, blocks) = content(params)?;
         let metadata = params.get("metadata").filter(|m| m.is_object()).cloned();
@@ -473,6 +642,7 @@ impl State {
             edits: 0,
             user: None,
             reactions: Vec::new(),
+            files: Vec::new(),
         };
         let message = message_json(&stored, &channel.messages, true);
         let id = channel.id.clone();
@@ -599,6 +769,9 @@ fn message_json(m: &Stored, all: &[Stored], with_meta: bool) -> Value {
             v["reply_count"] = json!(replies);
         }
     }
+    if !m.files.is_empty() {
+        v["files"] = Value::Array(m.files.iter().map(|f| json!({"id": f})).collect());
+    }
     if m.edits > 0 {
         v["edited"] = json!({"user": "U0BOT", "ts": m.ts});
     }
@@ -631,7 +804,7 @@ fn parse_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Map<St
             for (k, v) in u.query_pairs() {
                 // Form bodies carry `blocks` and `metadata` as JSON strings.
                 let value = match k.as_ref() {
-                    "blocks" | "metadata" | "view" => {
+                    "blocks" | "metadata" | "view" | "files" => {
                         serde_json::from_str(&v).unwrap_or(Value::String(v.into_owned()))
                     }
                     _ => Value::String(v.into_owned()),

@@ -37,6 +37,7 @@ use crate::message::{
 pub mod blocks;
 pub mod fake;
 pub mod fake_socket;
+mod files;
 pub mod http;
 pub mod inbound;
 pub mod socket;
@@ -84,6 +85,8 @@ pub struct SlackChat {
     token: SlackApiToken,
     /// Kept to scrub error text, in case a transport error ever echoes it.
     secret: Secret,
+    /// Sends file bytes to the upload URLs Slack hands out (no token goes there).
+    uploads: reqwest::Client,
 }
 
 impl SlackChat {
@@ -118,10 +121,14 @@ impl SlackChat {
         let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(base);
         let token = SlackApiToken::new(SlackApiTokenValue(cfg.bot_token.expose().to_owned()))
             .with_token_type(SlackApiTokenType::Bot);
+        let uploads = reqwest::Client::builder()
+            .build()
+            .map_err(|e| ChatError::Rejected(format!("could not start an HTTP client: {e}")))?;
         Ok(Self {
             client: SlackClient::new(connector),
             token,
             secret: cfg.bot_token,
+            uploads,
         })
     }
 
@@ -311,7 +318,27 @@ impl ChatAdapter for SlackChat {
         message: &Message,
         thread: Option<&MessageRef>,
     ) -> Result<MessageRef, ChatError> {
+        if message.files().next().is_some() {
+            let staged = self.stage(channel, message).await?;
+            return self.share(channel, &staged, thread).await;
+        }
         self.send(channel, message, thread, None).await
+    }
+
+    async fn stage_files(
+        &self,
+        channel: &ChannelRef,
+        message: &Message,
+    ) -> Result<Option<Message>, ChatError> {
+        self.stage(channel, message).await.map(Some)
+    }
+
+    async fn find_shared(
+        &self,
+        channel: &ChannelRef,
+        message: &Message,
+    ) -> Result<Option<MessageRef>, ChatError> {
+        self.find_share(channel, message).await
     }
 
     async fn post_keyed(
@@ -321,6 +348,12 @@ impl ChatAdapter for SlackChat {
         thread: Option<&MessageRef>,
         key: &str,
     ) -> Result<MessageRef, ChatError> {
+        // A share of files carries no metadata: the outbox staged them and finds
+        // the share by file id instead of by key.
+        if message.files().next().is_some() {
+            let staged = self.stage(channel, message).await?;
+            return self.share(channel, &staged, thread).await;
+        }
         self.send(channel, message, thread, Some(key)).await
     }
 
