@@ -26,10 +26,14 @@ async fn stack() -> (Stack, Arc<ConsoleChat>) {
 }
 
 async fn stack_with(chat: Arc<ConsoleChat>) -> Stack {
+    stack_at(chat, demo_start()).await
+}
+
+async fn stack_at(chat: Arc<ConsoleChat>, start: chrono::DateTime<chrono::Utc>) -> Stack {
     Stack::start(
         7,
         12,
-        SimClock::frozen(demo_start()),
+        SimClock::frozen(start),
         chat.clone(),
         &["acme", "bluebird", "cedar-co"],
     )
@@ -552,9 +556,8 @@ async fn until_worse_snoozes_end_after_the_configured_days() {
 #[tokio::test]
 async fn the_renewal_report_counts_what_happened_and_records_who_asked() {
     let files = tempfile::tempdir().unwrap();
-    let chat = Arc::new(
-        ConsoleChat::with_writer(Box::new(std::io::sink())).with_files_dir(files.path()),
-    );
+    let chat =
+        Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())).with_files_dir(files.path()));
     let stack = stack_with(chat.clone()).await;
     let fixed = seed(&stack, "acme", "flow-live-stopped", Severity::Critical).await;
     seed(&stack, "acme", "deliv-bounce-rate", Severity::Warning).await;
@@ -603,9 +606,19 @@ async fn the_renewal_report_counts_what_happened_and_records_who_asked() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(saved.len(), 2, "{saved:?}");
-    let png = saved.iter().find(|p| p.extension().unwrap() == "png").unwrap();
-    let md = saved.iter().find(|p| p.extension().unwrap() == "md").unwrap();
-    assert!(std::fs::read(png).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
+    let png = saved
+        .iter()
+        .find(|p| p.extension().unwrap() == "png")
+        .unwrap();
+    let md = saved
+        .iter()
+        .find(|p| p.extension().unwrap() == "md")
+        .unwrap();
+    assert!(
+        std::fs::read(png)
+            .unwrap()
+            .starts_with(b"\x89PNG\r\n\x1a\n")
+    );
     let doc = std::fs::read_to_string(md).unwrap();
     assert!(doc.contains("| Findings opened | 2 |"), "{doc}");
     assert!(doc.contains("| Value flagged | $240 |"), "{doc}");
@@ -643,6 +656,111 @@ async fn the_renewal_report_counts_what_happened_and_records_who_asked() {
             asked[0].2.as_str()
         ),
         ("renewal-report", Some("acme"), "console:lee")
+    );
+}
+
+#[tokio::test]
+async fn the_monthly_report_covers_last_month_in_one_template() {
+    let files = tempfile::tempdir().unwrap();
+    let chat =
+        Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())).with_files_dir(files.path()));
+    // October: one real scan of acme, and a finding the team fixed in a day.
+    let oct6 = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 10, 6, 12, 0, 0).unwrap();
+    let stack = stack_at(chat.clone(), oct6).await;
+    let acme = ClientSlug::parse("acme").unwrap();
+    stack.app.scan(&acme, "test", None).await.unwrap();
+    let fixed = seed(&stack, "acme", "flow-live-stopped", Severity::Critical).await;
+    stack.clock.advance(Duration::hours(24));
+    run(
+        &stack,
+        "ana",
+        "client-acme",
+        &format!("/resolve {fixed} fixed"),
+    )
+    .await
+    .unwrap();
+    stack.clock.set(demo_start());
+    let still_open = seed(&stack, "acme", "deliv-bounce-rate", Severity::Warning).await;
+    stack.app.deliverer.run_once().await.unwrap();
+
+    let answer = run(&stack, "ana", "client-acme", "/report acme")
+        .await
+        .unwrap();
+    assert!(answer.contains("October 2026 report"), "{answer}");
+    stack.app.deliverer.run_once().await.unwrap();
+    let posted = chat
+        .transcript()
+        .into_iter()
+        .find(|e| e.kind == ConsoleEventKind::Post && e.text.contains("Monthly report for"))
+        .expect("posted through the outbox");
+    assert_eq!(posted.channel, ChannelRef::console("client-acme"));
+    assert!(
+        posted
+            .text
+            .contains("Monthly report for Acme Outfitters: October 2026"),
+        "{}",
+        posted.text
+    );
+    assert!(posted.text.contains("Checked: 1 scans"), "{}", posted.text);
+    assert!(
+        !posted.text.contains(&still_open.to_string()),
+        "November's finding is not October's: {}",
+        posted.text
+    );
+    let md = std::fs::read_dir(files.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().unwrap() == "md")
+        .expect("the Markdown document");
+    assert!(
+        md.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .ends_with("report-acme-2026-10.md"),
+        "{md:?}"
+    );
+    let doc = std::fs::read_to_string(&md).unwrap();
+    for want in [
+        "## What we checked",
+        "## What we found and fixed",
+        "## Open items",
+        "## Deliverability and revenue at risk",
+        "- 1 scans of the Klaviyo account (0 could not read it fully)",
+        &format!("| {fixed} | flow-live-stopped at acme | critical | $120 | 2026-10-07 |"),
+        "| 2026-10-05 |",
+    ] {
+        assert!(doc.contains(want), "{want}\n{doc}");
+    }
+
+    // The month under way, by name; a month not begun; a bad month.
+    let now = run(&stack, "ana", "client-acme", "/report acme nov")
+        .await
+        .unwrap();
+    assert!(now.contains("November 2026 report"), "{now}");
+    let future = run(&stack, "ana", "client-acme", "/report acme 2027-01")
+        .await
+        .unwrap_err();
+    assert!(
+        future.to_string().contains("has not started yet"),
+        "{future}"
+    );
+    let line = parse_line("/report acme smarch").unwrap_err();
+    assert!(line.to_string().contains("not a month"), "{line}");
+    // Never about another client from a client's channel.
+    let elsewhere = run(&stack, "ana", "client-bluebird", "/report acme")
+        .await
+        .unwrap_err();
+    assert!(
+        elsewhere.to_string().contains("belongs to acme"),
+        "{elsewhere}"
+    );
+    let mut db = stack.app.store.conn().await.unwrap();
+    let asked = lookout::store::reports::requests(&mut db).await.unwrap();
+    assert_eq!(
+        asked.iter().filter(|a| a.0 == "report").count(),
+        2,
+        "each report that ran is recorded"
     );
 }
 

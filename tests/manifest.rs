@@ -120,6 +120,8 @@ fn scopes_are_exactly_the_least_privilege_list() {
         "channels:history",
         "groups:history",
         "reactions:write",
+        "files:write",
+        "files:read",
     ] {
         assert!(allowed.contains(&want), "{want}");
     }
@@ -132,7 +134,8 @@ fn scopes_are_exactly_the_least_privilege_list() {
         "users:read",
         "chat:write.public",
         "im:history",
-        "files:write",
+        "files:write.public",
+        "remote_files",
     ] {
         assert!(!yaml.contains(broad), "{broad} appears in the manifest");
     }

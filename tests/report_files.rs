@@ -214,7 +214,10 @@ async fn discord_sends_the_files_with_the_post_and_shows_the_chart_in_the_embed(
         m.embeds[0]["image"]["url"], "attachment://renewal-acme-90d.png",
         "the chart is shown in the embed"
     );
-    assert_eq!(m.embeds[0]["title"], "Renewal report for Acme: last 90 days");
+    assert_eq!(
+        m.embeds[0]["title"],
+        "Renewal report for Acme: last 90 days"
+    );
     assert!(m.nonce.is_some(), "keyed like every outbox post");
 }
 

@@ -127,6 +127,7 @@ fn args(spec: &CommandSpec, p: Platform, target: usize, findings: &[FindingId]) 
             ArgKind::Channel => ch(p, 1 + target as u32).to_string(),
             ArgKind::User => person(p, Role::Am).to_string(),
             ArgKind::Word => "east".into(),
+            ArgKind::Month => "october".into(),
         })
         .collect::<Vec<_>>()
         .join(" ")

@@ -121,8 +121,7 @@ impl Inner {
         for a in message.files() {
             let safe = !a.filename.is_empty()
                 && !a.filename.starts_with('.')
-                && a
-                    .filename
+                && a.filename
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
             if !safe {

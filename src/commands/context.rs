@@ -93,6 +93,9 @@ pub enum CommandError {
     /// The app refused it (unknown client, scan already running...).
     #[error(transparent)]
     App(#[from] AppError),
+    /// The request cannot be met as asked (a month that has not begun...).
+    #[error("{0}")]
+    Refused(String),
     /// Something broke inside Lookout.
     #[error("something went wrong inside Lookout ({0}); it has been logged, try again in a minute")]
     Internal(String),
@@ -229,7 +232,11 @@ impl Ctx {
     /// the outbox, since files need a post of their own and the outbox makes
     /// that exactly once; the person is told it is on its way. Elsewhere it is
     /// answered privately, naming the files and where to get them.
-    pub async fn show_with_files(&self, what: &str, message: Message) -> Result<Reply, CommandError> {
+    pub async fn show_with_files(
+        &self,
+        what: &str,
+        message: Message,
+    ) -> Result<Reply, CommandError> {
         match self.place() {
             Place::Client(_) | Place::Agency => {
                 let mut tx = self.app.store.begin().await?;

@@ -49,6 +49,14 @@ pub const SCOPES: &[(&str, &str)] = &[
         "reactions:write",
         "confirm with a reaction that a thread reply was kept as a note",
     ),
+    (
+        "files:write",
+        "post a report's chart and Markdown document in the channel it was asked in",
+    ),
+    (
+        "files:read",
+        "check after a crash whether a report's files were already posted, so they are not posted twice",
+    ),
 ];
 
 /// Bot events Lookout subscribes to: messages, so thread replies become notes.

@@ -31,6 +31,7 @@ mod note;
 mod notes;
 mod portfolio;
 mod renewal_report;
+mod report;
 mod resolve;
 mod route;
 mod scan;
@@ -127,6 +128,17 @@ pub enum ArgValue {
     Channel(ChannelRef),
     /// A person (adapters decode mentions into `platform:id`).
     User(PersonRef),
+    /// A month, with or without its year.
+    Month(MonthSpec),
+}
+
+/// A month as typed: `2026-10` names its year, `october` the latest one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthSpec {
+    /// The year, when typed.
+    pub year: Option<i32>,
+    /// 1 to 12.
+    pub month: u32,
 }
 
 /// A command's parsed arguments, by declared name.
@@ -200,6 +212,14 @@ impl Args {
         }
     }
 
+    /// A month argument.
+    pub fn month(&self, name: &str) -> Option<MonthSpec> {
+        match self.get(name) {
+            Some(ArgValue::Month(m)) => Some(*m),
+            _ => None,
+        }
+    }
+
     /// A channel argument.
     pub fn channel(&self, name: &str) -> Option<ChannelRef> {
         match self.get(name) {
@@ -267,6 +287,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("notes", notes::run),
     ("portfolio", portfolio::run),
     ("renewal-report", renewal_report::run),
+    ("report", report::run),
     ("resolve", resolve::run),
     ("route", route::run),
     ("scan", scan::run),

@@ -8,7 +8,7 @@
 use chrono::{Duration, NaiveDate};
 
 use crate::commands::spec::{self, ArgKind, ArgSpec, CommandSpec, UMBRELLA};
-use crate::commands::{ArgValue, Command, SnoozeSpec};
+use crate::commands::{ArgValue, Command, MonthSpec, SnoozeSpec};
 use crate::domain::{ClientSlug, DomainError, FindingId, Severity};
 use crate::message::{ChannelRef, PersonRef};
 
@@ -266,7 +266,7 @@ fn parse_args(spec: &CommandSpec, text: &str) -> Result<Vec<Option<ArgValue>>, P
 fn specificity(kind: ArgKind) -> u8 {
     match kind {
         ArgKind::Finding | ArgKind::Snooze => 5,
-        ArgKind::Severity | ArgKind::Days | ArgKind::Channel | ArgKind::User => 4,
+        ArgKind::Severity | ArgKind::Days | ArgKind::Channel | ArgKind::User | ArgKind::Month => 4,
         ArgKind::Command => 3,
         ArgKind::Client => 2,
         ArgKind::Word => 1,
@@ -285,6 +285,7 @@ fn missing(spec: &CommandSpec, arg: &ArgSpec) -> ParseError {
         ArgKind::Channel => "a channel, e.g. #client-acme".to_owned(),
         ArgKind::User => "a person, e.g. @ana".to_owned(),
         ArgKind::Word => "one word, e.g. east or @ana".to_owned(),
+        ArgKind::Month => MONTH_HINT.to_owned(),
         ArgKind::Text => {
             let d = arg.description.trim_end_matches('.');
             let mut chars = d.chars();
@@ -390,9 +391,58 @@ fn parse_value(kind: ArgKind, word: &str) -> Result<ArgValue, ArgFail> {
                 )))
             }
         }
+        ArgKind::Month => parse_month(word)
+            .map(ArgValue::Month)
+            .map_err(ArgFail::Detail),
         // Text is taken from the rest of the line by `parse_args`; a single word is still text.
         ArgKind::Text => Ok(ArgValue::Text(clean_text(word))),
     }
+}
+
+/// How a month may be written.
+const MONTH_HINT: &str = "a month, e.g. 2026-10, october or oct";
+
+/// Parses a month: `YYYY-MM`, a month's English name or its first three letters.
+fn parse_month(word: &str) -> Result<MonthSpec, String> {
+    const NAMES: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let lower = word.to_lowercase();
+    if let Some((y, m)) = lower.split_once('-')
+        && y.len() == 4
+        && let (Ok(year), Ok(month)) = (y.parse::<i32>(), m.parse::<u32>())
+    {
+        return if (1..=12).contains(&month) && (2000..=2100).contains(&year) {
+            Ok(MonthSpec {
+                year: Some(year),
+                month,
+            })
+        } else {
+            Err(format!(
+                "`{}` is not a real month: use {MONTH_HINT}",
+                shown(word)
+            ))
+        };
+    }
+    NAMES
+        .iter()
+        .position(|n| lower.len() >= 3 && n.starts_with(&lower))
+        .map(|i| MonthSpec {
+            year: None,
+            month: i as u32 + 1,
+        })
+        .ok_or_else(|| format!("`{}` is not a month: use {MONTH_HINT}", shown(word)))
 }
 
 /// Parses a snooze: `30m`, `4h`, `1d`, `1w` (up to 30 days), `YYYY-MM-DD` or `until-worse`.

@@ -72,6 +72,8 @@ pub enum ArgKind {
     User,
     /// One word, e.g. a pod name or a person (`east`, `slack:U0ANA`).
     Word,
+    /// A calendar month: `2026-10`, `october` or `oct`.
+    Month,
 }
 
 impl CommandSpec {

@@ -8,8 +8,7 @@ use crate::message::{Attachment, Block, Media, Message};
 /// milliseconds of pixel work); `None`, logged, when it cannot be drawn, so
 /// the report still goes out without it.
 pub async fn chart(title: String, currency: String, points: Vec<WeeklyPoint>) -> Option<Vec<u8>> {
-    let drawn =
-        tokio::task::spawn_blocking(move || weekly_chart(&title, &currency, &points)).await;
+    let drawn = tokio::task::spawn_blocking(move || weekly_chart(&title, &currency, &points)).await;
     match drawn {
         Ok(Ok(png)) => Some(png),
         Ok(Err(e)) => {
@@ -24,7 +23,13 @@ pub async fn chart(title: String, currency: String, points: Vec<WeeklyPoint>) ->
 }
 
 /// Adds a report's chart (when drawn) and Markdown document to its message.
-pub fn attach(message: &mut Message, stem: &str, title: &str, png: Option<Vec<u8>>, markdown: String) {
+pub fn attach(
+    message: &mut Message,
+    stem: &str,
+    title: &str,
+    png: Option<Vec<u8>>,
+    markdown: String,
+) {
     if let Some(png) = png {
         message.blocks.push(Block::File(Attachment::new(
             stem,

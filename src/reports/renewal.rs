@@ -98,21 +98,23 @@ pub struct Renewal {
     pub weeks: Vec<Week>,
 }
 
-fn hours(d: Duration) -> f64 {
+/// A duration in hours.
+pub(crate) fn hours(d: Duration) -> f64 {
     d.num_seconds() as f64 / 3600.0
 }
 
 /// The window includes its end: a report asked for now counts what just happened.
-fn in_window(t: DateTime<Utc>, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+pub(crate) fn in_window(t: DateTime<Utc>, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
     t >= from && t <= to
 }
 
 /// Whether Lookout (a scan) rather than a person resolved it.
-fn cleared_by_itself(f: &Finding) -> bool {
+pub(crate) fn cleared_by_itself(f: &Finding) -> bool {
     f.resolved_by.as_deref() == Some("lookout")
 }
 
-fn value_minor(f: &Finding) -> i64 {
+/// A finding's value in minor units, 0 when it has none.
+pub(crate) fn value_minor(f: &Finding) -> i64 {
     f.value.as_ref().map(|v| v.minor).unwrap_or(0)
 }
 
@@ -192,7 +194,7 @@ pub fn renewal(
 }
 
 /// Week-by-week counts, each week starting on a Monday.
-fn weeks(findings: &[Finding], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Week> {
+pub(crate) fn weeks(findings: &[Finding], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Week> {
     let monday = |d: NaiveDate| d - Duration::days(i64::from(d.weekday().num_days_from_monday()));
     let first = monday(from.date_naive());
     let mut out = Vec::new();

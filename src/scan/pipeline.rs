@@ -18,7 +18,7 @@ use crate::klaviyo::KlaviyoError;
 use crate::outbox;
 use crate::routing::{self, Mode};
 use crate::scan::fetch::{ScanProgress, build_snapshot};
-use crate::scan::snapshot::Snapshot;
+use crate::scan::snapshot::{KnownMetric, Snapshot};
 use crate::store::{Db, StoreError, scans};
 
 /// What one scan did.
@@ -40,6 +40,18 @@ pub struct ScanReport {
     pub skipped: Vec<String>,
     /// The client's unresolved findings after the scan.
     pub active: Vec<Finding>,
+}
+
+/// Email delivery in the 24 hours before a snapshot, when its activity was read.
+fn delivery_24h(s: &Snapshot) -> Option<scans::Delivery> {
+    let activity = s.activity.as_ref()?;
+    let since = s.taken_at - Duration::hours(24);
+    let count = |m: KnownMetric| activity.get(&m).map_or(0.0, |a| a.count_since(since));
+    Some(scans::Delivery {
+        received: count(KnownMetric::ReceivedEmail),
+        bounced: count(KnownMetric::BouncedEmail),
+        spam: count(KnownMetric::MarkedEmailAsSpam),
+    })
 }
 
 /// Check ids for what the pipeline itself reports (not in the catalogue).
@@ -187,6 +199,11 @@ impl App {
                 api_calls,
                 observations: observations.len(),
                 gaps: gaps.join("; "),
+                checks_run: ran
+                    .iter()
+                    .filter(|c| self.catalogue.iter().any(|k| k.id == c.as_str()))
+                    .count(),
+                delivery: snapshot.as_ref().and_then(delivery_24h),
             },
         )
         .await?;

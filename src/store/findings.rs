@@ -250,6 +250,29 @@ impl Findings {
             .collect()
     }
 
+    /// A client's findings that were active at some time in `[from, to]`:
+    /// detected by `to` and not resolved before `from` (monthly reports).
+    pub async fn active_during(
+        db: &mut Db,
+        client: &ClientSlug,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Finding>, FindingError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT * FROM findings WHERE client = ?1 AND detected_at <= ?3
+               AND (resolved_at IS NULL OR resolved_at >= ?2)
+             ORDER BY id",
+        )
+        .bind(client.as_str())
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(db.c())
+        .await?;
+        rows.into_iter()
+            .map(|r| Finding::try_from(r).map_err(FindingError::from))
+            .collect()
+    }
+
     /// Reconciles one scan's observations with the client's stored findings.
     ///
     /// `ran` holds the ids of the checks that actually ran: a finding whose check

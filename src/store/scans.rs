@@ -25,13 +25,42 @@ pub struct ScanRow<'a> {
     pub observations: usize,
     /// What could not be read.
     pub gaps: String,
+    /// Checks that ran.
+    pub checks_run: usize,
+    /// Deliverability in the 24 hours before the scan, when it could be read.
+    pub delivery: Option<Delivery>,
+}
+
+/// Email delivery counts over a day.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Delivery {
+    /// Received Email events.
+    pub received: f64,
+    /// Bounced Email events.
+    pub bounced: f64,
+    /// Marked Email as Spam events.
+    pub spam: f64,
+}
+
+/// A recorded scan, as reports read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanStat {
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// `done` or `failed`.
+    pub status: String,
+    /// Checks that ran.
+    pub checks_run: u32,
+    /// Deliverability in the 24 hours before it.
+    pub delivery: Option<Delivery>,
 }
 
 /// Records a scan.
 pub async fn record_scan(db: &mut Db, row: &ScanRow<'_>) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO scans (client, trigger, started_at, finished_at, status, api_calls, observations, gaps)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO scans (client, trigger, started_at, finished_at, status, api_calls, observations, gaps,
+                            checks_run, received_24h, bounced_24h, spam_24h)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(row.client.as_str())
     .bind(row.trigger)
@@ -41,9 +70,58 @@ pub async fn record_scan(db: &mut Db, row: &ScanRow<'_>) -> Result<(), StoreErro
     .bind(i64::try_from(row.api_calls).unwrap_or(i64::MAX))
     .bind(i64::try_from(row.observations).unwrap_or(i64::MAX))
     .bind(&row.gaps)
+    .bind(i64::try_from(row.checks_run).unwrap_or(i64::MAX))
+    .bind(row.delivery.map(|d| d.received))
+    .bind(row.delivery.map(|d| d.bounced))
+    .bind(row.delivery.map(|d| d.spam))
     .execute(db.c())
     .await?;
     Ok(())
+}
+
+/// A client's scans started in `[from, to]`, oldest first.
+pub async fn between(
+    db: &mut Db,
+    client: &ClientSlug,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<ScanStat>, StoreError> {
+    type Raw = (
+        DateTime<Utc>,
+        String,
+        i64,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+    );
+    let rows: Vec<Raw> = sqlx::query_as(
+        "SELECT started_at, status, checks_run, received_24h, bounced_24h, spam_24h FROM scans
+         WHERE client = ? AND started_at >= ? AND started_at <= ? ORDER BY started_at",
+    )
+    .bind(client.as_str())
+    .bind(ts(from))
+    .bind(ts(to))
+    .fetch_all(db.c())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(started_at, status, checks, received, bounced, spam)| {
+            let delivery = match (received, bounced, spam) {
+                (Some(received), Some(bounced), Some(spam)) => Some(Delivery {
+                    received,
+                    bounced,
+                    spam,
+                }),
+                _ => None,
+            };
+            ScanStat {
+                started_at,
+                status,
+                checks_run: u32::try_from(checks).unwrap_or(0),
+                delivery,
+            }
+        })
+        .collect())
 }
 
 /// The client's baseline snapshot (JSON), if any.

@@ -122,6 +122,11 @@ fn arg(spec: &CommandSpec, a: &ArgSpec) -> Value {
             o.insert("max_length".into(), json!(64));
             option::STRING
         }
+        ArgKind::Month => {
+            o.insert("min_length".into(), json!(3));
+            o.insert("max_length".into(), json!(9));
+            option::STRING
+        }
         ArgKind::Text => {
             o.insert("min_length".into(), json!(1));
             o.insert("max_length".into(), json!(TEXT_MAX_CHARS));

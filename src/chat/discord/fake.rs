@@ -577,7 +577,10 @@ impl State {
             });
         }
         if let Some(extra) = parts.first() {
-            return Err(format!("file part {} not declared in attachments", extra.name));
+            return Err(format!(
+                "file part {} not declared in attachments",
+                extra.name
+            ));
         }
         Ok(out)
     }

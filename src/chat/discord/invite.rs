@@ -20,6 +20,11 @@ pub const PERMISSIONS: &[(&str, u64, &str)] = &[
         "show a finding as an embed with its Klaviyo link",
     ),
     (
+        "Attach Files",
+        1 << 15,
+        "post a report's chart and Markdown document",
+    ),
+    (
         "Read Message History",
         1 << 16,
         "find a message again by its tag after a crash, so nothing is posted twice",
@@ -64,14 +69,14 @@ mod tests {
 
     #[test]
     fn the_invite_asks_for_exactly_these_permissions() {
-        assert_eq!(permission_bits(), 309_237_730_368);
+        assert_eq!(permission_bits(), 309_237_763_136);
         // Nothing broad: no administrator, no managing channels, roles or messages.
         for broad in [1u64 << 3, 1 << 4, 1 << 13, 1 << 28, 1 << 34] {
             assert_eq!(permission_bits() & broad, 0, "{broad}");
         }
         assert_eq!(
             invite_url(42),
-            "https://discord.com/oauth2/authorize?client_id=42&scope=bot+applications.commands&permissions=309237730368"
+            "https://discord.com/oauth2/authorize?client_id=42&scope=bot+applications.commands&permissions=309237763136"
         );
     }
 }

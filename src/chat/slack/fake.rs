@@ -545,7 +545,10 @@ impl State {
                 // Completed before its bytes arrived.
                 return Err("file_upload_size_mismatch".to_owned());
             }
-            ids.push((id.to_owned(), w["title"].as_str().unwrap_or_default().to_owned()));
+            ids.push((
+                id.to_owned(),
+                w["title"].as_str().unwrap_or_default().to_owned(),
+            ));
         }
         let blocks = match params.get("blocks") {
             None | Some(Value::Null) => Vec::new(),
@@ -557,7 +560,9 @@ impl State {
         }
         let Some(channel_id) = str_param(params, "channel_id") else {
             // Not shared: a private file, no message.
-            return Ok(json!({"files": ids.iter().map(|(id, t)| json!({"id": id, "title": t})).collect::<Vec<_>>()}));
+            return Ok(
+                json!({"files": ids.iter().map(|(id, t)| json!({"id": id, "title": t})).collect::<Vec<_>>()}),
+            );
         };
         self.counter += 1;
         let ts = ts_of(self.counter);

@@ -199,7 +199,11 @@ impl SlackChat {
     ) -> Result<Option<MessageRef>, ChatError> {
         let id = self.channel_id(channel)?;
         let info: FileInfo = match self
-            .get("files.info", Some(channel), &[("file", Some(file.to_owned()))])
+            .get(
+                "files.info",
+                Some(channel),
+                &[("file", Some(file.to_owned()))],
+            )
             .await
         {
             Ok(i) => i,
