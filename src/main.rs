@@ -81,11 +81,32 @@ enum Cmd {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Measures a speed target and prints it in the last line.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCmd,
+    },
     /// Creates or upgrades the database in the data dir.
     Migrate {
         /// Config file (TOML); only `data_dir` is read.
         #[arg(long, short, default_value = "lookout.toml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Builds a history of findings in a fresh database and times /renewal-report, /report and /sla.
+    Reports {
+        /// Findings in the history.
+        #[arg(long, default_value_t = 100_000)]
+        findings: usize,
+        /// Timed runs of each report; the median is printed.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Keep the database in this folder for inspection instead of a temporary one.
+        #[arg(long)]
+        keep: Option<PathBuf>,
     },
 }
 
@@ -119,7 +140,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !(1.0..=100_000.0).contains(&speed) {
                 anyhow::bail!("--speed must be between 1 and 100000");
             }
-            let chat = Arc::new(ConsoleChat::stdout());
+            // Report charts and documents land where the demo keeps its data.
+            let chat = Arc::new(ConsoleChat::stdout().with_files_dir(PathBuf::from("data/files")));
             let opts = DemoOptions {
                 speed,
                 seed,
@@ -219,6 +241,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Store::open_file(&path).await?;
             println!("database ready at {}", path.display());
         }
+        Cmd::Bench {
+            which: BenchCmd::Reports {
+                findings,
+                runs,
+                keep,
+            },
+        } => {
+            startup::init_tracing("warn");
+            let opts = lookout::bench::ReportsBench {
+                findings,
+                runs,
+                ..Default::default()
+            };
+            let dir = match &keep {
+                Some(d) => {
+                    std::fs::create_dir_all(d)
+                        .with_context(|| format!("cannot create {}", d.display()))?;
+                    d.clone()
+                }
+                None => tempfile_dir()?,
+            };
+            println!(
+                "building {} findings over {} clients and {} days in a fresh SQLite database…",
+                opts.findings, opts.clients, opts.days
+            );
+            let result = lookout::bench::reports(&opts, &dir).await;
+            if keep.is_none() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            let f = result?;
+            println!(
+                "history: {} findings, {} events in {:.1} s",
+                f.findings, f.events, f.build_secs
+            );
+            let target = lookout::bench::REPORT_TARGET_MS;
+            for (name, ms) in [
+                ("/renewal-report", f.renewal_ms),
+                ("/report", f.report_ms),
+                ("/sla", f.sla_ms),
+            ] {
+                println!(
+                    "{name}: {ms:.1} ms median ({:.2}× the {target:.0} ms target)",
+                    ms / target
+                );
+            }
+            println!("{}", f.last_line());
+        }
     }
     Ok(())
+}
+
+/// A fresh directory for a benchmark's database, removed afterwards.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("lookout-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
 }

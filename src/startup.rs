@@ -109,7 +109,9 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
         Some(s) => s,
         None => Store::open_file(&config.data_dir.join("lookout.db")).await?,
     };
-    let mut adapters = Adapters::one(Arc::new(ConsoleChat::stdout()));
+    let mut adapters = Adapters::one(Arc::new(
+        ConsoleChat::stdout().with_files_dir(config.data_dir.join("files")),
+    ));
     let given: Vec<Platform> = opts.adapters.iter().map(|a| a.platform()).collect();
     for a in opts.adapters {
         adapters.insert(a);

@@ -53,6 +53,23 @@ async fn seed(stack: &Stack, client: &str, check: &str, sev: Severity) -> Findin
     changes[0].finding.id
 }
 
+/// The chart and the document the console wrote under `dir` (exactly one of each).
+fn saved_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let saved: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    let of = |ext: &str| {
+        saved
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == ext))
+            .cloned()
+            .unwrap()
+    };
+    (of("png"), of("md"))
+}
+
 fn inv(user: &str, channel: &str) -> Invocation {
     Invocation {
         person: PersonRef::console(user),
@@ -601,25 +618,13 @@ async fn the_renewal_report_counts_what_happened_and_records_who_asked() {
     assert!(!report.to_lowercase().contains("bluebird"), "{report}");
     // The chart and the Markdown document were written under the files dir,
     // and the post names where.
-    let saved: Vec<std::path::PathBuf> = std::fs::read_dir(files.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(saved.len(), 2, "{saved:?}");
-    let png = saved
-        .iter()
-        .find(|p| p.extension().unwrap() == "png")
-        .unwrap();
-    let md = saved
-        .iter()
-        .find(|p| p.extension().unwrap() == "md")
-        .unwrap();
+    let (png, md) = saved_files(files.path());
     assert!(
-        std::fs::read(png)
+        std::fs::read(&png)
             .unwrap()
             .starts_with(b"\x89PNG\r\n\x1a\n")
     );
-    let doc = std::fs::read_to_string(md).unwrap();
+    let doc = std::fs::read_to_string(&md).unwrap();
     assert!(doc.contains("| Findings opened | 2 |"), "{doc}");
     assert!(doc.contains("| Value flagged | $240 |"), "{doc}");
     assert!(report.contains(&png.display().to_string()), "{report}");
@@ -707,11 +712,7 @@ async fn the_monthly_report_covers_last_month_in_one_template() {
         "November's finding is not October's: {}",
         posted.text
     );
-    let md = std::fs::read_dir(files.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().unwrap() == "md")
-        .expect("the Markdown document");
+    let (_, md) = saved_files(files.path());
     assert!(
         md.file_name()
             .unwrap()

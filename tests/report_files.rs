@@ -124,28 +124,33 @@ async fn slack_uploads_each_file_then_shares_them_with_the_report_once() {
     server.abort();
 }
 
-/// A crash after the files were uploaded and recorded, but before the share
-/// was recorded: the retry asks Slack whether the share happened.
-#[tokio::test]
-async fn a_slack_share_made_before_a_crash_is_found_not_made_twice() {
-    let (fake, chat, server) = slack().await;
-    let (store, d) = outbox_over(chat.clone()).await;
-    let row = enqueue(&store, &acme_slack(), report()).await;
-    // What the crashed process had done: staged (recorded in the row),
-    // marked in flight, shared.
+/// A report row as a process left it when it died mid-delivery: its files
+/// uploaded and recorded in the row, the row marked in flight.
+async fn staged_in_flight(store: &Store, chat: &SlackChat) -> Message {
+    let row = enqueue(store, &acme_slack(), report()).await;
     let staged = chat
         .stage_files(&acme_slack(), &report())
         .await
         .unwrap()
         .expect("Slack stages files");
     assert!(staged.files().all(|a| a.uploaded.is_some()));
-    {
-        let mut db = store.conn().await.unwrap();
-        rows::set_body(&mut db, row, &serde_json::to_string(&staged).unwrap())
-            .await
-            .unwrap();
-        rows::mark_inflight(&mut db, row, t0()).await.unwrap();
-    }
+    let mut db = store.conn().await.unwrap();
+    rows::set_body(&mut db, row, &serde_json::to_string(&staged).unwrap())
+        .await
+        .unwrap();
+    rows::mark_inflight(&mut db, row, t0()).await.unwrap();
+    staged
+}
+
+/// A crash after the files were uploaded and recorded, but before the share
+/// was recorded: the retry asks Slack whether the share happened.
+#[tokio::test]
+async fn a_slack_share_made_before_a_crash_is_found_not_made_twice() {
+    let (fake, chat, server) = slack().await;
+    let (store, d) = outbox_over(chat.clone()).await;
+    // What the crashed process had done: staged (recorded in the row),
+    // marked in flight, shared.
+    let staged = staged_in_flight(&store, &chat).await;
     chat.post(&acme_slack(), &staged, None).await.unwrap();
     assert_eq!(fake.messages("client-acme").len(), 1);
 
@@ -161,19 +166,7 @@ async fn a_slack_share_made_before_a_crash_is_found_not_made_twice() {
 async fn staged_slack_files_are_shared_once_after_a_crash() {
     let (fake, chat, server) = slack().await;
     let (store, d) = outbox_over(chat.clone()).await;
-    let row = enqueue(&store, &acme_slack(), report()).await;
-    let staged = chat
-        .stage_files(&acme_slack(), &report())
-        .await
-        .unwrap()
-        .unwrap();
-    {
-        let mut db = store.conn().await.unwrap();
-        rows::set_body(&mut db, row, &serde_json::to_string(&staged).unwrap())
-            .await
-            .unwrap();
-        rows::mark_inflight(&mut db, row, t0()).await.unwrap();
-    }
+    staged_in_flight(&store, &chat).await;
     assert_eq!(d.run_once().await.unwrap().sent, 1);
     assert_eq!(fake.messages("client-acme").len(), 1);
     assert_eq!(fake.messages("client-acme")[0].files, ["F0001", "F0002"]);

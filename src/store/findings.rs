@@ -176,6 +176,13 @@ pub struct ReconcileScope<'a> {
 /// Namespace for the findings SQL.
 pub struct Findings;
 
+/// Rows as findings; a row that does not decode is an error, not skipped.
+fn decode_all(rows: Vec<Row>) -> Result<Vec<Finding>, FindingError> {
+    rows.into_iter()
+        .map(|r| Finding::try_from(r).map_err(FindingError::from))
+        .collect()
+}
+
 impl Findings {
     /// Marks a client's first completed scan; returns true the first time (the onboarding audit).
     pub async fn mark_first_scan(
@@ -245,9 +252,7 @@ impl Findings {
         .bind(ts(to))
         .fetch_all(db.c())
         .await?;
-        rows.into_iter()
-            .map(|r| Finding::try_from(r).map_err(FindingError::from))
-            .collect()
+        decode_all(rows)
     }
 
     /// A client's findings that were active at some time in `[from, to]`:
@@ -259,8 +264,12 @@ impl Findings {
         to: DateTime<Utc>,
     ) -> Result<Vec<Finding>, FindingError> {
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT * FROM findings WHERE client = ?1 AND detected_at <= ?3
-               AND (resolved_at IS NULL OR resolved_at >= ?2)
+            // Three indexed reads rather than one scan of the client's history:
+            // detected in the window, or before it and resolved in or after it,
+            // or before it and still active.
+            "SELECT * FROM findings WHERE client = ?1 AND detected_at >= ?2 AND detected_at <= ?3
+             UNION SELECT * FROM findings WHERE client = ?1 AND detected_at < ?2 AND resolved_at >= ?2
+             UNION SELECT * FROM findings WHERE client = ?1 AND detected_at < ?2 AND state != 'resolved'
              ORDER BY id",
         )
         .bind(client.as_str())
@@ -268,9 +277,7 @@ impl Findings {
         .bind(ts(to))
         .fetch_all(db.c())
         .await?;
-        rows.into_iter()
-            .map(|r| Finding::try_from(r).map_err(FindingError::from))
-            .collect()
+        decode_all(rows)
     }
 
     /// Reconciles one scan's observations with the client's stored findings.
@@ -289,11 +296,19 @@ impl Findings {
             reopen_window,
             now,
         } = *scope;
-        // Oldest first, so the map ends up holding the newest finding per fingerprint.
-        let rows: Vec<Row> = sqlx::query_as("SELECT * FROM findings WHERE client = ? ORDER BY id")
-            .bind(client.as_str())
-            .fetch_all(db.c())
-            .await?;
+        // Only what a scan can change: active findings and those resolved within
+        // the reopen window (older ones are history, and a year of it would
+        // otherwise be read at every scan). Oldest first, so the map ends up
+        // holding the newest finding per fingerprint.
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT * FROM findings WHERE client = ?1 AND state != 'resolved'
+             UNION SELECT * FROM findings WHERE client = ?1 AND resolved_at >= ?2
+             ORDER BY id",
+        )
+        .bind(client.as_str())
+        .bind(ts(now - reopen_window))
+        .fetch_all(db.c())
+        .await?;
         let mut existing: HashMap<String, Finding> = HashMap::new();
         for r in rows {
             let f: Finding = r.try_into()?;

@@ -550,14 +550,7 @@ impl State {
                 w["title"].as_str().unwrap_or_default().to_owned(),
             ));
         }
-        let blocks = match params.get("blocks") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(b)) => b.clone(),
-            Some(_) => return Err("invalid_blocks_format".to_owned()),
-        };
-        if blocks.len() > 50 || blocks.iter().any(|b| !b["type"].is_string()) {
-            return Err("invalid_blocks".to_owned());
-        }
+        let blocks = blocks_param(params)?;
         let Some(channel_id) = str_param(params, "channel_id") else {
             // Not shared: a private file, no message.
             return Ok(
@@ -737,6 +730,18 @@ fn ts_of(n: u64) -> String {
 /// Text and blocks of a post or update, validated like Slack does.
 fn content(params: &Map<String, Value>) -> Result<(String, Vec<Value>), String> {
     let text = str_param(params, "text").unwrap_or_default();
+    let blocks = blocks_param(params)?;
+    if text.chars().count() > 40_000 {
+        return Err("msg_too_long".to_owned());
+    }
+    if text.trim().is_empty() && blocks.is_empty() {
+        return Err("no_text".to_owned());
+    }
+    Ok((text, blocks))
+}
+
+/// The `blocks` parameter, checked like Slack: an array of at most 50 typed blocks.
+fn blocks_param(params: &Map<String, Value>) -> Result<Vec<Value>, String> {
     let blocks = match params.get("blocks") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(b)) => b.clone(),
@@ -745,13 +750,7 @@ fn content(params: &Map<String, Value>) -> Result<(String, Vec<Value>), String> 
     if blocks.len() > 50 || blocks.iter().any(|b| !b["type"].is_string()) {
         return Err("invalid_blocks".to_owned());
     }
-    if text.chars().count() > 40_000 {
-        return Err("msg_too_long".to_owned());
-    }
-    if text.trim().is_empty() && blocks.is_empty() {
-        return Err("no_text".to_owned());
-    }
-    Ok((text, blocks))
+    Ok(blocks)
 }
 
 fn message_json(m: &Stored, all: &[Stored], with_meta: bool) -> Value {
