@@ -229,7 +229,8 @@ async fn build_history(
         clock.set(at);
         match step {
             Step::Scan(c) => {
-                let due = |k: u64| (k.min(scans_total) * opts.findings as u64 / scans_total) as usize;
+                let due =
+                    |k: u64| (k.min(scans_total) * opts.findings as u64 / scans_total) as usize;
                 let new = due(scans_done + 1) - due(scans_done);
                 scans_done += 1;
                 for _ in 0..new {

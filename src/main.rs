@@ -242,11 +242,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database ready at {}", path.display());
         }
         Cmd::Bench {
-            which: BenchCmd::Reports {
-                findings,
-                runs,
-                keep,
-            },
+            which:
+                BenchCmd::Reports {
+                    findings,
+                    runs,
+                    keep,
+                },
         } => {
             startup::init_tracing("warn");
             let opts = lookout::bench::ReportsBench {

@@ -31,13 +31,7 @@ pub fn run<'a>(ctx: &'a Ctx, args: &'a Args) -> HandlerFuture<'a> {
             .await?;
         let mut found = Vec::new();
         for c in ctx.app.clients.all() {
-            found.extend(Findings::touched_between(&mut db, &c.profile.slug, from, to).await?);
-            found.extend(
-                Findings::active(&mut db, Some(&c.profile.slug), None)
-                    .await?
-                    .into_iter()
-                    .filter(|f| f.detected_at < from),
-            );
+            found.extend(Findings::timings(&mut db, &c.profile.slug, from, to).await?);
         }
         db.commit().await?;
         let owned: Vec<Owned<'_>> = found

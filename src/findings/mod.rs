@@ -156,6 +156,41 @@ pub struct Finding {
     pub onboarding: bool,
 }
 
+/// What the SLA report reads of a finding: when it was found, answered and
+/// resolved, and by whom. Reports over every client read thousands of these,
+/// so they are fetched alone rather than as whole findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timing {
+    /// Id.
+    pub id: FindingId,
+    /// Whose.
+    pub client: ClientSlug,
+    /// Current severity.
+    pub severity: Severity,
+    /// First detected.
+    pub detected_at: DateTime<Utc>,
+    /// When a person acknowledged it.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// When it was resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Who resolved it (`lookout` for a scan).
+    pub resolved_by: Option<String>,
+}
+
+impl From<&Finding> for Timing {
+    fn from(f: &Finding) -> Self {
+        Self {
+            id: f.id,
+            client: f.client.clone(),
+            severity: f.severity,
+            detected_at: f.detected_at,
+            acknowledged_at: f.acknowledged_at,
+            resolved_at: f.resolved_at,
+            resolved_by: f.resolved_by.clone(),
+        }
+    }
+}
+
 /// One entry in a finding's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingEvent {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::renewal::Spread;
 use crate::domain::Severity;
-use crate::findings::Finding;
+use crate::findings::Timing;
 
 /// Targets for one severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +24,8 @@ pub struct Target {
 /// A finding with who answers for it.
 #[derive(Debug, Clone)]
 pub struct Owned<'a> {
-    /// The finding.
-    pub finding: &'a Finding,
+    /// The finding's timings.
+    pub finding: &'a Timing,
     /// Its client's owner, as shown (`U0ANA`), if any.
     pub owner: Option<String>,
     /// Its client's pod, if any.
@@ -80,7 +80,7 @@ fn hours(d: Duration) -> f64 {
 }
 
 /// When a person first answered: an acknowledgement, or a resolution by a person.
-fn responded(f: &Finding) -> Option<DateTime<Utc>> {
+fn responded(f: &Timing) -> Option<DateTime<Utc>> {
     let by_person = f.resolved_by.as_deref().is_some_and(|b| b != "lookout");
     match (f.acknowledged_at, f.resolved_at.filter(|_| by_person)) {
         (Some(a), Some(r)) => Some(a.min(r)),
@@ -199,7 +199,7 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap() + Duration::hours(h)
     }
 
-    fn f(id: i64, client: &str, sev: Severity, detected: i64) -> Finding {
+    fn f(id: i64, client: &str, sev: Severity, detected: i64) -> crate::findings::Finding {
         crate::findings::fixture(id, client, sev, at(detected))
     }
 
@@ -232,7 +232,7 @@ mod tests {
         f3.resolved_at = Some(at(30));
         f3.resolved_by = Some("lookout".into());
         f3.state = FindingState::Resolved;
-        let all = [f1, f2, f3];
+        let all: Vec<Timing> = [f1, f2, f3].iter().map(Timing::from).collect();
         let owned: Vec<Owned<'_>> = all
             .iter()
             .map(|x| Owned {

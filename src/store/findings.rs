@@ -11,7 +11,7 @@ use sqlx::FromRow;
 use super::{Db, StoreError};
 use crate::checks::Observation;
 use crate::domain::{ClientSlug, FindingId, Fingerprint, Money, Severity, Track};
-use crate::findings::{Actor, Finding, FindingEvent, FindingState, Note, ts};
+use crate::findings::{Actor, Finding, FindingEvent, FindingState, Note, Timing, ts};
 use crate::message::{ChannelRef, MessageRef};
 
 /// A lifecycle request that cannot be carried out.
@@ -253,6 +253,53 @@ impl Findings {
         .fetch_all(db.c())
         .await?;
         decode_all(rows)
+    }
+
+    /// The timings of a client's findings detected or resolved in `[from, to]`,
+    /// and of those still active from before (the SLA report).
+    pub async fn timings(
+        db: &mut Db,
+        client: &ClientSlug,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Timing>, FindingError> {
+        type Raw = (
+            i64,
+            String,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<String>,
+        );
+        let rows: Vec<Raw> = sqlx::query_as(
+            "SELECT id, severity, detected_at, acknowledged_at, resolved_at, resolved_by FROM findings
+             WHERE (client = ?1 AND detected_at >= ?2 AND detected_at <= ?3)
+                OR (client = ?1 AND resolved_at >= ?2 AND resolved_at <= ?3)
+                OR (client = ?1 AND state != 'resolved')
+             ORDER BY id",
+        )
+        .bind(client.as_str())
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(db.c())
+        .await?;
+        rows.into_iter()
+            .map(
+                |(id, severity, detected_at, acknowledged_at, resolved_at, resolved_by)| {
+                    Ok(Timing {
+                        id: FindingId(id),
+                        client: client.clone(),
+                        severity: severity.parse().map_err(|_| {
+                            StoreError::Corrupt(format!("finding {id}: severity `{severity}`"))
+                        })?,
+                        detected_at,
+                        acknowledged_at,
+                        resolved_at,
+                        resolved_by,
+                    })
+                },
+            )
+            .collect()
     }
 
     /// A client's findings that were active at some time in `[from, to]`:
