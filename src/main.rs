@@ -125,6 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
                 brands,
                 exit_after: exit_after.map(std::time::Duration::from_secs),
+                ..DemoOptions::default()
             };
             demo::run(opts, chat).await?;
         }
