@@ -37,9 +37,12 @@ enum Cmd {
         /// Number of simulated brands (12-16).
         #[arg(long, default_value_t = 12)]
         brands: usize,
-        /// Stop by itself after this many real seconds.
+        /// Stop by itself after this many real seconds (counted from launch, history included).
         #[arg(long)]
         exit_after: Option<u64>,
+        /// Simulated days of history replayed before going live (0 turns it off).
+        #[arg(long, default_value_t = 90)]
+        history_days: u32,
     },
     /// Runs Lookout from a config file: scheduler, outbox and the console chat.
     Run {
@@ -134,6 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             brands,
             exit_after,
+            history_days,
         } => {
             // The demo's screen is the console chat; keep logs to warnings.
             startup::init_tracing("warn");
@@ -147,6 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
                 brands,
                 exit_after: exit_after.map(std::time::Duration::from_secs),
+                history_days,
             };
             demo::run(opts, chat).await?;
         }

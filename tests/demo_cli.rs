@@ -18,7 +18,8 @@ fn demo(extra: &[&str]) -> std::process::Child {
 
 #[test]
 fn the_demo_finds_its_faults_within_a_minute_and_answers_commands() {
-    let mut child = demo(&["--exit-after", "60"]);
+    // The replayed history takes its share first (about 10-20 s in a debug build).
+    let mut child = demo(&["--exit-after", "90"]);
     let mut stdin = child.stdin.take().unwrap();
     writeln!(
         stdin,
@@ -36,7 +37,7 @@ fn the_demo_finds_its_faults_within_a_minute_and_answers_commands() {
     for expected in [
         "Unknown command `/sacn`. Did you mean `/scan`?",
         "`/snooze` needs <for>",
-        "Onboarding audit for Acme",
+        "History: 90 simulated days replayed",
         "stopped (now draft)",
         "No Placed Order events for",
         "🔴 Bounce rate",
@@ -65,11 +66,11 @@ fn ctrl_c_stops_the_demo_cleanly() {
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(90);
     let mut seen = Vec::new();
     while Instant::now() < deadline {
         if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
-            let ready = l.contains("Onboarding audit");
+            let ready = l.contains("Injected faults");
             seen.push(l);
             if ready {
                 break;
@@ -77,7 +78,7 @@ fn ctrl_c_stops_the_demo_cleanly() {
         }
     }
     assert!(
-        seen.iter().any(|l| l.contains("Onboarding audit")),
+        seen.iter().any(|l| l.contains("Injected faults")),
         "demo never got going: {seen:?}"
     );
     let status = Command::new("kill")

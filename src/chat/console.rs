@@ -66,6 +66,7 @@ struct Inner {
     files_dir: std::path::PathBuf,
 }
 
+#[derive(Clone)]
 struct Posted {
     channel: ChannelRef,
     thread: Option<MessageRef>,
@@ -100,6 +101,26 @@ impl ConsoleChat {
     /// Every call recorded in order, for tests and the demo's summary.
     pub fn transcript(&self) -> Vec<ConsoleEvent> {
         self.lock().transcript.clone()
+    }
+
+    /// Carries on from another console: numbering continues after its last
+    /// message and its messages can be edited and replied to here; its
+    /// transcript is not copied. The demo replays its history into a silent
+    /// console, then goes live on the terminal with the same message numbers.
+    pub fn carry_on_from(&self, earlier: &ConsoleChat) {
+        let (counter, posted): (u64, Vec<(String, Posted)>) = {
+            let e = earlier.lock();
+            (
+                e.counter,
+                e.posted
+                    .iter()
+                    .map(|(r, p)| (r.clone(), p.clone()))
+                    .collect(),
+            )
+        };
+        let mut inner = self.lock();
+        inner.counter = inner.counter.max(counter);
+        inner.posted.extend(posted);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -145,6 +145,11 @@ impl AccountBudget {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a request sent without waiting for a slot (pacing is off).
+    pub fn count_unpaced(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Holds every request to `method path` until `until` (after a 429).
     pub fn block(&self, method: &str, path: &str, until: Instant) {
         let (key, limit) = Limit::for_request(method, path);

@@ -20,6 +20,7 @@ mod routes;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -93,11 +94,17 @@ pub(crate) struct Inner {
     by_key: HashMap<String, usize>,
     faults: Mutex<Vec<Fault>>,
     limiter: ratelimit::Limiter,
+    /// Whether `limiter` is enforced (see `Simulator::set_rate_limits`).
+    rate_limited: AtomicBool,
 }
 
 impl Inner {
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    fn rate_limited(&self) -> bool {
+        self.rate_limited.load(Ordering::Relaxed)
     }
 
     fn faults(&self) -> MutexGuard<'_, Vec<Fault>> {
@@ -187,6 +194,17 @@ impl Simulator {
     /// Portfolio of `brands` (>= 12 supported; default demo uses 12) from `seed`.
     pub fn new(seed: u64, brands: usize, clock: SharedClock) -> Self {
         let origin = clock.now();
+        Self::with_origin(seed, brands, clock, origin)
+    }
+
+    /// `new`, with the portfolio's configuration dates laid out as if the
+    /// simulator started at `origin` (the demo builds it before replaying its past).
+    pub fn with_origin(
+        seed: u64,
+        brands: usize,
+        clock: SharedClock,
+        origin: DateTime<Utc>,
+    ) -> Self {
         let brands = portfolio::build(seed, brands, origin);
         let by_key = brands
             .iter()
@@ -200,6 +218,7 @@ impl Simulator {
                 by_key,
                 faults: Mutex::new(Vec::new()),
                 limiter: ratelimit::Limiter::default(),
+                rate_limited: AtomicBool::new(true),
             }),
         }
     }
@@ -211,6 +230,13 @@ impl Simulator {
             .iter()
             .map(|b| self.inner.info(b))
             .collect()
+    }
+
+    /// Turns Klaviyo's rate limits on (the default) or off. The demo's history
+    /// replay turns them off: its scan rounds are hours apart in simulated time
+    /// but run back to back in real time, where the limits are counted.
+    pub fn set_rate_limits(&self, on: bool) {
+        self.inner.rate_limited.store(on, Ordering::Relaxed);
     }
 
     /// Injects a fault; an unknown brand or empty window is logged and ignored

@@ -212,7 +212,8 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     if in_force(FaultKind::ThrottleStorm) {
         return ApiError::throttled(STORM_RETRY_AFTER_SECS).into_response();
     }
-    if let Some(op) = limits::operation(parts.method.as_str(), &path)
+    if inner.rate_limited()
+        && let Some(op) = limits::operation(parts.method.as_str(), &path)
         && let Err(secs) = inner.limiter.check(idx, op, tokio::time::Instant::now())
     {
         tracing::debug!(brand = %brand.slug, path = op.path, secs, "simulator throttled a request");

@@ -1,8 +1,13 @@
 //! `lookout demo`: the whole product in one process, with no accounts or network.
 //!
-//! It starts the built-in Klaviyo simulator on loopback, a fast simulated
-//! clock, the scheduler, the outbox and the console chat, injects a few faults
-//! on the simulated clock, and reads commands from the terminal.
+//! It first replays a past (`history`): the same portfolio run through the real
+//! pipeline over the previous simulated days, so reports have numbers from the
+//! start. Then it goes live: the built-in Klaviyo simulator on loopback, a fast
+//! simulated clock, the scheduler, the outbox and the console chat over the
+//! history's store, with a few faults injected on the simulated clock, and
+//! commands read from the terminal.
+
+pub mod history;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,14 +21,17 @@ use crate::chat::console::{ConsoleChat, decode_mentions};
 use crate::clock::{SharedClock, SimClock};
 use crate::commands::Role;
 use crate::commands::dispatch::Dispatcher;
-use crate::config::{ClientConfig, ClientProfile, Config};
+use crate::config::{AgencyConfig, ClientConfig, ClientProfile, Config};
 use crate::domain::ClientSlug;
 use crate::message::{
     Accent, Actor, ChannelRef, ChatAdapter, Inbound, InboundHandler, Message, Outcome, PersonRef,
+    Platform,
 };
 use crate::simulator::{BrandInfo, Fault, FaultKind, Simulator};
 use crate::startup::{self, Running, StartOptions};
 use crate::store::Store;
+
+pub use history::HistorySummary;
 
 /// Where the demo's simulated time starts: a Monday morning in New York.
 pub fn demo_start() -> DateTime<Utc> {
@@ -127,7 +135,8 @@ impl Stack {
     }
 
     /// Starts the simulator and Lookout with start options of the caller's
-    /// (tests serve Slack and Discord fakes through the real start-up).
+    /// (tests serve Slack and Discord fakes through the real start-up). A store
+    /// in `opts` is used as is; otherwise a fresh in-memory one.
     pub async fn launch_with(
         seed: u64,
         brands: usize,
@@ -136,16 +145,49 @@ impl Stack {
         tweak: impl FnOnce(&mut Config),
         opts: StartOptions,
     ) -> Result<Self, AppError> {
+        Self::build(
+            Portfolio {
+                seed,
+                brands,
+                origin: None,
+                only,
+            },
+            clock,
+            |_| Vec::new(),
+            tweak,
+            opts,
+        )
+        .await
+    }
+
+    /// Starts the simulator (its portfolio laid out from `portfolio.origin`,
+    /// the clock's time when `None`), injects `faults(brands)` before Lookout
+    /// starts, so no scan sees the accounts without them, then starts Lookout.
+    pub(crate) async fn build(
+        portfolio: Portfolio<'_>,
+        clock: SimClock,
+        faults: impl FnOnce(&[BrandInfo]) -> Vec<Fault>,
+        tweak: impl FnOnce(&mut Config),
+        opts: StartOptions,
+    ) -> Result<Self, AppError> {
         let shared: SharedClock = Arc::new(clock.clone());
-        let sim = Simulator::new(seed, brands, shared.clone());
+        let sim = match portfolio.origin {
+            Some(origin) => {
+                Simulator::with_origin(portfolio.seed, portfolio.brands, shared.clone(), origin)
+            }
+            None => Simulator::new(portfolio.seed, portfolio.brands, shared.clone()),
+        };
+        for fault in faults(&sim.brands()) {
+            sim.inject(fault);
+        }
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
         let (sim_addr, sim_task) = sim
             .serve(addr)
             .await
             .map_err(|e| AppError::Startup(format!("simulator failed to start: {e}")))?;
         let mut brand_list = sim.brands();
-        if !only.is_empty() {
-            brand_list.retain(|b| only.contains(&b.slug.as_str()));
+        if !portfolio.only.is_empty() {
+            brand_list.retain(|b| portfolio.only.contains(&b.slug.as_str()));
         }
         let mut cfg = config_for(
             &brand_list,
@@ -153,10 +195,14 @@ impl Stack {
             PathBuf::from("data"),
         );
         tweak(&mut cfg);
+        let store = match opts.store {
+            Some(s) => s,
+            None => Store::open_memory().await?,
+        };
         let running = startup::start(
             cfg,
             StartOptions {
-                store: Some(Store::open_memory().await?),
+                store: Some(store),
                 scheduler_tick: std::time::Duration::from_millis(200),
                 outbox_poll: std::time::Duration::from_millis(250),
                 clock: shared,
@@ -173,6 +219,18 @@ impl Stack {
             sim_task,
         })
     }
+}
+
+/// Which simulated portfolio a stack serves.
+pub(crate) struct Portfolio<'a> {
+    /// Portfolio seed.
+    pub(crate) seed: u64,
+    /// Number of brands.
+    pub(crate) brands: usize,
+    /// When the simulator is taken to have started (configuration dates lie before it).
+    pub(crate) origin: Option<DateTime<Utc>>,
+    /// Only these slugs become clients (all brands when empty).
+    pub(crate) only: &'a [&'a str],
 }
 
 impl Drop for Stack {
@@ -192,6 +250,8 @@ pub struct DemoOptions {
     pub brands: usize,
     /// Stop by itself after this long (for scripted runs).
     pub exit_after: Option<std::time::Duration>,
+    /// Simulated days of history replayed before going live; 0 starts with no past.
+    pub history_days: u32,
 }
 
 impl Default for DemoOptions {
@@ -201,6 +261,7 @@ impl Default for DemoOptions {
             seed: 42,
             brands: 12,
             exit_after: None,
+            history_days: 90,
         }
     }
 }
@@ -215,86 +276,192 @@ pub const DEMO_FAULTS: &[(usize, FaultKind, i64, Option<i64>)] = &[
     (5, FaultKind::BounceSpike, -120, Some(12 * 60)),
 ];
 
-/// Runs the demo until Ctrl-C (or `exit_after`).
-pub async fn run(opts: DemoOptions, chat: Arc<ConsoleChat>) -> Result<(), AppError> {
-    let start = demo_start();
-    let clock = SimClock::running(start, opts.speed);
-    let stack = Stack::launch(
-        opts.seed,
-        opts.brands,
-        clock.clone(),
-        vec![chat.clone()],
-        &[],
-        true,
-        |_| {},
-    )
-    .await?;
-    let brands = stack.sim.brands();
-    let mut planned = Vec::new();
-    for (i, kind, after, lasts) in DEMO_FAULTS {
-        if let Some(b) = brands.get(*i) {
+/// The demo's own faults on these brands, relative to `start` (see [`DEMO_FAULTS`]).
+pub fn demo_faults(brands: &[BrandInfo], start: DateTime<Utc>) -> Vec<Fault> {
+    DEMO_FAULTS
+        .iter()
+        .filter_map(|(i, kind, after, lasts)| {
+            let b = brands.get(*i)?;
             let at = start + Duration::minutes(*after);
-            stack.sim.inject(Fault {
+            Some(Fault {
                 brand: b.slug.clone(),
                 kind: *kind,
                 at,
                 until: lasts.map(|l| at + Duration::minutes(l)),
-            });
-            planned.push(format!(
-                "  {} at {}{}",
-                kind.name(),
-                b.slug,
-                lasts
-                    .map(|l| format!(" (for {} simulated hours)", l / 60))
-                    .unwrap_or_default()
-            ));
-        }
-    }
-    let app = stack.app.clone();
-    let agency = app
-        .config
-        .agency
-        .channel_on(crate::message::Platform::Console)
-        .cloned()
-        .unwrap_or_else(|| ChannelRef::console("agency"));
-    let banner = format!(
-        "Lookout demo: {} clients on a simulated Klaviyo at http://{} (clock ×{}: one real minute is {} simulated hours).\nInjected faults:\n{}\nType /help for commands, e.g. /scan acme, /portfolio, /findings dune-supply, /ack F-1, /snooze F-1 4h.\nPrefix a command with a channel to type it there: #client-acme /findings. Ctrl-C quits.",
-        app.clients.len(),
-        stack.sim_addr,
-        opts.speed,
-        opts.speed / 60.0,
-        planned.join("\n")
-    );
-    chat.post(&agency, &Message::text(Accent::Info, banner), None)
-        .await
-        .map_err(|e| AppError::Startup(e.to_string()))?;
+            })
+        })
+        .collect()
+}
 
-    let input = tokio::spawn(read_commands(
-        stack.running.dispatcher.clone(),
-        chat.clone(),
-        agency.clone(),
-    ));
+/// The demo at the moment it goes live.
+pub struct Live {
+    /// The live stack, its clock at [`demo_start`] running at the demo's speed.
+    pub stack: Stack,
+    /// What the history replay did, when there was one.
+    pub history: Option<HistorySummary>,
+    /// The demo's own faults, as injected.
+    pub faults: Vec<Fault>,
+}
+
+/// Replays the history (unless `history_days` is 0) into a silent console,
+/// then starts the live stack over the history's store at [`demo_start`], with
+/// `chat` carrying on the history's message numbers. `background` runs the
+/// scheduler and the outbox (tests drive them by hand).
+pub async fn go_live(
+    opts: &DemoOptions,
+    chat: Arc<ConsoleChat>,
+    background: bool,
+) -> Result<Live, AppError> {
+    let start = demo_start();
+    let mut store = None;
+    let mut history = None;
+    if opts.history_days > 0 {
+        post(
+            &chat,
+            &agency_channel(&AgencyConfig::default()),
+            format!(
+                "Lookout demo: replaying the last {} simulated days first (scans, findings, people answering them)…",
+                opts.history_days
+            ),
+        )
+        .await?;
+        // The history's chat goes through the real outbox, but into a console
+        // nobody reads; the live console then carries on its message numbers.
+        let quiet = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
+        quiet.carry_on_from(&chat);
+        let past = history::stack(
+            opts.seed,
+            opts.brands,
+            start,
+            opts.history_days,
+            quiet.clone(),
+            &[],
+        )
+        .await?;
+        let summary = history::replay(&past, start, opts.seed).await?;
+        store = Some(past.app.store.clone());
+        drop(past);
+        chat.carry_on_from(&quiet);
+        history = Some(summary);
+    }
+    let clock = SimClock::running(start, opts.speed);
+    let past_faults = history
+        .as_ref()
+        .map(|h| h.faults.clone())
+        .unwrap_or_default();
+    let mut faults = Vec::new();
+    let stack = Stack::build(
+        Portfolio {
+            seed: opts.seed,
+            brands: opts.brands,
+            origin: None,
+            only: &[],
+        },
+        clock.clone(),
+        |brands| {
+            faults = demo_faults(brands, start);
+            // The past faults shaped the last 28 days of activity the live
+            // scans read, so the live accounts have them too.
+            past_faults.into_iter().chain(faults.clone()).collect()
+        },
+        |_| {},
+        StartOptions {
+            adapters: vec![chat.clone()],
+            background,
+            inbound: background,
+            store,
+            ..StartOptions::new(Arc::new(clock.clone()))
+        },
+    )
+    .await?;
+    Ok(Live {
+        stack,
+        history,
+        faults,
+    })
+}
+
+/// The agency channel on the console.
+fn agency_channel(agency: &AgencyConfig) -> ChannelRef {
+    agency
+        .channel_on(Platform::Console)
+        .cloned()
+        .unwrap_or_else(|| ChannelRef::console("agency"))
+}
+
+async fn post(chat: &ConsoleChat, channel: &ChannelRef, text: String) -> Result<(), AppError> {
+    chat.post(channel, &Message::text(Accent::Info, text), None)
+        .await
+        .map(|_| ())
+        .map_err(|e| AppError::Startup(e.to_string()))
+}
+
+/// Runs the demo until Ctrl-C (or `exit_after`).
+pub async fn run(opts: DemoOptions, chat: Arc<ConsoleChat>) -> Result<(), AppError> {
     let timer = async {
         match opts.exit_after {
             Some(d) => tokio::time::sleep(d).await,
             None => std::future::pending().await,
         }
     };
+    tokio::pin!(timer);
+    let agency = agency_channel(&AgencyConfig::default());
+    // Ctrl-C during the replay quits too; the half-replayed stack is dropped.
+    // Biased, so the Ctrl-C handler is installed before the first line prints.
+    let live = tokio::select! {
+        biased;
+        _ = tokio::signal::ctrl_c() => None,
+        _ = &mut timer => None,
+        live = go_live(&opts, chat.clone(), true) => Some(live?),
+    };
+    let Some(live) = live else {
+        let _ = post(&chat, &agency, "Lookout demo stopped. Bye.".into()).await;
+        return Ok(());
+    };
+    let stack = live.stack;
+    let app = stack.app.clone();
+    let agency = agency_channel(&app.config.agency);
+    if let Some(h) = &live.history {
+        post(&chat, &agency, h.line()).await?;
+    }
+    let planned: Vec<String> = live
+        .faults
+        .iter()
+        .map(|f| {
+            format!(
+                "  {} at {}{}",
+                f.kind.name(),
+                f.brand,
+                f.until
+                    .map(|u| format!(" (for {} simulated hours)", (u - f.at).num_hours()))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let banner = format!(
+        "Lookout demo: {} clients on a simulated Klaviyo at http://{} (clock ×{}: one real minute is {} simulated hours).\nInjected faults:\n{}\nType /help for commands, e.g. /scan acme, /portfolio, /findings dune-supply, /ack F-1, /snooze F-1 4h, /renewal-report acme, /sla.\nPrefix a command with a channel to type it there: #client-acme /findings. Ctrl-C quits.",
+        app.clients.len(),
+        stack.sim_addr,
+        opts.speed,
+        opts.speed / 60.0,
+        planned.join("\n")
+    );
+    post(&chat, &agency, banner).await?;
+
+    let input = tokio::spawn(read_commands(
+        stack.running.dispatcher.clone(),
+        chat.clone(),
+        agency.clone(),
+    ));
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        _ = timer => {}
+        _ = &mut timer => {}
     }
     input.abort();
     let mut stack = stack;
     let _ =
         tokio::time::timeout(std::time::Duration::from_secs(10), stack.running.shutdown()).await;
-    let _ = chat
-        .post(
-            &agency,
-            &Message::text(Accent::Info, "Lookout demo stopped. Bye."),
-            None,
-        )
-        .await;
+    let _ = post(&chat, &agency, "Lookout demo stopped. Bye.".into()).await;
     Ok(())
 }
 
