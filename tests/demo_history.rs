@@ -9,7 +9,7 @@ use lookout::chat::console::{ConsoleChat, ConsoleEventKind};
 use lookout::clock::Clock;
 use lookout::demo::{self, DemoOptions, Stack, demo_start, history};
 use lookout::domain::Severity;
-use lookout::findings::{Finding, Findings};
+use lookout::findings::{Finding, Findings, Timing};
 use lookout::message::{Actor, ChannelRef, Inbound, InboundHandler, PersonRef};
 use lookout::reports::renewal;
 use lookout::reports::sla::{self, Owned, Target};
@@ -165,7 +165,8 @@ async fn a_replayed_month_has_findings_people_answered_and_reports_with_numbers(
     assert!(reports.iter().any(|r| r.lead.is_some()));
 
     // The SLA report has response and resolution times for critical findings.
-    let owned: Vec<Owned<'_>> = all
+    let timings: Vec<Timing> = all.iter().map(Timing::from).collect();
+    let owned: Vec<Owned<'_>> = timings
         .iter()
         .map(|f| Owned {
             finding: f,
