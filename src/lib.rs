@@ -47,3 +47,4 @@ pub mod scheduler;
 pub mod simulator;
 pub mod startup;
 pub mod store;
+pub mod vault;

@@ -89,8 +89,30 @@ enum Cmd {
         #[command(subcommand)]
         which: BenchCmd,
     },
+    /// The master key that seals tokens at rest: show its ids, or rotate it.
+    Keys {
+        #[command(subcommand)]
+        which: KeysCmd,
+    },
     /// Creates or upgrades the database in the data dir.
     Migrate {
+        /// Config file (TOML); only `data_dir` is read.
+        #[arg(long, short, default_value = "lookout.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Lists the key ring's key ids (never the keys), the sealing one first.
+    Show {
+        /// Config file (TOML); only `data_dir` is read.
+        #[arg(long, short, default_value = "lookout.toml")]
+        config: PathBuf,
+    },
+    /// Puts a new key first, re-seals every stored secret under it, then drops
+    /// the old keys; a running Lookout follows without a restart.
+    Rotate {
         /// Config file (TOML); only `data_dir` is read.
         #[arg(long, short, default_value = "lookout.toml")]
         config: PathBuf,
@@ -245,6 +267,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let path = cfg.data_dir.join("lookout.db");
             Store::open_file(&path).await?;
             println!("database ready at {}", path.display());
+        }
+        Cmd::Keys { which } => {
+            startup::init_tracing("warn");
+            let config = match &which {
+                KeysCmd::Show { config } | KeysCmd::Rotate { config } => config,
+            };
+            let cfg = if config.exists() {
+                load(config)?
+            } else {
+                Config::default()
+            };
+            let vault = lookout::vault::Vault::load(&cfg.data_dir)?;
+            match which {
+                KeysCmd::Show { .. } => println!("keys: {}", vault.key_ids().join(", ")),
+                KeysCmd::Rotate { .. } => {
+                    let store = Store::open_file(&cfg.data_dir.join("lookout.db")).await?;
+                    let r = lookout::vault::rotate(&store, &vault).await?;
+                    println!(
+                        "rotated: new key {}, {} secrets re-sealed, dropped {}",
+                        r.new_key,
+                        r.resealed,
+                        if r.dropped.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            r.dropped.join(", ")
+                        }
+                    );
+                }
+            }
         }
         Cmd::Bench {
             which:

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod reports;
 pub mod scans;
 pub mod schedules;
+pub mod secrets;
 
 /// The migrations in `migrations/sqlite`, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -1,0 +1,102 @@
+//! Sealed secrets by client and purpose. Values arrive sealed by `vault`;
+//! nothing here ever sees a token in the clear.
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, StoreError};
+use crate::domain::ClientSlug;
+use crate::findings::ts;
+
+/// One stored secret, still sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRow {
+    /// Whose.
+    pub client: String,
+    /// What for (`refresh-token`, ...).
+    pub purpose: String,
+    /// The sealed value.
+    pub sealed: String,
+}
+
+/// Stores (or replaces) a client's sealed secret for a purpose.
+pub async fn put(
+    db: &mut Db,
+    client: &ClientSlug,
+    purpose: &str,
+    sealed: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO secrets (client, purpose, sealed, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (client, purpose) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+    )
+    .bind(client.as_str())
+    .bind(purpose)
+    .bind(sealed)
+    .bind(ts(now))
+    .execute(db.c())
+    .await?;
+    Ok(())
+}
+
+/// A client's sealed secret for a purpose.
+pub async fn get(
+    db: &mut Db,
+    client: &ClientSlug,
+    purpose: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT sealed FROM secrets WHERE client = ? AND purpose = ?")
+            .bind(client.as_str())
+            .bind(purpose)
+            .fetch_optional(db.c())
+            .await?,
+    )
+}
+
+/// Deletes every secret of a client (a disconnect); returns how many.
+pub async fn delete_client(db: &mut Db, client: &ClientSlug) -> Result<u64, StoreError> {
+    Ok(sqlx::query("DELETE FROM secrets WHERE client = ?")
+        .bind(client.as_str())
+        .execute(db.c())
+        .await?
+        .rows_affected())
+}
+
+/// Every stored secret, sealed (a key rotation re-seals them).
+pub async fn all(db: &mut Db) -> Result<Vec<SealedRow>, StoreError> {
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT client, purpose, sealed FROM secrets ORDER BY client, purpose")
+            .fetch_all(db.c())
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(client, purpose, sealed)| SealedRow {
+            client,
+            purpose,
+            sealed,
+        })
+        .collect())
+}
+
+/// Replaces a sealed value only if it is still `old`, so a rotation never
+/// overwrites a token refreshed meanwhile; returns whether it did.
+pub async fn replace(
+    db: &mut Db,
+    row: &SealedRow,
+    new: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE secrets SET sealed = ?, updated_at = ? WHERE client = ? AND purpose = ? AND sealed = ?",
+    )
+    .bind(new)
+    .bind(ts(now))
+    .bind(&row.client)
+    .bind(&row.purpose)
+    .bind(&row.sealed)
+    .execute(db.c())
+    .await?
+    .rows_affected()
+        == 1)
+}
