@@ -53,7 +53,7 @@ use crate::message::{
 };
 use crate::reports::renewal;
 use crate::scan::pipeline::TOKEN_REVOKED;
-use crate::simulator::{BrandInfo, Fault, FaultKind};
+use crate::simulator::{BrandInfo, Fault, FaultKind, hash};
 use crate::startup::StartOptions;
 
 /// Kinds of trouble in the past and how often each comes up, relatively.
@@ -238,16 +238,13 @@ pub async fn stack(
     .await
 }
 
-/// FNV-1a over the parts: a hash that is the same in every build and run.
+/// The seed and the parts hashed with the simulator's stable hashes, the
+/// same in every build and run.
 fn stable_hash(seed: u64, parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0xff)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
+    let words: Vec<u64> = std::iter::once(seed)
+        .chain(parts.iter().map(|p| hash::str_hash(p)))
+        .collect();
+    hash::hash(&words)
 }
 
 fn rng_for(seed: u64, parts: &[&str]) -> ChaCha8Rng {

@@ -12,7 +12,7 @@
 
 mod data;
 mod faults;
-mod hash;
+pub(crate) mod hash;
 mod jsonapi;
 mod portfolio;
 mod ratelimit;

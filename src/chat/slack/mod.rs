@@ -188,6 +188,12 @@ impl SlackChat {
         thread: Option<&MessageRef>,
         key: Option<&str>,
     ) -> Result<MessageRef, ChatError> {
+        // A message with files is a share of them, which carries no metadata:
+        // the outbox staged them first and finds the share by file id, not key.
+        if message.files().next().is_some() {
+            let staged = self.stage(channel, message).await?;
+            return self.share(channel, &staged, thread).await;
+        }
         let id = self.channel_id(channel)?;
         let mut content = content(message)?;
         if let Some(key) = key {
@@ -318,10 +324,6 @@ impl ChatAdapter for SlackChat {
         message: &Message,
         thread: Option<&MessageRef>,
     ) -> Result<MessageRef, ChatError> {
-        if message.files().next().is_some() {
-            let staged = self.stage(channel, message).await?;
-            return self.share(channel, &staged, thread).await;
-        }
         self.send(channel, message, thread, None).await
     }
 
@@ -348,12 +350,6 @@ impl ChatAdapter for SlackChat {
         thread: Option<&MessageRef>,
         key: &str,
     ) -> Result<MessageRef, ChatError> {
-        // A share of files carries no metadata: the outbox staged them and finds
-        // the share by file id instead of by key.
-        if message.files().next().is_some() {
-            let staged = self.stage(channel, message).await?;
-            return self.share(channel, &staged, thread).await;
-        }
         self.send(channel, message, thread, Some(key)).await
     }
 
