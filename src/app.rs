@@ -13,12 +13,14 @@ use crate::checks::{self, Check};
 use crate::clients::{Clients, ClientsError};
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError};
+use crate::connections::Connections;
 use crate::domain::ClientSlug;
 use crate::findings::FindingError;
 use crate::klaviyo::{KlaviyoClient, KlaviyoConfig, KlaviyoError};
 use crate::message::{Accent, Adapters, Message};
 use crate::outbox::Deliverer;
 use crate::store::{Store, StoreError};
+use crate::vault::Vault;
 
 /// Why the application could not start or a scan could not run.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,9 @@ pub enum AppError {
     /// The Klaviyo client could not be built.
     #[error("Klaviyo client: {0}")]
     Klaviyo(#[from] KlaviyoError),
+    /// The client cannot be reached (not connected, paused, grant ended).
+    #[error(transparent)]
+    Connection(#[from] crate::connections::ConnectionError),
     /// A scan of the client is already running.
     #[error("a scan of {0} is already running; its results will appear here")]
     AlreadyScanning(ClientSlug),
@@ -60,18 +65,33 @@ pub struct App {
     pub deliverer: Deliverer,
     /// The clients and their routes.
     pub clients: Clients,
+    /// How each client's Klaviyo account is reached (grants, tokens, keys).
+    pub connections: Connections,
     pub(crate) klaviyo: KlaviyoClient,
     pub(crate) catalogue: Vec<Check>,
     running: Mutex<HashSet<ClientSlug>>,
 }
 
 impl App {
-    /// Builds the app from configuration and registers every client in the store.
+    /// Builds the app with a vault whose key lives only in memory (an
+    /// in-memory store's secrets die with it anyway).
     pub async fn new(
         config: Config,
         store: Store,
         clock: SharedClock,
         chat: Adapters,
+    ) -> Result<std::sync::Arc<Self>, AppError> {
+        Self::build(config, store, clock, chat, Vault::ephemeral()).await
+    }
+
+    /// Builds the app from configuration, sealing secrets with `vault`, and
+    /// registers every client in the store.
+    pub async fn build(
+        config: Config,
+        store: Store,
+        clock: SharedClock,
+        chat: Adapters,
+        vault: Vault,
     ) -> Result<std::sync::Arc<Self>, AppError> {
         config.validate()?;
         let klaviyo = KlaviyoClient::new(KlaviyoConfig {
@@ -81,6 +101,7 @@ impl App {
         })?;
         let clients = Clients::load(&config, &store, clock.now()).await?;
         let deliverer = Deliverer::new(store.clone(), chat.clone(), clock.clone());
+        let connections = Connections::new(&config, store.clone(), vault, clock.clone())?;
         Ok(std::sync::Arc::new(Self {
             config,
             store,
@@ -88,6 +109,7 @@ impl App {
             chat,
             deliverer,
             clients,
+            connections,
             klaviyo,
             catalogue: checks::catalogue(),
             running: Mutex::new(HashSet::new()),

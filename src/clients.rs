@@ -24,8 +24,9 @@ pub struct ClientEntry {
     pub profile: ClientProfile,
     /// Where its findings go.
     pub route: Route,
-    /// How to reach its Klaviyo account.
-    pub credential: Credential,
+    /// The key from the config file, if it gives one; a grant made from chat
+    /// (`/connect`) takes its place.
+    pub credential: Option<Credential>,
 }
 
 impl ClientEntry {
@@ -97,7 +98,11 @@ impl Clients {
                 channels,
                 pod: c.pod.clone(),
             };
-            let credential = Credential::ApiKey(c.key()?);
+            // A client without a key in the file is connected from chat.
+            let credential = match (&c.api_key, &c.api_key_env) {
+                (None, None) => None,
+                _ => Some(Credential::ApiKey(c.key()?)),
+            };
             by_slug.insert(
                 slug,
                 ClientEntry {

@@ -27,6 +27,7 @@
 //! account activity in seconds.
 
 pub mod app;
+pub mod audit;
 pub mod bench;
 pub mod chat;
 pub mod checks;
@@ -34,6 +35,7 @@ pub mod clients;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod domain;
 pub mod findings;

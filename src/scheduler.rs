@@ -35,16 +35,28 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
         if let Err(e) = app.end_quiet_hours().await {
             warn!(error = %e, "could not post the end-of-quiet-hours catch-up");
         }
+        if let Err(e) = app.sweep_connections().await {
+            warn!(error = %e, "could not sweep the connections (reminders, ends, refreshes)");
+        }
         let now = app.clock.now();
-        let slugs: Vec<_> = app
-            .clients
-            .all()
-            .into_iter()
-            .map(|c| c.profile.slug.clone())
-            .collect();
-        for slug in slugs {
+        let clients = app.clients.all();
+        for entry in clients {
+            let slug = entry.profile.slug.clone();
             if app.is_scanning(&slug) {
                 continue;
+            }
+            // Not connected, paused for reconnecting, or ended: nothing to scan.
+            match app
+                .connections
+                .scannable(&slug, entry.credential.is_some())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    warn!(client = %slug, error = %e, "could not read the connection");
+                    continue;
+                }
             }
             let last = match app.last_scheduled_scan(&slug).await {
                 Ok(l) => l,

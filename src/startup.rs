@@ -21,6 +21,7 @@ use crate::commands::dispatch::Dispatcher;
 use crate::config::Config;
 use crate::message::{Adapters, ChatAdapter, InboundHandler, Platform};
 use crate::store::Store;
+use crate::vault::Vault;
 
 /// How to start: what the config cannot say (the clock, a store for tests,
 /// adapters standing in for real platforms, and which loops to run).
@@ -40,6 +41,10 @@ pub struct StartOptions {
     /// A Discord adapter built elsewhere, served like the config's (HTTP mode;
     /// the gateway needs the bot token from the config).
     pub discord: Option<Arc<DiscordChat>>,
+    /// The vault sealing tokens and keys; `None` loads the master key from the
+    /// environment or `data_dir/master.key` for a file store, and keeps a
+    /// random key in memory for a given (test) store.
+    pub vault: Option<Vault>,
     /// Run the outbox deliverer and the scheduler in the background. Tests
     /// that drive scans and deliveries by hand turn this off.
     pub background: bool,
@@ -60,6 +65,7 @@ impl StartOptions {
             adapters: Vec::new(),
             slack: None,
             discord: None,
+            vault: None,
             background: true,
             inbound: true,
             scheduler_tick: Duration::from_secs(5),
@@ -105,9 +111,19 @@ impl Running {
 /// Builds the app from `config` and starts what it asks for.
 pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppError> {
     config.validate()?;
-    let store = match opts.store {
-        Some(s) => s,
-        None => Store::open_file(&config.data_dir.join("lookout.db")).await?,
+    let (store, vault) = match (opts.store, opts.vault) {
+        (Some(s), v) => (s, v.unwrap_or_else(Vault::ephemeral)),
+        (None, v) => {
+            let vault = match v {
+                Some(v) => v,
+                None => Vault::load(&config.data_dir)
+                    .map_err(|e| AppError::Startup(format!("master key: {e}")))?,
+            };
+            (
+                Store::open_file(&config.data_dir.join("lookout.db")).await?,
+                vault,
+            )
+        }
     };
     let mut adapters = Adapters::one(Arc::new(
         ConsoleChat::stdout().with_files_dir(config.data_dir.join("files")),
@@ -141,7 +157,7 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
         adapters.insert(d.clone());
         discord = Some((d, Some(cfg)));
     }
-    let app = App::new(config, store, opts.clock, adapters).await?;
+    let app = App::build(config, store, opts.clock, adapters, vault).await?;
     let dispatcher = Arc::new(Dispatcher::new(app.clone()));
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -201,6 +217,15 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
                 },
             }
         }
+    }
+    if opts.inbound && app.connections.oauth_enabled() {
+        // Klaviyo sends people back here after they approve a /connect.
+        http = http.merge(crate::connections::callback::router(app.clone()));
+        serve_http = true;
+        info!(
+            "OAuth callback at /oauth/callback ({})",
+            app.config.connections.redirect_url()
+        );
     }
     let mut http_addr = None;
     if serve_http {

@@ -263,6 +263,12 @@ impl Vault {
         }
     }
 
+    /// A vault over a new random key held only in memory: for an in-memory
+    /// database (tests, a demo without `--data-dir`), whose secrets die with it.
+    pub fn ephemeral() -> Self {
+        Self::with(vec![RingKey::random()], None)
+    }
+
     /// A vault over one key given as base64 (`LOOKOUT_MASTER_KEY`'s format).
     pub fn from_base64(key: &Secret) -> Result<Self, VaultError> {
         Ok(Self::with(vec![RingKey::parse(key.expose())?], None))

@@ -24,6 +24,9 @@ pub mod parse;
 pub mod spec;
 
 mod ack;
+mod connect;
+mod connections;
+mod disconnect;
 mod findings;
 mod help;
 mod maintenance;
@@ -280,6 +283,9 @@ pub type Handler = for<'a> fn(&'a Ctx, &'a Args) -> HandlerFuture<'a>;
 /// "not available yet".
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("ack", ack::run),
+    ("connect", connect::run),
+    ("connections", connections::run),
+    ("disconnect", disconnect::run),
     ("findings", findings::run),
     ("help", help::run),
     ("maintenance", maintenance::run),

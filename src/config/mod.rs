@@ -12,9 +12,11 @@ use crate::commands::Role;
 use crate::domain::ClientSlug;
 use crate::message::{ChannelRef, PersonRef, Platform};
 
+mod connections;
 mod profile;
 mod secret;
 
+pub use connections::{ConnectionsSettings, READ_SCOPES};
 pub use profile::ClientProfile;
 pub use secret::Secret;
 
@@ -420,6 +422,8 @@ pub struct Config {
     pub sla: SlaSettings,
     /// Chat platform.
     pub chat: ChatSettings,
+    /// How clients' Klaviyo accounts are connected, and the access review.
+    pub connections: ConnectionsSettings,
     /// People and their roles, keyed `platform:id` (`"slack:U0ANA" = "am"`);
     /// anyone else is `anyone`.
     pub people: BTreeMap<PersonRef, Role>,
@@ -437,6 +441,7 @@ impl Default for Config {
             findings: FindingsSettings::default(),
             sla: SlaSettings::default(),
             chat: ChatSettings::default(),
+            connections: ConnectionsSettings::default(),
             people: BTreeMap::new(),
             clients: Vec::new(),
         }
@@ -507,6 +512,7 @@ impl Config {
             }
         }
         self.validate_channels()?;
+        self.connections.validate()?;
         if self.agency.daily_digest_hour > 23 {
             return Err(ConfigError::Invalid(
                 "agency.daily_digest_hour must be 0-23".into(),

@@ -119,7 +119,7 @@ pub async fn route_change_in(
 
 /// A person named in a message sent to `channel`: a mention on their own
 /// platform, their id as text elsewhere.
-fn person_span(who: &str, channel: &ChannelRef) -> Span {
+pub(crate) fn person_span(who: &str, channel: &ChannelRef) -> Span {
     match PersonRef::parse(who) {
         Ok(p) if p.platform == channel.platform => Span::Mention(p),
         Ok(p) => Span::Plain(p.id),

@@ -12,9 +12,9 @@ use crate::app::{App, AppError};
 use crate::checks::{CheckInput, Observation};
 use crate::clients::ClientEntry;
 use crate::config::ClientProfile;
+use crate::connections::ConnectionError;
 use crate::domain::{ClientSlug, Severity, Track};
 use crate::findings::{Change, ChangeKind, Finding, Findings, ReconcileScope};
-use crate::klaviyo::KlaviyoError;
 use crate::outbox;
 use crate::routing::{self, Mode};
 use crate::scan::fetch::{ScanProgress, build_snapshot};
@@ -88,12 +88,7 @@ impl App {
     ) -> Result<ScanReport, AppError> {
         let slug = &entry.profile.slug;
         let started = self.clock.now();
-        let api = self
-            .klaviyo
-            .account(slug.as_str(), entry.credential.clone());
-        // The budget counts every call for the account; this scan's share is the difference.
-        let calls_before = api.calls_made();
-        let fetched = build_snapshot(&api, slug, started, progress).await;
+        let (fetched, api_calls) = self.fetch(entry, started, progress).await?;
         let now = self.clock.now();
         let previous = self.previous_snapshot(slug).await?;
 
@@ -110,7 +105,8 @@ impl App {
                 .collect()
         };
         let snapshot = match fetched {
-            Ok(snapshot) => {
+            Fetched::Snapshot(snapshot) => {
+                let snapshot = *snapshot;
                 let input = CheckInput {
                     snapshot: &snapshot,
                     previous: previous.as_ref(),
@@ -139,14 +135,14 @@ impl App {
                 }
                 Some(snapshot)
             }
-            Err(e) if e.is_auth() => {
-                warn!(error = %e, "Klaviyo refused the credential");
+            Fetched::Refused(why) => {
+                warn!(reason = %why, "Klaviyo refused the credential");
                 ran.insert(TOKEN_REVOKED.to_owned());
-                observations.push(revoked(&entry.profile, &e));
-                gaps.push(e.to_string());
+                observations.push(revoked(&entry.profile, &why));
+                gaps.push(why);
                 None
             }
-            Err(e) => {
+            Fetched::Failed(e) => {
                 warn!(error = %e, "scan failed");
                 gaps.push(e.to_string());
                 ran.insert(SCAN_INCOMPLETE.to_owned());
@@ -187,7 +183,6 @@ impl App {
         if let Some(s) = &snapshot {
             save_snapshot(&mut tx, s, previous.as_ref()).await?;
         }
-        let api_calls = api.calls_made().saturating_sub(calls_before);
         scans::record_scan(
             &mut tx,
             &scans::ScanRow {
@@ -229,6 +224,64 @@ impl App {
             skipped,
             active,
         })
+    }
+
+    /// Reads the account with the client's credential. A 401 on an OAuth
+    /// token gets one refresh and one retry; a grant Klaviyo refuses becomes
+    /// `Refused` (one re-authorisation finding) and pauses later scans.
+    async fn fetch(
+        &self,
+        entry: &ClientEntry,
+        started: chrono::DateTime<chrono::Utc>,
+        progress: Option<&UnboundedSender<ScanProgress>>,
+    ) -> Result<(Fetched, u64), AppError> {
+        let slug = &entry.profile.slug;
+        let credential = match self
+            .connections
+            .credential(slug, entry.credential.as_ref())
+            .await
+        {
+            Ok(c) => c,
+            Err(e @ (ConnectionError::GrantDead { .. } | ConnectionError::Paused { .. })) => {
+                return Ok((Fetched::Refused(e.to_string()), 0));
+            }
+            Err(ConnectionError::OAuth(e)) => return Ok((Fetched::Failed(e.to_string()), 0)),
+            Err(e) => return Err(e.into()),
+        };
+        let api = self.klaviyo.account(slug.as_str(), credential.clone());
+        // The budget counts every call for the account; this scan's share is the difference.
+        let calls_before = api.calls_made();
+        let mut fetched = build_snapshot(&api, slug, started, progress).await;
+        if let Err(e) = &fetched
+            && e.is_auth()
+        {
+            match self.connections.after_unauthorized(slug, &credential).await {
+                Ok(Some(fresh)) => {
+                    let retry = self.klaviyo.account(slug.as_str(), fresh);
+                    fetched = build_snapshot(&retry, slug, started, progress).await;
+                }
+                Ok(None) => {}
+                Err(e @ ConnectionError::GrantDead { .. }) => {
+                    let calls = api.calls_made().saturating_sub(calls_before);
+                    return Ok((Fetched::Refused(e.to_string()), calls));
+                }
+                Err(e) => warn!(error = %e, "could not refresh after a 401"),
+            }
+        }
+        let calls = api.calls_made().saturating_sub(calls_before);
+        if fetched.is_ok()
+            && let Err(e) = self.connections.mark_used(slug).await
+        {
+            warn!(error = %e, "could not record the connection's use");
+        }
+        Ok((
+            match fetched {
+                Ok(s) => Fetched::Snapshot(Box::new(s)),
+                Err(e) if e.is_auth() => Fetched::Refused(e.to_string()),
+                Err(e) => Fetched::Failed(e.to_string()),
+            },
+            calls,
+        ))
     }
 
     async fn previous_snapshot(&self, slug: &ClientSlug) -> Result<Option<Snapshot>, AppError> {
@@ -313,7 +366,17 @@ fn incomplete(profile: &ClientProfile, gaps: &[String], skipped: &[String]) -> O
     }
 }
 
-fn revoked(profile: &ClientProfile, e: &KlaviyoError) -> Observation {
+/// What reading the account gave.
+enum Fetched {
+    /// The account as read (boxed: it is large and the others are a sentence).
+    Snapshot(Box<Snapshot>),
+    /// Klaviyo refused the credential or grant: reconnecting is the fix.
+    Refused(String),
+    /// Anything else (5xx, throttling, the network): the next scan retries.
+    Failed(String),
+}
+
+fn revoked(profile: &ClientProfile, why: &str) -> Observation {
     Observation {
         check: TOKEN_REVOKED.into(),
         subject: "credential".into(),
@@ -324,7 +387,8 @@ fn revoked(profile: &ClientProfile, e: &KlaviyoError) -> Observation {
             profile.name
         ),
         why: format!(
-            "Klaviyo refused the connection ({e}). Monitoring of this client has stopped until someone reconnects it."
+            "Klaviyo refused the connection ({why}). Monitoring of this client has stopped until an admin or lead reconnects it with /connect {}.",
+            profile.slug
         ),
         deep_link: "https://www.klaviyo.com/settings/account/api-keys".into(),
         value_at_stake: None,

@@ -16,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 pub mod clients;
+pub mod connections;
 pub mod findings;
 pub mod outbox;
 pub mod reports;

@@ -100,3 +100,16 @@ pub async fn replace(
     .rows_affected()
         == 1)
 }
+
+/// Deletes one of a client's secrets; returns whether it was there.
+pub async fn delete(db: &mut Db, client: &ClientSlug, purpose: &str) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM secrets WHERE client = ? AND purpose = ?")
+            .bind(client.as_str())
+            .bind(purpose)
+            .execute(db.c())
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
