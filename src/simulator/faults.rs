@@ -26,11 +26,17 @@ pub enum FaultKind {
     ServerErrors,
     /// Every request for the brand is answered 429 with `Retry-After`.
     ThrottleStorm,
+    /// Every OAuth grant of the brand is dead: refreshes answer `invalid_grant`
+    /// and access tokens 401 (the client revoked the app). API keys still work.
+    GrantRevoked,
+    /// Refreshes of the brand's OAuth grants answer `invalid_grant` "refresh
+    /// token expired"; access tokens already issued live out their time.
+    RefreshExpired,
 }
 
 impl FaultKind {
     /// Every fault kind, in a stable order.
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::FlowDraft,
         FaultKind::FlowManual,
         FaultKind::OrdersStop,
@@ -39,6 +45,8 @@ impl FaultKind {
         FaultKind::TokenRevoked,
         FaultKind::ServerErrors,
         FaultKind::ThrottleStorm,
+        FaultKind::GrantRevoked,
+        FaultKind::RefreshExpired,
     ];
 
     /// The kebab-case name used in commands and the admin API, e.g. `orders-stop`.
@@ -52,14 +60,21 @@ impl FaultKind {
             FaultKind::TokenRevoked => "token-revoked",
             FaultKind::ServerErrors => "server-errors",
             FaultKind::ThrottleStorm => "throttle-storm",
+            FaultKind::GrantRevoked => "grant-revoked",
+            FaultKind::RefreshExpired => "refresh-expired",
         }
     }
 
-    /// Whether the fault answers requests itself (401/503/429) rather than changing data.
+    /// Whether the fault answers requests itself (401/503/429, or an OAuth
+    /// `invalid_grant`) rather than changing data.
     pub fn is_request_fault(self) -> bool {
         matches!(
             self,
-            FaultKind::TokenRevoked | FaultKind::ServerErrors | FaultKind::ThrottleStorm
+            FaultKind::TokenRevoked
+                | FaultKind::ServerErrors
+                | FaultKind::ThrottleStorm
+                | FaultKind::GrantRevoked
+                | FaultKind::RefreshExpired
         )
     }
 }
@@ -173,6 +188,19 @@ mod tests {
             "{msg}"
         );
         assert!("".parse::<FaultKind>().is_err());
+        assert_eq!(
+            "grant_revoked".parse::<FaultKind>(),
+            Ok(FaultKind::GrantRevoked)
+        );
+        assert_eq!(
+            "refresh-expired".parse::<FaultKind>(),
+            Ok(FaultKind::RefreshExpired)
+        );
+        // Names are unique, or parsing would shadow one kind with another.
+        let names: std::collections::HashSet<_> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), FaultKind::ALL.len());
+        assert!(FaultKind::GrantRevoked.is_request_fault());
+        assert!(FaultKind::RefreshExpired.is_request_fault());
     }
 
     #[test]

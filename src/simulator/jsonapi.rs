@@ -61,6 +61,18 @@ impl ApiError {
         }
     }
 
+    /// 403 `permission_denied` (a credential without the scope needed).
+    pub(crate) fn permission_denied(detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            code: "permission_denied",
+            title: "You do not have permission to perform this action.",
+            detail: detail.into(),
+            source: None,
+            retry_after: None,
+        }
+    }
+
     /// 404 `not_found`.
     pub(crate) fn not_found(detail: impl Into<String>) -> Self {
         Self {

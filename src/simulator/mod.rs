@@ -7,13 +7,18 @@
 //!
 //! Modules: `portfolio` (brands and their configuration), `data` (events and
 //! aggregates), `faults`, `ratelimit` (real-time per-account limits),
-//! `jsonapi` (errors, filters, cursors) and `routes` (the HTTP surface,
-//! including the `/__sim/*` admin paths).
+//! `jsonapi` (errors, filters, cursors), `oauth` (Klaviyo's OAuth: the
+//! authorize page, token and revoke endpoints, and Bearer tokens) and `routes`
+//! (the HTTP surface, including the `/__sim/*` admin paths).
+//!
+//! Credentials on `/api/...`: `Klaviyo-API-Key pk_...` (a private key, with
+//! every read scope) or `Bearer <OAuth access token>` (the scopes granted).
 
 mod data;
 mod faults;
 pub(crate) mod hash;
 mod jsonapi;
+mod oauth;
 mod portfolio;
 mod ratelimit;
 mod routes;
@@ -26,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 pub use faults::{Fault, FaultKind, UnknownFault};
+pub use oauth::{OAUTH_CLIENT_ID, OAuthGrantInfo};
 
 use crate::clock::SharedClock;
 use crate::config::Secret;
@@ -45,6 +51,14 @@ pub const SERVED_PATHS: &[(&str, &str)] = &[
     ("GET", "/api/metrics/{id}/flow-triggers"),
     ("GET", "/api/events"),
     ("POST", "/api/metric-aggregates"),
+];
+
+/// Every `(method, path)` of the simulator's OAuth server (see the `oauth` module).
+pub const OAUTH_PATHS: &[(&str, &str)] = &[
+    ("GET", "/oauth/authorize"),
+    ("POST", "/oauth/authorize"),
+    ("POST", "/oauth/token"),
+    ("POST", "/oauth/revoke"),
 ];
 
 /// Seconds a `throttle-storm` fault asks clients to wait.
@@ -96,6 +110,7 @@ pub(crate) struct Inner {
     limiter: ratelimit::Limiter,
     /// Whether `limiter` is enforced (see `Simulator::set_rate_limits`).
     rate_limited: AtomicBool,
+    oauth: oauth::OAuth,
 }
 
 impl Inner {
@@ -115,6 +130,16 @@ impl Inner {
 
     fn brand_index(&self, slug: &str) -> Option<usize> {
         self.brands.iter().position(|b| b.slug == slug)
+    }
+
+    /// Whether a fault of `kind` covers brand number `brand` at `now`.
+    fn fault_in_force(&self, brand: usize, kind: FaultKind, now: DateTime<Utc>) -> bool {
+        let Some(b) = self.brands.get(brand) else {
+            return false;
+        };
+        self.faults()
+            .iter()
+            .any(|f| f.brand == b.slug && f.kind == kind && f.covers(now))
     }
 
     fn try_inject(&self, fault: Fault) -> Result<(), SimError> {
@@ -219,6 +244,7 @@ impl Simulator {
                 faults: Mutex::new(Vec::new()),
                 limiter: ratelimit::Limiter::default(),
                 rate_limited: AtomicBool::new(true),
+                oauth: oauth::OAuth::new(seed),
             }),
         }
     }
@@ -237,6 +263,35 @@ impl Simulator {
     /// but run back to back in real time, where the limits are counted.
     pub fn set_rate_limits(&self, on: bool) {
         self.inner.rate_limited.store(on, Ordering::Relaxed);
+    }
+
+    /// The one registered OAuth app: `(client_id, client_secret)`. Its
+    /// redirect URIs are any `http://127.0.0.1:<port>/...` or
+    /// `http://localhost:<port>/...`.
+    pub fn oauth_client(&self) -> (String, Secret) {
+        (
+            OAUTH_CLIENT_ID.to_owned(),
+            self.inner.oauth.client_secret().clone(),
+        )
+    }
+
+    /// Turns refresh-token rotation on (the default: each refresh returns a
+    /// new refresh token and the old one dies) or off (the same one comes back).
+    pub fn set_refresh_rotation(&self, on: bool) {
+        self.inner.oauth.set_rotation(on);
+    }
+
+    /// Lifetime of access tokens issued from now on (`expires_in`, default 3600 s).
+    pub fn set_access_token_ttl(&self, secs: u64) {
+        self.inner.oauth.set_access_ttl(secs);
+    }
+
+    /// The OAuth grants of brand `slug`, oldest first (empty for an unknown brand).
+    pub fn oauth_grants(&self, slug: &str) -> Vec<OAuthGrantInfo> {
+        self.inner
+            .brand_index(slug)
+            .map(|i| self.inner.oauth.grants(i))
+            .unwrap_or_default()
     }
 
     /// Injects a fault; an unknown brand or empty window is logged and ignored
@@ -262,7 +317,7 @@ impl Simulator {
         self.inner.active_faults()
     }
 
-    /// The simulator's HTTP surface: Klaviyo's `/api/...` paths and `/__sim/...` admin.
+    /// The simulator's HTTP surface: Klaviyo's `/api/...` and `/oauth/...` paths and `/__sim/...` admin.
     pub fn router(&self) -> axum::Router {
         routes::router(self.inner.clone())
     }

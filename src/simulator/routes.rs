@@ -1,6 +1,7 @@
 //! The HTTP surface: Klaviyo's read paths under `/api/` (one dispatcher, so
-//! 404/405, revision, auth, request faults and rate limits apply uniformly, in
-//! that order) and the simulator's own `/__sim/*` admin paths.
+//! 404/405, revision, auth, scopes, request faults and rate limits apply
+//! uniformly, in that order), the OAuth server's `/oauth/*` paths (see the
+//! `oauth` module) and the simulator's own `/__sim/*` admin paths.
 //!
 //! Known simplifications: metric aggregates bucket days, weeks (from Monday)
 //! and months in UTC whatever `timezone` says, do not support `by`, and report
@@ -10,7 +11,8 @@
 //! `POST /__sim/faults` with `{"brand","fault","at"?,"until"?}` (201, or 400 for
 //! an unknown fault name, 404 for an unknown brand), `DELETE
 //! /__sim/faults/{brand}/{fault}` (204, or 404 if nothing was open) and
-//! `GET /__sim/clock`.
+//! `GET /__sim/clock`, and `GET /__sim/oauth/grants` (each brand's OAuth
+//! grants: scopes, dates and counts, never token values).
 
 use std::sync::Arc;
 
@@ -49,6 +51,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/__sim/faults", get(admin_faults).post(admin_inject))
         .route("/__sim/faults/{brand}/{fault}", delete(admin_clear))
         .route("/__sim/clock", get(admin_clock))
+        .merge(super::oauth::router())
         .fallback(api)
         .with_state(inner)
 }
@@ -187,12 +190,13 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     if let Err(e) = check_revision(headers.get("revision").and_then(|v| v.to_str().ok())) {
         return e.into_response();
     }
-    let idx = match authenticate(&inner, headers) {
-        Ok(i) => i,
+    let now = inner.now();
+    let auth = match authenticate(&inner, headers, now) {
+        Ok(a) => a,
         Err(e) => return e.into_response(),
     };
+    let idx = auth.brand;
     let brand = &inner.brands[idx];
-    let now = inner.now();
     let faults: Vec<Fault> = inner
         .faults()
         .iter()
@@ -200,10 +204,30 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         .cloned()
         .collect();
     let in_force = |k: FaultKind| faults.iter().any(|f| f.kind == k && f.covers(now));
-    if in_force(FaultKind::TokenRevoked) {
-        return ApiError::unauthenticated(
-            "This API key was revoked: reconnect the account with a new key or OAuth grant.",
-        )
+    match &auth.scopes {
+        Scopes::PrivateKey if in_force(FaultKind::TokenRevoked) => {
+            return ApiError::unauthenticated(
+                "This API key was revoked: reconnect the account with a new key or OAuth grant.",
+            )
+            .into_response();
+        }
+        Scopes::OAuth(_) if in_force(FaultKind::GrantRevoked) => {
+            return ApiError::unauthenticated(
+                "The access token was revoked (the OAuth grant was revoked): reconnect the account over OAuth.",
+            )
+            .into_response();
+        }
+        _ => {}
+    }
+    if let Some(op) = limits::operation(parts.method.as_str(), &path)
+        && let Some(missing) = op.scopes.iter().find(|s| !auth.scopes.has(s))
+    {
+        return ApiError::permission_denied(format!(
+            "This access token lacks the `{missing}` scope that {} {} needs (it needs {}): reconnect the account asking for it.",
+            op.method,
+            op.path,
+            op.scopes.join(", ")
+        ))
         .into_response();
     }
     if in_force(FaultKind::ServerErrors) {
@@ -265,7 +289,30 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     }
 }
 
-fn authenticate(inner: &Inner, headers: &HeaderMap) -> Result<usize, ApiError> {
+/// What a request's credential grants.
+enum Scopes {
+    /// A private API key: here, every read scope.
+    PrivateKey,
+    /// An OAuth access token: the scopes granted.
+    OAuth(Vec<String>),
+}
+
+impl Scopes {
+    fn has(&self, scope: &str) -> bool {
+        match self {
+            Scopes::PrivateKey => scope.ends_with(":read"),
+            Scopes::OAuth(granted) => granted.iter().any(|g| g == scope),
+        }
+    }
+}
+
+/// The brand a request acts for, and what its credential may do.
+struct Auth {
+    brand: usize,
+    scopes: Scopes,
+}
+
+fn authenticate(inner: &Inner, headers: &HeaderMap, now: DateTime<Utc>) -> Result<Auth, ApiError> {
     let Some(auth) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -276,10 +323,25 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Result<usize, ApiError> {
     };
     let (scheme, token) = auth.trim().split_once(' ').unwrap_or((auth, ""));
     let token = token.trim();
-    let known_scheme =
-        scheme.eq_ignore_ascii_case("Klaviyo-API-Key") || scheme.eq_ignore_ascii_case("Bearer");
+    if scheme.eq_ignore_ascii_case("Bearer") {
+        if token.starts_with("pk_") {
+            return Err(ApiError::unauthenticated(
+                "Bearer takes an OAuth access token: send a private API key as `Authorization: Klaviyo-API-Key pk_...`.",
+            ));
+        }
+        return match inner.oauth.resolve_access(token, now) {
+            Ok((brand, scopes)) => Ok(Auth {
+                brand,
+                scopes: Scopes::OAuth(scopes),
+            }),
+            Err(why) => Err(ApiError::unauthenticated(why.detail())),
+        };
+    }
     match inner.by_key.get(token) {
-        Some(&i) if known_scheme => Ok(i),
+        Some(&brand) if scheme.eq_ignore_ascii_case("Klaviyo-API-Key") => Ok(Auth {
+            brand,
+            scopes: Scopes::PrivateKey,
+        }),
         _ => Err(ApiError::unauthenticated(
             "Incorrect authentication credentials: check the account's private API key (it starts with `pk_`) or reconnect it.",
         )),
