@@ -757,7 +757,9 @@ impl Connections {
         let idle = Duration::days(i64::from(self.settings.idle_refresh_days));
         let mut done = 0;
         let mut dead = Vec::new();
-        for row in sql::all(&mut self.store.conn().await?).await? {
+        // Read first: the in-memory store has one connection, which a refresh needs.
+        let rows = sql::all(&mut self.store.conn().await?).await?;
+        for row in rows {
             let due = row.method == "oauth"
                 && row.status == "active"
                 && row.ends_at > now

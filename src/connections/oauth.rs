@@ -9,14 +9,14 @@ use chrono::{DateTime, Duration, Utc};
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RevocationUrl,
-    Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
+    TokenResponse, TokenUrl,
 };
 
 use crate::config::{READ_SCOPES, Secret};
 
 /// The client type with the endpoints Lookout sets.
-type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet>;
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// Access tokens with less than this left are refreshed before use.
 pub const REFRESH_AHEAD: Duration = Duration::minutes(5);
@@ -74,6 +74,9 @@ impl std::fmt::Debug for Tokens {
 pub struct OAuthApp {
     client: Client,
     http: reqwest::Client,
+    /// Kept for the revocation call, which is made without `oauth2`.
+    secret: Option<Secret>,
+    revoke_url: reqwest::Url,
 }
 
 impl std::fmt::Debug for OAuthApp {
@@ -108,10 +111,6 @@ impl OAuthApp {
             .set_token_uri(
                 TokenUrl::new(format!("{base}/oauth/token")).map_err(|e| bad("token URL", e))?,
             )
-            .set_revocation_url(
-                RevocationUrl::new(format!("{base}/oauth/revoke"))
-                    .map_err(|e| bad("revoke URL", e))?,
-            )
             .set_redirect_uri(
                 RedirectUrl::new(at.redirect.clone()).map_err(|e| bad("public_url", e))?,
             );
@@ -122,7 +121,14 @@ impl OAuthApp {
             .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| OAuthError::Config(format!("HTTP client: {e}")))?;
-        Ok(Self { client, http })
+        let revoke_url = reqwest::Url::parse(&format!("{base}/oauth/revoke"))
+            .map_err(|e| bad("revoke URL", e))?;
+        Ok(Self {
+            client,
+            http,
+            secret: Some(secret.clone()),
+            revoke_url,
+        })
     }
 
     /// A new authorize link asking for the read scopes, with its `state` and PKCE verifier.
@@ -174,16 +180,41 @@ impl OAuthApp {
         Ok(tokens(&answer, now))
     }
 
-    /// Revokes a refresh token, which ends the whole grant at Klaviyo.
+    /// Revokes a refresh token, which ends the whole grant at Klaviyo (RFC 7009).
+    ///
+    /// Sent here rather than through `oauth2`, whose revocation refuses any
+    /// URL but https, which would leave the loopback simulator untestable.
     pub async fn revoke(&self, refresh: &Secret) -> Result<(), OAuthError> {
-        let token =
-            StandardRevocableToken::RefreshToken(RefreshToken::new(refresh.expose().to_owned()));
-        self.client
-            .revoke_token(token)
-            .map_err(|e| OAuthError::Config(e.to_string()))?
-            .request_async(&self.http)
+        let secret = self
+            .secret
+            .as_ref()
+            .ok_or_else(|| OAuthError::Config("no client secret".into()))?;
+        let answer = self
+            .http
+            .post(self.revoke_url.clone())
+            .basic_auth(self.client.client_id().as_str(), Some(secret.expose()))
+            .form(&[
+                ("token", refresh.expose()),
+                ("token_type_hint", "refresh_token"),
+            ])
+            .send()
             .await
-            .map_err(describe)
+            .map_err(|e| OAuthError::Transport(transport(&e)))?;
+        let status = answer.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        // RFC 6749 error bodies are small JSON; anything else is described by status.
+        let body: serde_json::Value = answer.json().await.unwrap_or_default();
+        let code = body["error"].as_str().unwrap_or("error").to_owned();
+        let description = body["error_description"]
+            .as_str()
+            .unwrap_or(status.canonical_reason().unwrap_or("refused"))
+            .to_owned();
+        Err(match code.as_str() {
+            "invalid_client" => OAuthError::InvalidClient,
+            _ => OAuthError::Refused { code, description },
+        })
     }
 }
 
@@ -252,24 +283,6 @@ impl OAuthErrorParts for oauth2::basic::BasicErrorResponse {
         match self.error() {
             BasicErrorResponseType::InvalidGrant => OAuthError::InvalidGrant(description),
             BasicErrorResponseType::InvalidClient => OAuthError::InvalidClient,
-            other => OAuthError::Refused {
-                code: other.as_ref().to_owned(),
-                description,
-            },
-        }
-    }
-}
-
-impl OAuthErrorParts for oauth2::basic::BasicRevocationErrorResponse {
-    fn to_oauth_error(&self) -> OAuthError {
-        let description = self
-            .error_description()
-            .cloned()
-            .unwrap_or_else(|| "no description".into());
-        match self.error() {
-            oauth2::RevocationErrorResponseType::Basic(BasicErrorResponseType::InvalidClient) => {
-                OAuthError::InvalidClient
-            }
             other => OAuthError::Refused {
                 code: other.as_ref().to_owned(),
                 description,

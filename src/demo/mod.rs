@@ -194,6 +194,13 @@ impl Stack {
             &format!("http://{sim_addr}"),
             PathBuf::from("data"),
         );
+        // Connects go through the simulator's OAuth app; tests that serve
+        // Lookout's HTTP endpoints pick their port (and public URL) in `tweak`.
+        let (client_id, client_secret) = sim.oauth_client();
+        cfg.connections.oauth_client_id = Some(client_id);
+        cfg.connections.oauth_client_secret = Some(client_secret);
+        cfg.connections.authorize_url = format!("http://{sim_addr}/oauth/authorize");
+        cfg.chat.http_listen = "127.0.0.1:0".into();
         tweak(&mut cfg);
         let store = match opts.store {
             Some(s) => s,
