@@ -1152,22 +1152,34 @@ mod tests {
 
     #[test]
     fn pkce_matches_rfc_7636_appendix_b() {
-        let verifier = "dBjftJeZ4CVP-mJ92ZoB_ISOYsM1gMAT_bM7t8q5Cb0";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9M";
+        // RFC 7636 Appendix B: these 32 octets, base64url-encoded, are the
+        // verifier; its S256 challenge follows.
+        let octets: [u8; 32] = [
+            116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212,
+            37, 77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
+        ];
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert_eq!(URL_SAFE_NO_PAD.encode(octets), verifier);
         assert!(verifier_shape_ok(verifier));
         assert!(challenge_shape_ok(challenge));
         assert!(pkce_matches(verifier, challenge));
         // One character off either side fails.
         assert!(!pkce_matches(
-            "dBjftJeZ4CVP-mJ92ZoB_ISOYsM1gMAT_bM7t8q5Cb1",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj",
             challenge
         ));
         assert!(!pkce_matches(
             verifier,
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9N"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"
         ));
         // The plain method (challenge == verifier) is not S256.
         assert!(!pkce_matches(verifier, verifier));
+        // A pair sometimes quoted as the RFC's is not a pair at all.
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mJ92ZoB_ISOYsM1gMAT_bM7t8q5Cb0",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9M"
+        ));
     }
 
     #[test]
@@ -1183,10 +1195,10 @@ mod tests {
         assert!(!verifier_shape_ok(&format!("{}=", "a".repeat(42))));
         assert!(!verifier_shape_ok(&format!("{}é", "a".repeat(42))));
         assert!(!challenge_shape_ok(
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9M="
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM="
         ));
         assert!(!challenge_shape_ok(
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"
         ));
     }
 
@@ -1266,6 +1278,20 @@ mod tests {
         assert_ne!(a, new_token("sim_at_"));
     }
 
+    fn ok(r: Result<TokenSet, OAuthError>) -> TokenSet {
+        match r {
+            Ok(t) => t,
+            Err(e) => panic!("expected tokens, got {e:?}"),
+        }
+    }
+
+    fn fail(r: Result<TokenSet, OAuthError>) -> OAuthError {
+        match r {
+            Ok(_) => panic!("expected an error, got tokens"),
+            Err(e) => e,
+        }
+    }
+
     #[test]
     fn store_flow_rotation_and_idle_expiry() {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
@@ -1276,42 +1302,34 @@ mod tests {
             response_type: "code".into(),
             scopes: vec!["flows:read".into()],
             state: None,
-            challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9M".into(),
+            challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
         };
         let never = |_: usize, _: FaultKind| false;
         let code = oauth.issue_code(&req, 3, req.scopes.clone(), t0);
         let form = |s: String| Params::parse(s.as_bytes());
         let exchange = format!(
-            "code={code}&code_verifier=dBjftJeZ4CVP-mJ92ZoB_ISOYsM1gMAT_bM7t8q5Cb0&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"
+            "code={code}&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"
         );
-        let t = oauth
-            .exchange_code(&form(exchange.clone()), t0, &never)
-            .unwrap();
+        let t = ok(oauth.exchange_code(&form(exchange.clone()), t0, &never));
         assert_eq!(oauth.resolve_access(&t.access, t0).unwrap().0, 3);
         assert_eq!(
             oauth.resolve_access(&t.access, t0 + Duration::hours(1)),
             Err(BearerRefusal::Expired)
         );
         // Rotation: the old refresh token dies, the new one works.
-        let r1 = oauth
-            .refresh(&form(format!("refresh_token={}", t.refresh)), t0, &never)
-            .unwrap();
+        let r1 = ok(oauth.refresh(&form(format!("refresh_token={}", t.refresh)), t0, &never));
         assert_ne!(r1.refresh, t.refresh);
         let again = oauth.refresh(&form(format!("refresh_token={}", t.refresh)), t0, &never);
-        assert_eq!(again.unwrap_err().description, "refresh token revoked");
+        assert_eq!(fail(again).description, "refresh token revoked");
         // Idle for 90 days is still fine; 90 days and a second is not.
         let late = t0 + Duration::days(90) + Duration::seconds(1);
-        let e = oauth
-            .refresh(&form(format!("refresh_token={}", r1.refresh)), late, &never)
-            .unwrap_err();
+        let e = fail(oauth.refresh(&form(format!("refresh_token={}", r1.refresh)), late, &never));
         assert_eq!(e.description, "refresh token expired");
-        let r2 = oauth
-            .refresh(
-                &form(format!("refresh_token={}", r1.refresh)),
-                t0 + Duration::days(90),
-                &never,
-            )
-            .unwrap();
+        let r2 = ok(oauth.refresh(
+            &form(format!("refresh_token={}", r1.refresh)),
+            t0 + Duration::days(90),
+            &never,
+        ));
         assert!(r2.refresh.starts_with("sim_rt_"));
         let g = oauth.grants(3);
         assert_eq!(
@@ -1319,9 +1337,7 @@ mod tests {
             (1, 2, 3)
         );
         // Reuse of the code revokes the grant and every token of it.
-        let e = oauth
-            .exchange_code(&form(exchange), t0, &never)
-            .unwrap_err();
+        let e = fail(oauth.exchange_code(&form(exchange), t0, &never));
         assert_eq!(e.error, "invalid_grant");
         assert!(oauth.grants(3)[0].revoked);
         assert_eq!(
