@@ -795,21 +795,62 @@ struct AuthRequest {
     /// Exactly as given: the token request must repeat it byte for byte.
     redirect_uri: String,
     redirect: Url,
-    response_type: String,
     scopes: Vec<String>,
     state: Option<String>,
     challenge: String,
 }
 
 impl AuthRequest {
-    /// 302 to the redirect URI with `params` and the request's `state`.
-    fn redirect_with(&self, params: &[(&str, &str)]) -> Response {
-        redirect_to(&self.redirect, params, self.state.as_deref())
+    /// A refusal told to the client at its redirect URI.
+    fn refuse(&self, error: &'static str, description: impl Into<String>) -> Refusal {
+        refuse_at(&self.redirect, self.state.as_deref(), error, description)
     }
+}
 
-    fn error(&self, error: &str, description: &str) -> Response {
-        tracing::debug!(error, "simulator OAuth authorization refused");
-        self.redirect_with(&[("error", error), ("error_description", description)])
+fn refuse_at(
+    redirect: &Url,
+    state: Option<&str>,
+    error: &'static str,
+    description: impl Into<String>,
+) -> Refusal {
+    Refusal::Redirect(Box::new(Bounce {
+        to: redirect.clone(),
+        state: state.map(str::to_owned),
+        error,
+        description: description.into(),
+    }))
+}
+
+/// An RFC 6749 §4.1.2.1 error on its way back to the client.
+struct Bounce {
+    to: Url,
+    state: Option<String>,
+    error: &'static str,
+    description: String,
+}
+
+/// Why an authorization request is refused, and how the refusal is told.
+enum Refusal {
+    /// The client or redirect URI cannot be trusted: a 400 page, never a
+    /// redirect to an unregistered URI.
+    Page(String),
+    /// Back to the client's (registered) redirect URI.
+    Redirect(Box<Bounce>),
+}
+
+impl Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Page(message) => error_page(&message),
+            Refusal::Redirect(b) => {
+                tracing::debug!(error = b.error, "simulator OAuth authorization refused");
+                redirect_to(
+                    &b.to,
+                    &[("error", b.error), ("error_description", &b.description)],
+                    b.state.as_deref(),
+                )
+            }
+        }
     }
 }
 
@@ -833,102 +874,95 @@ fn redirect_to(base: &Url, params: &[(&str, &str)], state: Option<&str>) -> Resp
             ],
         )
             .into_response(),
-        // A parsed URL is ASCII, so this is unreachable; answer rather than panic.
+        // A serialised URL is ASCII, so this cannot happen; answer rather than panic.
         Err(_) => error_page("The redirect URI cannot be used in a Location header."),
     }
 }
 
 /// Checks an authorization request. Until client and redirect URI are
-/// known good the answer is a 400 page (never a redirect to an unregistered
-/// URI); after that, errors go back to the client's redirect URI.
-fn check_request(p: &Params) -> Result<AuthRequest, Response> {
-    let page = |Repeated(n)| error_page(&format!("`{n}` was given more than once."));
+/// known good the refusal is a page; after that it goes to the redirect URI.
+fn check_request(p: &Params) -> Result<AuthRequest, Refusal> {
+    let page = |Repeated(n)| Refusal::Page(format!("`{n}` was given more than once."));
     match p.one("client_id").map_err(page)? {
         Some(OAUTH_CLIENT_ID) => {}
         Some(other) => {
-            return Err(error_page(&format!(
+            return Err(Refusal::Page(format!(
                 "Unknown client_id `{other}`: the simulator's one OAuth app is `{OAUTH_CLIENT_ID}`."
             )));
         }
-        None => return Err(error_page("`client_id` is required.")),
+        None => return Err(Refusal::Page("`client_id` is required.".into())),
     }
     let Some(redirect_uri) = p.one("redirect_uri").map_err(page)? else {
-        return Err(error_page("`redirect_uri` is required."));
+        return Err(Refusal::Page("`redirect_uri` is required.".into()));
     };
     let Some(redirect) = registered_redirect(redirect_uri) else {
-        return Err(error_page(&format!(
+        return Err(Refusal::Page(format!(
             "`{redirect_uri}` is not a registered redirect URI: use http://127.0.0.1:<port>/... or http://localhost:<port>/..."
         )));
     };
-    // `state` first, so every later error can carry it back.
-    let (state, repeated_state) = match p.one("state") {
-        Ok(s) => (s.map(str::to_owned), false),
-        Err(_) => (None, true),
-    };
-    let mut req = AuthRequest {
-        redirect_uri: redirect_uri.to_owned(),
-        redirect,
-        response_type: String::new(),
-        scopes: Vec::new(),
-        state,
-        challenge: String::new(),
-    };
-    if repeated_state {
-        return Err(req.error("invalid_request", "`state` was given more than once"));
-    }
-    let get = |name| {
-        p.one(name)
-            .map_err(|Repeated(n)| format!("`{n}` was given more than once"))
-    };
-    let checked = (|| -> Result<(String, Vec<String>, String), (&'static str, String)> {
-        let bad = |d: String| ("invalid_request", d);
-        let response_type = get("response_type").map_err(bad)?;
-        if response_type != Some("code") {
-            return Err(bad("response_type must be `code`".into()));
-        }
-        let method = get("code_challenge_method").map_err(bad)?;
-        if method != Some("S256") {
-            return Err(bad(
-                "code_challenge_method must be `S256` (PKCE is required)".into(),
+    // `state` first, so every later refusal can carry it back.
+    let state = match p.one("state") {
+        Ok(s) => s,
+        Err(Repeated(n)) => {
+            return Err(refuse_at(
+                &redirect,
+                None,
+                "invalid_request",
+                format!("`{n}` was given more than once"),
             ));
         }
-        let challenge = match get("code_challenge").map_err(bad)? {
-            None => return Err(bad("code_challenge is required (PKCE)".into())),
-            Some(c) if !challenge_shape_ok(c) => {
-                return Err(bad(
-                    "code_challenge must be BASE64URL(SHA256(code_verifier)) without padding: 43 characters".into(),
-                ));
-            }
-            Some(c) => c.to_owned(),
-        };
-        let scopes = match get("scope").map_err(bad)? {
-            None => return Err(bad("scope is required".into())),
-            Some(s) => parse_scopes(s),
-        };
-        if let Some(unknown) = scopes.iter().find(|s| !known_scope(s)) {
-            return Err(("invalid_scope", format!("unknown scope `{unknown}`")));
-        }
-        Ok(("code".to_owned(), scopes, challenge))
-    })();
-    match checked {
-        Ok((response_type, scopes, challenge)) => {
-            req.response_type = response_type;
-            req.scopes = scopes;
-            req.challenge = challenge;
-            Ok(req)
-        }
-        Err((error, description)) => Err(req.error(error, &description)),
+    };
+    let bad = |d: String| refuse_at(&redirect, state, "invalid_request", d);
+    let get = |name| {
+        p.one(name)
+            .map_err(|Repeated(n)| bad(format!("`{n}` was given more than once")))
+    };
+    if get("response_type")? != Some("code") {
+        return Err(bad("response_type must be `code`".into()));
     }
+    if get("code_challenge_method")? != Some("S256") {
+        return Err(bad(
+            "code_challenge_method must be `S256` (PKCE is required)".into(),
+        ));
+    }
+    let challenge = match get("code_challenge")? {
+        None => return Err(bad("code_challenge is required (PKCE)".into())),
+        Some(c) if !challenge_shape_ok(c) => {
+            return Err(bad(
+                "code_challenge must be BASE64URL(SHA256(code_verifier)) without padding: 43 characters".into(),
+            ));
+        }
+        Some(c) => c.to_owned(),
+    };
+    let Some(scope) = get("scope")? else {
+        return Err(bad("scope is required".into()));
+    };
+    let scopes = parse_scopes(scope);
+    if let Some(unknown) = scopes.iter().find(|s| !known_scope(s)) {
+        return Err(refuse_at(
+            &redirect,
+            state,
+            "invalid_scope",
+            format!("unknown scope `{unknown}`"),
+        ));
+    }
+    Ok(AuthRequest {
+        redirect_uri: redirect_uri.to_owned(),
+        redirect: redirect.clone(),
+        scopes,
+        state: state.map(str::to_owned),
+        challenge,
+    })
 }
 
-/// A subset of the requested scopes chosen by `override_`, or all of them.
-fn granted_scopes(req: &AuthRequest, override_: Option<&str>) -> Result<Vec<String>, Response> {
-    let Some(s) = override_ else {
+/// The subset of the requested scopes that `chosen` names, or all of them.
+fn granted_scopes(req: &AuthRequest, chosen: Option<&str>) -> Result<Vec<String>, Refusal> {
+    let Some(s) = chosen else {
         return Ok(req.scopes.clone());
     };
     let chosen = parse_scopes(s);
     if chosen.is_empty() || chosen.iter().any(|c| !req.scopes.contains(c)) {
-        return Err(req.error(
+        return Err(req.refuse(
             "invalid_scope",
             "the scopes granted must be a non-empty subset of the scopes requested",
         ));
@@ -936,50 +970,42 @@ fn granted_scopes(req: &AuthRequest, override_: Option<&str>) -> Result<Vec<Stri
     Ok(chosen)
 }
 
+/// `p.one(name)`, a repeat refused at the redirect URI.
+fn field<'p>(
+    p: &'p Params,
+    req: &AuthRequest,
+    name: &'static str,
+) -> Result<Option<&'p str>, Refusal> {
+    p.one(name).map_err(|Repeated(n)| {
+        req.refuse("invalid_request", format!("`{n}` was given more than once"))
+    })
+}
+
 fn approve(inner: &Inner, req: &AuthRequest, brand: usize, scopes: Vec<String>) -> Response {
     let code = inner.oauth.issue_code(req, brand, scopes, inner.now());
     tracing::info!(brand = %inner.brands[brand].slug, "simulator OAuth authorization approved");
-    req.redirect_with(&[("code", &code)])
+    redirect_to(&req.redirect, &[("code", &code)], req.state.as_deref())
 }
 
 async fn authorize_get(State(inner): State<Arc<Inner>>, RawQuery(q): RawQuery) -> Response {
     let p = Params::parse(q.unwrap_or_default().as_bytes());
-    let req = match check_request(&p) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    authorize_page(&inner, &p).unwrap_or_else(Refusal::into_response)
+}
+
+fn authorize_page(inner: &Inner, p: &Params) -> Result<Response, Refusal> {
+    let req = check_request(p)?;
     // The simulator-only shortcut: approve for `sim_account` without a page.
-    match p.one("sim_account") {
-        Err(Repeated(n)) => {
-            return req.error(
-                "invalid_request",
-                &format!("`{n}` was given more than once"),
-            );
-        }
-        Ok(Some(slug)) => {
-            let Some(brand) = inner.brand_index(slug) else {
-                return req.error(
-                    "invalid_request",
-                    &format!("sim_account `{slug}` is not a simulated brand"),
-                );
-            };
-            let asked = match p.one("sim_scopes") {
-                Ok(s) => s,
-                Err(Repeated(n)) => {
-                    return req.error(
-                        "invalid_request",
-                        &format!("`{n}` was given more than once"),
-                    );
-                }
-            };
-            return match granted_scopes(&req, asked) {
-                Ok(scopes) => approve(&inner, &req, brand, scopes),
-                Err(resp) => resp,
-            };
-        }
-        Ok(None) => {}
-    }
-    consent_page(&inner.brands, &req)
+    let Some(slug) = field(p, &req, "sim_account")? else {
+        return Ok(consent_page(&inner.brands, &req));
+    };
+    let brand = inner.brand_index(slug).ok_or_else(|| {
+        req.refuse(
+            "invalid_request",
+            format!("sim_account `{slug}` is not a simulated brand"),
+        )
+    })?;
+    let scopes = granted_scopes(&req, field(p, &req, "sim_scopes")?)?;
+    Ok(approve(inner, &req, brand, scopes))
 }
 
 async fn authorize_post(
@@ -987,56 +1013,33 @@ async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = match form_body(&headers, &body) {
-        Ok(p) => p,
-        Err(_) => {
-            return error_page(
-                "The consent form must be posted as application/x-www-form-urlencoded.",
-            );
-        }
+    let Ok(p) = form_body(&headers, &body) else {
+        return error_page("The consent form must be posted as application/x-www-form-urlencoded.");
     };
-    let req = match check_request(&p) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let field = |name| {
-        p.one(name).map_err(|Repeated(n)| {
-            req.error(
-                "invalid_request",
-                &format!("`{n}` was given more than once"),
-            )
-        })
-    };
-    let decision = match field("decision") {
-        Ok(d) => d,
-        Err(resp) => return resp,
-    };
-    match decision {
+    authorize_decision(&inner, &p).unwrap_or_else(Refusal::into_response)
+}
+
+fn authorize_decision(inner: &Inner, p: &Params) -> Result<Response, Refusal> {
+    let req = check_request(p)?;
+    match field(p, &req, "decision")? {
         Some("deny") => {
             tracing::info!("simulator OAuth authorization denied");
-            req.error("access_denied", "the user denied the request")
+            Err(req.refuse("access_denied", "the user denied the request"))
         }
         Some("allow") => {
-            let brand = match field("account") {
-                Err(resp) => return resp,
-                Ok(None) => return req.error("invalid_request", "choose an account"),
-                Ok(Some(slug)) => match inner.brand_index(slug) {
-                    Some(b) => b,
-                    None => {
-                        return req.error(
-                            "invalid_request",
-                            &format!("account `{slug}` is not a simulated brand"),
-                        );
-                    }
-                },
+            let Some(slug) = field(p, &req, "account")? else {
+                return Err(req.refuse("invalid_request", "choose an account"));
             };
-            let scopes = match field("granted_scope").map(|o| granted_scopes(&req, o)) {
-                Ok(Ok(s)) => s,
-                Ok(Err(resp)) | Err(resp) => return resp,
-            };
-            approve(&inner, &req, brand, scopes)
+            let brand = inner.brand_index(slug).ok_or_else(|| {
+                req.refuse(
+                    "invalid_request",
+                    format!("account `{slug}` is not a simulated brand"),
+                )
+            })?;
+            let scopes = granted_scopes(&req, field(p, &req, "granted_scope")?)?;
+            Ok(approve(inner, &req, brand, scopes))
         }
-        _ => req.error("invalid_request", "decision must be `allow` or `deny`"),
+        _ => Err(req.refuse("invalid_request", "decision must be `allow` or `deny`")),
     }
 }
 
@@ -1111,7 +1114,7 @@ fn consent_page(brands: &[portfolio::Brand], req: &AuthRequest) -> Response {
     let mut common = vec![
         hidden("client_id", OAUTH_CLIENT_ID),
         hidden("redirect_uri", &req.redirect_uri),
-        hidden("response_type", &req.response_type),
+        hidden("response_type", "code"),
         hidden("scope", &req.scopes.join(" ")),
         hidden("code_challenge", &req.challenge),
         hidden("code_challenge_method", "S256"),
@@ -1299,7 +1302,6 @@ mod tests {
         let req = AuthRequest {
             redirect_uri: "http://127.0.0.1:9/cb".into(),
             redirect: Url::parse("http://127.0.0.1:9/cb").unwrap(),
-            response_type: "code".into(),
             scopes: vec!["flows:read".into()],
             state: None,
             challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
