@@ -105,6 +105,9 @@ fn new_token(prefix: &str) -> String {
 
 /// An issued authorization code and what it is bound to.
 struct Code {
+    /// Always [`OAUTH_CLIENT_ID`] today; kept so a second app could not
+    /// redeem another's code.
+    client_id: &'static str,
     redirect_uri: String,
     challenge: String,
     scopes: Vec<String>,
@@ -175,6 +178,11 @@ impl Store {
     }
 
     fn issue_refresh(&mut self, grant: usize, now: DateTime<Utc>) -> String {
+        // Rotated tokens past the idle limit are dead twice over: forget them,
+        // so a long demo's rotations do not pile up.
+        let idle = Duration::days(REFRESH_IDLE_DAYS);
+        self.refresh
+            .retain(|_, r| !(r.rotated && now - r.last_used > idle));
         let token = new_token("sim_rt_");
         self.refresh.insert(
             digest(&token),
@@ -312,6 +320,7 @@ impl OAuth {
         store.codes.insert(
             digest(&code),
             Code {
+                client_id: OAUTH_CLIENT_ID,
                 redirect_uri: req.redirect_uri.clone(),
                 challenge: req.challenge.clone(),
                 scopes,
@@ -344,10 +353,11 @@ impl OAuth {
         Ok((grant.brand, at.scopes.clone()))
     }
 
-    /// `grant_type=authorization_code`. `in_force(brand, kind)` says whether
-    /// a fault is in force now.
+    /// `grant_type=authorization_code` for the authenticated `client_id`.
+    /// `in_force(brand, kind)` says whether a fault is in force now.
     fn exchange_code(
         &self,
+        client_id: &str,
         form: &Params,
         now: DateTime<Utc>,
         in_force: &dyn Fn(usize, FaultKind) -> bool,
@@ -370,6 +380,11 @@ impl OAuth {
             tracing::info!("simulator OAuth code reused; its grant is revoked");
             return Err(OAuthError::invalid_grant(
                 "authorization code was already used; the tokens issued from it are revoked",
+            ));
+        }
+        if c.client_id != client_id {
+            return Err(OAuthError::invalid_grant(
+                "authorization code was issued to another client",
             ));
         }
         if now >= c.expires_at {
@@ -409,7 +424,7 @@ impl OAuth {
         let ttl = self.access_ttl_secs.load(Ordering::Relaxed);
         let access = store.issue_access(g, scopes.clone(), now, ttl);
         let refresh = store.issue_refresh(g, now);
-        tracing::info!(brand, scopes = %scopes.join(" "), "simulator OAuth grant created");
+        tracing::info!(brand_index = brand, scopes = %scopes.join(" "), "simulator OAuth grant created");
         Ok(TokenSet {
             access,
             refresh,
@@ -665,12 +680,12 @@ fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
         .into_response()
 }
 
-/// Checks `Authorization: Basic base64(client_id:client_secret)`.
+/// Checks `Authorization: Basic base64(client_id:client_secret)`; returns the client.
 fn authenticate_client(
     oauth: &OAuth,
     headers: &HeaderMap,
     form: &Params,
-) -> Result<(), OAuthError> {
+) -> Result<&'static str, OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -702,7 +717,7 @@ fn authenticate_client(
             id_ok & secret_ok
         });
     if ok {
-        Ok(())
+        Ok(OAUTH_CLIENT_ID)
     } else {
         Err(OAuthError::invalid_client("client authentication failed"))
     }
@@ -744,11 +759,11 @@ fn fault_check(inner: &Inner) -> impl Fn(usize, FaultKind) -> bool + '_ {
 
 async fn token(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let result = form_body(&headers, &body).and_then(|form| {
-        authenticate_client(&inner.oauth, &headers, &form)?;
+        let client = authenticate_client(&inner.oauth, &headers, &form)?;
         let now = inner.now();
         let in_force = fault_check(&inner);
         match form.required("grant_type")? {
-            "authorization_code" => inner.oauth.exchange_code(&form, now, &in_force),
+            "authorization_code" => inner.oauth.exchange_code(client, &form, now, &in_force),
             "refresh_token" => inner.oauth.refresh(&form, now, &in_force),
             other => Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
@@ -1309,10 +1324,17 @@ mod tests {
         let never = |_: usize, _: FaultKind| false;
         let code = oauth.issue_code(&req, 3, req.scopes.clone(), t0);
         let form = |s: String| Params::parse(s.as_bytes());
+        // A code is bound to its client: another one cannot redeem it (nor
+        // does the attempt use it up).
+        let code_form = format!(
+            "code={code}&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"
+        );
+        let e = fail(oauth.exchange_code("someone-else", &form(code_form), t0, &never));
+        assert_eq!(e.error, "invalid_grant");
         let exchange = format!(
             "code={code}&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"
         );
-        let t = ok(oauth.exchange_code(&form(exchange.clone()), t0, &never));
+        let t = ok(oauth.exchange_code(OAUTH_CLIENT_ID, &form(exchange.clone()), t0, &never));
         assert_eq!(oauth.resolve_access(&t.access, t0).unwrap().0, 3);
         assert_eq!(
             oauth.resolve_access(&t.access, t0 + Duration::hours(1)),
@@ -1339,7 +1361,7 @@ mod tests {
             (1, 2, 3)
         );
         // Reuse of the code revokes the grant and every token of it.
-        let e = fail(oauth.exchange_code(&form(exchange), t0, &never));
+        let e = fail(oauth.exchange_code(OAUTH_CLIENT_ID, &form(exchange), t0, &never));
         assert_eq!(e.error, "invalid_grant");
         assert!(oauth.grants(3)[0].revoked);
         assert_eq!(
