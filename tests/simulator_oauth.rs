@@ -1083,3 +1083,83 @@ async fn the_grants_admin_path_shows_no_token_values() {
     // The secret never prints.
     assert_eq!(format!("{:?}", app.sim.oauth_client().1), "[redacted]");
 }
+
+#[tokio::test]
+async fn the_oauth2_crate_lookout_uses_completes_the_flow() {
+    use oauth2::basic::{BasicClient, BasicErrorResponseType};
+    use oauth2::{
+        AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
+        RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope, StandardRevocableToken,
+        TokenResponse, TokenUrl,
+    };
+
+    let app = spawn().await;
+    let client = BasicClient::new(ClientId::new(OAUTH_CLIENT_ID.into()))
+        .set_client_secret(ClientSecret::new(app.secret.expose().into()))
+        .set_auth_uri(AuthUrl::new(format!("{}/oauth/authorize", app.base)).unwrap())
+        .set_token_uri(TokenUrl::new(format!("{}/oauth/token", app.base)).unwrap())
+        .set_redirect_uri(RedirectUrl::new(app.redirect_uri.clone()).unwrap())
+        .set_revocation_url(RevocationUrl::new(format!("{}/oauth/revoke", app.base)).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scopes(SCOPES.split(' ').map(|s| Scope::new(s.into())))
+        .set_pkce_challenge(challenge)
+        .add_extra_param("sim_account", "dune-supply")
+        .url();
+    let (s, loc, body) = app.authorize(url.as_str()).await;
+    assert_eq!(s, 302, "{body}");
+    let q = query_of(&loc.unwrap());
+    assert_eq!(param(&q, "state"), Some(csrf.secret().as_str()));
+    let code = AuthorizationCode::new(param(&q, "code").unwrap().into());
+
+    let tokens = client
+        .exchange_code(code)
+        .set_pkce_verifier(verifier)
+        .request_async(&app.http)
+        .await
+        .expect("code exchange");
+    assert_eq!(
+        tokens.expires_in(),
+        Some(std::time::Duration::from_secs(3600))
+    );
+    assert_eq!(tokens.scopes().map(Vec::len), Some(10));
+    let access = tokens.access_token().secret().clone();
+    let (s, body) = app.bearer(&access, "/api/accounts").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        body["data"][0]["id"],
+        app.brand("dune-supply").account_id.as_str()
+    );
+
+    let first_rt = tokens.refresh_token().unwrap().clone();
+    let refreshed = client
+        .exchange_refresh_token(&first_rt)
+        .request_async(&app.http)
+        .await
+        .expect("refresh");
+    assert_ne!(
+        refreshed.refresh_token().unwrap().secret(),
+        first_rt.secret()
+    );
+    // A dead refresh token surfaces as invalid_grant, which Lookout reads as
+    // "reconnect", not "retry".
+    match client
+        .exchange_refresh_token(&first_rt)
+        .request_async(&app.http)
+        .await
+    {
+        Err(RequestTokenError::ServerResponse(e)) => {
+            assert_eq!(*e.error(), BasicErrorResponseType::InvalidGrant);
+        }
+        other => panic!("expected invalid_grant, got {:?}", other.map(|_| "tokens")),
+    }
+    // oauth2 5 refuses a revocation URL that is not https (RFC 7009 §2), and the
+    // simulator serves plain http: against it, revoke with a plain form POST.
+    let rt = RefreshToken::new(refreshed.refresh_token().unwrap().secret().clone());
+    assert!(
+        client
+            .revoke_token(StandardRevocableToken::RefreshToken(rt))
+            .is_err()
+    );
+}

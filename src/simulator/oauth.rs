@@ -105,6 +105,9 @@ fn new_token(prefix: &str) -> String {
 
 /// An issued authorization code and what it is bound to.
 struct Code {
+    /// Always [`OAUTH_CLIENT_ID`] today; kept so a second app could not
+    /// redeem another's code.
+    client_id: &'static str,
     redirect_uri: String,
     challenge: String,
     scopes: Vec<String>,
@@ -175,6 +178,11 @@ impl Store {
     }
 
     fn issue_refresh(&mut self, grant: usize, now: DateTime<Utc>) -> String {
+        // Rotated tokens past the idle limit are dead twice over: forget them,
+        // so a long demo's rotations do not pile up.
+        let idle = Duration::days(REFRESH_IDLE_DAYS);
+        self.refresh
+            .retain(|_, r| !(r.rotated && now - r.last_used > idle));
         let token = new_token("sim_rt_");
         self.refresh.insert(
             digest(&token),
@@ -312,6 +320,7 @@ impl OAuth {
         store.codes.insert(
             digest(&code),
             Code {
+                client_id: OAUTH_CLIENT_ID,
                 redirect_uri: req.redirect_uri.clone(),
                 challenge: req.challenge.clone(),
                 scopes,
@@ -344,10 +353,11 @@ impl OAuth {
         Ok((grant.brand, at.scopes.clone()))
     }
 
-    /// `grant_type=authorization_code`. `in_force(brand, kind)` says whether
-    /// a fault is in force now.
+    /// `grant_type=authorization_code` for the authenticated `client_id`.
+    /// `in_force(brand, kind)` says whether a fault is in force now.
     fn exchange_code(
         &self,
+        client_id: &str,
         form: &Params,
         now: DateTime<Utc>,
         in_force: &dyn Fn(usize, FaultKind) -> bool,
@@ -370,6 +380,11 @@ impl OAuth {
             tracing::info!("simulator OAuth code reused; its grant is revoked");
             return Err(OAuthError::invalid_grant(
                 "authorization code was already used; the tokens issued from it are revoked",
+            ));
+        }
+        if c.client_id != client_id {
+            return Err(OAuthError::invalid_grant(
+                "authorization code was issued to another client",
             ));
         }
         if now >= c.expires_at {
@@ -409,7 +424,7 @@ impl OAuth {
         let ttl = self.access_ttl_secs.load(Ordering::Relaxed);
         let access = store.issue_access(g, scopes.clone(), now, ttl);
         let refresh = store.issue_refresh(g, now);
-        tracing::info!(brand, scopes = %scopes.join(" "), "simulator OAuth grant created");
+        tracing::info!(brand_index = brand, scopes = %scopes.join(" "), "simulator OAuth grant created");
         Ok(TokenSet {
             access,
             refresh,
@@ -665,12 +680,12 @@ fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
         .into_response()
 }
 
-/// Checks `Authorization: Basic base64(client_id:client_secret)`.
+/// Checks `Authorization: Basic base64(client_id:client_secret)`; returns the client.
 fn authenticate_client(
     oauth: &OAuth,
     headers: &HeaderMap,
     form: &Params,
-) -> Result<(), OAuthError> {
+) -> Result<&'static str, OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -702,7 +717,7 @@ fn authenticate_client(
             id_ok & secret_ok
         });
     if ok {
-        Ok(())
+        Ok(OAUTH_CLIENT_ID)
     } else {
         Err(OAuthError::invalid_client("client authentication failed"))
     }
@@ -744,11 +759,11 @@ fn fault_check(inner: &Inner) -> impl Fn(usize, FaultKind) -> bool + '_ {
 
 async fn token(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let result = form_body(&headers, &body).and_then(|form| {
-        authenticate_client(&inner.oauth, &headers, &form)?;
+        let client = authenticate_client(&inner.oauth, &headers, &form)?;
         let now = inner.now();
         let in_force = fault_check(&inner);
         match form.required("grant_type")? {
-            "authorization_code" => inner.oauth.exchange_code(&form, now, &in_force),
+            "authorization_code" => inner.oauth.exchange_code(client, &form, now, &in_force),
             "refresh_token" => inner.oauth.refresh(&form, now, &in_force),
             other => Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
@@ -795,21 +810,62 @@ struct AuthRequest {
     /// Exactly as given: the token request must repeat it byte for byte.
     redirect_uri: String,
     redirect: Url,
-    response_type: String,
     scopes: Vec<String>,
     state: Option<String>,
     challenge: String,
 }
 
 impl AuthRequest {
-    /// 302 to the redirect URI with `params` and the request's `state`.
-    fn redirect_with(&self, params: &[(&str, &str)]) -> Response {
-        redirect_to(&self.redirect, params, self.state.as_deref())
+    /// A refusal told to the client at its redirect URI.
+    fn refuse(&self, error: &'static str, description: impl Into<String>) -> Refusal {
+        refuse_at(&self.redirect, self.state.as_deref(), error, description)
     }
+}
 
-    fn error(&self, error: &str, description: &str) -> Response {
-        tracing::debug!(error, "simulator OAuth authorization refused");
-        self.redirect_with(&[("error", error), ("error_description", description)])
+fn refuse_at(
+    redirect: &Url,
+    state: Option<&str>,
+    error: &'static str,
+    description: impl Into<String>,
+) -> Refusal {
+    Refusal::Redirect(Box::new(Bounce {
+        to: redirect.clone(),
+        state: state.map(str::to_owned),
+        error,
+        description: description.into(),
+    }))
+}
+
+/// An RFC 6749 §4.1.2.1 error on its way back to the client.
+struct Bounce {
+    to: Url,
+    state: Option<String>,
+    error: &'static str,
+    description: String,
+}
+
+/// Why an authorization request is refused, and how the refusal is told.
+enum Refusal {
+    /// The client or redirect URI cannot be trusted: a 400 page, never a
+    /// redirect to an unregistered URI.
+    Page(String),
+    /// Back to the client's (registered) redirect URI.
+    Redirect(Box<Bounce>),
+}
+
+impl Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Page(message) => error_page(&message),
+            Refusal::Redirect(b) => {
+                tracing::debug!(error = b.error, "simulator OAuth authorization refused");
+                redirect_to(
+                    &b.to,
+                    &[("error", b.error), ("error_description", &b.description)],
+                    b.state.as_deref(),
+                )
+            }
+        }
     }
 }
 
@@ -833,102 +889,95 @@ fn redirect_to(base: &Url, params: &[(&str, &str)], state: Option<&str>) -> Resp
             ],
         )
             .into_response(),
-        // A parsed URL is ASCII, so this is unreachable; answer rather than panic.
+        // A serialised URL is ASCII, so this cannot happen; answer rather than panic.
         Err(_) => error_page("The redirect URI cannot be used in a Location header."),
     }
 }
 
 /// Checks an authorization request. Until client and redirect URI are
-/// known good the answer is a 400 page (never a redirect to an unregistered
-/// URI); after that, errors go back to the client's redirect URI.
-fn check_request(p: &Params) -> Result<AuthRequest, Response> {
-    let page = |Repeated(n)| error_page(&format!("`{n}` was given more than once."));
+/// known good the refusal is a page; after that it goes to the redirect URI.
+fn check_request(p: &Params) -> Result<AuthRequest, Refusal> {
+    let page = |Repeated(n)| Refusal::Page(format!("`{n}` was given more than once."));
     match p.one("client_id").map_err(page)? {
         Some(OAUTH_CLIENT_ID) => {}
         Some(other) => {
-            return Err(error_page(&format!(
+            return Err(Refusal::Page(format!(
                 "Unknown client_id `{other}`: the simulator's one OAuth app is `{OAUTH_CLIENT_ID}`."
             )));
         }
-        None => return Err(error_page("`client_id` is required.")),
+        None => return Err(Refusal::Page("`client_id` is required.".into())),
     }
     let Some(redirect_uri) = p.one("redirect_uri").map_err(page)? else {
-        return Err(error_page("`redirect_uri` is required."));
+        return Err(Refusal::Page("`redirect_uri` is required.".into()));
     };
     let Some(redirect) = registered_redirect(redirect_uri) else {
-        return Err(error_page(&format!(
+        return Err(Refusal::Page(format!(
             "`{redirect_uri}` is not a registered redirect URI: use http://127.0.0.1:<port>/... or http://localhost:<port>/..."
         )));
     };
-    // `state` first, so every later error can carry it back.
-    let (state, repeated_state) = match p.one("state") {
-        Ok(s) => (s.map(str::to_owned), false),
-        Err(_) => (None, true),
-    };
-    let mut req = AuthRequest {
-        redirect_uri: redirect_uri.to_owned(),
-        redirect,
-        response_type: String::new(),
-        scopes: Vec::new(),
-        state,
-        challenge: String::new(),
-    };
-    if repeated_state {
-        return Err(req.error("invalid_request", "`state` was given more than once"));
-    }
-    let get = |name| {
-        p.one(name)
-            .map_err(|Repeated(n)| format!("`{n}` was given more than once"))
-    };
-    let checked = (|| -> Result<(String, Vec<String>, String), (&'static str, String)> {
-        let bad = |d: String| ("invalid_request", d);
-        let response_type = get("response_type").map_err(bad)?;
-        if response_type != Some("code") {
-            return Err(bad("response_type must be `code`".into()));
-        }
-        let method = get("code_challenge_method").map_err(bad)?;
-        if method != Some("S256") {
-            return Err(bad(
-                "code_challenge_method must be `S256` (PKCE is required)".into(),
+    // `state` first, so every later refusal can carry it back.
+    let state = match p.one("state") {
+        Ok(s) => s,
+        Err(Repeated(n)) => {
+            return Err(refuse_at(
+                &redirect,
+                None,
+                "invalid_request",
+                format!("`{n}` was given more than once"),
             ));
         }
-        let challenge = match get("code_challenge").map_err(bad)? {
-            None => return Err(bad("code_challenge is required (PKCE)".into())),
-            Some(c) if !challenge_shape_ok(c) => {
-                return Err(bad(
-                    "code_challenge must be BASE64URL(SHA256(code_verifier)) without padding: 43 characters".into(),
-                ));
-            }
-            Some(c) => c.to_owned(),
-        };
-        let scopes = match get("scope").map_err(bad)? {
-            None => return Err(bad("scope is required".into())),
-            Some(s) => parse_scopes(s),
-        };
-        if let Some(unknown) = scopes.iter().find(|s| !known_scope(s)) {
-            return Err(("invalid_scope", format!("unknown scope `{unknown}`")));
-        }
-        Ok(("code".to_owned(), scopes, challenge))
-    })();
-    match checked {
-        Ok((response_type, scopes, challenge)) => {
-            req.response_type = response_type;
-            req.scopes = scopes;
-            req.challenge = challenge;
-            Ok(req)
-        }
-        Err((error, description)) => Err(req.error(error, &description)),
+    };
+    let bad = |d: String| refuse_at(&redirect, state, "invalid_request", d);
+    let get = |name| {
+        p.one(name)
+            .map_err(|Repeated(n)| bad(format!("`{n}` was given more than once")))
+    };
+    if get("response_type")? != Some("code") {
+        return Err(bad("response_type must be `code`".into()));
     }
+    if get("code_challenge_method")? != Some("S256") {
+        return Err(bad(
+            "code_challenge_method must be `S256` (PKCE is required)".into(),
+        ));
+    }
+    let challenge = match get("code_challenge")? {
+        None => return Err(bad("code_challenge is required (PKCE)".into())),
+        Some(c) if !challenge_shape_ok(c) => {
+            return Err(bad(
+                "code_challenge must be BASE64URL(SHA256(code_verifier)) without padding: 43 characters".into(),
+            ));
+        }
+        Some(c) => c.to_owned(),
+    };
+    let Some(scope) = get("scope")? else {
+        return Err(bad("scope is required".into()));
+    };
+    let scopes = parse_scopes(scope);
+    if let Some(unknown) = scopes.iter().find(|s| !known_scope(s)) {
+        return Err(refuse_at(
+            &redirect,
+            state,
+            "invalid_scope",
+            format!("unknown scope `{unknown}`"),
+        ));
+    }
+    Ok(AuthRequest {
+        redirect_uri: redirect_uri.to_owned(),
+        redirect: redirect.clone(),
+        scopes,
+        state: state.map(str::to_owned),
+        challenge,
+    })
 }
 
-/// A subset of the requested scopes chosen by `override_`, or all of them.
-fn granted_scopes(req: &AuthRequest, override_: Option<&str>) -> Result<Vec<String>, Response> {
-    let Some(s) = override_ else {
+/// The subset of the requested scopes that `chosen` names, or all of them.
+fn granted_scopes(req: &AuthRequest, chosen: Option<&str>) -> Result<Vec<String>, Refusal> {
+    let Some(s) = chosen else {
         return Ok(req.scopes.clone());
     };
     let chosen = parse_scopes(s);
     if chosen.is_empty() || chosen.iter().any(|c| !req.scopes.contains(c)) {
-        return Err(req.error(
+        return Err(req.refuse(
             "invalid_scope",
             "the scopes granted must be a non-empty subset of the scopes requested",
         ));
@@ -936,50 +985,42 @@ fn granted_scopes(req: &AuthRequest, override_: Option<&str>) -> Result<Vec<Stri
     Ok(chosen)
 }
 
+/// `p.one(name)`, a repeat refused at the redirect URI.
+fn field<'p>(
+    p: &'p Params,
+    req: &AuthRequest,
+    name: &'static str,
+) -> Result<Option<&'p str>, Refusal> {
+    p.one(name).map_err(|Repeated(n)| {
+        req.refuse("invalid_request", format!("`{n}` was given more than once"))
+    })
+}
+
 fn approve(inner: &Inner, req: &AuthRequest, brand: usize, scopes: Vec<String>) -> Response {
     let code = inner.oauth.issue_code(req, brand, scopes, inner.now());
     tracing::info!(brand = %inner.brands[brand].slug, "simulator OAuth authorization approved");
-    req.redirect_with(&[("code", &code)])
+    redirect_to(&req.redirect, &[("code", &code)], req.state.as_deref())
 }
 
 async fn authorize_get(State(inner): State<Arc<Inner>>, RawQuery(q): RawQuery) -> Response {
     let p = Params::parse(q.unwrap_or_default().as_bytes());
-    let req = match check_request(&p) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
+    authorize_page(&inner, &p).unwrap_or_else(Refusal::into_response)
+}
+
+fn authorize_page(inner: &Inner, p: &Params) -> Result<Response, Refusal> {
+    let req = check_request(p)?;
     // The simulator-only shortcut: approve for `sim_account` without a page.
-    match p.one("sim_account") {
-        Err(Repeated(n)) => {
-            return req.error(
-                "invalid_request",
-                &format!("`{n}` was given more than once"),
-            );
-        }
-        Ok(Some(slug)) => {
-            let Some(brand) = inner.brand_index(slug) else {
-                return req.error(
-                    "invalid_request",
-                    &format!("sim_account `{slug}` is not a simulated brand"),
-                );
-            };
-            let asked = match p.one("sim_scopes") {
-                Ok(s) => s,
-                Err(Repeated(n)) => {
-                    return req.error(
-                        "invalid_request",
-                        &format!("`{n}` was given more than once"),
-                    );
-                }
-            };
-            return match granted_scopes(&req, asked) {
-                Ok(scopes) => approve(&inner, &req, brand, scopes),
-                Err(resp) => resp,
-            };
-        }
-        Ok(None) => {}
-    }
-    consent_page(&inner.brands, &req)
+    let Some(slug) = field(p, &req, "sim_account")? else {
+        return Ok(consent_page(&inner.brands, &req));
+    };
+    let brand = inner.brand_index(slug).ok_or_else(|| {
+        req.refuse(
+            "invalid_request",
+            format!("sim_account `{slug}` is not a simulated brand"),
+        )
+    })?;
+    let scopes = granted_scopes(&req, field(p, &req, "sim_scopes")?)?;
+    Ok(approve(inner, &req, brand, scopes))
 }
 
 async fn authorize_post(
@@ -987,56 +1028,33 @@ async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = match form_body(&headers, &body) {
-        Ok(p) => p,
-        Err(_) => {
-            return error_page(
-                "The consent form must be posted as application/x-www-form-urlencoded.",
-            );
-        }
+    let Ok(p) = form_body(&headers, &body) else {
+        return error_page("The consent form must be posted as application/x-www-form-urlencoded.");
     };
-    let req = match check_request(&p) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let field = |name| {
-        p.one(name).map_err(|Repeated(n)| {
-            req.error(
-                "invalid_request",
-                &format!("`{n}` was given more than once"),
-            )
-        })
-    };
-    let decision = match field("decision") {
-        Ok(d) => d,
-        Err(resp) => return resp,
-    };
-    match decision {
+    authorize_decision(&inner, &p).unwrap_or_else(Refusal::into_response)
+}
+
+fn authorize_decision(inner: &Inner, p: &Params) -> Result<Response, Refusal> {
+    let req = check_request(p)?;
+    match field(p, &req, "decision")? {
         Some("deny") => {
             tracing::info!("simulator OAuth authorization denied");
-            req.error("access_denied", "the user denied the request")
+            Err(req.refuse("access_denied", "the user denied the request"))
         }
         Some("allow") => {
-            let brand = match field("account") {
-                Err(resp) => return resp,
-                Ok(None) => return req.error("invalid_request", "choose an account"),
-                Ok(Some(slug)) => match inner.brand_index(slug) {
-                    Some(b) => b,
-                    None => {
-                        return req.error(
-                            "invalid_request",
-                            &format!("account `{slug}` is not a simulated brand"),
-                        );
-                    }
-                },
+            let Some(slug) = field(p, &req, "account")? else {
+                return Err(req.refuse("invalid_request", "choose an account"));
             };
-            let scopes = match field("granted_scope").map(|o| granted_scopes(&req, o)) {
-                Ok(Ok(s)) => s,
-                Ok(Err(resp)) | Err(resp) => return resp,
-            };
-            approve(&inner, &req, brand, scopes)
+            let brand = inner.brand_index(slug).ok_or_else(|| {
+                req.refuse(
+                    "invalid_request",
+                    format!("account `{slug}` is not a simulated brand"),
+                )
+            })?;
+            let scopes = granted_scopes(&req, field(p, &req, "granted_scope")?)?;
+            Ok(approve(inner, &req, brand, scopes))
         }
-        _ => req.error("invalid_request", "decision must be `allow` or `deny`"),
+        _ => Err(req.refuse("invalid_request", "decision must be `allow` or `deny`")),
     }
 }
 
@@ -1111,7 +1129,7 @@ fn consent_page(brands: &[portfolio::Brand], req: &AuthRequest) -> Response {
     let mut common = vec![
         hidden("client_id", OAUTH_CLIENT_ID),
         hidden("redirect_uri", &req.redirect_uri),
-        hidden("response_type", &req.response_type),
+        hidden("response_type", "code"),
         hidden("scope", &req.scopes.join(" ")),
         hidden("code_challenge", &req.challenge),
         hidden("code_challenge_method", "S256"),
@@ -1152,22 +1170,34 @@ mod tests {
 
     #[test]
     fn pkce_matches_rfc_7636_appendix_b() {
-        let verifier = "dBjftJeZ4CVP-mJ92ZoB_ISOYsM1gMAT_bM7t8q5Cb0";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9M";
+        // RFC 7636 Appendix B: these 32 octets, base64url-encoded, are the
+        // verifier; its S256 challenge follows.
+        let octets: [u8; 32] = [
+            116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212,
+            37, 77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
+        ];
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert_eq!(URL_SAFE_NO_PAD.encode(octets), verifier);
         assert!(verifier_shape_ok(verifier));
         assert!(challenge_shape_ok(challenge));
         assert!(pkce_matches(verifier, challenge));
         // One character off either side fails.
         assert!(!pkce_matches(
-            "dBjftJeZ4CVP-mJ92ZoB_ISOYsM1gMAT_bM7t8q5Cb1",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj",
             challenge
         ));
         assert!(!pkce_matches(
             verifier,
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9N"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"
         ));
         // The plain method (challenge == verifier) is not S256.
         assert!(!pkce_matches(verifier, verifier));
+        // A pair sometimes quoted as the RFC's is not a pair at all.
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mJ92ZoB_ISOYsM1gMAT_bM7t8q5Cb0",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9M"
+        ));
     }
 
     #[test]
@@ -1183,10 +1213,10 @@ mod tests {
         assert!(!verifier_shape_ok(&format!("{}=", "a".repeat(42))));
         assert!(!verifier_shape_ok(&format!("{}é", "a".repeat(42))));
         assert!(!challenge_shape_ok(
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9M="
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM="
         ));
         assert!(!challenge_shape_ok(
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"
         ));
     }
 
@@ -1266,6 +1296,20 @@ mod tests {
         assert_ne!(a, new_token("sim_at_"));
     }
 
+    fn ok(r: Result<TokenSet, OAuthError>) -> TokenSet {
+        match r {
+            Ok(t) => t,
+            Err(e) => panic!("expected tokens, got {e:?}"),
+        }
+    }
+
+    fn fail(r: Result<TokenSet, OAuthError>) -> OAuthError {
+        match r {
+            Ok(_) => panic!("expected an error, got tokens"),
+            Err(e) => e,
+        }
+    }
+
     #[test]
     fn store_flow_rotation_and_idle_expiry() {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
@@ -1273,45 +1317,43 @@ mod tests {
         let req = AuthRequest {
             redirect_uri: "http://127.0.0.1:9/cb".into(),
             redirect: Url::parse("http://127.0.0.1:9/cb").unwrap(),
-            response_type: "code".into(),
             scopes: vec!["flows:read".into()],
             state: None,
-            challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbJWUzfRDJ9M".into(),
+            challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
         };
         let never = |_: usize, _: FaultKind| false;
         let code = oauth.issue_code(&req, 3, req.scopes.clone(), t0);
         let form = |s: String| Params::parse(s.as_bytes());
-        let exchange = format!(
-            "code={code}&code_verifier=dBjftJeZ4CVP-mJ92ZoB_ISOYsM1gMAT_bM7t8q5Cb0&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"
+        // A code is bound to its client: another one cannot redeem it (nor
+        // does the attempt use it up).
+        let code_form = format!(
+            "code={code}&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"
         );
-        let t = oauth
-            .exchange_code(&form(exchange.clone()), t0, &never)
-            .unwrap();
+        let e = fail(oauth.exchange_code("someone-else", &form(code_form), t0, &never));
+        assert_eq!(e.error, "invalid_grant");
+        let exchange = format!(
+            "code={code}&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"
+        );
+        let t = ok(oauth.exchange_code(OAUTH_CLIENT_ID, &form(exchange.clone()), t0, &never));
         assert_eq!(oauth.resolve_access(&t.access, t0).unwrap().0, 3);
         assert_eq!(
             oauth.resolve_access(&t.access, t0 + Duration::hours(1)),
             Err(BearerRefusal::Expired)
         );
         // Rotation: the old refresh token dies, the new one works.
-        let r1 = oauth
-            .refresh(&form(format!("refresh_token={}", t.refresh)), t0, &never)
-            .unwrap();
+        let r1 = ok(oauth.refresh(&form(format!("refresh_token={}", t.refresh)), t0, &never));
         assert_ne!(r1.refresh, t.refresh);
         let again = oauth.refresh(&form(format!("refresh_token={}", t.refresh)), t0, &never);
-        assert_eq!(again.unwrap_err().description, "refresh token revoked");
+        assert_eq!(fail(again).description, "refresh token revoked");
         // Idle for 90 days is still fine; 90 days and a second is not.
         let late = t0 + Duration::days(90) + Duration::seconds(1);
-        let e = oauth
-            .refresh(&form(format!("refresh_token={}", r1.refresh)), late, &never)
-            .unwrap_err();
+        let e = fail(oauth.refresh(&form(format!("refresh_token={}", r1.refresh)), late, &never));
         assert_eq!(e.description, "refresh token expired");
-        let r2 = oauth
-            .refresh(
-                &form(format!("refresh_token={}", r1.refresh)),
-                t0 + Duration::days(90),
-                &never,
-            )
-            .unwrap();
+        let r2 = ok(oauth.refresh(
+            &form(format!("refresh_token={}", r1.refresh)),
+            t0 + Duration::days(90),
+            &never,
+        ));
         assert!(r2.refresh.starts_with("sim_rt_"));
         let g = oauth.grants(3);
         assert_eq!(
@@ -1319,9 +1361,7 @@ mod tests {
             (1, 2, 3)
         );
         // Reuse of the code revokes the grant and every token of it.
-        let e = oauth
-            .exchange_code(&form(exchange), t0, &never)
-            .unwrap_err();
+        let e = fail(oauth.exchange_code(OAUTH_CLIENT_ID, &form(exchange), t0, &never));
         assert_eq!(e.error, "invalid_grant");
         assert!(oauth.grants(3)[0].revoked);
         assert_eq!(
