@@ -85,6 +85,14 @@ impl SimClock {
         s.anchor = Instant::now();
     }
 
+    /// Runs the clock at `speed` from its current time on (0 freezes it).
+    pub fn set_speed(&self, speed: f64) {
+        let mut s = self.lock();
+        s.base = Self::now_locked(&s);
+        s.anchor = Instant::now();
+        s.speed = speed.max(0.0);
+    }
+
     /// Simulated seconds per real second.
     pub fn speed(&self) -> f64 {
         self.lock().speed

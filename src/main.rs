@@ -43,6 +43,9 @@ enum Cmd {
         /// Simulated days of history replayed before going live (0 turns it off).
         #[arg(long, default_value_t = 90)]
         history_days: u32,
+        /// Keep the demo's database and master key in this directory (by default the database stays in memory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Runs Lookout from a config file: scheduler, outbox and the console chat.
     Run {
@@ -160,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             brands,
             exit_after,
             history_days,
+            data_dir,
         } => {
             // The demo's screen is the console chat; keep logs to warnings.
             startup::init_tracing("warn");
@@ -167,13 +171,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("--speed must be between 1 and 100000");
             }
             // Report charts and documents land where the demo keeps its data.
-            let chat = Arc::new(ConsoleChat::stdout().with_files_dir(PathBuf::from("data/files")));
+            let files = data_dir
+                .as_ref()
+                .map(|d| d.join("files"))
+                .unwrap_or_else(|| PathBuf::from("data/files"));
+            let chat = Arc::new(ConsoleChat::stdout().with_files_dir(files));
             let opts = DemoOptions {
                 speed,
                 seed,
                 brands,
                 exit_after: exit_after.map(std::time::Duration::from_secs),
                 history_days,
+                data_dir,
             };
             demo::run(opts, chat).await?;
         }

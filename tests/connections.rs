@@ -668,3 +668,47 @@ async fn no_token_in_the_database_file_logs_chat_or_errors() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_demo_connects_its_clients_by_oauth_and_stores_no_plaintext_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
+    let opts = lookout::demo::DemoOptions {
+        history_days: 3,
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let live = lookout::demo::go_live(&opts, chat, false).await.unwrap();
+    let app = live.stack.app.clone();
+    let grants = app.connections.grants().await.unwrap();
+    assert_eq!(grants.len(), app.clients.len(), "every client is connected");
+    for g in &grants {
+        assert_eq!(g.method, lookout::connections::Method::OAuth);
+        assert_eq!(g.granted_by, Some(PersonRef::console("lee")));
+        assert_eq!(g.status, Status::Active);
+    }
+    // Scans in the live part use the grants made in the past.
+    let report = app.scan(&slug("acme"), "test", None).await.unwrap();
+    assert!(report.gaps.is_empty(), "{:?}", report.gaps);
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.to_string_lossy().contains("lookout.db") {
+            bytes.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    assert!(bytes.len() > 10_000, "the database is in the directory");
+    let text = String::from_utf8_lossy(&bytes);
+    for secret in ["sim_at_", "sim_rt_", "pk_sim_"] {
+        assert!(!text.contains(secret), "{secret} in the demo's database");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -181,12 +181,24 @@ async fn bad_or_missing_key_gets_klaviyo_401_and_good_key_gets_account() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 
-    // Bearer tokens equal to the key are accepted.
+    // A private key sent as Bearer is refused: Bearer takes OAuth access tokens.
     let r = app
         .http
         .get(format!("{}/api/accounts", app.base))
         .header("revision", REVISION)
         .header("Authorization", format!("Bearer {}", app.key("acme")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = app
+        .http
+        .get(format!("{}/api/accounts", app.base))
+        .header("revision", REVISION)
+        .header(
+            "Authorization",
+            format!("Klaviyo-API-Key {}", app.key("acme")),
+        )
         .send()
         .await
         .unwrap();

@@ -194,7 +194,12 @@ impl App {
                 }
                 let ends = self.local_date(grant.ends_at);
                 let name = self.client_name(&client);
-                let when = if days == 1 { "tomorrow" } else { "in 7 days" };
+                let left = ((grant.ends_at - now).num_hours() + 23) / 24;
+                let when = if left <= 1 {
+                    "tomorrow".to_owned()
+                } else {
+                    format!("in {left} days")
+                };
                 self.notify_client(&client, Accent::Info, |channel, owner| {
                     let mut t = RichText(Vec::new());
                     if let Some(o) = owner {

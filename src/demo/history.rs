@@ -217,6 +217,23 @@ pub async fn stack(
     chat: Arc<ConsoleChat>,
     only: &[&str],
 ) -> Result<Stack, AppError> {
+    stack_with(seed, brands, end, days, chat, only, |_| {}, None, None).await
+}
+
+/// [`stack`], over a given store and vault, with a chance to adjust the
+/// configuration (the demo removes the clients' keys: it connects them by OAuth).
+#[allow(clippy::too_many_arguments)]
+pub async fn stack_with(
+    seed: u64,
+    brands: usize,
+    end: DateTime<Utc>,
+    days: u32,
+    chat: Arc<ConsoleChat>,
+    only: &[&str],
+    tweak: impl FnOnce(&mut crate::config::Config),
+    store: Option<crate::store::Store>,
+    vault: Option<crate::vault::Vault>,
+) -> Result<Stack, AppError> {
     let clock = SimClock::frozen(end - Duration::days(i64::from(days)));
     Stack::build(
         Portfolio {
@@ -224,14 +241,17 @@ pub async fn stack(
             brands,
             origin: Some(end),
             only,
+            sim: None,
         },
         clock.clone(),
         |_| Vec::new(),
-        |_| {},
+        tweak,
         StartOptions {
             adapters: vec![chat],
             background: false,
             inbound: false,
+            store,
+            vault,
             ..StartOptions::new(Arc::new(clock))
         },
     )

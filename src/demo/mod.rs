@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{App, AppError};
 use crate::chat::console::{ConsoleChat, decode_mentions};
-use crate::clock::{SharedClock, SimClock};
+use crate::clock::{Clock, SharedClock, SimClock};
 use crate::commands::Role;
 use crate::commands::dispatch::Dispatcher;
 use crate::config::{AgencyConfig, ClientConfig, ClientProfile, Config};
@@ -30,6 +30,7 @@ use crate::message::{
 use crate::simulator::{BrandInfo, Fault, FaultKind, Simulator};
 use crate::startup::{self, Running, StartOptions};
 use crate::store::Store;
+use crate::vault::Vault;
 
 pub use history::HistorySummary;
 
@@ -85,7 +86,18 @@ pub struct Stack {
     pub clock: SimClock,
     /// The started Lookout (its tasks, HTTP address, dispatcher).
     pub running: Running,
-    sim_task: JoinHandle<()>,
+    /// Where Lookout's OAuth callback page is served (`connections.public_url`
+    /// points here unless a test's tweak says otherwise).
+    pub callback_addr: std::net::SocketAddr,
+    sim_task: Option<JoinHandle<()>>,
+    callback_task: JoinHandle<()>,
+}
+
+/// A running simulator handed from one stack to the next (the demo's history to its live part).
+pub struct RunningSim {
+    sim: Simulator,
+    addr: std::net::SocketAddr,
+    task: JoinHandle<()>,
 }
 
 impl Stack {
@@ -151,6 +163,7 @@ impl Stack {
                 brands,
                 origin: None,
                 only,
+                sim: None,
             },
             clock,
             |_| Vec::new(),
@@ -171,20 +184,40 @@ impl Stack {
         opts: StartOptions,
     ) -> Result<Self, AppError> {
         let shared: SharedClock = Arc::new(clock.clone());
-        let sim = match portfolio.origin {
-            Some(origin) => {
-                Simulator::with_origin(portfolio.seed, portfolio.brands, shared.clone(), origin)
+        let (sim, sim_addr, sim_task) = match portfolio.sim {
+            Some(r) => {
+                for fault in faults(&r.sim.brands()) {
+                    r.sim.inject(fault);
+                }
+                (r.sim, r.addr, r.task)
             }
-            None => Simulator::new(portfolio.seed, portfolio.brands, shared.clone()),
+            None => {
+                let sim = match portfolio.origin {
+                    Some(origin) => Simulator::with_origin(
+                        portfolio.seed,
+                        portfolio.brands,
+                        shared.clone(),
+                        origin,
+                    ),
+                    None => Simulator::new(portfolio.seed, portfolio.brands, shared.clone()),
+                };
+                for fault in faults(&sim.brands()) {
+                    sim.inject(fault);
+                }
+                let addr: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+                let (sim_addr, sim_task) = sim
+                    .serve(addr)
+                    .await
+                    .map_err(|e| AppError::Startup(format!("simulator failed to start: {e}")))?;
+                (sim, sim_addr, sim_task)
+            }
         };
-        for fault in faults(&sim.brands()) {
-            sim.inject(fault);
-        }
-        let addr: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
-        let (sim_addr, sim_task) = sim
-            .serve(addr)
+        let callback = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
-            .map_err(|e| AppError::Startup(format!("simulator failed to start: {e}")))?;
+            .map_err(|e| AppError::Startup(format!("cannot serve the OAuth callback: {e}")))?;
+        let callback_addr = callback
+            .local_addr()
+            .map_err(|e| AppError::Startup(format!("cannot serve the OAuth callback: {e}")))?;
         let mut brand_list = sim.brands();
         if !portfolio.only.is_empty() {
             brand_list.retain(|b| portfolio.only.contains(&b.slug.as_str()));
@@ -201,6 +234,7 @@ impl Stack {
         cfg.connections.oauth_client_secret = Some(client_secret);
         cfg.connections.authorize_url = format!("http://{sim_addr}/oauth/authorize");
         cfg.chat.http_listen = "127.0.0.1:0".into();
+        cfg.connections.public_url = format!("http://{callback_addr}");
         tweak(&mut cfg);
         let store = match opts.store {
             Some(s) => s,
@@ -217,14 +251,124 @@ impl Stack {
             },
         )
         .await?;
+        let router = crate::connections::callback::router(running.app.clone());
+        let callback_task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(callback, router).await {
+                tracing::error!(error = %e, "the OAuth callback stopped");
+            }
+        });
         Ok(Self {
             sim,
             sim_addr,
             app: running.app.clone(),
             clock,
             running,
-            sim_task,
+            callback_addr,
+            sim_task: Some(sim_task),
+            callback_task,
         })
+    }
+
+    /// Hands the running simulator on to the next stack (this one no longer stops it).
+    pub fn take_simulator(&mut self) -> Option<RunningSim> {
+        let task = self.sim_task.take()?;
+        Some(RunningSim {
+            sim: self.sim.clone(),
+            addr: self.sim_addr,
+            task,
+        })
+    }
+
+    /// Connects a client by OAuth the way a person does: `/connect` typed by
+    /// `who` in the client's channel, approval at the simulated Klaviyo (its
+    /// one-step approval for scripts), and the browser's return to Lookout's
+    /// callback page. Waits for the scan the connect starts.
+    pub async fn connect_by_oauth(
+        &self,
+        who: &PersonRef,
+        client: &str,
+        access: &str,
+    ) -> Result<(), AppError> {
+        let failed = |what: String| AppError::Startup(format!("connecting {client}: {what}"));
+        let slug = ClientSlug::parse(client).map_err(|e| failed(e.to_string()))?;
+        let channel = self
+            .app
+            .clients
+            .get(&slug)?
+            .route
+            .channel_on(Platform::Console)
+            .cloned()
+            .unwrap_or_else(|| ChannelRef::console("agency"));
+        let before = self.scans_of(&slug).await?;
+        let answer = self
+            .running
+            .dispatcher
+            .handle(Inbound::Command {
+                actor: Actor {
+                    person: who.clone(),
+                    channel,
+                },
+                name: "connect".into(),
+                text: format!("{client} {access}"),
+            })
+            .await;
+        let link = match &answer {
+            Outcome::Private(m) | Outcome::Public(m) => m.blocks.iter().find_map(|b| match b {
+                crate::message::Block::Actions(a) => a.iter().find_map(|a| match a {
+                    crate::message::Action::Link { url, .. } => Some(url.clone()),
+                    _ => None,
+                }),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let Some(link) = link else {
+            return Err(failed(format!("/connect gave no link: {answer:?}")));
+        };
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| failed(e.to_string()))?;
+        let approved = http
+            .get(format!("{link}&sim_account={client}"))
+            .send()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let back = approved
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| failed(format!("Klaviyo answered {}", approved.status())))?
+            .to_owned();
+        let page = http
+            .get(back)
+            .send()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if !page.status().is_success() {
+            return Err(failed(format!(
+                "the callback page answered {}",
+                page.status()
+            )));
+        }
+        for _ in 0..1000 {
+            if self.scans_of(&slug).await? > before && !self.app.is_scanning(&slug) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Err(failed("its first scan did not finish".into()))
+    }
+
+    async fn scans_of(&self, slug: &ClientSlug) -> Result<usize, AppError> {
+        let mut db = self.app.store.conn().await?;
+        let far = Duration::days(3650);
+        let now = self.clock.now();
+        Ok(
+            crate::store::scans::between(&mut db, slug, now - far, now + far)
+                .await?
+                .len(),
+        )
     }
 }
 
@@ -238,11 +382,16 @@ pub(crate) struct Portfolio<'a> {
     pub(crate) origin: Option<DateTime<Utc>>,
     /// Only these slugs become clients (all brands when empty).
     pub(crate) only: &'a [&'a str],
+    /// A simulator already running (the history's), instead of a new one.
+    pub(crate) sim: Option<RunningSim>,
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        self.sim_task.abort();
+        if let Some(t) = &self.sim_task {
+            t.abort();
+        }
+        self.callback_task.abort();
     }
 }
 
@@ -259,6 +408,8 @@ pub struct DemoOptions {
     pub exit_after: Option<std::time::Duration>,
     /// Simulated days of history replayed before going live; 0 starts with no past.
     pub history_days: u32,
+    /// Keep the database (and its master key) in this directory instead of in memory.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for DemoOptions {
@@ -269,6 +420,7 @@ impl Default for DemoOptions {
             brands: 12,
             exit_after: None,
             history_days: 90,
+            data_dir: None,
         }
     }
 }
@@ -320,14 +472,23 @@ pub async fn go_live(
     background: bool,
 ) -> Result<Live, AppError> {
     let start = demo_start();
-    let mut store = None;
+    let (store, vault) = demo_store(opts.data_dir.as_deref()).await?;
+    // The demo's clients have no keys: a lead connects each one by OAuth.
+    let keyless = |c: &mut Config| {
+        for client in &mut c.clients {
+            client.api_key = None;
+        }
+    };
     let mut history = None;
+    let mut running_sim = None;
+    let mut clock = SimClock::frozen(start);
+    let lee = PersonRef::console("lee");
     if opts.history_days > 0 {
         post(
             &chat,
             &agency_channel(&AgencyConfig::default()),
             format!(
-                "Lookout demo: replaying the last {} simulated days first (scans, findings, people answering them)…",
+                "Lookout demo: replaying the last {} simulated days first (connecting the clients by OAuth, scans, findings, people answering them)…",
                 opts.history_days
             ),
         )
@@ -336,56 +497,105 @@ pub async fn go_live(
         // nobody reads; the live console then carries on its message numbers.
         let quiet = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
         quiet.carry_on_from(&chat);
-        let past = history::stack(
+        let mut past = history::stack_with(
             opts.seed,
             opts.brands,
             start,
             opts.history_days,
             quiet.clone(),
             &[],
+            keyless,
+            Some(store.clone()),
+            Some(vault.clone()),
         )
         .await?;
+        connect_all(&past, &lee).await?;
         let summary = history::replay(&past, start, opts.seed).await?;
-        store = Some(past.app.store.clone());
+        // One simulator and one clock for the whole demo: the grants made in
+        // the past stay valid at the simulated Klaviyo.
+        running_sim = past.take_simulator();
+        clock = past.clock.clone();
         drop(past);
         chat.carry_on_from(&quiet);
         history = Some(summary);
     }
-    let clock = SimClock::running(start, opts.speed);
-    let past_faults = history
-        .as_ref()
-        .map(|h| h.faults.clone())
-        .unwrap_or_default();
+    clock.set(start);
+    clock.set_speed(opts.speed);
     let mut faults = Vec::new();
+    let connect_now = running_sim.is_none();
     let stack = Stack::build(
         Portfolio {
             seed: opts.seed,
             brands: opts.brands,
             origin: None,
             only: &[],
+            sim: running_sim,
         },
         clock.clone(),
         |brands| {
             faults = demo_faults(brands, start);
-            // The past faults shaped the last 28 days of activity the live
-            // scans read, so the live accounts have them too.
-            past_faults.into_iter().chain(faults.clone()).collect()
+            faults.clone()
         },
-        |_| {},
+        keyless,
         StartOptions {
             adapters: vec![chat.clone()],
             background,
             inbound: background,
-            store,
+            store: Some(store),
+            vault: Some(vault),
             ..StartOptions::new(Arc::new(clock.clone()))
         },
     )
     .await?;
+    if connect_now {
+        connect_all(&stack, &lee).await?;
+    }
     Ok(Live {
         stack,
         history,
         faults,
     })
+}
+
+/// The demo's store and vault: in memory, or a fresh database in `dir`
+/// sealed under that directory's master key.
+async fn demo_store(dir: Option<&std::path::Path>) -> Result<(Store, Vault), AppError> {
+    let Some(dir) = dir else {
+        return Ok((Store::open_memory().await?, Vault::ephemeral()));
+    };
+    let db = dir.join("lookout.db");
+    // Each demo run replays its own past: last run's database goes, the key stays.
+    for suffix in ["", "-wal", "-shm"] {
+        let p = dir.join(format!("lookout.db{suffix}"));
+        if p.exists() {
+            std::fs::remove_file(&p)
+                .map_err(|e| AppError::Startup(format!("cannot replace {}: {e}", p.display())))?;
+        }
+    }
+    let vault = Vault::load(dir).map_err(|e| AppError::Startup(format!("master key: {e}")))?;
+    Ok((Store::open_file(&db).await?, vault))
+}
+
+/// Clients the demo connects for only a few days past its start, so the
+/// reminders show; the rest are connected until a date most of a year out.
+const SHORT_GRANTS: &[usize] = &[2];
+
+/// Connects every client by OAuth as `who`, through the real flow.
+async fn connect_all(stack: &Stack, who: &PersonRef) -> Result<(), AppError> {
+    let tz = stack.app.config.agency.tz()?;
+    let now = stack.clock.now();
+    for (i, c) in stack.app.clients.all().iter().enumerate() {
+        let until = if SHORT_GRANTS.contains(&i) {
+            demo_start() + Duration::days(5)
+        } else {
+            now + Duration::days(300)
+        };
+        let date = until.with_timezone(&tz).format("%Y-%m-%d").to_string();
+        stack
+            .connect_by_oauth(who, c.profile.slug.as_str(), &date)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The agency channel on the console.
