@@ -5,8 +5,9 @@
 //! housekeeping or a person's command through the dispatcher.
 //!
 //! - **Faults**: a seeded plan per brand (flows set to draft or manual, orders
-//!   that stop, bounce and spam spikes, now and then a revoked key), lasting
-//!   hours to days, spread over the window.
+//!   that stop, bounce and spam spikes, now and then a grant revoked at
+//!   Klaviyo, which a lead connects again), lasting hours to days, spread over
+//!   the window.
 //! - **Scans** run at the hourly scheduler's times at which a scan can see
 //!   something new: every client's first scan (its onboarding audit), then
 //!   around each fault: after it begins (when its check would fire), daily while
@@ -63,14 +64,14 @@ const KINDS: [(FaultKind, u32); 6] = [
     (FaultKind::OrdersStop, 5),
     (FaultKind::BounceSpike, 4),
     (FaultKind::SpamSpike, 3),
-    (FaultKind::TokenRevoked, 1),
+    (FaultKind::GrantRevoked, 1),
 ];
 
 /// Mean days between two faults of one brand.
 const DAYS_PER_FAULT: f64 = 25.0;
 
 /// Shortest and longest a fault of each kind lasts, in hours, if nobody fixes
-/// it: a stopped flow or a revoked key stays until someone notices; a store
+/// it: a stopped flow or a revoked grant stays until someone notices; a store
 /// integration sometimes recovers by itself; spikes pass.
 fn duration_hours(kind: FaultKind) -> (f64, f64) {
     match kind {
@@ -106,7 +107,7 @@ fn fix_reason(kind: FaultKind) -> Option<&'static str> {
         FaultKind::OrdersStop => {
             Some("reconnected the store integration; orders are flowing again")
         }
-        FaultKind::TokenRevoked => Some("client sent a new private API key; reconnected"),
+        FaultKind::GrantRevoked => Some("reconnected the account by OAuth"),
         _ => None,
     }
 }
@@ -118,7 +119,7 @@ fn caused_by(kind: FaultKind, check: &str) -> bool {
         FaultKind::OrdersStop => check == "integration-orders-silent",
         FaultKind::BounceSpike => check == "deliv-bounce-rate",
         FaultKind::SpamSpike => check == "deliv-spam-rate",
-        FaultKind::TokenRevoked => check == TOKEN_REVOKED,
+        FaultKind::GrantRevoked => check == TOKEN_REVOKED,
         _ => false,
     }
 }
@@ -141,7 +142,7 @@ fn notes_for(check: &str) -> &'static [&'static str] {
             "Looks like a purchased list. Raised it with the client.",
         ]
     } else if check == TOKEN_REVOKED {
-        &["Client rotated their API keys; waiting for the new one."]
+        &["Client removed Lookout's app in Klaviyo by mistake; a lead will reconnect it."]
     } else {
         &[
             "Raised with the client on our weekly call.",
@@ -644,7 +645,19 @@ impl Replay<'_> {
         match action {
             Action::Housekeeping => self.housekeeping().await,
             Action::Fix { fault, by } => {
-                self.fix(fault, by, t);
+                let was_fixed = self.faults[fault].fixed;
+                self.fix(fault, by.clone(), t);
+                let p = &self.faults[fault];
+                if p.fault.kind == FaultKind::GrantRevoked && !was_fixed && p.fixed {
+                    // A dead grant is fixed by connecting again, which is a lead's to do.
+                    let brand = p.fault.brand.clone();
+                    let lead = self.leads.first().cloned().unwrap_or(by);
+                    let until = (t + Duration::days(300))
+                        .with_timezone(&self.tz)
+                        .format("%Y-%m-%d")
+                        .to_string();
+                    self.stack.connect_by_oauth(&lead, &brand, &until).await?;
+                }
                 Ok(())
             }
             Action::Command {
@@ -758,7 +771,7 @@ impl Replay<'_> {
         let mut set = JoinSet::new();
         for client in clients {
             let app = self.stack.app.clone();
-            // These scans meet the faults the replay planned (a revoked key is
+            // These scans meet the faults the replay planned (a revoked grant is
             // a warning in a live scan); their logs would only clutter the
             // terminal the demo runs in, so they go nowhere. A failed scan is
             // still logged below.
