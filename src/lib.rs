@@ -27,6 +27,7 @@
 //! account activity in seconds.
 
 pub mod app;
+pub mod audit;
 pub mod bench;
 pub mod chat;
 pub mod checks;
