@@ -305,10 +305,7 @@ pub async fn last_activity_by_person(
 }
 
 /// Entries with no person since `since` (Lookout itself, the config file), newest first.
-pub async fn unattributed(
-    db: &mut Db,
-    since: DateTime<Utc>,
-) -> Result<Vec<Recorded>, StoreError> {
+pub async fn unattributed(db: &mut Db, since: DateTime<Utc>) -> Result<Vec<Recorded>, StoreError> {
     sql::unattributed(db, since).await
 }
 

@@ -27,6 +27,16 @@ use lookout::store::Store;
 
 mod support;
 
+/// An entry as compared: who, surface, action, client, outcome, detail.
+type Row = (
+    Option<String>,
+    Surface,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
 fn slug(s: &str) -> ClientSlug {
     ClientSlug::parse(s).unwrap()
 }
@@ -46,8 +56,10 @@ async fn stack(chat: Arc<ConsoleChat>) -> Stack {
         chat,
         &["acme", "bluebird"],
         |c| {
-            c.people
-                .insert(PersonRef::parse("discord:12345678901234567890").unwrap(), Role::Lead);
+            c.people.insert(
+                PersonRef::parse("discord:12345678901234567890").unwrap(),
+                Role::Lead,
+            );
         },
     )
     .await
@@ -138,9 +150,7 @@ async fn actions_from_every_surface_land_with_who_what_where_and_which_client() 
         trigger: Some("t".into()),
     };
     assert!(text(&d.handle(button(ActionKind::Resolve, f2, None)).await).contains("Resolved"));
-    assert!(
-        text(&d.handle(button(ActionKind::Snooze, f3, Some("4h"))).await).contains("Snoozed")
-    );
+    assert!(text(&d.handle(button(ActionKind::Snooze, f3, Some("4h"))).await).contains("Snoozed"));
     assert_eq!(
         d.handle(button(ActionKind::AddNote, f3, None)).await,
         Outcome::OpenNoteDialog(f3)
@@ -160,11 +170,18 @@ async fn actions_from_every_surface_land_with_who_what_where_and_which_client() 
     assert_eq!(d.handle(reply).await, Outcome::Noted(f3));
     // Refused: a typo, another client's finding from here, and a viewer.
     command(&d, &ana, "/sacn acme").await;
-    command(&d, &console("ana", "client-bluebird"), &format!("/resolve {f1}")).await;
+    command(
+        &d,
+        &console("ana", "client-bluebird"),
+        &format!("/resolve {f1}"),
+    )
+    .await;
     command(&d, &console("stranger", "agency"), "/scan bluebird").await;
     // A route change from chat, and one from elsewhere through the registry.
     let you = console("you", "agency");
-    assert!(text(&command(&d, &you, "/route bluebird #console:bb-alerts").await).contains("now go to"));
+    assert!(
+        text(&command(&d, &you, "/route bluebird #console:bb-alerts").await).contains("now go to")
+    );
     stack
         .app
         .clients
@@ -183,54 +200,150 @@ async fn actions_from_every_surface_land_with_who_what_where_and_which_client() 
     let mut db = stack.app.store.conn().await.unwrap();
     audit::record(
         &mut db,
-        &Entry::system(Surface::Scheduler, "snooze end").client(&slug("acme")).detail(format!("{f3}")),
+        &Entry::system(Surface::Scheduler, "snooze end")
+            .client(&slug("acme"))
+            .detail(format!("{f3}")),
         stack.clock.now(),
     )
     .await
     .unwrap();
     audit::record(
         &mut db,
-        &Entry::person(&PersonRef::console("you"), Surface::Callback, "oauth connect")
-            .client(&slug("bluebird"))
-            .refused("the state did not match"),
+        &Entry::person(
+            &PersonRef::console("you"),
+            Surface::Callback,
+            "oauth connect",
+        )
+        .client(&slug("bluebird"))
+        .refused("the state did not match"),
         stack.clock.now(),
     )
     .await
     .unwrap();
     drop(db);
 
-    let mut got: Vec<(Option<String>, Surface, String, Option<String>, String, Option<String>)> =
-        all(&stack)
-            .await
-            .into_iter()
-            .map(|r| {
-                let e = r.entry;
-                (
-                    e.actor.map(|p| p.to_string()),
-                    e.surface,
-                    e.action,
-                    e.client.map(|c| c.to_string()),
-                    e.outcome.as_str().to_owned(),
-                    e.detail,
-                )
-            })
-            .collect();
+    let mut got: Vec<Row> = all(&stack)
+        .await
+        .into_iter()
+        .map(|r| {
+            let e = r.entry;
+            (
+                e.actor.map(|p| p.to_string()),
+                e.surface,
+                e.action,
+                e.client.map(|c| c.to_string()),
+                e.outcome.as_str().to_owned(),
+                e.detail,
+            )
+        })
+        .collect();
     got.reverse();
     let s = |x: &str| Some(x.to_owned());
     let expected = vec![
-        (s("console:ana"), Surface::Command, "command /ack".into(), s("acme"), "done".into(), Some(f1.to_string())),
-        (s("console:ana"), Surface::Button, "button resolve".into(), s("acme"), "done".into(), Some(f2.to_string())),
-        (s("console:ana"), Surface::Select, "select snooze".into(), s("acme"), "done".into(), Some(format!("{f3} 4h"))),
-        (s("console:ana"), Surface::Button, "button add note".into(), s("acme"), "done".into(), Some(f3.to_string())),
-        (s("console:ana"), Surface::Modal, "modal note".into(), s("acme"), "done".into(), Some(format!("{f3}: called them"))),
-        (s("console:bo"), Surface::Thread, "thread note".into(), s("acme"), "done".into(), Some(format!("{f3}: dev push Monday"))),
-        (s("console:ana"), Surface::Command, "command /sacn".into(), s("acme"), "refused".into(), None),
-        (s("console:ana"), Surface::Command, "command /resolve".into(), s("acme"), "refused".into(), Some(f1.to_string())),
-        (s("console:stranger"), Surface::Command, "command /scan".into(), s("bluebird"), "refused".into(), s("bluebird")),
-        (s("console:you"), Surface::Command, "route".into(), s("bluebird"), "done".into(), s("console → console:bb-alerts, owner console:bo")),
-        (s("console:you"), Surface::Cli, "route".into(), s("acme"), "done".into(), s("console → console:acme-alerts, owner console:ana")),
-        (None, Surface::Scheduler, "snooze end".into(), s("acme"), "done".into(), Some(f3.to_string())),
-        (s("console:you"), Surface::Callback, "oauth connect".into(), s("bluebird"), "refused".into(), None),
+        (
+            s("console:ana"),
+            Surface::Command,
+            "command /ack".into(),
+            s("acme"),
+            "done".into(),
+            Some(f1.to_string()),
+        ),
+        (
+            s("console:ana"),
+            Surface::Button,
+            "button resolve".into(),
+            s("acme"),
+            "done".into(),
+            Some(f2.to_string()),
+        ),
+        (
+            s("console:ana"),
+            Surface::Select,
+            "select snooze".into(),
+            s("acme"),
+            "done".into(),
+            Some(format!("{f3} 4h")),
+        ),
+        (
+            s("console:ana"),
+            Surface::Button,
+            "button add note".into(),
+            s("acme"),
+            "done".into(),
+            Some(f3.to_string()),
+        ),
+        (
+            s("console:ana"),
+            Surface::Modal,
+            "modal note".into(),
+            s("acme"),
+            "done".into(),
+            Some(format!("{f3}: called them")),
+        ),
+        (
+            s("console:bo"),
+            Surface::Thread,
+            "thread note".into(),
+            s("acme"),
+            "done".into(),
+            Some(format!("{f3}: dev push Monday")),
+        ),
+        (
+            s("console:ana"),
+            Surface::Command,
+            "command /sacn".into(),
+            s("acme"),
+            "refused".into(),
+            None,
+        ),
+        (
+            s("console:ana"),
+            Surface::Command,
+            "command /resolve".into(),
+            s("acme"),
+            "refused".into(),
+            Some(f1.to_string()),
+        ),
+        (
+            s("console:stranger"),
+            Surface::Command,
+            "command /scan".into(),
+            s("bluebird"),
+            "refused".into(),
+            s("bluebird"),
+        ),
+        (
+            s("console:you"),
+            Surface::Command,
+            "route".into(),
+            s("bluebird"),
+            "done".into(),
+            s("console → console:bb-alerts, owner console:bo"),
+        ),
+        (
+            s("console:you"),
+            Surface::Cli,
+            "route".into(),
+            s("acme"),
+            "done".into(),
+            s("console → console:acme-alerts, owner console:ana"),
+        ),
+        (
+            None,
+            Surface::Scheduler,
+            "snooze end".into(),
+            s("acme"),
+            "done".into(),
+            Some(f3.to_string()),
+        ),
+        (
+            s("console:you"),
+            Surface::Callback,
+            "oauth connect".into(),
+            s("bluebird"),
+            "refused".into(),
+            None,
+        ),
     ];
     assert_eq!(got, expected);
 
@@ -248,7 +361,10 @@ async fn actions_from_every_surface_land_with_who_what_where_and_which_client() 
         reason("command /scan"),
         "/scan needs the am role or higher; ask an admin"
     );
-    let ack = entries.iter().find(|r| r.entry.action == "command /ack").unwrap();
+    let ack = entries
+        .iter()
+        .find(|r| r.entry.action == "command /ack")
+        .unwrap();
     assert_eq!(ack.entry.platform(), Some(Platform::Console));
     assert_eq!(ack.entry.channel, Some(ChannelRef::console("client-acme")));
     assert_eq!(ack.at, stack.clock.now());
@@ -257,7 +373,12 @@ async fn actions_from_every_surface_land_with_who_what_where_and_which_client() 
     let mut db = stack.app.store.conn().await.unwrap();
     let last = audit::last_activity_by_person(&mut db).await.unwrap();
     let people: Vec<String> = last.iter().map(|(p, _)| p.to_string()).collect();
-    for p in ["console:ana", "console:bo", "console:stranger", "console:you"] {
+    for p in [
+        "console:ana",
+        "console:bo",
+        "console:stranger",
+        "console:you",
+    ] {
         assert!(people.contains(&p.to_owned()), "{p} in {people:?}");
     }
     assert!(last.iter().all(|(_, at)| *at == stack.clock.now()));
@@ -309,11 +430,17 @@ async fn audit_lists_newest_first_keeps_to_the_clients_channel_and_pages() {
     assert_eq!(page.len(), 15, "{}", text(&o));
     for (i, row) in page.iter().enumerate() {
         assert!(row.ends_with(&format!("“acme {i:02}”")), "{row}");
-        assert!(row.contains("@ana · command · command /ack · acme · done"), "{row}");
+        assert!(
+            row.contains("@ana · command · command /ack · acme · done"),
+            "{row}"
+        );
     }
     let t = text(&o);
     assert!(t.starts_with("Audit trail: acme, last 7 days"), "{t}");
-    assert!(t.contains("page 1 of 3 · 40 entries · times in America/New_York"), "{t}");
+    assert!(
+        t.contains("page 1 of 3 · 40 entries · times in America/New_York"),
+        "{t}"
+    );
     assert!(t.contains("Older entries: /audit 7 page:2"), "{t}");
     // Times are the agency's: the newest, an hour before 07:00 New York time.
     assert!(page[0].starts_with("2026-11-02 06:00 "), "{}", page[0]);
@@ -323,10 +450,12 @@ async fn audit_lists_newest_first_keeps_to_the_clients_channel_and_pages() {
         other => panic!("{other:?}"),
     };
     assert!(first.0.contains(&Span::Mention(PersonRef::console("ana"))));
-    assert!(first
-        .0
-        .iter()
-        .all(|s| matches!(s, Span::Plain(_) | Span::Mention(_) | Span::Strong(_))));
+    assert!(
+        first
+            .0
+            .iter()
+            .all(|s| matches!(s, Span::Plain(_) | Span::Mention(_) | Span::Strong(_)))
+    );
 
     // Page 2 goes on where page 1 ended (the first /audit is now the newest entry).
     let o = command(&d, &lee_acme, "/audit 7 page:2").await;
@@ -342,7 +471,11 @@ async fn audit_lists_newest_first_keeps_to_the_clients_channel_and_pages() {
     assert!(text(&command(&d, &lee_acme, "/audit 7 page:9").await).contains("no page 9"));
     // A longer look-back reaches last week's entries.
     let o = command(&d, &lee_acme, "/audit 30 page:4").await;
-    assert!(rows(&o).iter().any(|r| r.ends_with("“acme 04”")), "{}", text(&o));
+    assert!(
+        rows(&o).iter().any(|r| r.ends_with("“acme 04”")),
+        "{}",
+        text(&o)
+    );
 
     // Another client's trail is refused in acme's channel, and the refusal is recorded.
     let o = command(&d, &lee_acme, "/audit bluebird").await;
@@ -352,7 +485,10 @@ async fn audit_lists_newest_first_keeps_to_the_clients_channel_and_pages() {
     assert!(matches!(newest.outcome, Audited::Refused(_)));
     // Account managers do not see the trail.
     let o = command(&d, &console("ana", "client-acme"), "/audit").await;
-    assert_eq!(text(&o), "/audit needs the lead role or higher; ask an admin");
+    assert_eq!(
+        text(&o),
+        "/audit needs the lead role or higher; ask an admin"
+    );
 
     // In the agency channel or a direct message: every client, or the one named.
     for place in ["agency", "dm-lee"] {
@@ -384,7 +520,10 @@ async fn a_page_of_the_longest_rows_fits_slack_and_discord_and_typed_text_stays_
         let who = PersonRef::parse(&format!("discord:{}", 98765432109876543210u128 - i)).unwrap();
         let e = Entry::person(&who, Surface::Callback, "x".repeat(200))
             .client(&slug(&"c".repeat(40)))
-            .detail(format!("<!channel> @everyone *{}", "_*~`|<>#@\\".repeat(40)))
+            .detail(format!(
+                "<!channel> @everyone *{}",
+                "_*~`|<>#@\\".repeat(40)
+            ))
             .refused(format!("<@U123> [x](http://evil) {}", "*_".repeat(200)));
         audit::record(&mut db, &e, stack.clock.now()).await.unwrap();
     }
@@ -429,7 +568,10 @@ async fn a_page_of_the_longest_rows_fits_slack_and_discord_and_typed_text_stays_
         .flat_map(|d| d.lines())
         .find(|l| l.contains(&oldest))
         .unwrap();
-    assert!(line.trim_end().ends_with("…”"), "the oldest row is whole: {line}");
+    assert!(
+        line.trim_end().ends_with("…”"),
+        "the oldest row is whole: {line}"
+    );
     assert!(json.contains("page:2"), "{json}");
     let (slack, _) = lookout::chat::slack::blocks::render(m);
     assert!(slack.len() <= lookout::chat::slack::blocks::MAX_BLOCKS);
@@ -493,7 +635,10 @@ async fn arguments_that_may_hold_a_secret_are_never_recorded() {
     assert_eq!(entry.action, "command /connect");
     assert_eq!(entry.detail, None);
     let parse_error = parse_parts("help", &format!("{SECRET} extra")).unwrap_err();
-    assert!(parse_error.to_string().contains("pk_live"), "the parser quotes what was typed");
+    assert!(
+        parse_error.to_string().contains("pk_live"),
+        "the parser quotes what was typed"
+    );
     let reason = parse_refusal(Some(&spec), &parse_error);
     assert!(!reason.contains(SECRET), "{reason}");
     let refused = context::refusal_entry(
@@ -522,7 +667,9 @@ async fn arguments_that_may_hold_a_secret_are_never_recorded() {
     let acme = console("ana", "client-acme");
     command(&d, &acme, "/findings acme critical").await;
     assert_eq!(
-        command_entry(&acme, "lookout", "findings acme critical").detail.as_deref(),
+        command_entry(&acme, "lookout", "findings acme critical")
+            .detail
+            .as_deref(),
         Some("acme critical")
     );
 
@@ -533,7 +680,11 @@ async fn arguments_that_may_hold_a_secret_are_never_recorded() {
         let stored = format!("{} {:?} {:?}", e.action, e.detail, e.outcome);
         assert!(!stored.contains("pk_live"), "{stored}");
     }
-    let actions: Vec<&str> = entries.iter().rev().map(|r| r.entry.action.as_str()).collect();
+    let actions: Vec<&str> = entries
+        .iter()
+        .rev()
+        .map(|r| r.entry.action.as_str())
+        .collect();
     assert_eq!(
         actions,
         [
@@ -561,10 +712,17 @@ async fn start_with_file(store: &Store, text: &str) -> Stack {
         inbound: false,
         ..StartOptions::new(Arc::new(clock.clone()))
     };
-    Stack::launch_with(7, 12, clock, &["acme"], move |c| {
-        c.people = file.people.clone();
-        c.source_hashes = file.source_hashes.clone();
-    }, opts)
+    Stack::launch_with(
+        7,
+        12,
+        clock,
+        &["acme"],
+        move |c| {
+            c.people = file.people.clone();
+            c.source_hashes = file.source_hashes.clone();
+        },
+        opts,
+    )
     .await
     .unwrap()
 }
@@ -573,18 +731,31 @@ async fn start_with_file(store: &Store, text: &str) -> Stack {
 async fn a_changed_config_file_is_recorded_at_start_up_by_its_hash() {
     let store = Store::open_memory().await.unwrap();
     let first = "[agency]\nname = \"Northwind\"\n[people]\n\"slack:U0ANA\" = \"am\"\n";
-    let config_entries = |entries: Vec<Recorded>| -> Vec<(Option<PersonRef>, Surface, String, Option<String>)> {
-        entries
-            .into_iter()
-            .filter(|r| r.entry.action == "config")
-            .map(|r| (r.entry.actor, r.entry.surface, r.entry.outcome.as_str().to_owned(), r.entry.detail))
-            .collect()
-    };
+    let config_entries =
+        |entries: Vec<Recorded>| -> Vec<(Option<PersonRef>, Surface, String, Option<String>)> {
+            entries
+                .into_iter()
+                .filter(|r| r.entry.action == "config")
+                .map(|r| {
+                    (
+                        r.entry.actor,
+                        r.entry.surface,
+                        r.entry.outcome.as_str().to_owned(),
+                        r.entry.detail,
+                    )
+                })
+                .collect()
+        };
     let s = start_with_file(&store, first).await;
     let found = config_entries(all(&s).await);
     assert_eq!(
         found,
-        [(None, Surface::ConfigFile, "done".into(), Some("first start with a config file recorded".into()))]
+        [(
+            None,
+            Surface::ConfigFile,
+            "done".into(),
+            Some("first start with a config file recorded".into())
+        )]
     );
     drop(s);
     // The same file again: nothing new.

@@ -245,7 +245,12 @@ impl World {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let seen: Vec<String> = self.chat.transcript().iter().map(|e| e.text.clone()).collect();
+        let seen: Vec<String> = self
+            .chat
+            .transcript()
+            .iter()
+            .map(|e| e.text.clone())
+            .collect();
         panic!("the scan did not finish within 30 s: {seen:#?}");
     }
 
@@ -288,9 +293,8 @@ async fn every_command_for_every_role_in_every_channel_is_allowed_or_refused_as_
                 let ctx = format!("{role:?} in {place:?}: /{}", spec.name);
                 let before = w.state().await;
                 let summaries = w.summaries();
-                let o = w
-                    .d
-                    .handle(Inbound::Command {
+                let o =
+                    w.d.handle(Inbound::Command {
                         actor: who.clone(),
                         name: spec.name.clone(),
                         text: args(spec, finding),
@@ -358,10 +362,30 @@ async fn buttons_the_select_and_the_note_dialog_need_the_am_role() {
     let w = World::new().await;
     let f = w.findings[1];
     let buttons = [
-        (ActionKind::Acknowledge, Surface::Button, "button ack", "ack"),
-        (ActionKind::AddNote, Surface::Button, "button add note", "note"),
-        (ActionKind::Snooze, Surface::Select, "select snooze", "snooze"),
-        (ActionKind::Resolve, Surface::Button, "button resolve", "resolve"),
+        (
+            ActionKind::Acknowledge,
+            Surface::Button,
+            "button ack",
+            "ack",
+        ),
+        (
+            ActionKind::AddNote,
+            Surface::Button,
+            "button add note",
+            "note",
+        ),
+        (
+            ActionKind::Snooze,
+            Surface::Select,
+            "select snooze",
+            "snooze",
+        ),
+        (
+            ActionKind::Resolve,
+            Surface::Button,
+            "button resolve",
+            "resolve",
+        ),
     ];
     for role in Role::ALL {
         for place in PLACES {
@@ -369,9 +393,8 @@ async fn buttons_the_select_and_the_note_dialog_need_the_am_role() {
                 let who = actor(role, place);
                 let ctx = format!("{role:?} in {place:?}: {action}");
                 let before = w.state().await;
-                let o = w
-                    .d
-                    .handle(Inbound::Button {
+                let o =
+                    w.d.handle(Inbound::Button {
                         actor: who.clone(),
                         action: kind,
                         finding: f,
@@ -409,9 +432,8 @@ async fn buttons_the_select_and_the_note_dialog_need_the_am_role() {
             }
             // Reopening from a message is refused for everyone, and recorded.
             let before = w.state().await;
-            let o = w
-                .d
-                .handle(Inbound::Button {
+            let o =
+                w.d.handle(Inbound::Button {
                     actor: actor(role, place),
                     action: ActionKind::Reopen,
                     finding: f,
@@ -432,9 +454,8 @@ async fn buttons_the_select_and_the_note_dialog_need_the_am_role() {
     let g = w.findings[2];
     for role in Role::ALL {
         let before = w.state().await;
-        let o = w
-            .d
-            .handle(Inbound::NoteSubmitted {
+        let o =
+            w.d.handle(Inbound::NoteSubmitted {
                 actor: actor(role, Place::Client),
                 finding: g,
                 text: format!("from the dialog, by a {}", role.as_str()),
@@ -442,7 +463,10 @@ async fn buttons_the_select_and_the_note_dialog_need_the_am_role() {
             .await;
         let after = w.state().await;
         let e = w.newest().await.entry;
-        assert_eq!((e.surface, e.action.as_str()), (Surface::Modal, "modal note"));
+        assert_eq!(
+            (e.surface, e.action.as_str()),
+            (Surface::Modal, "modal note")
+        );
         assert_eq!(e.client, Some(acme()));
         if role < Role::Am {
             let refusal = role_refusal("note", Role::Am);
@@ -490,9 +514,8 @@ async fn a_viewers_thread_reply_is_not_a_note_and_they_are_told_why() {
     drop(db);
     for role in Role::ALL {
         let before = w.state().await;
-        let o = w
-            .d
-            .handle(Inbound::ThreadReply {
+        let o =
+            w.d.handle(Inbound::ThreadReply {
                 actor: actor(role, Place::Client),
                 thread: thread.clone(),
                 message: MessageRef(format!("reply-{}", role.as_str())),
@@ -534,9 +557,8 @@ async fn a_viewers_thread_reply_is_not_a_note_and_they_are_told_why() {
     }
     // A reply in any other thread is conversation: nothing kept, nothing recorded.
     let before = w.state().await;
-    let o = w
-        .d
-        .handle(Inbound::ThreadReply {
+    let o =
+        w.d.handle(Inbound::ThreadReply {
             actor: actor(Role::Viewer, Place::Client),
             thread: MessageRef("not-a-finding".into()),
             message: MessageRef("r".into()),

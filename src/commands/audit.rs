@@ -109,8 +109,7 @@ fn parse_page(word: &str) -> Result<u32, CommandError> {
     match digits.parse::<u32>() {
         Ok(n) if (1..=10_000).contains(&n) => Ok(n),
         _ => Err(CommandError::Refused(
-            "the page is a number from 1, e.g. page:2 for the entries before the first page"
-                .into(),
+            "the page is a number from 1, e.g. page:2 for the entries before the first page".into(),
         )),
     }
 }
@@ -145,7 +144,10 @@ fn row(ctx: &Ctx, r: &Recorded, tz: chrono_tz::Tz) -> RichText {
         Outcome::Done => t.push(Span::Plain("done".into())),
         Outcome::Refused(why) | Outcome::Failed(why) => t
             .push(Span::Strong(e.outcome.as_str().into()))
-            .push(Span::Plain(format!(": {}", audit::one_line(why, SHOWN_REASON)))),
+            .push(Span::Plain(format!(
+                ": {}",
+                audit::one_line(why, SHOWN_REASON)
+            ))),
     };
     if let Some(d) = &e.detail {
         t = t.push(Span::Plain(format!(
@@ -162,7 +164,13 @@ mod tests {
 
     #[test]
     fn pages_read_as_typed() {
-        for (w, n) in [("2", 2), ("p3", 3), ("page4", 4), ("page:5", 5), ("PAGE-6", 6)] {
+        for (w, n) in [
+            ("2", 2),
+            ("p3", 3),
+            ("page4", 4),
+            ("page:5", 5),
+            ("PAGE-6", 6),
+        ] {
             assert_eq!(parse_page(w).unwrap(), n, "{w}");
         }
         for bad in ["0", "page", "p:x", "-1", "99999999999"] {

@@ -97,7 +97,12 @@ impl Dispatcher {
 
     /// Records `entry` as refused for `reason` and tells the person `shown`.
     async fn refused(&self, entry: Entry, reason: &str, shown: impl Into<String>) -> Outcome {
-        audit::record_or_log(&self.app.store, &entry.refused(reason), self.app.clock.now()).await;
+        audit::record_or_log(
+            &self.app.store,
+            &entry.refused(reason),
+            self.app.clock.now(),
+        )
+        .await;
         refuse(shown)
     }
 
@@ -263,7 +268,7 @@ impl Dispatcher {
         }
     }
 
-/// Suggestions for an argument being typed: client names (in a client's
+    /// Suggestions for an argument being typed: client names (in a client's
     /// channel only that client, so no other client's name shows there) and
     /// snooze lengths (a date can still be typed).
     fn autocomplete(&self, actor: &Actor, command: &str, arg: &str, typed: &str) -> Outcome {
@@ -389,7 +394,11 @@ fn unknown_name(name: &str) -> String {
         .take(32)
         .collect::<String>()
         .to_lowercase();
-    if clean.is_empty() { "?".to_owned() } else { clean }
+    if clean.is_empty() {
+        "?".to_owned()
+    } else {
+        clean
+    }
 }
 
 #[async_trait]
@@ -402,9 +411,7 @@ impl InboundHandler for Dispatcher {
         );
         async move {
             match event {
-                Inbound::Command { actor, name, text } => {
-                    self.command(&actor, &name, &text).await
-                }
+                Inbound::Command { actor, name, text } => self.command(&actor, &name, &text).await,
                 Inbound::Button {
                     actor,
                     action,

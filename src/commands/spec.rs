@@ -368,7 +368,11 @@ mod tests {
         assert!(toml::from_str::<CommandSpec>(bad_role).is_err());
         let secret = "name = \"x\"\ndescription = \"d\"\nwho = \"admin\"\nexamples = []\nhelp = \"h\"\nrecord_args = false\n";
         assert!(!toml::from_str::<CommandSpec>(secret).unwrap().record_args);
-        assert!(toml::from_str::<CommandSpec>(typo.replace("whoo = 1\n", "").as_str()).unwrap().record_args);
+        assert!(
+            toml::from_str::<CommandSpec>(typo.replace("whoo = 1\n", "").as_str())
+                .unwrap()
+                .record_args
+        );
     }
 
     #[test]

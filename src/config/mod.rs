@@ -688,7 +688,9 @@ thresholds = { "deliv-bounce-rate.warning" = 0.5 }
         assert_eq!(role("slack:U01"), Role::Viewer);
         assert_eq!(role("slack:U02"), Role::Viewer);
         assert_eq!(role("slack:U03"), Role::Admin);
-        assert!(Config::from_toml("[people]\n\"slack:U01\" = \"owner\"\n", Path::new("x")).is_err());
+        assert!(
+            Config::from_toml("[people]\n\"slack:U01\" = \"owner\"\n", Path::new("x")).is_err()
+        );
         // Layout alone changes the file's hash, not a section's.
         let spaced = Config::from_toml(&format!("# roles\n{text}"), Path::new("x")).unwrap();
         assert_ne!(spaced.source_hashes[""], c.source_hashes[""]);

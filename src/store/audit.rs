@@ -53,7 +53,9 @@ impl TryFrom<Row> for Recorded {
     type Error = StoreError;
 
     fn try_from(r: Row) -> Result<Self, StoreError> {
-        let bad = |what: &str, v: &str| StoreError::Corrupt(format!("audit entry {}: {what} `{v}`", r.id));
+        let bad = |what: &str, v: &str| {
+            StoreError::Corrupt(format!("audit entry {}: {what} `{v}`", r.id))
+        };
         let actor = r
             .actor
             .as_deref()
