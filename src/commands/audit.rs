@@ -101,11 +101,10 @@ pub fn run<'a>(ctx: &'a Ctx, args: &'a Args) -> HandlerFuture<'a> {
 /// `2`, `p2`, `page2`, `page:2` or `page-2`: a page number from 1.
 fn parse_page(word: &str) -> Result<u32, CommandError> {
     let w = word.trim().to_lowercase();
-    let digits = w
-        .strip_prefix("page")
-        .or_else(|| w.strip_prefix('p'))
-        .unwrap_or(&w)
-        .trim_start_matches([':', '-', '=']);
+    let digits = match w.strip_prefix("page").or_else(|| w.strip_prefix('p')) {
+        Some(rest) => rest.strip_prefix([':', '-', '=']).unwrap_or(rest),
+        None => &w,
+    };
     match digits.parse::<u32>() {
         Ok(n) if (1..=10_000).contains(&n) => Ok(n),
         _ => Err(CommandError::Refused(
