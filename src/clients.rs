@@ -10,6 +10,7 @@ use std::sync::RwLock;
 use chrono::{DateTime, Utc};
 use tracing::info;
 
+use crate::audit::{self, Entry, Surface};
 use crate::config::{ClientProfile, Config, ConfigError};
 use crate::domain::ClientSlug;
 use crate::klaviyo::Credential;
@@ -165,8 +166,10 @@ impl Clients {
     }
 
     /// Sets a client's channel on that channel's platform (and optionally its
-    /// owner there) from chat; stored, recorded with who did it, and refused
-    /// when the channel belongs to another client or to the agency.
+    /// owner there) from chat; stored, recorded with who did it (and in the
+    /// audit trail as `route`, from `surface`, in the same transaction), and
+    /// refused when the channel belongs to another client or to the agency.
+    #[allow(clippy::too_many_arguments)] // each is a different fact about one change
     pub async fn set_route(
         &self,
         store: &Store,
@@ -174,6 +177,7 @@ impl Clients {
         channel: ChannelRef,
         owner: Option<PersonRef>,
         by: &PersonRef,
+        surface: Surface,
         now: DateTime<Utc>,
     ) -> Result<Route, ClientsError> {
         if self.agency.contains(&channel) {
@@ -181,8 +185,16 @@ impl Clients {
         }
         let mut entry = self.get(slug)?;
         let owner = owner.or_else(|| entry.route.owner_in(&channel).cloned());
+        let mut detail = format!("{} → {channel}", channel.platform);
+        if let Some(o) = &owner {
+            detail.push_str(&format!(", owner {o}"));
+        }
+        let record = Entry::person(by, surface, "route")
+            .client(slug)
+            .detail(detail);
         let mut tx = store.begin().await?;
         sql::set_route(&mut tx, slug, &channel, owner.as_ref(), by, now).await?;
+        audit::record(&mut tx, &record, now).await?;
         tx.commit().await?;
         entry
             .route

@@ -158,6 +158,7 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
         discord = Some((d, Some(cfg)));
     }
     let app = App::build(config, store, opts.clock, adapters, vault).await?;
+    record_config_change(&app).await;
     let dispatcher = Arc::new(Dispatcher::new(app.clone()));
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -240,6 +241,29 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
         stop,
         tasks,
     })
+}
+
+/// Records in the audit trail that the config file changed since the last
+/// start (by its hashes; a config built in code has none). A failure to
+/// record is logged at error and Lookout starts all the same.
+async fn record_config_change(app: &App) {
+    let hashes = &app.config.source_hashes;
+    if hashes.is_empty() {
+        return;
+    }
+    let now = app.clock.now();
+    match crate::audit::record_config_change(&app.store, hashes, now).await {
+        Ok(Some(entry)) => info!(
+            detail = entry.detail.as_deref().unwrap_or_default(),
+            "the config file changed since the last start; recorded in the audit trail"
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            let entry = crate::audit::Entry::system(crate::audit::Surface::ConfigFile, "config")
+                .detail("the config file may have changed since the last start");
+            crate::audit::log_unrecorded(&entry, now, &e);
+        }
+    }
 }
 
 /// Slack Socket Mode; without the app token Lookout still posts but cannot hear.

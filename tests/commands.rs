@@ -98,10 +98,22 @@ async fn roles_decide_who_may_change_a_finding() {
         err.to_string(),
         "/ack needs the am role or higher; ask an admin"
     );
-    // Anyone may read and annotate.
-    run(
+    // A viewer (anyone not in [people]) reads but does not annotate.
+    let err = run(
         &stack,
         "stranger",
+        "client-acme",
+        &format!("/note {id} told the client"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/note needs the am role or higher; ask an admin"
+    );
+    run(
+        &stack,
+        "bo",
         "client-acme",
         &format!("/note {id} told the client"),
     )
@@ -111,7 +123,7 @@ async fn roles_decide_who_may_change_a_finding() {
         .await
         .unwrap();
     assert!(
-        notes.contains("stranger") && notes.contains("told the client"),
+        notes.contains("bo") && notes.contains("told the client"),
         "{notes}"
     );
     // Portfolio-wide views need a lead.

@@ -50,6 +50,9 @@ async fn env() -> Env {
             // The fake names the channels C0001, C0002, C0003 in order.
             c.people
                 .insert(PersonRef::parse("slack:U0ANA").unwrap(), Role::Am);
+            // Bo's thread replies become notes: only account managers and up add notes.
+            c.people
+                .insert(PersonRef::parse("slack:U0BO").unwrap(), Role::Am);
             c.agency.channels = vec![ChannelRef::parse("slack:C0003").unwrap()];
             for (client, id) in c.clients.iter_mut().zip(["C0001", "C0002"]) {
                 client.channels = vec![ChannelRef::parse(&format!("slack:{id}")).unwrap()];

@@ -78,7 +78,7 @@ fn ch(p: Platform, n: u32) -> ChannelRef {
 
 fn person(p: Platform, role: Role) -> PersonRef {
     let n = match role {
-        Role::Anyone => 1,
+        Role::Viewer => 1,
         Role::Am => 2,
         Role::Lead => 3,
         Role::Admin => 4,
@@ -213,7 +213,7 @@ async fn every_command_and_button_for_every_role_in_every_channel_on_both_platfo
         Place::Agency,
         Place::Direct,
     ];
-    let roles = [Role::Anyone, Role::Am, Role::Lead, Role::Admin];
+    let roles = [Role::Viewer, Role::Am, Role::Lead, Role::Admin];
     let mut tried = 0;
     for p in [Platform::Slack, Platform::Discord] {
         for role in roles {

@@ -196,10 +196,11 @@ mod tests {
         let no_args = CommandSpec {
             name: "x".into(),
             description: "d".into(),
-            who: crate::commands::Role::Anyone,
+            who: crate::commands::Role::Viewer,
             examples: vec![],
             help: String::new(),
             args: vec![],
+            record_args: true,
         };
         assert_eq!(usage_hint(&no_args), None);
     }

@@ -24,6 +24,7 @@ pub mod parse;
 pub mod spec;
 
 mod ack;
+mod audit;
 mod connect;
 mod connections;
 mod disconnect;
@@ -45,11 +46,17 @@ pub use context::{CommandError, Ctx, Invocation, Reply, error_message};
 pub use scan::scan_summary;
 
 /// Who may run a command; ordered so a higher role may do what a lower one may.
+///
+/// Viewers read (help, findings, notes) and change nothing; account managers
+/// act on their clients' findings; leads see across clients; admins change
+/// where findings go. A person not in `[people]` is a viewer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Anyone in the workspace.
-    Anyone,
+    /// Anyone in the workspace: reads, changes nothing. `anyone` is accepted
+    /// for it, as older config files and declarations wrote it.
+    #[serde(alias = "anyone")]
+    Viewer,
     /// Account manager.
     Am,
     /// Team lead.
@@ -59,10 +66,13 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, lowest first.
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Am, Role::Lead, Role::Admin];
+
     /// Lowercase name as written in `commands/*.toml` and config.
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Anyone => "anyone",
+            Role::Viewer => "viewer",
             Role::Am => "am",
             Role::Lead => "lead",
             Role::Admin => "admin",
@@ -157,6 +167,11 @@ impl Args {
     /// An argument's value.
     pub fn get(&self, name: &str) -> Option<&ArgValue> {
         self.0.get(name)
+    }
+
+    /// Every argument given, by name.
+    pub fn values(&self) -> impl Iterator<Item = (&str, &ArgValue)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// A client argument.
@@ -283,6 +298,7 @@ pub type Handler = for<'a> fn(&'a Ctx, &'a Args) -> HandlerFuture<'a>;
 /// "not available yet".
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("ack", ack::run),
+    ("audit", audit::run),
     ("connect", connect::run),
     ("connections", connections::run),
     ("disconnect", disconnect::run),
@@ -301,14 +317,22 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("snooze", snooze::run),
 ];
 
-/// Runs a parsed command for a person, in the channel of the invocation.
+/// Runs a parsed command for a person, in the channel of the invocation,
+/// recorded in the audit trail as a slash command with its arguments.
 pub async fn run(
     app: &std::sync::Arc<crate::app::App>,
     inv: &Invocation,
     command: &Command,
 ) -> Result<Reply, CommandError> {
-    let ctx = Ctx::new(app.clone(), inv.clone());
-    context::run(&ctx, command.name(), command.args()).await
+    let entry = crate::audit::Entry::person(
+        &inv.person,
+        crate::audit::Surface::Command,
+        format!("command /{}", command.name()),
+    )
+    .channel(&inv.channel)
+    .detail(context::args_text(command.name(), command.args()));
+    let ctx = Ctx::new(app.clone(), inv.clone()).recorded_as(entry);
+    context::run(ctx, command.name(), command.args()).await
 }
 
 /// The handler of a command, if it has one.

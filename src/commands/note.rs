@@ -10,10 +10,13 @@ pub fn run<'a>(ctx: &'a Ctx, args: &'a Args) -> HandlerFuture<'a> {
     Box::pin(async move {
         let finding = ctx.need(args.finding("finding"), "finding")?;
         let text = ctx.need(args.text("text"), "text")?;
-        let mut db = ctx.app.store.conn().await?;
-        let f = Findings::get(&mut db, finding).await?;
+        // One transaction: the note and its audit entry land together.
+        let mut tx = ctx.app.store.begin().await?;
+        let f = Findings::get(&mut tx, finding).await?;
         ctx.finding_here(&f)?;
-        Findings::add_note(&mut db, finding, &ctx.inv.actor(), &text, ctx.now).await?;
+        Findings::add_note(&mut tx, finding, &ctx.inv.actor(), &text, ctx.now).await?;
+        ctx.record_done(&mut tx).await?;
+        tx.commit().await?;
         Ok(Reply::private(info(format!(
             "Note added to {finding}. It stays inside the agency."
         ))))

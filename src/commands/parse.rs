@@ -107,20 +107,27 @@ pub fn parse_line(line: &str) -> Result<Command, ParseError> {
 
 /// Parses a slash command that arrives as name + text (Slack/Discord), e.g. ("snooze", "F-12 4h").
 pub fn parse_parts(name: &str, text: &str) -> Result<Command, ParseError> {
-    let name = normalize_name(name);
+    let (name, rest) = resolve(name, text);
     if name.is_empty() {
         return Err(ParseError::Empty);
     }
-    if name == UMBRELLA {
-        // `/lookout` alone is a request for help; otherwise the first word is the command.
-        let (inner, rest) = split_name(text);
-        let inner = normalize_name(inner);
-        if inner.is_empty() {
-            return Ok(Command::new("help"));
-        }
-        return parse_declared(&inner, rest);
+    parse_declared(&name, rest)
+}
+
+/// The command a slash command names, normalized, and its argument text:
+/// `/lookout scan acme` is `scan` with `acme`, and `/lookout` alone is `help`
+/// (the first word after the umbrella is the command). Empty for no name.
+pub fn resolve<'a>(name: &str, text: &'a str) -> (String, &'a str) {
+    let name = normalize_name(name);
+    if name != UMBRELLA {
+        return (name, text);
     }
-    parse_declared(&name, text)
+    let (inner, rest) = split_name(text);
+    let inner = normalize_name(inner);
+    if inner.is_empty() {
+        return ("help".to_owned(), "");
+    }
+    (inner, rest)
 }
 
 /// Splits a line into its first word (without a leading slash) and the rest.

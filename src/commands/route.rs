@@ -21,9 +21,12 @@ pub fn run<'a>(ctx: &'a Ctx, args: &'a Args) -> HandlerFuture<'a> {
                 channel.clone(),
                 owner,
                 &ctx.inv.person,
+                ctx.audit.surface,
                 ctx.now,
             )
             .await?;
+        // The route change recorded itself, in its own transaction.
+        ctx.mark_recorded();
         let owner = route
             .owner_in(&channel)
             .map(|o| format!(", owner @{}", o.id))

@@ -32,6 +32,15 @@ pub struct CommandSpec {
     /// Arguments in order: required ones first, a `text` argument only last.
     #[serde(default)]
     pub args: Vec<ArgSpec>,
+    /// Whether the audit trail keeps the argument text. `false` for a command
+    /// whose arguments may hold a secret (an API key): it is recorded by name
+    /// only, and a refusal's reason that could echo an argument is not kept.
+    #[serde(default = "records_args")]
+    pub record_args: bool,
+}
+
+fn records_args() -> bool {
+    true
 }
 
 /// One argument of a command.
@@ -159,7 +168,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Who may run a command, as a reader would say it.
 fn who_text(role: Role) -> &'static str {
     match role {
-        Role::Anyone => "anyone",
+        Role::Viewer => "everyone, viewers included",
         Role::Am => "account managers and up",
         Role::Lead => "team leads and up",
         Role::Admin => "admins only",
@@ -357,6 +366,13 @@ mod tests {
         let bad_role =
             "name = \"x\"\ndescription = \"d\"\nwho = \"owner\"\nexamples = []\nhelp = \"h\"\n";
         assert!(toml::from_str::<CommandSpec>(bad_role).is_err());
+        let secret = "name = \"x\"\ndescription = \"d\"\nwho = \"admin\"\nexamples = []\nhelp = \"h\"\nrecord_args = false\n";
+        assert!(!toml::from_str::<CommandSpec>(secret).unwrap().record_args);
+        assert!(
+            toml::from_str::<CommandSpec>(typo.replace("whoo = 1\n", "").as_str())
+                .unwrap()
+                .record_args
+        );
     }
 
     #[test]

@@ -424,11 +424,18 @@ pub struct Config {
     pub chat: ChatSettings,
     /// How clients' Klaviyo accounts are connected, and the access review.
     pub connections: ConnectionsSettings,
-    /// People and their roles, keyed `platform:id` (`"slack:U0ANA" = "am"`);
-    /// anyone else is `anyone`.
+    /// People and their roles, keyed `platform:id` (`"slack:U0ANA" = "am"`):
+    /// `viewer`, `am`, `lead` or `admin` (`anyone` still reads as `viewer`).
+    /// Anyone not listed is a viewer: they read and change nothing.
     pub people: BTreeMap<PersonRef, Role>,
     /// The clients.
     pub clients: Vec<ClientConfig>,
+    /// SHA-256 hashes (hex) of the file this was read from, by top-level
+    /// section and `""` for the whole text: start-up records a config change
+    /// in the audit trail when they differ from the last run's. Hashes only,
+    /// never the content; empty for a config built in code.
+    #[serde(skip)]
+    pub source_hashes: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -444,6 +451,7 @@ impl Default for Config {
             connections: ConnectionsSettings::default(),
             people: BTreeMap::new(),
             clients: Vec::new(),
+            source_hashes: BTreeMap::new(),
         }
     }
 }
@@ -451,11 +459,12 @@ impl Default for Config {
 impl Config {
     /// Parses TOML text (`origin` names it in errors) and validates it.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_owned(),
             detail: e.to_string(),
         })?;
         cfg.validate()?;
+        cfg.source_hashes = source_hashes(text);
         Ok(cfg)
     }
 
@@ -575,13 +584,29 @@ impl Config {
 
     /// The role of a person.
     pub fn role_of(&self, person: &PersonRef) -> Role {
-        self.people.get(person).copied().unwrap_or(Role::Anyone)
+        self.people.get(person).copied().unwrap_or(Role::Viewer)
     }
 
     /// A client's configuration.
     pub fn client(&self, slug: &ClientSlug) -> Option<&ClientConfig> {
         self.clients.iter().find(|c| &c.profile.slug == slug)
     }
+}
+
+/// SHA-256 of the whole text (under `""`) and of each top-level section as
+/// TOML re-writes it, so a change of layout or comments shows as the file
+/// only and a change of `[people]` names that section.
+fn source_hashes(text: &str) -> BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    let hash = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
+    let mut out = BTreeMap::from([(String::new(), hash(text))]);
+    // The text has just parsed as a `Config`, so it parses as a table too.
+    if let Ok(table) = toml::from_str::<toml::Table>(text) {
+        for (section, value) in table {
+            out.insert(section, hash(&value.to_string()));
+        }
+    }
+    out
 }
 
 /// Accepts one value or a list of them (`channel = "slack:C1"` or
@@ -643,8 +668,10 @@ thresholds = { "deliv-bounce-rate.warning" = 0.5 }
         );
         assert_eq!(
             c.role_of(&PersonRef::parse("slack:U0STRANGER").unwrap()),
-            Role::Anyone
+            Role::Viewer
         );
+        assert_eq!(c.source_hashes.len(), 5, "{:?}", c.source_hashes);
+        assert_eq!(c.source_hashes[""].len(), 64);
         let acme = &c.clients[0];
         assert_eq!(acme.profile.currency, "USD");
         assert_eq!(
@@ -657,6 +684,23 @@ thresholds = { "deliv-bounce-rate.warning" = 0.5 }
         );
         let err = acme.key().unwrap_err().to_string();
         assert!(err.contains("ACME_KEY"), "{err}");
+    }
+
+    #[test]
+    fn roles_read_viewer_and_the_old_anyone() {
+        let text = "[people]\n\"slack:U01\" = \"viewer\"\n\"slack:U02\" = \"anyone\"\n\"slack:U03\" = \"admin\"\n";
+        let c = Config::from_toml(text, Path::new("x")).unwrap();
+        let role = |id: &str| c.role_of(&PersonRef::parse(id).unwrap());
+        assert_eq!(role("slack:U01"), Role::Viewer);
+        assert_eq!(role("slack:U02"), Role::Viewer);
+        assert_eq!(role("slack:U03"), Role::Admin);
+        assert!(
+            Config::from_toml("[people]\n\"slack:U01\" = \"owner\"\n", Path::new("x")).is_err()
+        );
+        // Layout alone changes the file's hash, not a section's.
+        let spaced = Config::from_toml(&format!("# roles\n{text}"), Path::new("x")).unwrap();
+        assert_ne!(spaced.source_hashes[""], c.source_hashes[""]);
+        assert_eq!(spaced.source_hashes["people"], c.source_hashes["people"]);
     }
 
     #[test]

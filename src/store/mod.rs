@@ -2,10 +2,11 @@
 //!
 //! All SQL lives here, one file per concern: `clients` (clients and their
 //! routes), `findings` (findings, their events, notes and messages), `outbox`,
-//! `schedules` (scheduled work and maintenance windows) and `scans` (scan rows
-//! and snapshots). Stages hold a `Db` (a transaction or a plain connection) and
-//! call these functions; no module outside `store` names a sqlx type, so a
-//! second backend can follow without touching the stages.
+//! `schedules` (scheduled work and maintenance windows), `scans` (scan rows
+//! and snapshots) and `audit` (the audit trail and the config file's hashes).
+//! Stages hold a `Db` (a transaction or a plain connection) and call these
+//! functions; no module outside `store` names a sqlx type, so a second
+//! backend can follow without touching the stages.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -15,6 +16,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
+pub mod audit;
 pub mod clients;
 pub mod connections;
 pub mod findings;
