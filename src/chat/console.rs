@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::Severity;
+use crate::message::text::{is_hidden, is_line_break};
 use crate::message::{
     Accent, Action, Block, ChannelRef, ChatAdapter, ChatError, Message, MessageRef, PersonRef,
     Platform, RichText, Span,
@@ -446,11 +447,13 @@ fn render_rich(text: &RichText) -> String {
     out
 }
 
-/// Cleans text that may come from a client account: terminal controls go, and
-/// an `@` that starts a word becomes a full-width `＠` so text can never look
-/// like a real mention (real mentions are `Span::Mention`).
+/// Cleans text that may come from a client account: terminal controls go, an
+/// `@` that starts a word becomes a full-width `＠` so text can never look
+/// like a real mention (real mentions are `Span::Mention`), and `://` is
+/// written `[:]//` so a terminal never offers a client's URL as a link
+/// (Lookout's own links are `Span::Link`, printed as they are).
 fn clean_text(s: &str, keep_newlines: bool) -> String {
-    let cleaned = clean(s, keep_newlines);
+    let cleaned = clean(s, keep_newlines).replace("://", "[:]//");
     let mut out = String::with_capacity(cleaned.len());
     let mut prev: Option<char> = None;
     for c in cleaned.chars() {
@@ -479,8 +482,9 @@ enum EscState {
     StrEscape,
 }
 
-/// Strips ANSI escape sequences, control characters (newlines kept when asked,
-/// otherwise turned into spaces; tabs become spaces) and bidi overrides.
+/// Strips ANSI escape sequences and the characters `message::text` hides
+/// (controls, bidi controls, zero-width characters); line breaks are kept as
+/// `\n` when asked, otherwise turned into spaces; tabs become spaces.
 fn clean(s: &str, keep_newlines: bool) -> String {
     let mut out = String::with_capacity(s.len());
     let mut state = EscState::Text;
@@ -490,7 +494,8 @@ fn clean(s: &str, keep_newlines: bool) -> String {
                 '\u{1b}' => EscState::Escape,
                 '\u{9b}' => EscState::Csi,
                 '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => EscState::Str,
-                '\n' => {
+                // `\r\n` is one break: the `\r` goes with the hidden controls.
+                c if is_line_break(c) && c != '\r' => {
                     out.push(if keep_newlines { '\n' } else { ' ' });
                     EscState::Text
                 }
@@ -498,7 +503,7 @@ fn clean(s: &str, keep_newlines: bool) -> String {
                     out.push(' ');
                     EscState::Text
                 }
-                c if c.is_control() || is_bidi_control(c) => EscState::Text,
+                c if is_hidden(c) => EscState::Text,
                 c => {
                     out.push(c);
                     EscState::Text
@@ -530,11 +535,6 @@ fn clean(s: &str, keep_newlines: bool) -> String {
         };
     }
     out
-}
-
-/// Unicode characters that reorder text on display.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
 #[cfg(test)]

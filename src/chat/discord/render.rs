@@ -17,6 +17,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use crate::domain::{FindingId, Severity};
+use crate::message::text::{is_hidden, is_line_break};
 use crate::message::{
     Accent, Action, ActionKind, Block, Choice, Message, PersonRef, Platform, RichText, Span,
 };
@@ -292,8 +293,8 @@ fn footer_text(t: &RichText) -> String {
 /// A plain char for single-line text with no markdown: controls dropped, breaks as spaces.
 fn push_plain_char(out: &mut String, c: char) {
     match c {
-        '\n' | '\r' | '\t' => out.push(' '),
-        c if c.is_control() || is_bidi_control(c) => {}
+        c if is_line_break(c) || c == '\t' => out.push(' '),
+        c if is_hidden(c) => {}
         c => out.push(c),
     }
 }
@@ -329,11 +330,6 @@ pub fn clip(s: &str, max: usize) -> String {
     out
 }
 
-/// Text direction overrides could make a flow name read differently than it is.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
-}
-
 /// Escapes text for Discord markdown, one atom per source character, so a
 /// cut never splits an escape.
 pub fn escape_markdown(s: &str) -> String {
@@ -346,10 +342,13 @@ fn escape_into(s: &str, multiline: bool, out: &mut Vec<String>) {
     let chars: Vec<char> = s.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         let atom = match c {
-            '\n' if multiline => "\n".to_owned(),
+            // `\r\n` is one break: the `\r` is dropped.
             '\r' if multiline => continue,
-            '\n' | '\r' | '\t' => " ".to_owned(),
-            c if c.is_control() || is_bidi_control(c) => continue,
+            c if multiline && is_line_break(c) => "\n".to_owned(),
+            c if is_line_break(c) || c == '\t' => " ".to_owned(),
+            // Controls, bidi controls and zero-width characters (a client's
+            // own zero-width space must not pass for one of ours).
+            c if is_hidden(c) => continue,
             // A zero-width space after `@` breaks @everyone, @here and any
             // text a client could shape into a ping.
             '@' => format!("@{ZWSP}"),
@@ -420,8 +419,8 @@ fn pieces(t: &RichText, multiline: bool, mentioned: &mut Vec<String>) -> Vec<Pie
                     .chars()
                     .filter_map(|c| match c {
                         '`' => Some('ˋ'.to_string()),
-                        '\n' | '\r' | '\t' => Some(" ".to_owned()),
-                        c if c.is_control() || is_bidi_control(c) => None,
+                        c if is_line_break(c) || c == '\t' => Some(" ".to_owned()),
+                        c if is_hidden(c) => None,
                         c => Some(c.to_string()),
                     })
                     .collect();
