@@ -80,25 +80,31 @@ const NAMES: [&str; 20] = [
 /// Index of the brand whose account names are hostile (mistral).
 const HOSTILE: usize = 12;
 
-/// Markup, mentions and links of every chat surface, plus characters that
-/// reorder or hide text and drive a terminal: text a client account could
-/// hold, which Lookout must show as inert, visible text.
-pub(crate) const HOSTILE_MARKUP: &str = "<!channel> <!here> <!subteam^S123> @everyone @here \
-     <@U0ABC> <@123456789012345678> <@&123> <#C0123> \
-     <https://evil.example|Open in Klaviyo> [Open in Klaviyo](https://evil.example) \
-     **bold** `code` ~~x~~ ||spoiler|| \u{202E}desrever\u{202C} \u{2066}iso\u{2069} \
-     zero\u{200B}width\u{200D}join\u{2060}word\u{FEFF}bom \u{200E}\u{200F}\u{061C}\
-     \n> quote\n# heading\r\n\u{1b}[31mred\u{1b}[0m \u{1b}]8;;https://evil.example\u{7}osc\u{1b}]8;;\u{7} \
+/// Markup and mentions of every chat surface, plus characters that reorder
+/// or hide text and drive a terminal: text a client account could hold,
+/// which Lookout must show as inert, visible text. Markdown and mentions come
+/// first, so they fall inside the shortest limit that shows a flow's name (a
+/// Discord embed title, 256 characters once escaped).
+pub(crate) const FLOW_MARKUP: &str = "\n> quote\n# heading **bold** `code` ~~x~~ ||spoiler|| \
+     <!channel> @everyone @here <@U0ABC> <@123456789012345678> <@&123> <#C0123> \
+     \u{202E}desrever\u{202C} \u{2066}iso\u{2069} \
+     zero\u{200B}width\u{200D}join\u{2060}word\u{FEFF}bom\u{200E}\u{200F}\u{061C}\r\n\
+     \u{1b}[31mred\u{1b}[0m \u{1b}]8;;https://evil.example\u{7}osc\u{1b}]8;;\u{7} \
      \u{9b}2J\u{7}bell";
+
+/// Forged links and the remaining broadcasts, short enough that a list's
+/// name fits whole in a finding's list line (120 characters).
+pub(crate) const LIST_MARKUP: &str = "<!here> <!subteam^S123> \
+     <https://evil.example|Open in Klaviyo> [Open in Klaviyo](https://evil.example)";
 
 /// mistral's abandoned-checkout flow: its role comes from its trigger, not its name.
 pub(crate) fn hostile_flow_name() -> String {
-    format!("Abandoned Checkout {HOSTILE_MARKUP}")
+    format!("Abandoned Checkout {FLOW_MARKUP}")
 }
 
 /// mistral's main list.
 pub(crate) fn hostile_list_name() -> String {
-    format!("Newsletter {HOSTILE_MARKUP}")
+    format!("Newsletter {LIST_MARKUP}")
 }
 
 /// mistral's second list: 10,000 characters, markup repeated.
@@ -457,7 +463,9 @@ impl Brand {
             );
             if self.index == HOSTILE {
                 name.push(' ');
-                name.push_str(HOSTILE_MARKUP);
+                name.push_str(LIST_MARKUP);
+                name.push(' ');
+                name.push_str(FLOW_MARKUP);
             }
             let audience = self.lists[0].id.clone();
             if send <= now {
@@ -944,7 +952,7 @@ mod tests {
         assert!(
             m.campaigns("email", now)
                 .iter()
-                .all(|c| c.name.ends_with(HOSTILE_MARKUP))
+                .all(|c| c.name.ends_with(FLOW_MARKUP))
         );
         for other in p.iter().filter(|b| b.index != HOSTILE) {
             let names = other
