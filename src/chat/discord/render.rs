@@ -339,7 +339,12 @@ pub fn escape_markdown(s: &str) -> String {
 }
 
 fn escape_into(s: &str, multiline: bool, out: &mut Vec<String>) {
-    let chars: Vec<char> = s.chars().collect();
+    // Hidden characters go first, so `:`, zero-width space, `//` is seen as
+    // the `://` it will read as once the zero-width space is gone.
+    let chars: Vec<char> = s
+        .chars()
+        .filter(|&c| !is_hidden(c) || is_line_break(c))
+        .collect();
     for (i, &c) in chars.iter().enumerate() {
         let atom = match c {
             // `\r\n` is one break: the `\r` is dropped.
@@ -1551,5 +1556,16 @@ mod tests {
         let payload = render(&m, None).payload().to_string();
         // The other platform's channel is text, with `#` escaped from markdown.
         assert!(payload.contains(r#"<#42> \\#C0ACME"#), "{payload}");
+    }
+
+    #[test]
+    fn hidden_characters_cannot_smuggle_a_url_or_a_mention() {
+        for s in ["https:\u{200B}//evil.example", "https:\u{202E}//evil.example", "https\u{FEFF}://e.x"] {
+            let out = escape_markdown(s);
+            assert!(!out.contains("://"), "{out:?}");
+            assert!(out.contains(":\u{200B}//"), "{out:?}");
+        }
+        assert_eq!(escape_markdown("@\u{200D}here"), "@\u{200B}here");
+        assert_eq!(escape_markdown("a\u{061C}b\u{2060}c"), "abc");
     }
 }

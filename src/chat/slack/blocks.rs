@@ -423,9 +423,18 @@ impl Builder {
     }
 }
 
+/// `s` without the characters that are never shown (line breaks kept), so
+/// what follows an `@` is judged as it will read: `@`, zero-width space,
+/// `here` would otherwise pass as no broadcast and then show as `@here`.
+fn visible_chars(s: &str) -> Vec<char> {
+    s.chars()
+        .filter(|&c| !is_hidden(c) || (is_line_break(c) && c != '\r'))
+        .collect()
+}
+
 /// Splits text into escaped atoms: one per visible character, never cut inside.
 fn escape_atoms(s: &str) -> Vec<String> {
-    let chars: Vec<char> = s.chars().collect();
+    let chars = visible_chars(s);
     let mut out = Vec::with_capacity(chars.len());
     for (i, &c) in chars.iter().enumerate() {
         match c {
@@ -446,7 +455,7 @@ fn escape_atoms(s: &str) -> Vec<String> {
 /// Text for `plain_text` objects: one line, nothing hidden, broadcasts broken.
 /// (`plain_text` is not parsed, so `&<>` stay as typed.)
 fn clean_plain(s: &str) -> String {
-    let chars: Vec<char> = s.chars().collect();
+    let chars = visible_chars(s);
     let mut out = String::with_capacity(s.len());
     for (i, &c) in chars.iter().enumerate() {
         match c {
@@ -965,6 +974,13 @@ mod tests {
             Span::Code("``".into()),
         ]);
         assert_eq!(mrkdwn(&t), " *ab* `xy z`");
+    }
+
+    #[test]
+    fn hidden_characters_cannot_smuggle_a_broadcast() {
+        let t = RichText::plain("@\u{200B}here @\u{202E}channel @\u{FEFF}everyone");
+        assert_eq!(mrkdwn(&t), "＠here ＠channel ＠everyone");
+        assert_eq!(clean_plain("@\u{2060}here"), "＠here");
     }
 
     #[test]
