@@ -123,7 +123,11 @@ async fn env() -> Env {
                     d(&ids2[0]),
                     ChannelRef::console("client-mistral"),
                 ];
-                client.owners = vec![ana_slack.clone(), ana_discord.clone(), PersonRef::console("ana")];
+                client.owners = vec![
+                    ana_slack.clone(),
+                    ana_discord.clone(),
+                    PersonRef::console("ana"),
+                ];
             }
         },
     )
@@ -153,7 +157,10 @@ impl Env {
         let audit = self.scan().await;
         assert!(audit.onboarding);
         assert!(
-            audit.active.iter().any(|f| f.title.contains("Newsletter <!here>")),
+            audit
+                .active
+                .iter()
+                .any(|f| f.title.contains("Newsletter <!here>")),
             "the hostile list is a finding: {:?}",
             audit.active.iter().map(|f| &f.title).collect::<Vec<_>>()
         );
@@ -172,7 +179,11 @@ impl Env {
             .find(|f| f.check_id == "flow-live-stopped")
             .expect("the hostile-named flow is reported stopped");
         assert_eq!(stopped.severity, Severity::Critical);
-        assert!(stopped.title.contains("Abandoned Checkout") && stopped.title.contains("<!channel>"), "{}", stopped.title);
+        assert!(
+            stopped.title.contains("Abandoned Checkout") && stopped.title.contains("<!channel>"),
+            "{}",
+            stopped.title
+        );
         report
     }
 }
@@ -224,7 +235,8 @@ async fn hostile_names_reach_slack_as_inert_text() {
     assert!(messages.len() >= 2, "{messages:#?}");
     // Slack's own markup Lookout may write: its owner's mention, Klaviyo links.
     let markup = Regex::new(r"<[^>]*>").unwrap();
-    let allowed = Regex::new(r"^<(@U0ANA|https://www\.klaviyo\.com/[^|<>\s]*(\|[^<>]*)?)>$").unwrap();
+    let allowed =
+        Regex::new(r"^<(@U0ANA|https://www\.klaviyo\.com/[^|<>\s]*(\|[^<>]*)?)>$").unwrap();
     let mut seen = String::new();
     for m in &messages {
         let mut objects = Vec::new();
@@ -242,14 +254,23 @@ async fn hostile_names_reach_slack_as_inert_text() {
                 // `verbatim` keeps Slack from linking bare URLs and names.
                 assert_eq!(o["verbatim"], true, "{o}");
                 for live in markup.find_iter(t) {
-                    assert!(allowed.is_match(live.as_str()), "live markup {:?} in {t:?}", live.as_str());
+                    assert!(
+                        allowed.is_match(live.as_str()),
+                        "live markup {:?} in {t:?}",
+                        live.as_str()
+                    );
                 }
             }
             // `plain_text` is shown as typed: Slack parses no markup in it.
         }
         // The fallback text is parsed like mrkdwn (and shows in notifications).
         for live in markup.find_iter(&m.text) {
-            assert!(allowed.is_match(live.as_str()), "live markup {:?} in {:?}", live.as_str(), m.text);
+            assert!(
+                allowed.is_match(live.as_str()),
+                "live markup {:?} in {:?}",
+                live.as_str(),
+                m.text
+            );
         }
         assert_no_broadcast("slack fallback", &m.text);
         assert!(!m.text.contains("<!"), "{}", m.text);
@@ -289,7 +310,10 @@ async fn hostile_names_reach_slack_as_inert_text() {
 fn text_objects<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
     match v {
         Value::Object(o) => {
-            if matches!(o.get("type").and_then(Value::as_str), Some("mrkdwn" | "plain_text")) {
+            if matches!(
+                o.get("type").and_then(Value::as_str),
+                Some("mrkdwn" | "plain_text")
+            ) {
                 out.push(v);
             }
             o.values().for_each(|x| text_objects(x, out));
@@ -325,9 +349,15 @@ async fn hostile_names_reach_discord_as_inert_text() {
         for u in am["users"].as_array().unwrap() {
             assert_eq!(u.as_str(), Some(ana.as_str()));
         }
-        assert!(am.get("roles").is_none_or(|r| r.as_array().unwrap().is_empty()));
+        assert!(
+            am.get("roles")
+                .is_none_or(|r| r.as_array().unwrap().is_empty())
+        );
         let content = body["content"].as_str().unwrap_or_default();
-        assert!(content.is_empty() || content == format!("<@{ana}>"), "{content}");
+        assert!(
+            content.is_empty() || content == format!("<@{ana}>"),
+            "{content}"
+        );
         let mut texts = Vec::new();
         strings(&body["embeds"], "", &mut texts);
         strings(&body["components"], "", &mut texts);
@@ -340,7 +370,10 @@ async fn hostile_names_reach_discord_as_inert_text() {
                         assert_eq!(&m[2], format!("@{ana}"), "live markup in {t:?}");
                     }
                     for m in masked.captures_iter(t) {
-                        assert!(m[3].starts_with(KLAVIYO), "a masked link out of Klaviyo in {t:?}");
+                        assert!(
+                            m[3].starts_with(KLAVIYO),
+                            "a masked link out of Klaviyo in {t:?}"
+                        );
                     }
                     for c in ["@everyone", "@here"] {
                         assert!(!t.to_lowercase().contains(c), "{c} in {t:?}");
@@ -351,10 +384,15 @@ async fn hostile_names_reach_discord_as_inert_text() {
                     let chars: Vec<char> = t.chars().collect();
                     for (i, &c) in chars.iter().enumerate() {
                         if c == '\u{200B}' {
-                            let ok = chars.len() == 1 || matches!(i.checked_sub(1).map(|j| chars[j]), Some('@' | ':'));
+                            let ok = chars.len() == 1
+                                || matches!(i.checked_sub(1).map(|j| chars[j]), Some('@' | ':'));
                             assert!(ok, "a stray zero-width space in {t:?}");
                         } else {
-                            assert!(!is_hidden(c) && !is_zero_width(c), "U+{:04X} in {t:?}", c as u32);
+                            assert!(
+                                !is_hidden(c) && !is_zero_width(c),
+                                "U+{:04X} in {t:?}",
+                                c as u32
+                            );
                         }
                     }
                     // Bare URLs are broken (`:` + zero-width space + `//`).
@@ -367,12 +405,25 @@ async fn hostile_names_reach_discord_as_inert_text() {
         }
     }
     // Markdown shows as typed (escaped), mentions are broken.
-    for shown in [r"\*\*bold\*\*", r"\`code\`", r"\~\~x\~\~", r"\|\|spoiler\|\|", r"\> quote", r"\# heading"] {
+    for shown in [
+        r"\*\*bold\*\*",
+        r"\`code\`",
+        r"\~\~x\~\~",
+        r"\|\|spoiler\|\|",
+        r"\> quote",
+        r"\# heading",
+    ] {
         assert!(seen.contains(shown), "{shown} missing from {seen}");
     }
     assert!(seen.contains(r"\<@&123\>") && seen.contains(r"\<@123456789012345678\>"));
-    assert!(seen.contains(r"\[Open in Klaviyo\](https://evil.example)"), "{seen}");
-    assert!(seen.contains(r"\<https://evil.example\|Open in Klaviyo\>"), "{seen}");
+    assert!(
+        seen.contains(r"\[Open in Klaviyo\](https://evil.example)"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains(r"\<https://evil.example\|Open in Klaviyo\>"),
+        "{seen}"
+    );
     for word in LETTERS {
         assert!(seen.contains(word), "{word} missing from {seen}");
     }
@@ -393,7 +444,10 @@ async fn hostile_names_reach_the_console_as_inert_text() {
     let mut all: Vec<&str> = events.iter().map(|e| e.text.as_str()).collect();
     all.push(&printed);
     for t in all {
-        assert!(!t.contains('\u{1b}') && !t.contains('\u{9b}') && !t.contains('\u{7}'), "{t:?}");
+        assert!(
+            !t.contains('\u{1b}') && !t.contains('\u{9b}') && !t.contains('\u{7}'),
+            "{t:?}"
+        );
         assert_nothing_hidden("console", t);
         assert_no_broadcast("console", t);
         assert_urls_only_klaviyo("console", t);
@@ -407,12 +461,21 @@ async fn hostile_names_reach_the_console_as_inert_text() {
     assert!(t.contains("> quote # heading"), "one line: {t}");
     // Escape sequences lose their ESC (and so their power); their text shows.
     assert!(t.contains("[31mred[0m"), "{t}");
-    assert!(t.contains("https[:]//evil.example") && t.contains("osc") && t.contains("bell"), "{t}");
+    assert!(
+        t.contains("https[:]//evil.example") && t.contains("osc") && t.contains("bell"),
+        "{t}"
+    );
     assert!(t.contains("↗ https://www.klaviyo.com/flow/"), "{t}");
     let everything: String = events.iter().map(|e| e.text.as_str()).collect();
-    assert!(everything.contains("[Open in Klaviyo](https[:]//evil.example)"), "{everything}");
+    assert!(
+        everything.contains("[Open in Klaviyo](https[:]//evil.example)"),
+        "{everything}"
+    );
     for word in LETTERS {
-        assert!(everything.contains(word), "{word} missing from {everything}");
+        assert!(
+            everything.contains(word),
+            "{word} missing from {everything}"
+        );
     }
 }
 
@@ -450,7 +513,9 @@ async fn a_deep_link_outside_klaviyo_becomes_the_dashboard_on_every_surface() {
     assert_eq!(discord, [KLAVIYO_DASHBOARD]);
     let console = env.console.transcript();
     assert!(
-        console.iter().any(|e| e.text.contains(&format!("↗ {KLAVIYO_DASHBOARD}"))),
+        console
+            .iter()
+            .any(|e| e.text.contains(&format!("↗ {KLAVIYO_DASHBOARD}"))),
         "{console:#?}"
     );
     for e in &console {
@@ -472,6 +537,12 @@ fn a_replaced_deep_link_is_logged_at_warn_without_its_query() {
     });
     assert_eq!(link.as_deref(), Some(KLAVIYO_DASHBOARD));
     let logged = logs.text();
-    assert!(logged.contains("WARN") && logged.contains("evil.example"), "{logged}");
-    assert!(!logged.contains("SECRET") && !logged.contains("token") && !logged.contains("frag"), "{logged}");
+    assert!(
+        logged.contains("WARN") && logged.contains("evil.example"),
+        "{logged}"
+    );
+    assert!(
+        !logged.contains("SECRET") && !logged.contains("token") && !logged.contains("frag"),
+        "{logged}"
+    );
 }

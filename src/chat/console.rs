@@ -423,7 +423,7 @@ fn render_rich(text: &RichText) -> String {
     let mut out = String::new();
     for span in &text.0 {
         match span {
-            Span::Plain(s) | Span::Strong(s) => out.push_str(&clean_text(s, true)),
+            Span::Plain(s) | Span::Strong(s) => push_text(&mut out, &clean_text(s, true)),
             Span::Code(s) => {
                 out.push('`');
                 out.push_str(&clean(s, false));
@@ -445,6 +445,16 @@ fn render_rich(text: &RichText) -> String {
         }
     }
     out
+}
+
+/// Appends cleaned text; a `:` ending what came before and `//` starting
+/// this would read as `://` together, so that colon is written `[:]` too.
+fn push_text(out: &mut String, cleaned: &str) {
+    if cleaned.starts_with("//") && out.ends_with(':') {
+        out.pop();
+        out.push_str("[:]");
+    }
+    out.push_str(cleaned);
 }
 
 /// Cleans text that may come from a client account: terminal controls go, an
@@ -701,6 +711,15 @@ mod tests {
             "mail me: ana@acme.com"
         );
         assert_eq!(clean_text("@here now", false), "＠here now");
+    }
+
+    #[test]
+    fn a_url_split_across_spans_is_defanged_too() {
+        let t = RichText(vec![
+            Span::Plain("see https:".into()),
+            Span::Strong("//evil.example".into()),
+        ]);
+        assert_eq!(render_rich(&t), "see https[:]//evil.example");
     }
 
     #[test]

@@ -210,9 +210,10 @@ pub fn finding_line(f: &Finding) -> RichText {
         t = t.push(Span::Plain(format!(" · {}", state_line(f))));
     }
     if let Some(url) = deep_link(&f.deep_link) {
-        t = t
-            .push(Span::Plain(" · ".into()))
-            .push(Span::Link { url, label: "open".into() });
+        t = t.push(Span::Plain(" · ".into())).push(Span::Link {
+            url,
+            label: "open".into(),
+        });
     }
     t
 }
@@ -287,11 +288,7 @@ mod tests {
             "not a url",
             "HTTPS://WWW.KLAVIYO.COM/x",
         ] {
-            assert_eq!(
-                deep_link(bad).as_deref(),
-                Some(KLAVIYO_DASHBOARD),
-                "{bad}"
-            );
+            assert_eq!(deep_link(bad).as_deref(), Some(KLAVIYO_DASHBOARD), "{bad}");
         }
         let long = format!("https://www.klaviyo.com/{}", "a".repeat(600));
         assert_eq!(deep_link(&long).as_deref(), Some(KLAVIYO_DASHBOARD));

@@ -472,6 +472,20 @@ fn pieces(t: &RichText, multiline: bool, mentioned: &mut Vec<String>) -> Vec<Pie
             }
         }
     }
+    // A `:` ending one span and `//` starting the next would read as `://`
+    // together (a clickable bare URL): the colon is broken there too.
+    let joins: Vec<usize> = out
+        .windows(3)
+        .enumerate()
+        .filter(|(_, w)| {
+            matches!(w, [Piece::Atom(a), Piece::Atom(b), Piece::Atom(c)]
+                if a == ":" && b == "/" && c == "/")
+        })
+        .map(|(i, _)| i)
+        .collect();
+    for i in joins {
+        out[i] = Piece::Atom(format!(":{ZWSP}"));
+    }
     out
 }
 
@@ -1560,12 +1574,33 @@ mod tests {
 
     #[test]
     fn hidden_characters_cannot_smuggle_a_url_or_a_mention() {
-        for s in ["https:\u{200B}//evil.example", "https:\u{202E}//evil.example", "https\u{FEFF}://e.x"] {
+        for s in [
+            "https:\u{200B}//evil.example",
+            "https:\u{202E}//evil.example",
+            "https\u{FEFF}://e.x",
+        ] {
             let out = escape_markdown(s);
             assert!(!out.contains("://"), "{out:?}");
             assert!(out.contains(":\u{200B}//"), "{out:?}");
         }
         assert_eq!(escape_markdown("@\u{200D}here"), "@\u{200B}here");
         assert_eq!(escape_markdown("a\u{061C}b\u{2060}c"), "abc");
+    }
+
+    #[test]
+    fn a_url_split_across_spans_is_broken_too() {
+        let t = RichText(vec![
+            Span::Plain("see https:".into()),
+            Span::Plain("//evil.example".into()),
+        ]);
+        let joined: String = pieces(&t, true, &mut Vec::new())
+            .iter()
+            .map(|p| {
+                let mut s = String::new();
+                push_piece(&mut s, p);
+                s
+            })
+            .collect();
+        assert_eq!(joined, "see https:\u{200B}//evil.example");
     }
 }

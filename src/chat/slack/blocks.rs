@@ -441,7 +441,10 @@ fn escape_atoms(s: &str) -> Vec<String> {
             '&' => out.push("&amp;".to_owned()),
             '<' => out.push("&lt;".to_owned()),
             '>' => out.push("&gt;".to_owned()),
-            '@' if is_broadcast_word(&chars[i + 1..]) => out.push(BROADCAST_AT.to_string()),
+            // An `@` ending the text is broken too: the next span may spell the word.
+            '@' if i + 1 == chars.len() || is_broadcast_word(&chars[i + 1..]) => {
+                out.push(BROADCAST_AT.to_string());
+            }
             // `\r\n` is one break: the `\r` goes with the hidden controls.
             c if is_line_break(c) && c != '\r' => out.push("\n".to_owned()),
             '\t' => out.push(" ".to_owned()),
@@ -878,9 +881,10 @@ mod tests {
         ]);
         let (blocks, fallback) = render(&m);
         let section = text_of(&blocks[1]);
-        assert!(section.starts_with(
-            "&lt;!channel&gt; &lt;https://evil|click&gt; ＠here &amp; ＠Everyone"
-        ));
+        assert!(
+            section
+                .starts_with("&lt;!channel&gt; &lt;https://evil|click&gt; ＠here &amp; ＠Everyone")
+        );
         let mrkdwn_texts: Vec<String> = all_texts(&blocks[1..4])
             .into_iter()
             .chain([fallback.clone()])
@@ -981,6 +985,9 @@ mod tests {
         let t = RichText::plain("@\u{200B}here @\u{202E}channel @\u{FEFF}everyone");
         assert_eq!(mrkdwn(&t), "＠here ＠channel ＠everyone");
         assert_eq!(clean_plain("@\u{2060}here"), "＠here");
+        // Across spans: an `@` that ends one span.
+        let t = RichText(vec![Span::Plain("x@".into()), Span::Plain("here".into())]);
+        assert_eq!(mrkdwn(&t), "x＠here");
     }
 
     #[test]
