@@ -199,10 +199,10 @@ fn mutate(mut doc: Value, mutations: &[Mutation]) -> Value {
                         o.remove(&key);
                     }
                     Some(Value::Array(a)) => {
-                        if let Ok(n) = key.parse::<usize>() {
-                            if n < a.len() {
-                                a.remove(n);
-                            }
+                        if let Ok(n) = key.parse::<usize>()
+                            && n < a.len()
+                        {
+                            a.remove(n);
                         }
                     }
                     _ => {}
