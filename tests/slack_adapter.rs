@@ -434,7 +434,7 @@ async fn a_hostile_flow_name_arrives_escaped() {
     let m = &h.fake.messages("client-acme")[0];
     let section = m.blocks[1]["text"]["text"].as_str().unwrap();
     assert!(
-        section.contains("*&lt;!channel&gt; &lt;https://evil|click&gt; @\u{200D}here*"),
+        section.contains("*&lt;!channel&gt; &lt;https://evil|click&gt; ＠here*"),
         "{section}"
     );
     for text in [section, m.text.as_str()] {

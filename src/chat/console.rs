@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::Severity;
+use crate::message::text::{is_hidden, is_line_break};
 use crate::message::{
     Accent, Action, Block, ChannelRef, ChatAdapter, ChatError, Message, MessageRef, PersonRef,
     Platform, RichText, Span,
@@ -422,7 +423,7 @@ fn render_rich(text: &RichText) -> String {
     let mut out = String::new();
     for span in &text.0 {
         match span {
-            Span::Plain(s) | Span::Strong(s) => out.push_str(&clean_text(s, true)),
+            Span::Plain(s) | Span::Strong(s) => push_text(&mut out, &clean_text(s, true)),
             Span::Code(s) => {
                 out.push('`');
                 out.push_str(&clean(s, false));
@@ -446,11 +447,23 @@ fn render_rich(text: &RichText) -> String {
     out
 }
 
-/// Cleans text that may come from a client account: terminal controls go, and
-/// an `@` that starts a word becomes a full-width `＠` so text can never look
-/// like a real mention (real mentions are `Span::Mention`).
+/// Appends cleaned text; a `:` ending what came before and `//` starting
+/// this would read as `://` together, so that colon is written `[:]` too.
+fn push_text(out: &mut String, cleaned: &str) {
+    if cleaned.starts_with("//") && out.ends_with(':') {
+        out.pop();
+        out.push_str("[:]");
+    }
+    out.push_str(cleaned);
+}
+
+/// Cleans text that may come from a client account: terminal controls go, an
+/// `@` that starts a word becomes a full-width `＠` so text can never look
+/// like a real mention (real mentions are `Span::Mention`), and `://` is
+/// written `[:]//` so a terminal never offers a client's URL as a link
+/// (Lookout's own links are `Span::Link`, printed as they are).
 fn clean_text(s: &str, keep_newlines: bool) -> String {
-    let cleaned = clean(s, keep_newlines);
+    let cleaned = clean(s, keep_newlines).replace("://", "[:]//");
     let mut out = String::with_capacity(cleaned.len());
     let mut prev: Option<char> = None;
     for c in cleaned.chars() {
@@ -479,8 +492,9 @@ enum EscState {
     StrEscape,
 }
 
-/// Strips ANSI escape sequences, control characters (newlines kept when asked,
-/// otherwise turned into spaces; tabs become spaces) and bidi overrides.
+/// Strips ANSI escape sequences and the characters `message::text` hides
+/// (controls, bidi controls, zero-width characters); line breaks are kept as
+/// `\n` when asked, otherwise turned into spaces; tabs become spaces.
 fn clean(s: &str, keep_newlines: bool) -> String {
     let mut out = String::with_capacity(s.len());
     let mut state = EscState::Text;
@@ -490,7 +504,8 @@ fn clean(s: &str, keep_newlines: bool) -> String {
                 '\u{1b}' => EscState::Escape,
                 '\u{9b}' => EscState::Csi,
                 '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => EscState::Str,
-                '\n' => {
+                // `\r\n` is one break: the `\r` goes with the hidden controls.
+                c if is_line_break(c) && c != '\r' => {
                     out.push(if keep_newlines { '\n' } else { ' ' });
                     EscState::Text
                 }
@@ -498,7 +513,7 @@ fn clean(s: &str, keep_newlines: bool) -> String {
                     out.push(' ');
                     EscState::Text
                 }
-                c if c.is_control() || is_bidi_control(c) => EscState::Text,
+                c if is_hidden(c) => EscState::Text,
                 c => {
                     out.push(c);
                     EscState::Text
@@ -530,11 +545,6 @@ fn clean(s: &str, keep_newlines: bool) -> String {
         };
     }
     out
-}
-
-/// Unicode characters that reorder text on display.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
 #[cfg(test)]
@@ -701,6 +711,15 @@ mod tests {
             "mail me: ana@acme.com"
         );
         assert_eq!(clean_text("@here now", false), "＠here now");
+    }
+
+    #[test]
+    fn a_url_split_across_spans_is_defanged_too() {
+        let t = RichText(vec![
+            Span::Plain("see https:".into()),
+            Span::Strong("//evil.example".into()),
+        ]);
+        assert_eq!(render_rich(&t), "see https[:]//evil.example");
     }
 
     #[test]

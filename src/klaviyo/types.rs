@@ -148,8 +148,9 @@ pub struct AggregateSeries {
 impl AggregateSeries {
     /// Reads `data.attributes.{dates, data[0].measurements}`. A requested
     /// measurement that is missing or of the wrong length is a decode error;
-    /// no rows at all means no events (zeros).
-    pub(crate) fn from_value(doc: &Value, measurements: &[&str]) -> Result<Self, KlaviyoError> {
+    /// no rows at all means no events (zeros). Public for the decoders'
+    /// property tests.
+    pub fn from_value(doc: &Value, measurements: &[&str]) -> Result<Self, KlaviyoError> {
         let attrs = doc
             .get("data")
             .and_then(|d| d.get("attributes"))

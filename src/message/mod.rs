@@ -11,6 +11,7 @@ mod adapter;
 mod ids;
 pub mod inbound;
 mod model;
+pub mod text;
 
 pub use adapter::{Adapters, ChatAdapter, ChatError};
 pub use ids::{ChannelRef, IdError, MessageRef, PersonRef, Platform, person_label};

@@ -4,10 +4,59 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::Severity;
 use crate::findings::{Finding, FindingState};
+use crate::message::text::one_line;
 use crate::message::{Accent, Action, ActionKind, Block, Message, PersonRef, RichText, Span};
 
-/// Deep links must point at Klaviyo's own web app; anything else is dropped.
+/// Deep links must point at Klaviyo's own web app.
 const KLAVIYO_APP: &str = "https://www.klaviyo.com/";
+
+/// Where a deep link that does not point into Klaviyo's web app is sent instead.
+pub const KLAVIYO_DASHBOARD: &str = "https://www.klaviyo.com/dashboard";
+
+/// Longest deep link kept; Discord refuses link buttons past 512 characters,
+/// the shortest limit of the platforms, and a link would vanish there.
+const MAX_DEEP_LINK: usize = 512;
+
+/// The link a finding's card carries: its deep link when that is an
+/// `https://www.klaviyo.com/` URL (as the URL parser writes it), else the
+/// Klaviyo dashboard; `None` for a finding without a deep link.
+///
+/// The checks build every link from `checks::links`, so a replacement means a
+/// bug or a stored row from elsewhere; the warning names where the link
+/// pointed, never its query, which may carry tokens.
+pub fn deep_link(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    match reqwest::Url::parse(raw) {
+        Ok(url)
+            if url.scheme() == "https"
+                && url.host_str() == Some("www.klaviyo.com")
+                && url.port().is_none()
+                && url.username().is_empty()
+                && url.password().is_none()
+                && raw.starts_with(KLAVIYO_APP)
+                && url.as_str().starts_with(KLAVIYO_APP)
+                && url.as_str().len() <= MAX_DEEP_LINK =>
+        {
+            Some(url.as_str().to_owned())
+        }
+        Ok(url) => {
+            tracing::warn!(
+                scheme = url.scheme(),
+                host = url.host_str().unwrap_or(""),
+                path = %truncate(url.path(), 80),
+                "a finding's deep link does not point into Klaviyo's web app; linking the dashboard instead"
+            );
+            Some(KLAVIYO_DASHBOARD.to_owned())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "a finding's deep link is not a URL; linking the Klaviyo dashboard instead");
+            Some(KLAVIYO_DASHBOARD.to_owned())
+        }
+    }
+}
 
 fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
@@ -60,15 +109,18 @@ pub fn accent(f: &Finding) -> Accent {
 }
 
 /// The single message a finding is shown as; edited in place as its state changes.
+///
+/// Title and why carry client text (flow and list names): they are shown as
+/// one line each, so a name cannot start a quote, heading or list line.
 pub fn finding_card(f: &Finding, client_name: &str, mention: Option<&PersonRef>) -> Message {
-    let mut blocks = vec![Block::Header(f.title.clone())];
+    let mut blocks = vec![Block::Header(one_line(&f.title))];
     let mut summary = RichText::default();
     if let Some(user) = mention.filter(|_| f.state == FindingState::Open) {
         summary = summary
             .push(Span::Mention(user.clone()))
             .push(Span::Plain(" ".into()));
     }
-    blocks.push(Block::Text(summary.push(Span::Plain(f.why.clone()))));
+    blocks.push(Block::Text(summary.push(Span::Plain(one_line(&f.why)))));
     let mut fields = vec![
         ("Client".to_owned(), RichText::plain(client_name)),
         ("Severity".to_owned(), RichText::plain(f.severity.as_str())),
@@ -117,10 +169,10 @@ pub fn finding_card(f: &Finding, client_name: &str, mention: Option<&PersonRef>)
             finding: f.id,
         })
         .collect();
-    if f.deep_link.starts_with(KLAVIYO_APP) {
+    if let Some(url) = deep_link(&f.deep_link) {
         actions.push(Action::Link {
             label: "Open in Klaviyo".into(),
-            url: f.deep_link.clone(),
+            url,
         });
     }
     blocks.push(Block::Actions(actions));
@@ -149,7 +201,7 @@ pub fn finding_line(f: &Finding) -> RichText {
     let mut t = RichText(vec![
         Span::Code(f.id.to_string()),
         Span::Plain(" ".into()),
-        Span::Strong(truncate(&f.title, MAX_TITLE_IN_LIST)),
+        Span::Strong(truncate(&one_line(&f.title), MAX_TITLE_IN_LIST)),
     ]);
     if let Some(v) = &f.value {
         t = t.push(Span::Plain(format!(" · {v} at stake")));
@@ -157,9 +209,9 @@ pub fn finding_line(f: &Finding) -> RichText {
     if f.state != FindingState::Open {
         t = t.push(Span::Plain(format!(" · {}", state_line(f))));
     }
-    if f.deep_link.starts_with(KLAVIYO_APP) {
+    if let Some(url) = deep_link(&f.deep_link) {
         t = t.push(Span::Plain(" · ".into())).push(Span::Link {
-            url: f.deep_link.clone(),
+            url,
             label: "open".into(),
         });
     }
@@ -200,4 +252,45 @@ pub fn finding_list(
         ))));
     }
     Message { accent, blocks }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn klaviyo_deep_links_are_kept_as_written() {
+        for ok in [
+            "https://www.klaviyo.com/flow/AbC/edit",
+            "https://www.klaviyo.com/list/X1?tab=settings&x=1",
+            "https://www.klaviyo.com/dashboard",
+        ] {
+            assert_eq!(deep_link(ok).as_deref(), Some(ok));
+        }
+        assert_eq!(deep_link(""), None);
+        assert_eq!(deep_link("   "), None);
+    }
+
+    #[test]
+    fn other_deep_links_become_the_dashboard() {
+        for bad in [
+            "https://evil.example/phish",
+            "http://www.klaviyo.com/flow/1/edit",
+            "https://www.klaviyo.com.evil.example/x",
+            "https://www.klaviyo.com@evil.example/x",
+            "https://user:pw@www.klaviyo.com/x",
+            "https://www.klaviyo.com:8443/x",
+            "https://klaviyo.com/x",
+            "javascript:alert(1)//https://www.klaviyo.com/",
+            "//www.klaviyo.com/x",
+            "www.klaviyo.com/x",
+            "data:text/html,<b>x</b>",
+            "not a url",
+            "HTTPS://WWW.KLAVIYO.COM/x",
+        ] {
+            assert_eq!(deep_link(bad).as_deref(), Some(KLAVIYO_DASHBOARD), "{bad}");
+        }
+        let long = format!("https://www.klaviyo.com/{}", "a".repeat(600));
+        assert_eq!(deep_link(&long).as_deref(), Some(KLAVIYO_DASHBOARD));
+    }
 }

@@ -16,7 +16,12 @@
 //! | 10 | juniper | browse-abandonment flow archived |
 //! | 11 | kestrel | email campaigns paused: none in the 20 days before the simulator started |
 //! | 12 | lumen | none (a Canadian brand: `CAD`, `America/Toronto`, jurisdictions `CA`) |
-//! | 13+ | mistral, nimbus, ... then `brand-21`, ... | none |
+//! | 13 | mistral | hostile names: its main list (single opt-in; jurisdictions `US`, `EU`), a second single opt-in list of 10,000 characters, its abandoned-checkout flow and its email campaigns carry chat markup, mentions, links, bidi and zero-width characters, newlines and terminal escapes |
+//! | 14+ | nimbus, ... then `brand-21`, ... | none |
+//!
+//! mistral is outside the default 12-brand portfolio: tests that want it
+//! (`tests/hostile_input.rs`) ask for 13 brands or more. Its names exercise the
+//! escaping of every chat surface; a scan shows them as findings.
 
 use std::collections::HashSet;
 
@@ -71,6 +76,46 @@ const NAMES: [&str; 20] = [
     "Sable Leather",
     "Tundra Gear",
 ];
+
+/// Index of the brand whose account names are hostile (mistral).
+const HOSTILE: usize = 12;
+
+/// Markup and mentions of every chat surface, plus characters that reorder
+/// or hide text and drive a terminal: text a client account could hold,
+/// which Lookout must show as inert, visible text. Markdown and mentions come
+/// first, so they fall inside the shortest limit that shows a flow's name (a
+/// Discord embed title, 256 characters once escaped).
+pub(crate) const FLOW_MARKUP: &str = "\n> quote\n# heading **bold** `code` ~~x~~ ||spoiler|| \
+     <!channel> @everyone @here <@U0ABC> <@123456789012345678> <@&123> <#C0123> \
+     \u{202E}desrever\u{202C} \u{2066}iso\u{2069} \
+     zero\u{200B}width\u{200D}join\u{2060}word\u{FEFF}bom\u{200E}\u{200F}\u{061C}\r\n\
+     \u{1b}[31mred\u{1b}[0m \u{1b}]8;;https://evil.example\u{7}osc\u{1b}]8;;\u{7} \
+     \u{9b}2J\u{7}bell";
+
+/// Forged links and the remaining broadcasts, short enough that a list's
+/// name fits whole in a finding's list line (120 characters).
+pub(crate) const LIST_MARKUP: &str = "<!here> <!subteam^S123> \
+     <https://evil.example|Open in Klaviyo> [Open in Klaviyo](https://evil.example)";
+
+/// mistral's abandoned-checkout flow: its role comes from its trigger, not its name.
+pub(crate) fn hostile_flow_name() -> String {
+    format!("Abandoned Checkout {FLOW_MARKUP}")
+}
+
+/// mistral's main list.
+pub(crate) fn hostile_list_name() -> String {
+    format!("Newsletter {LIST_MARKUP}")
+}
+
+/// mistral's second list: 10,000 characters, markup repeated.
+pub(crate) fn hostile_long_list_name() -> String {
+    let unit = "<!channel> @here [x](https://evil.example) \u{202E}";
+    let mut name = String::from("VIP ");
+    while name.chars().count() < 10_000 {
+        name.push_str(unit);
+    }
+    name.chars().take(10_000).collect()
+}
 
 const INDUSTRIES: [&str; 6] = [
     "Apparel & Accessories",
@@ -411,11 +456,17 @@ impl Brand {
                 "01K{}",
                 base62(hash(&[self.seed, self.index as u64, tag, i, 7]), 23)
             );
-            let name = format!(
+            let mut name = format!(
                 "{} #{}",
                 names[(rng.next_u64() % names.len() as u64) as usize],
                 i + 1
             );
+            if self.index == HOSTILE {
+                name.push(' ');
+                name.push_str(LIST_MARKUP);
+                name.push(' ');
+                name.push_str(FLOW_MARKUP);
+            }
             let audience = self.lists[0].id.clone();
             if send <= now {
                 out.push(CampaignDef {
@@ -522,7 +573,7 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
         timezone = "America/Toronto".into();
         jurisdictions = vec!["CA".into()];
     }
-    if i == 4 {
+    if i == 4 || i == HOSTILE {
         jurisdictions.push("EU".into());
     }
     let (account_currency, account_timezone) = if i == 7 {
@@ -597,7 +648,10 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
         .enumerate()
     {
         let created = origin - Duration::days(rng.range(100, 800));
-        let opt_in = if healthy || (k == 0 && i != 4) {
+        let hostile = i == HOSTILE && k < 2;
+        let opt_in = if hostile {
+            "single_opt_in"
+        } else if healthy || (k == 0 && i != 4) {
             "double_opt_in"
         } else if k == 0 || rng.unit() < 0.4 {
             "single_opt_in"
@@ -606,7 +660,11 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
         };
         lists.push(ListDef {
             id: ids.make(&[ix, str_hash("list"), k as u64], 6),
-            name: lname.to_string(),
+            name: match (hostile, k) {
+                (true, 0) => hostile_list_name(),
+                (true, _) => hostile_long_list_name(),
+                _ => lname.to_string(),
+            },
             opt_in,
             created,
             updated: created + Duration::days(rng.range(1, 90)),
@@ -652,8 +710,13 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
             &mut rng,
         );
     }
+    let checkout_name = if i == HOSTILE {
+        hostile_flow_name()
+    } else {
+        "Abandoned Checkout".to_owned()
+    };
     flow(
-        "Abandoned Checkout",
+        &checkout_name,
         FlowRole::AbandonedCheckout,
         "live",
         false,
@@ -871,6 +934,36 @@ mod tests {
             p[9].flow_with_role(FlowRole::BrowseAbandonment)
                 .is_some_and(|f| f.archived)
         );
+    }
+
+    #[test]
+    fn mistral_carries_the_hostile_names_and_only_it() {
+        let p = build(7, 14, origin());
+        let m = &p[HOSTILE];
+        assert_eq!(m.slug, "mistral");
+        assert_eq!(m.lists[0].name, hostile_list_name());
+        assert_eq!(m.lists[0].opt_in, "single_opt_in");
+        assert_eq!(m.lists[1].name.chars().count(), 10_000);
+        assert_eq!(m.lists[1].opt_in, "single_opt_in");
+        assert!(m.jurisdictions.contains(&"EU".to_string()));
+        let checkout = m.flow_with_role(FlowRole::AbandonedCheckout).unwrap();
+        assert_eq!(checkout.name, hostile_flow_name());
+        let now = origin() + Duration::days(1);
+        assert!(
+            m.campaigns("email", now)
+                .iter()
+                .all(|c| c.name.ends_with(FLOW_MARKUP))
+        );
+        for other in p.iter().filter(|b| b.index != HOSTILE) {
+            let names = other
+                .lists
+                .iter()
+                .map(|l| &l.name)
+                .chain(other.flows.iter().map(|f| &f.name));
+            for n in names {
+                assert!(!n.contains('<') && !n.contains('@'), "{}: {n}", other.slug);
+            }
+        }
     }
 
     #[test]

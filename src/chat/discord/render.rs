@@ -17,6 +17,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use crate::domain::{FindingId, Severity};
+use crate::message::text::{is_hidden, is_line_break};
 use crate::message::{
     Accent, Action, ActionKind, Block, Choice, Message, PersonRef, Platform, RichText, Span,
 };
@@ -292,8 +293,8 @@ fn footer_text(t: &RichText) -> String {
 /// A plain char for single-line text with no markdown: controls dropped, breaks as spaces.
 fn push_plain_char(out: &mut String, c: char) {
     match c {
-        '\n' | '\r' | '\t' => out.push(' '),
-        c if c.is_control() || is_bidi_control(c) => {}
+        c if is_line_break(c) || c == '\t' => out.push(' '),
+        c if is_hidden(c) => {}
         c => out.push(c),
     }
 }
@@ -329,11 +330,6 @@ pub fn clip(s: &str, max: usize) -> String {
     out
 }
 
-/// Text direction overrides could make a flow name read differently than it is.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
-}
-
 /// Escapes text for Discord markdown, one atom per source character, so a
 /// cut never splits an escape.
 pub fn escape_markdown(s: &str) -> String {
@@ -343,13 +339,21 @@ pub fn escape_markdown(s: &str) -> String {
 }
 
 fn escape_into(s: &str, multiline: bool, out: &mut Vec<String>) {
-    let chars: Vec<char> = s.chars().collect();
+    // Hidden characters go first, so `:`, zero-width space, `//` is seen as
+    // the `://` it will read as once the zero-width space is gone.
+    let chars: Vec<char> = s
+        .chars()
+        .filter(|&c| !is_hidden(c) || is_line_break(c))
+        .collect();
     for (i, &c) in chars.iter().enumerate() {
         let atom = match c {
-            '\n' if multiline => "\n".to_owned(),
+            // `\r\n` is one break: the `\r` is dropped.
             '\r' if multiline => continue,
-            '\n' | '\r' | '\t' => " ".to_owned(),
-            c if c.is_control() || is_bidi_control(c) => continue,
+            c if multiline && is_line_break(c) => "\n".to_owned(),
+            c if is_line_break(c) || c == '\t' => " ".to_owned(),
+            // Controls, bidi controls and zero-width characters (a client's
+            // own zero-width space must not pass for one of ours).
+            c if is_hidden(c) => continue,
             // A zero-width space after `@` breaks @everyone, @here and any
             // text a client could shape into a ping.
             '@' => format!("@{ZWSP}"),
@@ -420,8 +424,8 @@ fn pieces(t: &RichText, multiline: bool, mentioned: &mut Vec<String>) -> Vec<Pie
                     .chars()
                     .filter_map(|c| match c {
                         '`' => Some('ˋ'.to_string()),
-                        '\n' | '\r' | '\t' => Some(" ".to_owned()),
-                        c if c.is_control() || is_bidi_control(c) => None,
+                        c if is_line_break(c) || c == '\t' => Some(" ".to_owned()),
+                        c if is_hidden(c) => None,
                         c => Some(c.to_string()),
                     })
                     .collect();
@@ -467,6 +471,20 @@ fn pieces(t: &RichText, multiline: bool, mentioned: &mut Vec<String>) -> Vec<Pie
                 out.extend(atoms.into_iter().map(Piece::Atom));
             }
         }
+    }
+    // A `:` ending one span and `//` starting the next would read as `://`
+    // together (a clickable bare URL): the colon is broken there too.
+    let joins: Vec<usize> = out
+        .windows(3)
+        .enumerate()
+        .filter(|(_, w)| {
+            matches!(w, [Piece::Atom(a), Piece::Atom(b), Piece::Atom(c)]
+                if a == ":" && b == "/" && c == "/")
+        })
+        .map(|(i, _)| i)
+        .collect();
+    for i in joins {
+        out[i] = Piece::Atom(format!(":{ZWSP}"));
     }
     out
 }
@@ -1552,5 +1570,37 @@ mod tests {
         let payload = render(&m, None).payload().to_string();
         // The other platform's channel is text, with `#` escaped from markdown.
         assert!(payload.contains(r#"<#42> \\#C0ACME"#), "{payload}");
+    }
+
+    #[test]
+    fn hidden_characters_cannot_smuggle_a_url_or_a_mention() {
+        for s in [
+            "https:\u{200B}//evil.example",
+            "https:\u{202E}//evil.example",
+            "https\u{FEFF}://e.x",
+        ] {
+            let out = escape_markdown(s);
+            assert!(!out.contains("://"), "{out:?}");
+            assert!(out.contains(":\u{200B}//"), "{out:?}");
+        }
+        assert_eq!(escape_markdown("@\u{200D}here"), "@\u{200B}here");
+        assert_eq!(escape_markdown("a\u{061C}b\u{2060}c"), "abc");
+    }
+
+    #[test]
+    fn a_url_split_across_spans_is_broken_too() {
+        let t = RichText(vec![
+            Span::Plain("see https:".into()),
+            Span::Plain("//evil.example".into()),
+        ]);
+        let joined: String = pieces(&t, true, &mut Vec::new())
+            .iter()
+            .map(|p| {
+                let mut s = String::new();
+                push_piece(&mut s, p);
+                s
+            })
+            .collect();
+        assert_eq!(joined, "see https:\u{200B}//evil.example");
     }
 }

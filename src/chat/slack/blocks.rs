@@ -3,15 +3,20 @@
 //! Pure functions: a `Message` becomes a list of Block Kit blocks (as JSON, the
 //! shape Slack documents) plus a plain fallback text for notifications. All
 //! text that may come from a client account is escaped for `mrkdwn` (`&`, `<`,
-//! `>`), and `@channel`/`@here`/`@everyone` typed as words are broken with a
-//! zero-width joiner, so a flow name can neither mention a channel nor forge a
-//! link. Every Slack size limit is enforced here, truncating with `…` without
+//! `>`), the `@` of `@channel`/`@here`/`@everyone` typed as words becomes a
+//! full-width `＠`, and the characters `message::text` hides (controls, bidi
+//! controls, zero-width characters) are dropped, so a flow name can neither
+//! mention a channel, forge or hide a link, nor reorder its line. Emphasis
+//! marks (`*`, `_`, `~`, `` ` ``) in plain text are left as typed: Slack has no
+//! escape for them, they cannot mention or link, and Lookout's own plain text
+//! uses backticks for commands. Every Slack size limit is enforced here, truncating with `…` without
 //! ever cutting an escape sequence or a markup pair in half, because Slack
 //! rejects the whole message (`invalid_blocks`, `msg_too_long`) otherwise.
 
 use serde_json::{Value, json};
 
 use crate::domain::{FindingId, Severity};
+use crate::message::text::{is_broadcast_word, is_hidden, is_line_break};
 use crate::message::{Accent, Action, ActionKind, Block, Message, Platform, RichText, Span};
 
 /// Slack accepts at most this many blocks in one message.
@@ -64,7 +69,10 @@ pub const SNOOZE_OPTIONS: [(&str, &str); 5] = [
     ("until-worse", "Until it gets worse"),
 ];
 
-const ZWJ: char = '\u{200D}';
+/// What the `@` of a typed broadcast word becomes: visible, and never a
+/// mention whatever Slack's `parse` mode (a zero-width character would be an
+/// invisible difference a reader cannot see).
+const BROADCAST_AT: char = '＠';
 
 /// Renders a message as Block Kit blocks and a plain fallback text.
 pub fn render(message: &Message) -> (Vec<Value>, String) {
@@ -415,54 +423,48 @@ impl Builder {
     }
 }
 
+/// `s` without the characters that are never shown (line breaks kept), so
+/// what follows an `@` is judged as it will read: `@`, zero-width space,
+/// `here` would otherwise pass as no broadcast and then show as `@here`.
+fn visible_chars(s: &str) -> Vec<char> {
+    s.chars()
+        .filter(|&c| !is_hidden(c) || (is_line_break(c) && c != '\r'))
+        .collect()
+}
+
 /// Splits text into escaped atoms: one per visible character, never cut inside.
 fn escape_atoms(s: &str) -> Vec<String> {
-    let chars: Vec<char> = s.chars().collect();
+    let chars = visible_chars(s);
     let mut out = Vec::with_capacity(chars.len());
     for (i, &c) in chars.iter().enumerate() {
         match c {
             '&' => out.push("&amp;".to_owned()),
             '<' => out.push("&lt;".to_owned()),
             '>' => out.push("&gt;".to_owned()),
-            '@' if is_broadcast_word(&chars[i + 1..]) => out.push(format!("@{ZWJ}")),
-            '\n' => out.push("\n".to_owned()),
+            // An `@` ending the text is broken too: the next span may spell the word.
+            '@' if i + 1 == chars.len() || is_broadcast_word(&chars[i + 1..]) => {
+                out.push(BROADCAST_AT.to_string());
+            }
+            // `\r\n` is one break: the `\r` goes with the hidden controls.
+            c if is_line_break(c) && c != '\r' => out.push("\n".to_owned()),
             '\t' => out.push(" ".to_owned()),
-            c if c.is_control() || is_bidi_control(c) => {}
+            c if is_hidden(c) => {}
             c => out.push(c.to_string()),
         }
     }
     out
 }
 
-/// Whether the text right after an `@` spells a broadcast (`channel`, `here`, `everyone`).
-fn is_broadcast_word(rest: &[char]) -> bool {
-    ["channel", "here", "everyone"].iter().any(|w| {
-        rest.len() >= w.len()
-            && rest
-                .iter()
-                .zip(w.chars())
-                .all(|(a, b)| a.to_ascii_lowercase() == b)
-    })
-}
-
-/// Unicode characters that reorder text on display.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
-}
-
-/// Text for `plain_text` objects: one line, no controls, broadcasts broken.
+/// Text for `plain_text` objects: one line, nothing hidden, broadcasts broken.
 /// (`plain_text` is not parsed, so `&<>` stay as typed.)
 fn clean_plain(s: &str) -> String {
-    let chars: Vec<char> = s.chars().collect();
+    let chars = visible_chars(s);
     let mut out = String::with_capacity(s.len());
     for (i, &c) in chars.iter().enumerate() {
         match c {
-            '\n' | '\t' | '\r' => out.push(' '),
-            '@' if is_broadcast_word(&chars[i + 1..]) => {
-                out.push('@');
-                out.push(ZWJ);
-            }
-            c if c.is_control() || is_bidi_control(c) => {}
+            c if is_line_break(c) || c == '\t' => out.push(' '),
+            '@' if is_broadcast_word(&chars[i + 1..]) => out.push(BROADCAST_AT),
+            c if is_hidden(c) => {}
             c => out.push(c),
         }
     }
@@ -879,9 +881,10 @@ mod tests {
         ]);
         let (blocks, fallback) = render(&m);
         let section = text_of(&blocks[1]);
-        assert!(section.starts_with(
-            "&lt;!channel&gt; &lt;https://evil|click&gt; @\u{200D}here &amp; @\u{200D}Everyone"
-        ));
+        assert!(
+            section
+                .starts_with("&lt;!channel&gt; &lt;https://evil|click&gt; ＠here &amp; ＠Everyone")
+        );
         let mrkdwn_texts: Vec<String> = all_texts(&blocks[1..4])
             .into_iter()
             .chain([fallback.clone()])
@@ -895,7 +898,7 @@ mod tests {
         }
         // plain_text is shown as typed (Slack does not parse it), broadcasts still broken.
         let header = text_of(&blocks[0]);
-        assert!(header.contains("@\u{200D}here") && !header.contains("@here"));
+        assert!(header.contains("＠here") && !header.contains("@here"));
         let button = &blocks[4]["elements"][0]["text"];
         assert_eq!(button["type"], "plain_text");
         assert!(!button["text"].as_str().unwrap().contains("@here"));
@@ -936,7 +939,7 @@ mod tests {
         assert_eq!(
             mrkdwn(&t),
             "<https://www.klaviyo.com/flow/1?a=1&amp;b=2|open &lt;it&gt;> click forged \
-             <@U0ABC12> <@W123> @ana @\u{200D}here @1"
+             <@U0ABC12> <@W123> @ana ＠here @1"
         );
     }
 
@@ -975,6 +978,16 @@ mod tests {
             Span::Code("``".into()),
         ]);
         assert_eq!(mrkdwn(&t), " *ab* `xy z`");
+    }
+
+    #[test]
+    fn hidden_characters_cannot_smuggle_a_broadcast() {
+        let t = RichText::plain("@\u{200B}here @\u{202E}channel @\u{FEFF}everyone");
+        assert_eq!(mrkdwn(&t), "＠here ＠channel ＠everyone");
+        assert_eq!(clean_plain("@\u{2060}here"), "＠here");
+        // Across spans: an `@` that ends one span.
+        let t = RichText(vec![Span::Plain("x@".into()), Span::Plain("here".into())]);
+        assert_eq!(mrkdwn(&t), "x＠here");
     }
 
     #[test]

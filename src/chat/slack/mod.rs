@@ -203,7 +203,11 @@ impl SlackChat {
             .opt_thread_ts(thread.map(|t| SlackTs(t.0.clone())))
             // Deep links would otherwise unfurl into large Klaviyo previews.
             .with_unfurl_links(false)
-            .with_unfurl_media(false);
+            .with_unfurl_media(false)
+            // A second fence behind the escaping: Slack links no bare URL,
+            // channel or name in the fallback text.
+            .with_parse(NO_PARSE.into())
+            .with_link_names(false);
         let posted: Posted = self.post_json("chat.postMessage", channel, &req).await?;
         Ok(MessageRef(posted.ts))
     }
@@ -404,7 +408,9 @@ impl ChatAdapter for SlackChat {
             SlackChannelId(id),
             content(message)?,
             SlackTs(target.0.clone()),
-        );
+        )
+        .with_parse(NO_PARSE.into())
+        .with_link_names(false);
         let _: Posted = self.post_json("chat.update", channel, &req).await?;
         Ok(())
     }
@@ -423,11 +429,17 @@ impl ChatAdapter for SlackChat {
             SlackChannelId(id),
             SlackUserId(user.id.clone()),
             content(message)?,
-        );
+        )
+        .with_parse(NO_PARSE.into())
+        .with_link_names(false);
         let _: serde_json::Value = self.post_json("chat.postEphemeral", channel, &req).await?;
         Ok(())
     }
 }
+
+/// Slack's `parse` mode for every message Lookout sends: nothing in the text
+/// is turned into a link or mention beyond the `<…>` markup Lookout wrote.
+const NO_PARSE: &str = "none";
 
 /// Text and blocks of a message, in slack-morphism's types.
 fn content(message: &Message) -> Result<SlackMessageContent, ChatError> {

@@ -406,7 +406,8 @@ fn check_url(raw: &str, secure: &[&str], what: &str) -> Result<(), ChatError> {
 /// Reads a Socket Mode payload with the same parsers the HTTP endpoints use:
 /// Socket Mode sends as JSON what HTTP sends as a form, so commands and
 /// interactions are re-encoded into the form Slack would have posted.
-fn parse_payload(kind: &str, p: &Value) -> Result<SlackRequest, ParseError> {
+/// `kind` is the envelope's `type`; public for the parsers' property tests.
+pub fn parse_payload(kind: &str, p: &Value) -> Result<SlackRequest, ParseError> {
     match kind {
         "slash_commands" => {
             let mut form = form_urlencoded::Serializer::new(String::new());
