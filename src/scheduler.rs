@@ -35,6 +35,9 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
         if let Err(e) = app.end_quiet_hours().await {
             warn!(error = %e, "could not post the end-of-quiet-hours catch-up");
         }
+        if let Err(e) = app.run_access_review().await {
+            warn!(error = %e, "could not post the weekly access review");
+        }
         if let Err(e) = app.sweep_connections().await {
             warn!(error = %e, "could not sweep the connections (reminders, ends, refreshes)");
         }

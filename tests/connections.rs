@@ -712,3 +712,69 @@ async fn the_demo_connects_its_clients_by_oauth_and_stores_no_plaintext_secret()
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[tokio::test]
+async fn access_review_on_demand_for_admins_and_weekly_in_the_agency_channel() {
+    let h = harness().await;
+    h.connect("acme", "7d").await;
+    // A lead may not; an admin sees it in the agency channel, not in a client's.
+    let out = h.run("lee", "agency", "access-review", "").await;
+    let Outcome::Private(m) = out else {
+        panic!("{out:?}")
+    };
+    assert!(m.to_plain().contains("admin"), "{}", m.to_plain());
+    let out = h.run("you", "client-acme", "access-review", "").await;
+    let Outcome::Private(m) = out else {
+        panic!("{out:?}")
+    };
+    assert!(
+        m.to_plain().contains("covers every client"),
+        "{}",
+        m.to_plain()
+    );
+    let out = h.run("you", "agency", "access-review", "").await;
+    let Outcome::Public(m) = out else {
+        panic!("{out:?}")
+    };
+    let text = m.to_plain();
+    for expected in [
+        "need attention",
+        "acme: access ends on",
+        "bluebird: not connected",
+        "@lee (lead)",
+        "owner of acme",
+        "No activity in 60 days",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from {text}");
+    }
+    let (found, _) = h
+        .stack
+        .app
+        .access_review(lookout::message::Platform::Console)
+        .await
+        .unwrap();
+    assert_eq!(found.ending_soon, vec![slug("acme")]);
+    assert_eq!(found.unreachable, vec![slug("bluebird"), slug("cedar-co")]);
+    // ana and bo have done nothing yet; lee and you have.
+    assert_eq!(
+        found.inactive,
+        vec![PersonRef::console("ana"), PersonRef::console("bo")]
+    );
+
+    // Weekly: Monday from the digest hour (9:00 in New York), once.
+    assert!(
+        !h.stack.app.run_access_review().await.unwrap(),
+        "7:00 is too early"
+    );
+    h.stack.clock.advance(Duration::hours(3));
+    assert!(h.stack.app.run_access_review().await.unwrap());
+    assert!(!h.stack.app.run_access_review().await.unwrap());
+    let posts = h.posts("agency").await;
+    assert_eq!(
+        posts.iter().filter(|p| p.contains("Access review")).count(),
+        1,
+        "{posts:?}"
+    );
+    h.stack.clock.advance(Duration::days(7));
+    assert!(h.stack.app.run_access_review().await.unwrap());
+}

@@ -71,6 +71,7 @@ fn acme() -> ClientSlug {
 /// change findings and scan, leads see across clients, admins route.
 const DECIDED: &[(&str, Role)] = &[
     ("ack", Role::Am),
+    ("access-review", Role::Admin),
     ("audit", Role::Lead),
     ("connect", Role::Lead),
     ("connections", Role::Am),

@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod parse;
 pub mod spec;
 
+mod access_review;
 mod ack;
 mod audit;
 mod connect;
@@ -298,6 +299,7 @@ pub type Handler = for<'a> fn(&'a Ctx, &'a Args) -> HandlerFuture<'a>;
 /// "not available yet".
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("ack", ack::run),
+    ("access-review", access_review::run),
     ("audit", audit::run),
     ("connect", connect::run),
     ("connections", connections::run),

@@ -267,3 +267,103 @@ fn rich(accent: Accent, text: RichText) -> Message {
         blocks: vec![Block::Text(text)],
     }
 }
+
+/// How far back the access review reads actions no person is on record for.
+const REVIEW_WINDOW_DAYS: u32 = 7;
+
+impl App {
+    /// The access review for a channel on `platform`: what it found and its message.
+    pub async fn access_review(
+        &self,
+        platform: crate::message::Platform,
+    ) -> Result<(crate::reports::access::Findings, Message), ConnectionError> {
+        use crate::reports::access::{AccessInput, review};
+        let now = self.clock.now();
+        let (last_active, unattributed) = {
+            let mut db = self.store.conn().await?;
+            let last = audit::last_activity_by_person(&mut db).await?;
+            let since = now - Duration::days(i64::from(REVIEW_WINDOW_DAYS));
+            let anon = audit::unattributed(&mut db, since).await?;
+            (last, anon)
+        };
+        let grants = self.connections.grants().await?;
+        let clients = self.clients.all();
+        let mut owners: std::collections::BTreeMap<PersonRef, Vec<ClientSlug>> =
+            std::collections::BTreeMap::new();
+        for c in &clients {
+            for rc in &c.route.channels {
+                if let Some(o) = &rc.owner {
+                    let owned = owners.entry(o.clone()).or_default();
+                    if !owned.contains(&c.profile.slug) {
+                        owned.push(c.profile.slug.clone());
+                    }
+                }
+            }
+        }
+        let settings = &self.config.connections;
+        let input = AccessInput {
+            people: self
+                .config
+                .people
+                .iter()
+                .map(|(p, r)| (p.clone(), *r))
+                .collect(),
+            owners,
+            clients: clients.iter().map(|c| c.profile.slug.clone()).collect(),
+            config_keys: clients
+                .iter()
+                .filter(|c| {
+                    c.credential.is_some() && !grants.iter().any(|g| g.client == c.profile.slug)
+                })
+                .map(|c| c.profile.slug.clone())
+                .collect(),
+            grants,
+            last_active: last_active.into_iter().collect(),
+            // Lookout's own scheduled work (reminders, ends) is not a person's action to account for.
+            unattributed: unattributed
+                .into_iter()
+                .filter(|r| r.entry.surface != Surface::Scheduler)
+                .collect(),
+            max_grant_age_days: settings.max_grant_age_days,
+            key_rotation_days: settings.key_rotation_days,
+            inactive_days: settings.inactive_days,
+            window_days: REVIEW_WINDOW_DAYS,
+        };
+        Ok(review(&input, now, platform, |t| self.local_date(t)))
+    }
+
+    /// Posts the access review in the agency channels once a week, on the
+    /// weekly digest's day from the daily digest's hour.
+    pub async fn run_access_review(&self) -> Result<bool, ConnectionError> {
+        const KEY: &str = "access-review";
+        let now = self.clock.now();
+        let (Ok(tz), Ok(day)) = (self.config.agency.tz(), self.config.agency.weekly_day()) else {
+            return Ok(false);
+        };
+        let local = now.with_timezone(&tz);
+        use chrono::{Datelike, Timelike};
+        if local.weekday() != day || local.hour() < self.config.agency.daily_digest_hour {
+            return Ok(false);
+        }
+        let mut db = self.store.conn().await?;
+        let last = crate::store::schedules::last_run(&mut db, KEY).await?;
+        drop(db);
+        if last.is_some_and(|l| now - l < Duration::days(6)) {
+            return Ok(false);
+        }
+        // Built before the transaction: the in-memory store has one connection.
+        let mut posts = Vec::new();
+        for channel in &self.config.agency.channels {
+            posts.push((channel, self.access_review(channel.platform).await?.1));
+        }
+        let mut tx = self.store.begin().await?;
+        for (channel, message) in posts {
+            outbox::post_to(&mut tx, channel, message, now).await?;
+        }
+        crate::store::schedules::set_last_run(&mut tx, KEY, now).await?;
+        tx.commit().await?;
+        self.deliverer.notify();
+        info!("posted the weekly access review");
+        Ok(true)
+    }
+}

@@ -4,6 +4,7 @@
 //! Each report is a pure function over findings, so its figures are tested
 //! against hand-built histories; the handlers in `commands/` fetch and show.
 
+pub mod access;
 pub mod chart;
 pub mod files;
 pub mod monthly;
