@@ -51,6 +51,10 @@ async fn harness_with(store: Option<Store>) -> Harness {
         &["acme", "bluebird", "cedar-co"],
         |c| {
             c.connections.public_url = format!("http://{addr}");
+            c.people.insert(
+                PersonRef::parse("slack:U0LEE").unwrap(),
+                lookout::commands::Role::Lead,
+            );
             for client in &mut c.clients {
                 client.api_key = None;
             }
@@ -777,4 +781,112 @@ async fn access_review_on_demand_for_admins_and_weekly_in_the_agency_channel() {
     );
     h.stack.clock.advance(Duration::days(7));
     assert!(h.stack.app.run_access_review().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_private_key_goes_through_a_private_form_only() {
+    let h = harness().await;
+    let d = Dispatcher::new(h.stack.app.clone());
+    let slack_lee = Actor {
+        person: PersonRef::parse("slack:U0LEE").unwrap(),
+        channel: ChannelRef::parse("slack:D0LEE").unwrap(),
+    };
+    // On Slack or Discord, /connect … key opens the private form.
+    let out = d
+        .handle(Inbound::Command {
+            actor: slack_lee.clone(),
+            name: "connect".into(),
+            text: "acme key 30d".into(),
+        })
+        .await;
+    let Outcome::OpenKeyDialog(dialog) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(dialog.client, slug("acme"));
+    assert_eq!(dialog.ends_at, demo_start() + Duration::days(30));
+    // The console has no private form: it says so and stores nothing.
+    let out = h.run("lee", "client-acme", "connect", "acme key").await;
+    let Outcome::Private(m) = out else {
+        panic!("{out:?}")
+    };
+    assert!(m.to_plain().contains("private form"), "{}", m.to_plain());
+
+    let submit = |who: Actor, key: &str| Inbound::KeySubmitted {
+        actor: who,
+        client: slug("acme"),
+        ends_at: dialog.ends_at,
+        key: lookout::config::Secret::new(key),
+    };
+    let real = h.stack.sim.brands()[0].api_key.clone();
+    // A viewer's submission, a malformed key and a key Klaviyo refuses store nothing.
+    let viewer = Actor {
+        person: PersonRef::parse("slack:U0NOBODY").unwrap(),
+        ..slack_lee.clone()
+    };
+    for (who, key, expect) in [
+        (viewer, real.expose(), "lead"),
+        (slack_lee.clone(), "hello", "not a Klaviyo private API key"),
+        (
+            slack_lee.clone(),
+            "pk_0000000000000000000000",
+            "Klaviyo refused that key",
+        ),
+    ] {
+        let out = d.handle(submit(who, key)).await;
+        let Outcome::Private(m) = out else {
+            panic!("{out:?}")
+        };
+        assert!(m.to_plain().contains(expect), "{expect}: {}", m.to_plain());
+        assert!(
+            h.stack
+                .app
+                .connections
+                .grant(&slug("acme"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    // The real key connects, sealed, and scans use it.
+    let out = d.handle(submit(slack_lee.clone(), real.expose())).await;
+    let Outcome::Private(m) = out else {
+        panic!("{out:?}")
+    };
+    assert!(
+        m.to_plain().contains("connected with a private key"),
+        "{}",
+        m.to_plain()
+    );
+    h.settle("acme").await;
+    let g = h
+        .stack
+        .app
+        .connections
+        .grant(&slug("acme"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.method, lookout::connections::Method::Key);
+    assert_eq!(g.granted_by, Some(slack_lee.person.clone()));
+    let cred = h
+        .stack
+        .app
+        .connections
+        .credential(&slug("acme"), None)
+        .await
+        .unwrap();
+    assert!(matches!(cred, Credential::ApiKey(_)));
+    // The key is in no message, audit entry or stored row in the clear.
+    let chat: String = h.chat.transcript().iter().map(|e| e.text.clone()).collect();
+    assert!(!chat.contains(real.expose()));
+    let mut db = h.stack.app.store.conn().await.unwrap();
+    let since = demo_start() - Duration::days(1);
+    let trail = lookout::audit::recent(&mut db, None, since, 100, 0)
+        .await
+        .unwrap();
+    let sealed = lookout::store::secrets::all(&mut db).await.unwrap();
+    drop(db);
+    assert!(trail.iter().any(|r| r.entry.action == "modal connect key"));
+    assert!(format!("{trail:?}").find(real.expose()).is_none());
+    assert!(sealed.iter().all(|r| !r.sealed.contains(real.expose())));
 }

@@ -694,6 +694,23 @@ proptest! {
     }
 
     #[test]
+    fn klaviyo_pages_decode_or_fail_clearly(v in any_json()) {
+        match lookout::klaviyo::Page::from_value(v) {
+            Ok(page) => prop_assert!(page.data.iter().all(|r| !r.kind.is_empty() || r.kind.is_empty())),
+            Err(e) => assert_clear("page", e.to_string()),
+        }
+    }
+
+    #[test]
+    fn klaviyo_error_bodies_become_one_line(bytes in prop::collection::vec(any::<u8>(), 0..256), v in any_json()) {
+        for body in [bytes, serde_json::to_vec(&serde_json::json!({"errors": [v.clone()]})).unwrap_or_default(), serde_json::to_vec(&v).unwrap_or_default()] {
+            let line = lookout::klaviyo::error_detail(&body);
+            prop_assert!(!line.contains('\n'), "{line:?}");
+            prop_assert!(line.chars().count() <= 600, "{} chars", line.chars().count());
+        }
+    }
+
+    #[test]
     fn klaviyo_text_never_panics(text in noisy_text(24)) {
         let _ = serde_json::from_str::<Resource>(&text);
         if let Ok(v) = serde_json::from_str::<Value>(&text) {

@@ -26,9 +26,20 @@ pub fn run<'a>(ctx: &'a Ctx, args: &'a Args) -> HandlerFuture<'a> {
         .map_err(CommandError::Refused)?;
         let ends = ctx.app.local_date(opts.ends_at);
         if opts.method == Method::Key {
-            return Err(CommandError::Refused(format!(
-                "A private key is given through a private form, never in a message; this chat cannot open one. Connect {client} by OAuth instead: /connect {client}"
-            )));
+            // The key is typed into a private dialog, never into a message.
+            return Ok(Reply::key_dialog(
+                crate::message::KeyDialog {
+                    client: client.clone(),
+                    client_name: entry.profile.name.clone(),
+                    ends_at: opts.ends_at,
+                },
+                Message::text(
+                    Accent::Error,
+                    format!(
+                        "A private key is typed into a private form, which this chat cannot open; use /connect {client} key in Slack or Discord, or connect by OAuth: /connect {client}"
+                    ),
+                ),
+            ));
         }
         let url = ctx
             .app

@@ -40,6 +40,9 @@ pub struct Reply {
     pub visibility: Visibility,
     /// The message.
     pub message: Message,
+    /// A private dialog to open instead, where the platform has dialogs
+    /// (the message is shown where it has none).
+    pub dialog: Option<crate::message::KeyDialog>,
 }
 
 impl Reply {
@@ -48,6 +51,16 @@ impl Reply {
         Self {
             visibility: Visibility::InChannel,
             message,
+            dialog: None,
+        }
+    }
+
+    /// Opens the private key dialog; `message` is for platforms without dialogs.
+    pub fn key_dialog(dialog: crate::message::KeyDialog, message: Message) -> Self {
+        Self {
+            visibility: Visibility::Ephemeral,
+            message,
+            dialog: Some(dialog),
         }
     }
 
@@ -56,6 +69,7 @@ impl Reply {
         Self {
             visibility: Visibility::Ephemeral,
             message,
+            dialog: None,
         }
     }
 }

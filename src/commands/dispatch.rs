@@ -67,9 +67,12 @@ impl Dispatcher {
     async fn run_as(&self, actor: &Actor, cmd: Command, entry: Entry) -> Outcome {
         let ctx = self.ctx(actor).recorded_as(entry);
         match context::run(ctx, cmd.name(), cmd.args()).await {
-            Ok(reply) => match reply.visibility {
-                Visibility::Ephemeral => Outcome::Private(reply.message),
-                Visibility::InChannel => Outcome::Public(reply.message),
+            Ok(reply) => match (reply.dialog, reply.visibility) {
+                (Some(d), _) if actor.platform() != crate::message::Platform::Console => {
+                    Outcome::OpenKeyDialog(d)
+                }
+                (_, Visibility::Ephemeral) => Outcome::Private(reply.message),
+                (_, Visibility::InChannel) => Outcome::Public(reply.message),
             },
             Err(e) => {
                 // A refusal is the person's to fix, shown to them; not a fault of Lookout's.
@@ -187,6 +190,76 @@ impl Dispatcher {
         ctx.finish(&result, true).await;
         match result {
             Ok(()) => Outcome::OpenNoteDialog(finding),
+            Err(e) => Outcome::Private(error_message(&e)),
+        }
+    }
+
+    /// A submitted key dialog: the person may connect this client from here,
+    /// the key looks like a Klaviyo private key and Klaviyo accepts it for
+    /// reading; then it is sealed and the connect announced. The key itself
+    /// is never recorded, shown or logged.
+    async fn key_submitted(
+        &self,
+        actor: &Actor,
+        client: &ClientSlug,
+        ends_at: chrono::DateTime<chrono::Utc>,
+        key: &crate::config::Secret,
+    ) -> Outcome {
+        let entry = Entry::person(&actor.person, Surface::Modal, "modal connect key")
+            .channel(&actor.channel)
+            .detail(format!("ends {}", ends_at.format("%Y-%m-%d")));
+        let ctx = self
+            .ctx(actor)
+            .recorded_as(entry)
+            .about(Some(client.clone()));
+        let result = async {
+            ctx.check_role("connect")?;
+            ctx.allowed_here(client, &format!("/connect {client} key"))?;
+            self.app.clients.get(client)?;
+            let key = crate::config::Secret::new(key.expose().trim());
+            let shaped = key.expose().len() <= 200
+                && key
+                    .expose()
+                    .strip_prefix("pk_")
+                    .is_some_and(|k| k.len() >= 10 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+            if !shaped {
+                return Err(CommandError::Refused(
+                    "that is not a Klaviyo private API key (they start with pk_); nothing was stored".into(),
+                ));
+            }
+            if ends_at <= ctx.now {
+                return Err(CommandError::Refused(
+                    "the access would already have ended; run /connect again".into(),
+                ));
+            }
+            // Klaviyo must accept the key for reading before it is kept.
+            let probe = self
+                .app
+                .klaviyo
+                .account(client.as_str(), crate::klaviyo::Credential::ApiKey(key.clone()));
+            if let Err(e) = probe.get_accounts().await {
+                return Err(CommandError::Refused(if e.is_auth() {
+                    "Klaviyo refused that key (it is wrong, revoked or lacks accounts:read); nothing was stored".to_owned()
+                } else {
+                    format!("Klaviyo could not check the key ({e}); nothing was stored, try again")
+                }));
+            }
+            self.app
+                .connections
+                .connect_key(client, &actor.person, &key, ends_at)
+                .await
+                .map_err(|e| CommandError::Internal(e.to_string()))
+        }
+        .await;
+        ctx.finish(&result, true).await;
+        match result {
+            Ok(c) => {
+                self.app.announce_connect(&c, Surface::Modal).await;
+                Outcome::Private(crate::app::info(format!(
+                    "{client} is connected with a private key until {}. Lookout only reads; make it a Read-only key in Klaviyo. OAuth is safer: /connect {client}",
+                    self.app.local_date(c.ends_at)
+                )))
+            }
             Err(e) => Outcome::Private(error_message(&e)),
         }
     }
@@ -424,6 +497,12 @@ impl InboundHandler for Dispatcher {
                     finding,
                     text,
                 } => self.note_submitted(&actor, finding, &text).await,
+                Inbound::KeySubmitted {
+                    actor,
+                    client,
+                    ends_at,
+                    key,
+                } => self.key_submitted(&actor, &client, ends_at, &key).await,
                 Inbound::ThreadReply {
                     actor,
                     thread,

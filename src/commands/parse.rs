@@ -339,9 +339,10 @@ fn shown(word: &str) -> String {
     }
 }
 
-/// Unicode characters that reorder text on display (used to disguise text).
+/// Characters that reorder or hide text on display (used to disguise text):
+/// the same rules every adapter applies.
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    crate::message::text::is_bidi_control(c) || crate::message::text::is_zero_width(c)
 }
 
 fn domain_detail(e: DomainError) -> ArgFail {

@@ -73,7 +73,7 @@ impl App {
         if let Ok(entry) = self.clients.get(&c.client) {
             let how = match c.method {
                 Method::OAuth => "read-only (OAuth)",
-                Method::Key => "read-only (private key)",
+                Method::Key => "with a private key (Lookout only reads)",
             };
             let posted = async {
                 let mut tx = self.store.begin().await?;

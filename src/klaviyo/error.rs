@@ -110,7 +110,7 @@ pub(crate) fn redact(text: &str, secret: &str) -> String {
 
 /// Turns a Klaviyo error body `{"errors":[{"status","code","title","detail"}]}`
 /// into one line; falls back to a short excerpt of the raw body.
-pub(crate) fn error_detail(body: &[u8]) -> String {
+pub fn error_detail(body: &[u8]) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let errors = parsed
         .as_ref()
@@ -137,7 +137,7 @@ pub(crate) fn error_detail(body: &[u8]) -> String {
             })
             .collect();
         if !parts.is_empty() {
-            return parts.join("; ");
+            return one_line(&parts.join("; "), 500);
         }
     }
     let raw = String::from_utf8_lossy(body);
@@ -146,8 +146,19 @@ pub(crate) fn error_detail(body: &[u8]) -> String {
         return "no detail".to_owned();
     }
     // Keep the excerpt short: HTML error pages are long and unhelpful.
-    let excerpt: String = raw.chars().take(200).collect();
-    excerpt
+    one_line(raw, 200)
+}
+
+/// Text from a response as one line of at most `max` characters, without
+/// characters that hide or reorder text: it reaches logs and chat.
+fn one_line(s: &str, max: usize) -> String {
+    let line = crate::message::text::one_line(s);
+    if line.chars().count() > max {
+        let cut: String = line.chars().take(max - 1).collect();
+        format!("{cut}…")
+    } else {
+        line
+    }
 }
 
 #[cfg(test)]

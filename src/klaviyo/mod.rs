@@ -15,5 +15,5 @@ pub mod limits;
 mod types;
 
 pub use client::{AccountClient, Credential, KlaviyoClient, KlaviyoConfig, RetryPolicy};
-pub use error::KlaviyoError;
-pub use types::{AggregateQuery, AggregateSeries, Interval, Resource};
+pub use error::{KlaviyoError, error_detail};
+pub use types::{AggregateQuery, AggregateSeries, Interval, Page, Resource};

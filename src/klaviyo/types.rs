@@ -25,14 +25,16 @@ pub struct Resource {
 
 /// One page of a JSON:API document: its resources and the next link.
 #[derive(Debug)]
-pub(crate) struct Page {
+pub struct Page {
+    /// The resources.
     pub data: Vec<Resource>,
+    /// `links.next`, if there is another page.
     pub next: Option<String>,
 }
 
 impl Page {
     /// Reads a document; `data` may be a list, one object, or null.
-    pub(crate) fn from_value(doc: Value) -> Result<Self, KlaviyoError> {
+    pub fn from_value(doc: Value) -> Result<Self, KlaviyoError> {
         let Value::Object(mut doc) = doc else {
             return Err(KlaviyoError::Decode(
                 "the document is not a JSON object".into(),

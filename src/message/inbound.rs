@@ -9,8 +9,11 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use chrono::{DateTime, Utc};
+
 use super::{ActionKind, ChannelRef, Message, MessageRef, PersonRef, Platform};
-use crate::domain::FindingId;
+use crate::config::Secret;
+use crate::domain::{ClientSlug, FindingId};
 
 /// Who acted, where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +67,17 @@ pub enum Inbound {
         /// The note.
         text: String,
     },
+    /// A submitted "Connect with a private key" dialog.
+    KeySubmitted {
+        /// Who and where.
+        actor: Actor,
+        /// The client being connected.
+        client: ClientSlug,
+        /// When the access ends, as chosen in `/connect`.
+        ends_at: DateTime<Utc>,
+        /// The key as typed: it never passes through a message.
+        key: Secret,
+    },
     /// A human message in a message's thread.
     ThreadReply {
         /// Who and where (the thread's parent channel).
@@ -95,6 +109,7 @@ impl Inbound {
             Inbound::Command { actor, .. }
             | Inbound::Button { actor, .. }
             | Inbound::NoteSubmitted { actor, .. }
+            | Inbound::KeySubmitted { actor, .. }
             | Inbound::ThreadReply { actor, .. }
             | Inbound::Autocomplete { actor, .. } => actor,
         }
@@ -121,6 +136,8 @@ pub enum Outcome {
     Public(Message),
     /// Open the "Add note" dialog for this finding.
     OpenNoteDialog(FindingId),
+    /// Open the private "Connect with a private key" dialog.
+    OpenKeyDialog(KeyDialog),
     /// Acknowledge a thread reply that became a note (a reaction).
     Noted(FindingId),
     /// Suggestions for an argument being typed (at most 25).
@@ -132,4 +149,15 @@ pub enum Outcome {
 pub trait InboundHandler: Send + Sync + 'static {
     /// Handles one event. Errors a person should see come back as `Outcome::Private`.
     async fn handle(&self, event: Inbound) -> Outcome;
+}
+
+/// The private dialog in which a lead gives a client's private API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDialog {
+    /// The client.
+    pub client: ClientSlug,
+    /// Its display name, for the dialog's text.
+    pub client_name: String,
+    /// When the access will end.
+    pub ends_at: DateTime<Utc>,
 }

@@ -15,7 +15,7 @@ pub mod text;
 
 pub use adapter::{Adapters, ChatAdapter, ChatError};
 pub use ids::{ChannelRef, IdError, MessageRef, PersonRef, Platform, person_label};
-pub use inbound::{Actor, Choice, Inbound, InboundHandler, Outcome};
+pub use inbound::{Actor, Choice, Inbound, InboundHandler, KeyDialog, Outcome};
 pub use model::{
     Accent, Action, ActionKind, Attachment, Block, Media, Message, RichText, Span, Visibility,
 };

@@ -203,7 +203,10 @@ pub async fn on_message(
                 .map_err(|e| ChatError::Rejected(e.to_string()))?;
             chat.post(&in_thread, &m, None).await.map(drop)
         }
-        Outcome::Nothing | Outcome::OpenNoteDialog(_) | Outcome::Choices(_) => Ok(()),
+        Outcome::Nothing
+        | Outcome::OpenNoteDialog(_)
+        | Outcome::OpenKeyDialog(_)
+        | Outcome::Choices(_) => Ok(()),
     }
 }
 

@@ -351,7 +351,11 @@ fn option_text(o: &Value) -> Result<Option<String>, ParseError> {
 
 /// Single-line text: controls become spaces, ends trimmed.
 fn clean(s: &str) -> String {
+    // Bidi and zero-width characters go (they disguise text); controls become spaces.
     s.chars()
+        .filter(|c| {
+            !crate::message::text::is_bidi_control(*c) && !crate::message::text::is_zero_width(*c)
+        })
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect::<String>()
         .trim()
@@ -447,6 +451,21 @@ fn modal(data: &Map<String, Value>, actor: Actor) -> Result<Inbound, ParseError>
         .get("custom_id")
         .and_then(Value::as_str)
         .ok_or(ParseError::Missing("data.custom_id"))?;
+    if let Some((client, ends_at)) = render::parse_key_modal_id(custom_id) {
+        let key = data
+            .get("components")
+            .and_then(|c| find_input(c, 0))
+            .ok_or(ParseError::Missing("the key's text input"))?;
+        if key.chars().count() > 200 {
+            return Err(invalid("key", "longer than 200 characters"));
+        }
+        return Ok(Inbound::KeySubmitted {
+            actor,
+            client,
+            ends_at,
+            key: crate::config::Secret::new(key.trim()),
+        });
+    }
     let finding: FindingId = render::parse_note_modal_id(custom_id)
         .ok_or_else(|| ParseError::UnknownAction(render::plain_label(custom_id, 100)))?;
     let text = data

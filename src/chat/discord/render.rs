@@ -883,6 +883,51 @@ pub fn parse_note_modal_id(id: &str) -> Option<FindingId> {
         .flatten()
 }
 
+/// The verb of the private-key modal's `custom_id`.
+const KEY_MODAL_VERB: &str = "keymodal";
+
+/// The `custom_id` of the private-key modal: the client and the end, never the key.
+pub fn key_modal_id(d: &crate::message::KeyDialog) -> String {
+    format!(
+        "{CUSTOM_ID_PREFIX}:{KEY_MODAL_VERB}:{}:{}",
+        d.client,
+        d.ends_at.timestamp()
+    )
+}
+
+/// The client and end of a private-key modal's `custom_id`.
+pub fn parse_key_modal_id(
+    id: &str,
+) -> Option<(crate::domain::ClientSlug, chrono::DateTime<chrono::Utc>)> {
+    let rest = id.strip_prefix(&format!("{CUSTOM_ID_PREFIX}:{KEY_MODAL_VERB}:"))?;
+    let (client, ends) = rest.rsplit_once(':')?;
+    let client = crate::domain::ClientSlug::parse(client).ok()?;
+    let ends = chrono::DateTime::from_timestamp(ends.parse().ok()?, 0)?;
+    Some((client, ends))
+}
+
+/// The private "Connect by private key" modal (the `data` of a type 9 answer):
+/// the key reaches Lookout in the submission only, never in a message.
+pub fn key_modal(d: &crate::message::KeyDialog) -> Value {
+    json!({
+        "custom_id": key_modal_id(d),
+        "title": plain_label(&format!("Connect {}", d.client), MAX_MODAL_TITLE),
+        "components": [{
+            "type": 1,
+            "components": [{
+                "type": 4,
+                "custom_id": "key",
+                "style": 1,
+                "label": plain_label(&format!("Read-only private key, until {}", d.ends_at.format("%Y-%m-%d")), 45),
+                "placeholder": "pk_...",
+                "min_length": 10,
+                "max_length": 200,
+                "required": true,
+            }],
+        }],
+    })
+}
+
 /// The "Add note" modal for a finding (the `data` of a type 9 answer).
 pub fn note_modal(finding: FindingId) -> Value {
     json!({
@@ -1135,6 +1180,23 @@ fn check_component(c: &Value, ids: &mut HashSet<String>) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_key_modal_id_round_trips_without_the_key() {
+        let d = crate::message::KeyDialog {
+            client: crate::domain::ClientSlug::parse("cedar-co").unwrap(),
+            client_name: "Cedar & Co".into(),
+            ends_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        };
+        let id = key_modal_id(&d);
+        assert!(id.len() <= 100, "{id}");
+        assert_eq!(parse_key_modal_id(&id), Some((d.client.clone(), d.ends_at)));
+        assert_eq!(parse_key_modal_id("lookout:keymodal:Not A Slug:1"), None);
+        assert_eq!(parse_key_modal_id("lookout:notemodal:F-1"), None);
+        let m = key_modal(&d);
+        assert_eq!(m["components"][0]["components"][0]["style"], 1);
+    }
+
     use super::*;
 
     fn msg(blocks: Vec<Block>) -> Message {

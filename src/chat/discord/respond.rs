@@ -147,6 +147,10 @@ pub fn immediate(kind: Kind, outcome: Outcome) -> Value {
             json!({"type": callback::MODAL, "data": render::note_modal(f)})
         }
         (Kind::ModalSubmit, Outcome::OpenNoteDialog(f)) => message(&note_by_command(f), true),
+        (Kind::Command | Kind::Component, Outcome::OpenKeyDialog(d)) => {
+            json!({"type": callback::MODAL, "data": render::key_modal(&d)})
+        }
+        (Kind::ModalSubmit, Outcome::OpenKeyDialog(d)) => message(&key_by_command(&d), true),
         (_, Outcome::Noted(f)) => message(&noted(f), true),
         // A click needs no visible answer; a command does.
         (Kind::Component | Kind::ModalSubmit, Outcome::Nothing | Outcome::Choices(_)) => {
@@ -170,6 +174,16 @@ fn noted(f: FindingId) -> Message {
 
 fn done() -> Message {
     Message::text(Accent::Info, "Done.")
+}
+
+fn key_by_command(d: &crate::message::KeyDialog) -> Message {
+    Message::text(
+        Accent::Info,
+        format!(
+            "The key form could not open in time: run /connect {} key again.",
+            d.client
+        ),
+    )
 }
 
 fn note_by_command(f: FindingId) -> Message {
@@ -196,6 +210,7 @@ async fn show_later(chat: &DiscordChat, token: &str, outcome: Outcome) -> Result
             edit(Message::text(Accent::Info, "Posted in the channel.")).await
         }
         Outcome::OpenNoteDialog(f) => edit(note_by_command(f)).await,
+        Outcome::OpenKeyDialog(d) => edit(key_by_command(&d)).await,
         Outcome::Noted(f) => edit(noted(f)).await,
         Outcome::Nothing | Outcome::Choices(_) => edit(done()).await,
     }

@@ -146,6 +146,13 @@ pub async fn answer(chat: &SlackChat, handler: &dyn InboundHandler, received: Re
                 Ok(())
             }
         },
+        Outcome::OpenKeyDialog(dialog) => match trigger {
+            Some(t) => chat.open_key_dialog(&t, &dialog, &target).await,
+            None => {
+                warn!(client = %dialog.client, "cannot open the key dialog: the command had no trigger_id");
+                Ok(())
+            }
+        },
         Outcome::Noted(finding) => match reply_to {
             Some(m) => chat.react(&target, &m, NOTED_REACTION).await,
             None => {

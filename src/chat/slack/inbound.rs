@@ -80,6 +80,8 @@ pub enum SlackRequest {
 pub struct Received {
     /// The event, its people and channels as `slack:<id>`.
     pub event: Inbound,
+    /// A slash command's `trigger_id` (a button's is in its event).
+    pub trigger: Option<String>,
 }
 
 impl Received {
@@ -97,7 +99,7 @@ impl Received {
     pub fn trigger(&self) -> Option<&str> {
         match &self.event {
             Inbound::Button { trigger, .. } => trigger.as_deref(),
-            _ => None,
+            _ => self.trigger.as_deref(),
         }
     }
 
@@ -146,6 +148,91 @@ pub fn note_view(finding: FindingId, channel: &str) -> Value {
     })
 }
 
+/// The `callback_id` of the private-key modal.
+pub const KEY_CALLBACK_ID: &str = "lookout_key";
+/// Its input block and element.
+const KEY_BLOCK_ID: &str = "lookout_key_block";
+const KEY_INPUT_ID: &str = "lookout_key_text";
+
+/// What the private-key modal carries through Slack and back (never the key).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+struct KeyMetadata {
+    client: String,
+    ends_at: i64,
+    channel: String,
+}
+
+/// The `views.open` view in which a lead types a client's private API key:
+/// it reaches Lookout in the submission only, never in a message.
+pub fn key_view(d: &crate::message::KeyDialog, channel: &str) -> Value {
+    let meta = KeyMetadata {
+        client: d.client.to_string(),
+        ends_at: d.ends_at.timestamp(),
+        channel: channel.to_owned(),
+    };
+    // Serializing strings and a number cannot fail; an empty metadata only fails the submission.
+    let private_metadata = serde_json::to_string(&meta).unwrap_or_default();
+    let name: String = crate::message::text::one_line(&d.client_name)
+        .chars()
+        .take(60)
+        .collect();
+    json!({
+        "type": "modal",
+        "callback_id": KEY_CALLBACK_ID,
+        "private_metadata": private_metadata,
+        "title": {"type": "plain_text", "text": "Connect by private key"},
+        "submit": {"type": "plain_text", "text": "Connect"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "section", "text": {"type": "plain_text", "text": format!(
+                "Paste a Read-only private API key of {name}'s Klaviyo account. Only you see this form; the key is sealed at once and never shown again. Access ends {}.",
+                d.ends_at.format("%Y-%m-%d")
+            )}},
+            {
+                "type": "input",
+                "block_id": KEY_BLOCK_ID,
+                "label": {"type": "plain_text", "text": "Private API key (pk_...)"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": KEY_INPUT_ID,
+                    "min_length": 10,
+                    "max_length": 200
+                }
+            }
+        ]
+    })
+}
+
+fn key_submission(view: View, user: Option<String>) -> Result<SlackRequest, ParseError> {
+    let meta = view
+        .private_metadata
+        .filter(|m| !m.is_empty())
+        .ok_or(ParseError::Missing("view.private_metadata"))?;
+    let meta: KeyMetadata = serde_json::from_str(&meta)
+        .map_err(|e| invalid("view.private_metadata", &json_error(e).to_string()))?;
+    let client = crate::domain::ClientSlug::parse(&meta.client)
+        .map_err(|_| invalid("view.private_metadata.client", "not a client"))?;
+    let ends_at = chrono::DateTime::from_timestamp(meta.ends_at, 0)
+        .ok_or_else(|| invalid("view.private_metadata.ends_at", "not a time"))?;
+    let channel_id = channel_ref("view.private_metadata.channel", &meta.channel)?;
+    let key = view
+        .state
+        .and_then(|mut s| s.values.remove(KEY_BLOCK_ID))
+        .and_then(|mut b| b.remove(KEY_INPUT_ID))
+        .and_then(|i| i.value)
+        .ok_or(ParseError::Missing("view.state.values"))?;
+    let user = slack_id("user.id", user.as_deref())?;
+    Ok(SlackRequest::Event(Received {
+        event: Inbound::KeySubmitted {
+            actor: actor(user, &channel_id)?,
+            client,
+            ends_at,
+            key: crate::config::Secret::new(key),
+        },
+        trigger: None,
+    }))
+}
+
 /// Parses a slash command form (`command`, `text`, `user_id`, `channel_id`, ...).
 pub fn parse_command(body: &[u8]) -> Result<SlackRequest, ParseError> {
     let form = parse_form(body)?;
@@ -174,6 +261,7 @@ pub fn parse_command(body: &[u8]) -> Result<SlackRequest, ParseError> {
             name,
             text: decode_mentions(&text),
         },
+        trigger: field("trigger_id").map(str::to_owned),
     }))
 }
 
@@ -272,11 +360,15 @@ fn block_action(p: Interaction) -> Result<SlackRequest, ParseError> {
             choice,
             trigger: p.trigger_id.filter(|t| !t.is_empty()),
         },
+        trigger: None,
     }))
 }
 
 fn view_submission(p: Interaction) -> Result<SlackRequest, ParseError> {
     let view = p.view.ok_or(ParseError::Missing("view"))?;
+    if view.callback_id.as_deref() == Some(KEY_CALLBACK_ID) {
+        return key_submission(view, p.user.and_then(|u| u.id));
+    }
     if view.callback_id.as_deref() != Some(NOTE_CALLBACK_ID) {
         return Ok(SlackRequest::Ignored("a modal Lookout did not open"));
     }
@@ -302,6 +394,7 @@ fn view_submission(p: Interaction) -> Result<SlackRequest, ParseError> {
             finding,
             text,
         },
+        trigger: None,
     }))
 }
 
@@ -331,6 +424,7 @@ fn message_event(e: Event) -> Result<SlackRequest, ParseError> {
             message: MessageRef(ts),
             text: e.text.unwrap_or_default(),
         },
+        trigger: None,
     }))
 }
 
@@ -852,6 +946,37 @@ mod tests {
         // An emptied input is an empty note, which the handler refuses.
         let r = event(parse_interaction(&interaction(&submission(meta, None))).unwrap());
         assert!(matches!(r.event, Inbound::NoteSubmitted { ref text, .. } if text.is_empty()));
+    }
+
+    #[test]
+    fn the_key_modal_carries_the_key_in_the_submission_only() {
+        let d = crate::message::KeyDialog {
+            client: crate::domain::ClientSlug::parse("acme").unwrap(),
+            client_name: "Acme\n<!channel>".into(),
+            ends_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        };
+        let view = key_view(&d, "D0001");
+        assert_eq!(view["callback_id"], KEY_CALLBACK_ID);
+        let meta = view["private_metadata"].as_str().unwrap();
+        assert!(!meta.contains("pk_"));
+        let mut p = submission(meta, None);
+        p["view"]["callback_id"] = json!(KEY_CALLBACK_ID);
+        p["view"]["state"] = json!({"values": {"lookout_key_block": {"lookout_key_text": {
+            "type": "plain_text_input", "value": "pk_abcdef0123456789"}}}});
+        let r = event(parse_interaction(&interaction(&p)).unwrap());
+        let Inbound::KeySubmitted {
+            actor,
+            client,
+            ends_at,
+            key,
+        } = r.into_event()
+        else {
+            panic!("not a key submission");
+        };
+        assert_eq!(actor.channel.to_string(), "slack:D0001");
+        assert_eq!((client, ends_at), (d.client, d.ends_at));
+        assert_eq!(key.expose(), "pk_abcdef0123456789");
+        assert_eq!(format!("{key:?}"), "[redacted]");
     }
 
     #[test]

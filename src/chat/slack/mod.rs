@@ -159,6 +159,21 @@ impl SlackChat {
         Ok(())
     }
 
+    /// Opens the private "Connect by private key" modal in answer to `/connect … key`.
+    pub async fn open_key_dialog(
+        &self,
+        trigger_id: &str,
+        dialog: &crate::message::KeyDialog,
+        channel: &ChannelRef,
+    ) -> Result<(), ChatError> {
+        let req = serde_json::json!({
+            "trigger_id": trigger_id,
+            "view": inbound::key_view(dialog, &self.channel_id(channel)?),
+        });
+        let _: serde_json::Value = self.post_json("views.open", channel, &req).await?;
+        Ok(())
+    }
+
     /// Adds the reaction `emoji` (a name like `memo`, no colons) to a message.
     pub async fn react(
         &self,
