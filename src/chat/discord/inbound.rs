@@ -411,7 +411,9 @@ fn component(data: &Map<String, Value>, actor: Actor) -> Result<Inbound, ParseEr
         Some(2) => None,
         Some(3) => {
             if action != ActionKind::Snooze {
-                return Err(ParseError::UnknownAction(custom_id.to_owned()));
+                return Err(ParseError::UnknownAction(render::plain_label(
+                    custom_id, 100,
+                )));
             }
             match data.get("values") {
                 Some(Value::Array(values)) => match values.as_slice() {

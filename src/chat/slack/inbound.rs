@@ -321,8 +321,12 @@ fn block_action(p: Interaction) -> Result<SlackRequest, ParseError> {
         action_ids::NOTE => ActionKind::AddNote,
         action_ids::REOPEN => ActionKind::Reopen,
         other => {
+            // Echoed in logs and errors: one visible line, capped.
             return Err(ParseError::UnknownAction(
-                other.chars().take(80).collect::<String>(),
+                crate::message::text::one_line(other)
+                    .chars()
+                    .take(80)
+                    .collect::<String>(),
             ));
         }
     };
