@@ -152,13 +152,10 @@ pub fn error_detail(body: &[u8]) -> String {
 /// Text from a response as one line of at most `max` characters, without
 /// characters that hide or reorder text: it reaches logs and chat.
 fn one_line(s: &str, max: usize) -> String {
-    let line = crate::message::text::one_line(s);
-    if line.chars().count() > max {
-        let cut: String = line.chars().take(max - 1).collect();
-        format!("{cut}…")
-    } else {
-        line
-    }
+    crate::message::text::one_line(s)
+        .chars()
+        .take(max)
+        .collect()
 }
 
 #[cfg(test)]
