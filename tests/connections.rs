@@ -759,10 +759,14 @@ async fn access_review_on_demand_for_admins_and_weekly_in_the_agency_channel() {
         .unwrap();
     assert_eq!(found.ending_soon, vec![slug("acme")]);
     assert_eq!(found.unreachable, vec![slug("bluebird"), slug("cedar-co")]);
-    // ana and bo have done nothing yet; lee and you have.
+    // ana, bo and lee's Slack self have done nothing yet; lee and you have.
     assert_eq!(
         found.inactive,
-        vec![PersonRef::console("ana"), PersonRef::console("bo")]
+        vec![
+            PersonRef::console("ana"),
+            PersonRef::console("bo"),
+            PersonRef::parse("slack:U0LEE").unwrap()
+        ]
     );
 
     // Weekly: Monday from the digest hour (9:00 in New York), once.
