@@ -1060,21 +1060,9 @@ fn authorize_decision(inner: &Inner, p: &Params) -> Result<Response, Refusal> {
 
 // ---------- HTML ----------
 
-/// Escapes text for HTML element content and quoted attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for HTML element content and quoted attribute values: the
+/// same escaper as Lookout's own callback page.
+use crate::connections::callback::escape_html as esc;
 
 fn html(status: StatusCode, title: &str, body: &str) -> Response {
     let doc = format!(
