@@ -520,9 +520,9 @@ fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, ParseError> {
     let mut out = HashMap::new();
     for (k, v) in form_urlencoded::parse(body) {
         if out.insert(k.to_string(), v.into_owned()).is_some() {
-            return Err(ParseError::DuplicateField(
-                k.chars().take(40).collect::<String>(),
-            ));
+            // Escaped so a field name with a line break stays one line.
+            let name: String = k.chars().take(40).collect();
+            return Err(ParseError::DuplicateField(name.escape_debug().to_string()));
         }
     }
     Ok(out)
@@ -812,6 +812,10 @@ mod tests {
             Err(ParseError::DuplicateField("command".into()))
         );
         assert_eq!(parse_command(&[0xff, 0xfe]), Err(ParseError::NotUtf8));
+        // Found by the property tests: a duplicated field named by a line
+        // break must still read as one line.
+        let dup = parse_command(b"\r\n&\r\n").unwrap_err().to_string();
+        assert!(!dup.contains('\n') && dup.contains("\\r\\n"), "{dup}");
     }
 
     #[test]
