@@ -46,6 +46,9 @@ pub enum AppError {
     /// A scan of the client is already running.
     #[error("a scan of {0} is already running; its results will appear here")]
     AlreadyScanning(ClientSlug),
+    /// A scan task stopped without a result (a bug; the log has the panic).
+    #[error("the scan of {0} stopped unexpectedly; the log says why")]
+    ScanLost(ClientSlug),
     /// Something the process needs could not be started (a listener, an adapter).
     #[error("{0}")]
     Startup(String),

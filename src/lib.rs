@@ -40,6 +40,7 @@ pub mod demo;
 pub mod domain;
 pub mod findings;
 pub mod klaviyo;
+pub mod memory;
 pub mod message;
 pub mod outbox;
 pub mod reports;
@@ -50,3 +51,7 @@ pub mod simulator;
 pub mod startup;
 pub mod store;
 pub mod vault;
+
+/// Counts the live heap so the scan gate can bound concurrency by memory.
+#[global_allocator]
+static ALLOCATOR: memory::Counting = memory::Counting;

@@ -136,6 +136,16 @@ enum BenchCmd {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// Scans a simulated portfolio once at Klaviyo's real rate limits and
+    /// compares the wall time with the floor those limits allow.
+    Scan {
+        /// Accounts in the portfolio.
+        #[arg(long, default_value_t = 50)]
+        accounts: usize,
+        /// One account at a time: the naive baseline.
+        #[arg(long)]
+        sequential: bool,
+    },
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
@@ -352,6 +362,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ms / target
                 );
             }
+            println!("{}", f.last_line());
+        }
+        Cmd::Bench {
+            which:
+                BenchCmd::Scan {
+                    accounts,
+                    sequential,
+                },
+        } => {
+            startup::init_tracing("warn");
+            let opts = lookout::bench::ScanBench {
+                accounts,
+                sequential,
+                ..Default::default()
+            };
+            println!(
+                "scanning {accounts} simulated accounts {} at Klaviyo's rate limits…",
+                if sequential {
+                    "one at a time"
+                } else {
+                    "through the scan gate"
+                }
+            );
+            let dir = tempfile_dir()?;
+            let result = lookout::bench::scan(&opts, &dir).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            let f = result?;
+            println!(
+                "scanned {}/{} accounts, {} Klaviyo calls, at most {} at once",
+                f.scanned, f.accounts, f.calls, f.peak_concurrency
+            );
+            println!(
+                "wall {:.2} s; floor {:.2} s (the slowest account's busiest rate tier); ratio {:.3}",
+                f.wall_s,
+                f.floor_s,
+                f.ratio()
+            );
+            println!("429s: {}; peak RSS {:.1} MB", f.http_429, f.peak_rss_mb);
             println!("{}", f.last_line());
         }
     }

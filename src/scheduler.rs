@@ -3,20 +3,88 @@
 //! Due times are rows in the `schedule` table, not timers in memory, so a
 //! restart picks up where the last process stopped.
 
+mod gate;
+
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::app::{App, AppError};
+use crate::config::Concurrency;
 use crate::domain::ClientSlug;
+use crate::scan::pipeline::ScanReport;
 use crate::store::schedules;
+
+pub use gate::{AUTO_MAX, Gate, Pass};
+
+/// What [`scan_all`] did.
+#[derive(Debug)]
+pub struct ScanAll {
+    /// One result per client, in the order given.
+    pub results: Vec<Result<ScanReport, AppError>>,
+    /// Most scans that ran at once.
+    pub peak_concurrency: usize,
+}
+
+/// Scans each client once, as many at a time as `concurrency` allows, and
+/// waits for all of them (the benchmark, and a portfolio-wide rescan).
+pub async fn scan_all(
+    app: &Arc<App>,
+    slugs: &[ClientSlug],
+    concurrency: Concurrency,
+    trigger: &'static str,
+) -> ScanAll {
+    let gate = Arc::new(Gate::new(concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut results: Vec<Option<Result<ScanReport, AppError>>> =
+        (0..slugs.len()).map(|_| None).collect();
+    for (i, slug) in slugs.iter().enumerate() {
+        let pass = loop {
+            if let Some(p) = gate.try_enter() {
+                break p;
+            }
+            // Full: wait for a scan to end (or a moment, for memory to settle).
+            tokio::select! {
+                done = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Some(Ok((j, r))) = done {
+                        results[j] = Some(r);
+                    }
+                    gate.note_idle();
+                }
+                _ = tokio::time::sleep(std::time::Duration::from_millis(5)) => {}
+            }
+        };
+        let app = app.clone();
+        let slug = slug.clone();
+        tasks.spawn(async move {
+            let _pass = pass;
+            (i, app.scan(&slug, trigger, None).await)
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((j, r)) = done {
+            results[j] = Some(r);
+        }
+    }
+    ScanAll {
+        results: results
+            .into_iter()
+            .zip(slugs)
+            .map(|(r, s)| {
+                // A scan task that panicked (a bug) left no result.
+                r.unwrap_or_else(|| Err(AppError::ScanLost(s.clone())))
+            })
+            .collect(),
+        peak_concurrency: gate.peak(),
+    }
+}
 
 /// Runs until `shutdown` turns true, checking for due work every `tick` of real time.
 pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
-    let permits = Arc::new(Semaphore::new(app.config.scan.concurrency));
+    let gate = Gate::new(app.config.scan.concurrency());
     let interval = app.config.scan.interval();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -71,8 +139,8 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
             if !scan_due(last, now, interval) {
                 continue;
             }
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                break; // all scan slots busy; the rest wait for the next tick
+            let Some(pass) = gate.try_enter() else {
+                break; // no room for another scan; the rest wait for the next tick
             };
             if let Err(e) = app.mark_scheduled_scan(&slug, now).await {
                 warn!(error = %e, "could not record the schedule");
@@ -80,7 +148,7 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
             }
             let app = app.clone();
             tasks.spawn(async move {
-                let _permit = permit;
+                let _pass = pass;
                 match app.scan(&slug, "schedule", None).await {
                     Ok(r) => debug!(client = %slug, calls = r.api_calls, "scheduled scan done"),
                     Err(e) => warn!(client = %slug, error = %e, "scheduled scan failed"),
@@ -88,6 +156,7 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
             });
         }
         while tasks.try_join_next().is_some() {}
+        gate.note_idle();
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = shutdown.changed() => {}

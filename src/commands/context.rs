@@ -459,7 +459,10 @@ pub fn is_fault(e: &CommandError) -> bool {
         CommandError::App(a) => match a {
             AppError::Store(s) | AppError::Clients(ClientsError::Store(s)) => store(s),
             AppError::Findings(f) => finding(f),
-            AppError::Config(_) | AppError::Klaviyo(_) | AppError::Startup(_) => true,
+            AppError::Config(_)
+            | AppError::Klaviyo(_)
+            | AppError::Startup(_)
+            | AppError::ScanLost(_) => true,
             AppError::Connection(c) => matches!(
                 c,
                 crate::connections::ConnectionError::Store(_)

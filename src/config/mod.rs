@@ -157,8 +157,10 @@ pub struct ScanSettings {
     pub interval_minutes: u32,
     /// Seconds between scans; overrides `interval_minutes` (tests and load runs).
     pub interval_seconds: Option<u32>,
-    /// Accounts scanned at once.
-    pub concurrency: usize,
+    /// Accounts scanned at once: `"auto"` (bounded by memory and CPU) or a number.
+    pub concurrency: ConcurrencySetting,
+    /// With `concurrency = "auto"`: new scans start only while the heap stays under this.
+    pub memory_mb: u32,
 }
 
 impl Default for ScanSettings {
@@ -166,12 +168,68 @@ impl Default for ScanSettings {
         Self {
             interval_minutes: 60,
             interval_seconds: None,
-            concurrency: 8,
+            concurrency: ConcurrencySetting::Auto,
+            memory_mb: 96,
         }
     }
 }
 
+/// `scan.concurrency` as written: `"auto"` or a fixed number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcurrencySetting {
+    /// As many as memory and CPU allow (each account's rate limit is its own).
+    Auto,
+    /// At most this many.
+    Fixed(usize),
+}
+
+impl<'de> Deserialize<'de> for ConcurrencySetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(usize),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(ConcurrencySetting::Fixed(n)),
+            Raw::Text(t) if t.trim().eq_ignore_ascii_case("auto") => Ok(ConcurrencySetting::Auto),
+            Raw::Text(t) => t
+                .trim()
+                .parse()
+                .map(ConcurrencySetting::Fixed)
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "scan.concurrency is `{t}`: use \"auto\" or a number of accounts"
+                    ))
+                }),
+        }
+    }
+}
+
+/// How many scans may run at once, resolved from the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// Start scans while the heap is under `memory_bytes` and the runtime keeps up.
+    Auto {
+        /// Heap bytes new scans may grow the process to.
+        memory_bytes: usize,
+    },
+    /// At most this many at once.
+    Fixed(usize),
+}
+
 impl ScanSettings {
+    /// The concurrency the scheduler applies.
+    pub fn concurrency(&self) -> Concurrency {
+        match self.concurrency {
+            ConcurrencySetting::Auto => Concurrency::Auto {
+                memory_bytes: self.memory_mb as usize * (1 << 20),
+            },
+            ConcurrencySetting::Fixed(n) => Concurrency::Fixed(n),
+        }
+    }
+
     /// Time between scheduled scans of one client.
     pub fn interval(&self) -> chrono::Duration {
         match self.interval_seconds {
@@ -527,9 +585,13 @@ impl Config {
                 "agency.daily_digest_hour must be 0-23".into(),
             ));
         }
-        if self.scan.interval_minutes == 0 || self.scan.concurrency == 0 {
+        if self.scan.interval_minutes == 0
+            || self.scan.concurrency == ConcurrencySetting::Fixed(0)
+            || self.scan.memory_mb == 0
+        {
             return Err(ConfigError::Invalid(
-                "scan.interval_minutes and scan.concurrency must be at least 1".into(),
+                "scan.interval_minutes, scan.concurrency and scan.memory_mb must be at least 1"
+                    .into(),
             ));
         }
         Ok(())

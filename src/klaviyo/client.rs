@@ -14,14 +14,15 @@ use std::time::Duration;
 use rand::Rng;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::debug;
 
 use crate::config::Secret;
 use crate::klaviyo::KlaviyoError;
-use crate::klaviyo::budget::AccountBudget;
+use crate::klaviyo::budget::{AccountBudget, Usage};
 use crate::klaviyo::error::{error_detail, redact};
-use crate::klaviyo::types::{AggregateQuery, AggregateSeries, Page, Resource};
+use crate::klaviyo::types::{AggregateDoc, AggregateQuery, AggregateSeries, Page, Resource};
 
 /// JSON:API media type, sent as `accept` and (on POST) `content-type`.
 const JSON_API: &str = "application/vnd.api+json";
@@ -198,6 +199,37 @@ impl KlaviyoClient {
         self.shared.paced.store(on, Ordering::Relaxed);
     }
 
+    /// Requests per operation made so far for `account_key` (empty if none).
+    pub fn usage(&self, account_key: &str) -> Vec<Usage> {
+        self.budget_of(account_key)
+            .map(|b| b.usage())
+            .unwrap_or_default()
+    }
+
+    /// 429s received across every account.
+    pub fn throttled_total(&self) -> u64 {
+        self.budgets().iter().map(|b| b.throttled()).sum()
+    }
+
+    fn budgets(&self) -> Vec<Arc<AccountBudget>> {
+        // Only ever inserted into; a poisoned lock holds valid data.
+        let map = self
+            .shared
+            .budgets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.values().cloned().collect()
+    }
+
+    fn budget_of(&self, account_key: &str) -> Option<Arc<AccountBudget>> {
+        let map = self
+            .shared
+            .budgets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.get(account_key).cloned()
+    }
+
     /// A handle for one account; all handles for the same `account_key` share one rate budget.
     pub fn account(&self, account_key: &str, credential: Credential) -> AccountClient {
         let budget = {
@@ -343,7 +375,7 @@ impl AccountClient {
                 ("page[size]", "1"),
             ],
         )?;
-        let doc = self.send(&ReadRequest::Get(url)).await?;
+        let doc: Value = self.send(&ReadRequest::Get(url)).await?;
         Ok(Page::from_value(doc)?.data.into_iter().next())
     }
 
@@ -354,10 +386,10 @@ impl AccountClient {
     ) -> Result<AggregateSeries, KlaviyoError> {
         check_id(&q.metric_id)?;
         let body = q.body();
-        let doc = self
+        let doc: AggregateDoc = self
             .send(&ReadRequest::Post(ReadPost::MetricAggregates, &body))
             .await?;
-        AggregateSeries::from_value(&doc, &q.measurements)
+        AggregateSeries::from_doc(doc, &q.measurements)
     }
 
     /// Generic paginated GET (follows links.next); `query` pairs are url-encoded.
@@ -381,7 +413,7 @@ impl AccountClient {
         }
         let mut out = Vec::new();
         for _ in 0..MAX_PAGES {
-            let doc = self.send(&ReadRequest::Get(url)).await?;
+            let doc: Value = self.send(&ReadRequest::Get(url)).await?;
             let page = Page::from_value(doc)?;
             out.extend(page.data);
             match page.next {
@@ -397,6 +429,16 @@ impl AccountClient {
     /// Requests sent through this handle's budget (shared by all handles of the account).
     pub fn calls_made(&self) -> u64 {
         self.budget.calls()
+    }
+
+    /// 429s this account's budget has received.
+    pub fn throttled(&self) -> u64 {
+        self.budget.throttled()
+    }
+
+    /// Requests per operation made through this account's budget.
+    pub fn usage(&self) -> Vec<Usage> {
+        self.budget.usage()
     }
 
     /// An absolute URL for an API path plus url-encoded query pairs.
@@ -449,19 +491,27 @@ impl AccountClient {
 
     /// Sends one read request with pacing and retries; the only place a
     /// request leaves this module.
-    async fn send(&self, req: &ReadRequest<'_>) -> Result<Value, KlaviyoError> {
+    async fn send<T: DeserializeOwned>(&self, req: &ReadRequest<'_>) -> Result<T, KlaviyoError> {
         let method = req.method();
         let url = req.url(&self.shared.base)?;
         let path = url.path().to_owned();
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            if self.shared.paced.load(Ordering::Relaxed) {
-                self.budget.acquire(method.as_str(), &path).await;
+            // Held until the answer is back: the window counts from then.
+            let ticket = if self.shared.paced.load(Ordering::Relaxed) {
+                Some(
+                    self.budget
+                        .acquire(method.as_str(), &path)
+                        .await
+                        .map_err(KlaviyoError::DailyCapSpent)?,
+                )
             } else {
-                self.budget.count_unpaced();
-            }
+                self.budget.count_unpaced(method.as_str(), &path);
+                None
+            };
             let outcome = self.attempt(req, &method, &url, &path, attempt).await;
+            drop(ticket);
             let failure = match outcome {
                 Ok(doc) => return Ok(doc),
                 Err(f) => f,
@@ -492,14 +542,14 @@ impl AccountClient {
         }
     }
 
-    async fn attempt(
+    async fn attempt<T: DeserializeOwned>(
         &self,
         req: &ReadRequest<'_>,
         method: &Method,
         url: &Url,
         path: &str,
         attempt: u32,
-    ) -> Result<Value, Failure> {
+    ) -> Result<T, Failure> {
         let plain = |error| Failure {
             error,
             retry_after: None,
@@ -539,10 +589,17 @@ impl AccountClient {
             .await
             .map_err(|e| plain(self.transport_error(e)))?;
         if status.is_success() {
+            // Decoded here, inside the retry loop: a body cut short is worth
+            // asking for again, a wrong shape is not.
             return serde_json::from_slice(&body).map_err(|e| {
-                plain(KlaviyoError::Decode(format!(
-                    "{method} {path} answered with invalid JSON ({e})"
-                )))
+                plain(if e.is_eof() {
+                    KlaviyoError::Truncated(format!(
+                        "{method} {path} answered with a body cut short after {} bytes",
+                        body.len()
+                    ))
+                } else {
+                    KlaviyoError::Decode(format!("{method} {path} answered with {e}"))
+                })
             });
         }
         let detail = redact(&error_detail(&body), self.credential.secret());

@@ -66,12 +66,18 @@ pub enum KlaviyoError {
         "could not read Klaviyo's response ({0}); if this persists, check the `revision` setting"
     )]
     Decode(String),
+    /// The answer was cut off mid-body, on every try.
+    #[error("Klaviyo's answer was cut off ({0}) on every try; try again later")]
+    Truncated(String),
     /// The request timed out after every retry.
     #[error("Klaviyo did not answer in time after retries; try again later or raise the timeout")]
     Timeout,
     /// The client refused to send a request, e.g. a pagination link to another host.
     #[error("refused to send a request to Klaviyo: {0}")]
     Refused(String),
+    /// The operation's daily share is spent (the reporting endpoints' daily cap).
+    #[error("not asked of Klaviyo: {0}")]
+    DailyCapSpent(crate::klaviyo::budget::DailyCapSpent),
     /// The client configuration is unusable.
     #[error("the Klaviyo client is misconfigured: {0}")]
     Config(String),
@@ -93,6 +99,7 @@ impl KlaviyoError {
             KlaviyoError::RateLimited { .. }
                 | KlaviyoError::Server { .. }
                 | KlaviyoError::Transport(_)
+                | KlaviyoError::Truncated(_)
                 | KlaviyoError::Timeout
         )
     }

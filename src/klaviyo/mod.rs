@@ -14,6 +14,7 @@ mod error;
 pub mod limits;
 mod types;
 
+pub use budget::{DailyCapSpent, Limit, Usage, floor_secs};
 pub use client::{AccountClient, Credential, KlaviyoClient, KlaviyoConfig, RetryPolicy};
 pub use error::{KlaviyoError, error_detail};
-pub use types::{AggregateQuery, AggregateSeries, Interval, Page, Resource};
+pub use types::{AggregateDoc, AggregateQuery, AggregateSeries, Interval, Page, Resource};

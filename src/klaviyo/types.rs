@@ -147,48 +147,55 @@ pub struct AggregateSeries {
     pub sum_value: Vec<f64>,
 }
 
+/// A metric-aggregate document as sent, decoded straight from the bytes:
+/// a month of hourly buckets is a few thousand numbers, and a generic JSON
+/// tree of them costs several times their size in a scan's memory.
+#[derive(Debug, Deserialize)]
+pub struct AggregateDoc {
+    data: AggregateData,
+}
+
+#[derive(Debug, Deserialize)]
+struct AggregateData {
+    attributes: AggregateAttributes,
+}
+
+#[derive(Debug, Deserialize)]
+struct AggregateAttributes {
+    dates: Vec<DateTime<Utc>>,
+    data: Vec<AggregateRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AggregateRow {
+    measurements: std::collections::HashMap<String, Vec<f64>>,
+}
+
 impl AggregateSeries {
     /// Reads `data.attributes.{dates, data[0].measurements}`. A requested
     /// measurement that is missing or of the wrong length is a decode error;
     /// no rows at all means no events (zeros). Public for the decoders'
     /// property tests.
     pub fn from_value(doc: &Value, measurements: &[&str]) -> Result<Self, KlaviyoError> {
-        let attrs = doc
-            .get("data")
-            .and_then(|d| d.get("attributes"))
-            .ok_or_else(|| KlaviyoError::Decode("the aggregate has no `data.attributes`".into()))?;
-        let dates = attrs
-            .get("dates")
-            .and_then(Value::as_array)
-            .ok_or_else(|| KlaviyoError::Decode("the aggregate has no `dates` list".into()))?
-            .iter()
-            .map(|d| {
-                d.as_str()
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                    .map(|t| t.with_timezone(&Utc))
-                    .ok_or_else(|| {
-                        KlaviyoError::Decode(format!("the aggregate date {d} is not RFC 3339"))
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let rows = attrs
-            .get("data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| KlaviyoError::Decode("the aggregate has no `data` rows".into()))?;
-        let series = |name: &str| -> Result<Vec<f64>, KlaviyoError> {
+        let doc = AggregateDoc::deserialize(doc)
+            .map_err(|e| KlaviyoError::Decode(format!("the aggregate is malformed: {e}")))?;
+        Self::from_doc(doc, measurements)
+    }
+
+    /// The series of a decoded document, checked against what was asked.
+    pub fn from_doc(doc: AggregateDoc, measurements: &[&str]) -> Result<Self, KlaviyoError> {
+        let AggregateAttributes { dates, data } = doc.data.attributes;
+        let mut row = data.into_iter().next();
+        let mut series = |name: &str| -> Result<Vec<f64>, KlaviyoError> {
             if !measurements.contains(&name) {
                 return Ok(Vec::new());
             }
-            let Some(row) = rows.first() else {
+            let Some(row) = row.as_mut() else {
                 return Ok(vec![0.0; dates.len()]);
             };
-            let values = row
-                .get("measurements")
-                .and_then(|m| m.get(name))
-                .and_then(Value::as_array)
-                .ok_or_else(|| {
-                    KlaviyoError::Decode(format!("the aggregate has no `{name}` measurement"))
-                })?;
+            let values = row.measurements.remove(name).ok_or_else(|| {
+                KlaviyoError::Decode(format!("the aggregate has no `{name}` measurement"))
+            })?;
             if values.len() != dates.len() {
                 return Err(KlaviyoError::Decode(format!(
                     "the aggregate has {} `{name}` values for {} dates",
@@ -196,14 +203,7 @@ impl AggregateSeries {
                     dates.len()
                 )));
             }
-            values
-                .iter()
-                .map(|v| {
-                    v.as_f64().filter(|f| f.is_finite()).ok_or_else(|| {
-                        KlaviyoError::Decode(format!("the `{name}` value {v} is not a number"))
-                    })
-                })
-                .collect()
+            Ok(values)
         };
         Ok(Self {
             count: series("count")?,

@@ -88,7 +88,9 @@ impl App {
     ) -> Result<ScanReport, AppError> {
         let slug = &entry.profile.slug;
         let started = self.clock.now();
+        let timer = std::time::Instant::now();
         let (fetched, api_calls) = self.fetch(entry, started, progress).await?;
+        let fetch_ms = timer.elapsed().as_millis() as u64;
         let now = self.clock.now();
         let previous = self.previous_snapshot(slug).await?;
 
@@ -207,6 +209,8 @@ impl App {
         self.deliverer.notify();
         info!(
             api_calls,
+            fetch_ms,
+            total_ms = timer.elapsed().as_millis() as u64,
             observations = observations.len(),
             changes = changes
                 .iter()

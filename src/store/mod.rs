@@ -10,11 +10,15 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Sqlite, SqliteConnection, Transaction};
+use tokio::sync::OwnedMutexGuard;
 
 pub mod audit;
 pub mod clients;
@@ -58,6 +62,10 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Held by every transaction: SQLite takes one writer at a time, and
+    /// writers queued here wait their turn in order, where writers left to
+    /// SQLite's busy handler sleep and retry with growing back-off.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -76,6 +84,10 @@ impl Store {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL loses nothing when the process dies (a commit
+            // is in the WAL before it returns); only a power cut can drop the
+            // last commits. FULL would sync the disk at every scan's commit.
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
@@ -101,12 +113,20 @@ impl Store {
 
     async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
-    /// Starts a transaction: everything done through it lands together at `commit`.
+    /// Starts a transaction: everything done through it lands together at
+    /// `commit`. It takes the write lock at once (`BEGIN IMMEDIATE`), so a
+    /// transaction that reads first and writes later can never be refused
+    /// for a conflicting writer halfway through.
     pub async fn begin(&self) -> Result<Db, StoreError> {
-        Ok(Db(Inner::Tx(self.pool.begin().await?)))
+        let turn = self.writer.clone().lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Db(Inner::Tx(tx, turn)))
     }
 
     /// A plain connection: each statement commits by itself.
@@ -121,7 +141,8 @@ impl Store {
 pub struct Db(Inner);
 
 enum Inner {
-    Tx(Transaction<'static, Sqlite>),
+    /// A transaction and this process's writer turn (dropped after it).
+    Tx(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
     Conn(PoolConnection<Sqlite>),
 }
 
@@ -129,7 +150,7 @@ impl Db {
     /// The underlying connection, for the SQL in this module's files only.
     pub(in crate::store) fn c(&mut self) -> &mut SqliteConnection {
         match &mut self.0 {
-            Inner::Tx(t) => t,
+            Inner::Tx(t, _) => t,
             Inner::Conn(c) => c,
         }
     }
@@ -137,7 +158,7 @@ impl Db {
     /// Commits a transaction (a plain connection has nothing to commit).
     pub async fn commit(self) -> Result<(), StoreError> {
         match self.0 {
-            Inner::Tx(t) => Ok(t.commit().await?),
+            Inner::Tx(t, _turn) => Ok(t.commit().await?),
             Inner::Conn(_) => Ok(()),
         }
     }

@@ -1,5 +1,3 @@
-//! `lookout bench …`: speed targets, measured outside the test suite.
-//!
 //! `bench reports` builds a year of history for a simulated portfolio in a
 //! fresh SQLite file through the findings API the pipeline uses (detections
 //! by reconcile, people acknowledging and resolving, problems clearing on

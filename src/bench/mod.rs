@@ -1,0 +1,11 @@
+//! `lookout bench …`: speed and memory targets, measured outside the test suite.
+//!
+//! `reports` times the report commands over a year of history; `scan` scans
+//! a simulated portfolio at Klaviyo's real rate limits and compares the wall
+//! time with the floor those limits set.
+
+mod reports;
+mod scan;
+
+pub use reports::{REPORT_TARGET_MS, ReportsBench, ReportsFigures, reports};
+pub use scan::{ScanBench, ScanFigures, peak_rss_mb, scan};

@@ -1,0 +1,170 @@
+//! `bench scan` scans a simulated portfolio once, every account at Klaviyo's
+//! real per-account rate limits, through the same path the scheduler takes
+//! (`scheduler::scan_all`: gate, scan pipeline, findings, outbox rows).
+//!
+//! The floor is what Klaviyo's limits allow: for each account, each
+//! operation's calls need at least [`floor_secs`] of that operation's burst
+//! and steady windows; an account needs its slowest operation's time, and
+//! accounts are independent, so the portfolio needs its slowest account's.
+//! The ratio of wall time to that floor is how much the scanner wastes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::info;
+
+use crate::app::{App, AppError};
+use crate::chat::console::ConsoleChat;
+use crate::clock::{SharedClock, SimClock};
+use crate::config::Concurrency;
+use crate::demo::{config_for, demo_start};
+use crate::domain::ClientSlug;
+use crate::klaviyo::floor_secs;
+use crate::message::Adapters;
+use crate::scheduler;
+use crate::simulator::Simulator;
+use crate::store::Store;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ScanBench {
+    /// Accounts (simulated brands, one client each).
+    pub accounts: usize,
+    /// One account at a time (the naive baseline) instead of the scheduler's gate.
+    pub sequential: bool,
+    /// Portfolio seed.
+    pub seed: u64,
+}
+
+impl Default for ScanBench {
+    fn default() -> Self {
+        Self {
+            accounts: 50,
+            sequential: false,
+            seed: 42,
+        }
+    }
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanFigures {
+    /// Accounts scanned.
+    pub accounts: usize,
+    /// Scans that finished without an error.
+    pub scanned: usize,
+    /// Klaviyo API calls made.
+    pub calls: u64,
+    /// Wall time of the whole portfolio scan.
+    pub wall_s: f64,
+    /// The least time Klaviyo's rate limits allow for those calls.
+    pub floor_s: f64,
+    /// 429s received.
+    pub http_429: u64,
+    /// Peak resident memory of the process.
+    pub peak_rss_mb: f64,
+    /// Most scans that ran at once.
+    pub peak_concurrency: usize,
+}
+
+impl ScanFigures {
+    /// Wall time over the floor.
+    pub fn ratio(&self) -> f64 {
+        if self.floor_s > 0.0 {
+            self.wall_s / self.floor_s
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// The bench's last line, in the format.
+    pub fn last_line(&self) -> String {
+        format!(
+            "scan: accounts={} calls={} wall_s={:.2} floor_s={:.2} ratio={:.3} http_429={} peak_rss_mb={:.1}",
+            self.accounts,
+            self.calls,
+            self.wall_s,
+            self.floor_s,
+            self.ratio(),
+            self.http_429,
+            self.peak_rss_mb
+        )
+    }
+}
+
+/// Peak resident set size of this process in MB (`VmHWM`), where the OS tells it.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Scans a fresh portfolio of `opts.accounts` once, with its database in `dir`.
+pub async fn scan(opts: &ScanBench, dir: &std::path::Path) -> Result<ScanFigures, AppError> {
+    let clock = SimClock::frozen(demo_start());
+    let shared: SharedClock = Arc::new(clock);
+    let sim = Simulator::new(opts.seed, opts.accounts, shared.clone());
+    let (addr, server) = sim
+        .serve(([127, 0, 0, 1], 0).into())
+        .await
+        .map_err(|e| AppError::Startup(format!("could not start the simulator: {e}")))?;
+    let brands = sim.brands();
+    let cfg = config_for(&brands, &format!("http://{addr}"), dir.to_path_buf());
+    let store = Store::open_file(&dir.join("lookout.db")).await?;
+    let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
+    let app = App::new(cfg, store, shared, Adapters::one(chat)).await?;
+    let slugs: Vec<ClientSlug> = app
+        .clients
+        .all()
+        .iter()
+        .map(|c| c.profile.slug.clone())
+        .collect();
+    let concurrency = if opts.sequential {
+        Concurrency::Fixed(1)
+    } else {
+        app.config.scan.concurrency()
+    };
+    info!(
+        accounts = slugs.len(),
+        ?concurrency,
+        "scanning the portfolio"
+    );
+
+    let started = Instant::now();
+    let outcome = scheduler::scan_all(&app, &slugs, concurrency, "bench").await;
+    let wall_s = started.elapsed().as_secs_f64();
+    server.abort();
+
+    let mut calls = 0;
+    let mut scanned = 0;
+    for r in &outcome.results {
+        match r {
+            Ok(report) => {
+                calls += report.api_calls;
+                scanned += 1;
+            }
+            Err(e) => tracing::warn!(error = %e, "a bench scan failed"),
+        }
+    }
+    let floor_s = slugs
+        .iter()
+        .map(|s| {
+            app.klaviyo
+                .usage(s.as_str())
+                .iter()
+                .map(|u| floor_secs(u.calls, u.limit))
+                .fold(0.0, f64::max)
+        })
+        .fold(0.0, f64::max);
+    Ok(ScanFigures {
+        accounts: slugs.len(),
+        scanned,
+        calls,
+        wall_s,
+        floor_s,
+        http_429: app.klaviyo.throttled_total(),
+        peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
+        peak_concurrency: outcome.peak_concurrency,
+    })
+}

@@ -1,0 +1,89 @@
+//! Live heap accounting, so the scan gate can bound concurrency by memory.
+//!
+//! [`Counting`] wraps the system allocator and keeps one relaxed atomic
+//! count of the bytes in use. Resident memory (RSS) would not do: the
+//! allocator keeps freed pages, so RSS stays at its peak after a burst of
+//! scans and a gate reading it would never open again.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// The system allocator, counting the bytes it hands out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counting;
+
+// SAFETY: every call is passed through to `System` unchanged; the counter is
+// only arithmetic on the sizes, and never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, i.e. from `System`.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as for `dealloc` and `alloc`.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_add(new_size, Ordering::Relaxed);
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+/// Bytes of heap in use, when [`Counting`] is the global allocator.
+pub fn heap_bytes() -> Option<usize> {
+    let live = LIVE.load(Ordering::Relaxed);
+    (live > 0).then_some(live)
+}
+
+/// Resident memory of the process now (not the peak), where the OS tells it.
+pub fn rss_bytes() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Memory in use by this process: the live heap if counted, else resident memory.
+pub fn in_use_bytes() -> Option<usize> {
+    heap_bytes().or_else(rss_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heap_count_follows_allocations() {
+        let before = heap_bytes().expect("the counting allocator is installed in lib.rs");
+        let big = vec![7u8; 8 << 20];
+        let during = heap_bytes().unwrap();
+        // Other test threads allocate too; 8 MB stands well above their noise.
+        assert!(during >= before + (6 << 20), "{before} -> {during}");
+        drop(big);
+        let after = heap_bytes().unwrap();
+        assert!(after + (6 << 20) <= during, "{during} -> {after}");
+        assert!(in_use_bytes().is_some());
+    }
+}
