@@ -704,3 +704,142 @@ async fn newest_event_and_admin_surface() {
     let t = DateTime::parse_from_rfc3339(clock["now"].as_str().unwrap()).unwrap();
     assert_eq!(t.with_timezone(&Utc), app.clock.now());
 }
+
+#[tokio::test]
+async fn revision_2026_10_15_campaigns_carry_a_definition() {
+    let app = spawn().await;
+    let key = format!("Klaviyo-API-Key {}", app.key("acme"));
+    let url = format!(
+        "{}/api/campaigns?filter=equals(messages.channel,'email')",
+        app.base
+    );
+    let get = |rev: &'static str| {
+        app.http
+            .get(&url)
+            .header("Authorization", &key)
+            .header("revision", rev)
+            .send()
+    };
+    let new: Value = get("2026-10-15").await.unwrap().json().await.unwrap();
+    let c = &new["data"][0];
+    let attrs = c["attributes"].as_object().unwrap();
+    assert!(
+        attrs
+            .keys()
+            .all(|k| ["created_at", "updated_at", "definition"].contains(&k.as_str())),
+        "{attrs:?}"
+    );
+    assert!(
+        c["attributes"]["definition"]["name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty())
+    );
+    let id = c["id"].as_str().unwrap();
+    // 2026-07-15 keeps the flat shape for the same campaign.
+    let old: Value = get("2026-07-15").await.unwrap().json().await.unwrap();
+    let same = old["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == id)
+        .expect("same campaign at 2026-07-15");
+    assert_eq!(
+        same["attributes"]["name"],
+        c["attributes"]["definition"]["name"]
+    );
+    assert!(same["attributes"].get("definition").is_none());
+    // A revision the simulator does not implement is Klaviyo's 400.
+    for rev in ["2026-11-01", "2025-01-15", "2026-7-15"] {
+        let r = get(rev).await.unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{rev}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["source"]["parameter"], "revision");
+        let detail = body["errors"][0]["detail"].as_str().unwrap();
+        assert!(detail.contains("2026-07-15, 2026-10-15"), "{detail}");
+    }
+}
+
+#[tokio::test]
+async fn flow_report_rates_follow_the_event_model_and_faults() {
+    let app = spawn().await;
+    app.sim.set_rate_limits(false);
+    let report = |slug: &'static str, orders: String| {
+        let body = json!({"data": {"type": "flow-values-report", "attributes": {
+            "statistics": ["recipients", "bounce_rate", "spam_complaint_rate"],
+            "timeframe": {"key": "last_7_days"},
+            "conversion_metric_id": orders,
+        }}});
+        let key = format!("Klaviyo-API-Key {}", app.key(slug));
+        let url = format!("{}/api/flow-values-reports", app.base);
+        let http = app.http.clone();
+        async move {
+            let r = http
+                .post(url)
+                .header("revision", REVISION)
+                .header("Authorization", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let bounce = |doc: &Value| -> f64 {
+        let rows = doc["data"]["attributes"]["results"].as_array().unwrap();
+        let email: Vec<&Value> = rows
+            .iter()
+            .filter(|r| r["groupings"]["send_channel"] == "email")
+            .collect();
+        assert!(!email.is_empty());
+        email
+            .iter()
+            .map(|r| r["statistics"]["bounce_rate"].as_f64().unwrap())
+            .sum::<f64>()
+            / email.len() as f64
+    };
+    let acme_orders = app.metric_id("acme", "Placed Order").await;
+    let ivy_orders = app.metric_id("ivy-lane", "Placed Order").await;
+    let (s, healthy) = report("acme", acme_orders.clone()).await;
+    assert_eq!(s, 200, "{healthy}");
+    let (_, ivy) = report("ivy-lane", ivy_orders).await;
+    assert!(bounce(&healthy) < 0.004, "acme {}", bounce(&healthy));
+    assert!(
+        (0.008..0.012).contains(&bounce(&ivy)),
+        "ivy-lane {}",
+        bounce(&ivy)
+    );
+    // A bounce spike over the whole week shows in the report.
+    app.sim.inject(Fault {
+        brand: "acme".into(),
+        kind: FaultKind::BounceSpike,
+        at: app.clock.now() - Duration::days(8),
+        until: None,
+    });
+    let (_, spiked) = report("acme", acme_orders.clone()).await;
+    assert!(
+        (0.06..0.1).contains(&bounce(&spiked)),
+        "spiked {}",
+        bounce(&spiked)
+    );
+    // Required attributes are checked as Klaviyo does.
+    let key = format!("Klaviyo-API-Key {}", app.key("acme"));
+    let r = app
+        .http
+        .post(format!("{}/api/flow-values-reports", app.base))
+        .header("revision", REVISION)
+        .header("Authorization", &key)
+        .json(
+            &json!({"data": {"type": "flow-values-report", "attributes": {
+            "statistics": ["recipients"], "conversion_metric_id": acme_orders,
+            "timeframe": {"start": "2025-01-01T00:00:00Z", "end": "2026-06-01T00:00:00Z"}}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["source"]["pointer"],
+        "/data/attributes/timeframe"
+    );
+}

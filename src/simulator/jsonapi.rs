@@ -11,10 +11,27 @@ use super::hash::{hash, mix, str_hash};
 /// The media type of every Klaviyo response.
 pub(crate) const JSON_API: &str = "application/vnd.api+json";
 
-/// Oldest and newest `revision` the simulator accepts.
-pub(crate) const REVISION_MIN: &str = "2026-07-15";
-/// See [`REVISION_MIN`].
-pub(crate) const REVISION_MAX: &str = "2026-10-15";
+/// An API revision the simulator implements: responses take its shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Revision {
+    /// `2026-07-15`: the revision of the bundled OpenAPI document (and Lookout's client).
+    V2026_07_15,
+    /// `2026-10-15`: campaigns carry `created_at`, `updated_at` and a `definition` object.
+    V2026_10_15,
+}
+
+impl Revision {
+    /// Every implemented revision, oldest first.
+    pub(crate) const ALL: [Revision; 2] = [Revision::V2026_07_15, Revision::V2026_10_15];
+
+    /// The revision's date, as sent in the `revision` header.
+    pub(crate) fn date(self) -> &'static str {
+        match self {
+            Revision::V2026_07_15 => "2026-07-15",
+            Revision::V2026_10_15 => "2026-10-15",
+        }
+    }
+}
 
 /// An error answer in Klaviyo's shape.
 #[derive(Debug, Clone)]
@@ -85,14 +102,14 @@ impl ApiError {
         }
     }
 
-    /// 405 `method_not_allowed`.
-    pub(crate) fn method_not_allowed(method: &str) -> Self {
+    /// 405 `method_not_allowed`; `allowed` is the method the path takes.
+    pub(crate) fn method_not_allowed(method: &str, allowed: &str) -> Self {
         Self {
             status: StatusCode::METHOD_NOT_ALLOWED,
             code: "method_not_allowed",
             title: "Method not allowed.",
             detail: format!(
-                "Method \"{method}\" not allowed: this is a read-only simulator path; use GET."
+                "Method \"{method}\" not allowed: the simulator serves this path with {allowed} only."
             ),
             source: None,
             retry_after: None,
@@ -176,10 +193,20 @@ fn error_id(detail: &str) -> String {
     )
 }
 
-/// Checks the `revision` header: a date (optionally `.suffix`) in the supported range.
-pub(crate) fn check_revision(value: Option<&str>) -> Result<(), ApiError> {
+/// Checks the `revision` header (`YYYY-MM-DD`, optionally `.suffix`) and
+/// picks the shapes to answer with. A date between two implemented revisions
+/// gets the newest one not after it (Klaviyo serves the shapes in force on
+/// that date); a missing or malformed header, or a date before the oldest or
+/// after the newest implemented revision, is a 400 naming the supported ones.
+pub(crate) fn check_revision(value: Option<&str>) -> Result<Revision, ApiError> {
+    let supported = Revision::ALL
+        .iter()
+        .map(|r| r.date())
+        .collect::<Vec<_>>()
+        .join(", ");
     let hint = format!(
-        "send a `revision` header dated {REVISION_MIN} to {REVISION_MAX}, e.g. `revision: {REVISION_MIN}`"
+        "the simulator implements revisions {supported}; send one of them, e.g. `revision: {}`",
+        Revision::V2026_07_15.date()
     );
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Err(ApiError::bad_param(
@@ -187,19 +214,24 @@ pub(crate) fn check_revision(value: Option<&str>) -> Result<(), ApiError> {
             format!("Missing revision header: {hint}."),
         ));
     };
-    let date = v.split('.').next().unwrap_or(v);
-    let ok = NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok_and(|d| {
-        let lo = NaiveDate::parse_from_str(REVISION_MIN, "%Y-%m-%d");
-        let hi = NaiveDate::parse_from_str(REVISION_MAX, "%Y-%m-%d");
-        matches!((lo, hi), (Ok(lo), Ok(hi)) if d >= lo && d <= hi)
+    let date = v.split_once('.').map_or(v, |(d, _)| d);
+    let parsed = NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .ok()
+        .filter(|_| date.len() == 10);
+    let picked = parsed.and_then(|d| {
+        Revision::ALL
+            .iter()
+            .rev()
+            .copied()
+            .find(|r| NaiveDate::parse_from_str(r.date(), "%Y-%m-%d").is_ok_and(|rd| rd <= d))
     });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_param(
+    let newest = Revision::ALL[Revision::ALL.len() - 1].date();
+    match (parsed, picked) {
+        (Some(d), Some(r)) if d.format("%Y-%m-%d").to_string().as_str() <= newest => Ok(r),
+        _ => Err(ApiError::bad_param(
             "revision",
-            format!("Invalid revision `{v}`: {hint}."),
-        ))
+            format!("Invalid or unsupported revision `{v}`: {hint}."),
+        )),
     }
 }
 
@@ -450,9 +482,22 @@ mod tests {
 
     #[test]
     fn revision_range_and_format() {
-        assert!(check_revision(Some("2026-07-15")).is_ok());
-        assert!(check_revision(Some("2026-10-15")).is_ok());
-        assert!(check_revision(Some("2026-09-01.pre")).is_ok());
+        assert_eq!(
+            check_revision(Some("2026-07-15")).ok(),
+            Some(Revision::V2026_07_15)
+        );
+        assert_eq!(
+            check_revision(Some("2026-10-15")).ok(),
+            Some(Revision::V2026_10_15)
+        );
+        assert_eq!(
+            check_revision(Some("2026-09-01.pre")).ok(),
+            Some(Revision::V2026_07_15)
+        );
+        assert_eq!(
+            check_revision(Some("2026-10-15.pre")).ok(),
+            Some(Revision::V2026_10_15)
+        );
         for bad in [
             None,
             Some(""),
@@ -460,10 +505,12 @@ mod tests {
             Some("2026-10-16"),
             Some("latest"),
             Some("2026-13-01"),
+            Some("2026-7-15"),
+            Some("2027-01-15"),
         ] {
             let e = check_revision(bad).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST);
-            assert!(e.detail.contains("2026-07-15"), "{}", e.detail);
+            assert!(e.detail.contains("2026-07-15, 2026-10-15"), "{}", e.detail);
         }
     }
 

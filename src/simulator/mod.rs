@@ -6,20 +6,26 @@
 //! demo, every test and every benchmark.
 //!
 //! Modules: `portfolio` (brands and their configuration), `data` (events and
-//! aggregates), `faults`, `ratelimit` (real-time per-account limits),
-//! `jsonapi` (errors, filters, cursors), `oauth` (Klaviyo's OAuth: the
+//! aggregates), `content` (flow actions and messages, templates, segments,
+//! tags, forms, catalog, webhooks, profiles), `faults`, `ratelimit`
+//! (real-time per-account limits), `jsonapi` (errors, filters, cursors,
+//! revisions), `query` and `params` (each operation's query parameters, from
+//! the spec), `oauth` (Klaviyo's OAuth: the
 //! authorize page, token and revoke endpoints, and Bearer tokens) and `routes`
 //! (the HTTP surface, including the `/__sim/*` admin paths).
 //!
 //! Credentials on `/api/...`: `Klaviyo-API-Key pk_...` (a private key, with
 //! every read scope) or `Bearer <OAuth access token>` (the scopes granted).
 
+mod content;
 mod data;
 mod faults;
 pub(crate) mod hash;
 mod jsonapi;
 mod oauth;
+mod params;
 mod portfolio;
+mod query;
 mod ratelimit;
 mod routes;
 
@@ -32,6 +38,7 @@ use chrono::{DateTime, Utc};
 
 pub use faults::{Fault, FaultKind, UnknownFault};
 pub use oauth::{OAUTH_CLIENT_ID, OAuthGrantInfo};
+pub use query::{QUERY_PARAMS, QueryParams};
 
 use crate::clock::SharedClock;
 use crate::config::Secret;
@@ -42,15 +49,34 @@ pub const SERVED_PATHS: &[(&str, &str)] = &[
     ("GET", "/api/accounts/{id}"),
     ("GET", "/api/flows"),
     ("GET", "/api/flows/{id}"),
+    ("GET", "/api/flows/{id}/flow-actions"),
+    ("GET", "/api/flow-actions/{id}"),
+    ("GET", "/api/flow-actions/{id}/flow-messages"),
+    ("GET", "/api/flow-messages/{id}"),
     ("GET", "/api/campaigns"),
+    ("GET", "/api/campaigns/{id}"),
+    ("GET", "/api/campaigns/{id}/campaign-messages"),
+    ("GET", "/api/campaign-messages/{id}"),
     ("GET", "/api/lists"),
     ("GET", "/api/lists/{id}"),
     ("GET", "/api/lists/{id}/flow-triggers"),
+    ("GET", "/api/segments"),
+    ("GET", "/api/segments/{id}"),
     ("GET", "/api/metrics"),
     ("GET", "/api/metrics/{id}"),
     ("GET", "/api/metrics/{id}/flow-triggers"),
     ("GET", "/api/events"),
+    ("GET", "/api/profiles"),
+    ("GET", "/api/templates"),
+    ("GET", "/api/templates/{id}"),
+    ("GET", "/api/tags"),
+    ("GET", "/api/forms"),
+    ("GET", "/api/catalog-items"),
+    ("GET", "/api/webhooks"),
     ("POST", "/api/metric-aggregates"),
+    ("POST", "/api/flow-values-reports"),
+    ("POST", "/api/campaign-values-reports"),
+    ("POST", "/api/form-values-reports"),
 ];
 
 /// Every `(method, path)` of the simulator's OAuth server (see the `oauth` module).

@@ -17,7 +17,22 @@
 //! | 11 | kestrel | email campaigns paused: none in the 20 days before the simulator started |
 //! | 12 | lumen | none (a Canadian brand: `CAD`, `America/Toronto`, jurisdictions `CA`) |
 //! | 13 | mistral | hostile names: its main list (single opt-in; jurisdictions `US`, `EU`), a second single opt-in list of 10,000 characters, its abandoned-checkout flow and its email campaigns carry chat markup, mentions, links, bidi and zero-width characters, newlines and terminal escapes |
-//! | 14+ | nimbus, ... then `brand-21`, ... | none |
+//! | 14 | nimbus | none in the 12-brand checks; its Welcome flow (live) has its second email step in `draft` (flow-message-draft) |
+//! | 15 | orchid | post-purchase emails with smart sending on (flow-smart-sending-off-transactional) |
+//! | 16 | pinecrest | abandoned-checkout email last updated 430 days before the start (flow-stale-content) |
+//! | 17 | quarry | abandoned-checkout template with "Lorem ipsum" and `{{ first_name }}` without a default (content-placeholder-text) |
+//! | 18 | rowan | campaign templates without an unsubscribe link (deliv-one-click-unsubscribe) |
+//! | 19 | sable | catalog items last synced 10 days before the start (integration-catalog-stale) |
+//! | 20 | tundra | 62% of the main list in the "Unengaged (180+ days)" segment (list-unengaged-share) |
+//! | 21+ | `brand-21`, ... | none |
+//!
+//! Every brand also has (see `content`): flow actions and messages per flow
+//! role (post-purchase emails with smart sending off, others on; messages
+//! edited within 200 days), one template per flow email plus three campaign
+//! templates (unsubscribe link, `{{ first_name|default:'there' }}`), five
+//! segments (30% unengaged), four tags, three forms (two live), 24 catalog
+//! items synced daily, a 50,000-profile pool, and every third brand
+//! (bluebird, ember, ...) one webhook.
 //!
 //! mistral is outside the default 12-brand portfolio: tests that want it
 //! (`tests/hostile_input.rs`) ask for 13 brands or more. Its names exercise the
@@ -384,6 +399,8 @@ pub(crate) struct Brand {
     pub(crate) email_pause: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// First day of the campaign calendar.
     pub(crate) calendar_start: DateTime<Utc>,
+    /// The day the simulator started; configuration dates lie before it.
+    pub(crate) origin: DateTime<Utc>,
 }
 
 impl Brand {
@@ -803,6 +820,16 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
         );
     }
 
+    // pinecrest's abandoned-checkout email was last edited over a year ago
+    // (see `content`), so its flow must be older than that.
+    if i == 15
+        && let Some(f) = flows
+            .iter_mut()
+            .find(|f| f.role == FlowRole::AbandonedCheckout)
+    {
+        f.created = f.created.min(origin - Duration::days(560));
+    }
+
     // Event rates.
     let scale = if healthy { 1.0 } else { rng.float(0.5, 2.5) };
     let received = 250.0 * scale * rng.float(0.9, 1.1);
@@ -852,6 +879,7 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
         email_gap_days,
         email_pause,
         calendar_start: origin - Duration::days(200),
+        origin,
     }
 }
 

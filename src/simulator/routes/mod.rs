@@ -1,11 +1,18 @@
-//! The HTTP surface: Klaviyo's read paths under `/api/` (one dispatcher, so
-//! 404/405, revision, auth, scopes, request faults and rate limits apply
-//! uniformly, in that order), the OAuth server's `/oauth/*` paths (see the
-//! `oauth` module) and the simulator's own `/__sim/*` admin paths.
+//! The HTTP surface: Klaviyo's paths under `/api/` (one dispatcher, so
+//! 404/405, revision, auth, scopes, request faults, rate limits and query
+//! checks apply uniformly, in that order), the OAuth server's `/oauth/*` paths
+//! (see the `oauth` module) and the simulator's own `/__sim/*` admin paths.
 //!
+//! [`super::SERVED_PATHS`] is the one list of routes: [`dispatch`] matches a
+//! request against it and hands the path template to one handler per
+//! operation. Resource families live in `flows`, `campaigns`, `content` and
+//! `reports`; accounts, lists, metrics, events and aggregates are here.
+//!
+//! Query strings are checked against the spec's parameters (the `query`
+//! module); sparse fieldsets and `include` are applied to every document.
 //! Known simplifications: metric aggregates bucket days, weeks (from Monday)
 //! and months in UTC whatever `timezone` says, do not support `by`, and report
-//! `unique` equal to `count`; sparse fieldsets and `include` are ignored.
+//! `unique` equal to `count`; profiles sort by `created`/`id` only.
 //!
 //! Admin paths (plain JSON, no auth): `GET /__sim/brands`, `GET /__sim/faults`,
 //! `POST /__sim/faults` with `{"brand","fault","at"?,"until"?}` (201, or 400 for
@@ -14,12 +21,17 @@
 //! `GET /__sim/clock`, and `GET /__sim/oauth/grants` (each brand's OAuth
 //! grants: scopes, dates and counts, never token values).
 
+mod campaigns;
+mod content;
+mod flows;
+mod reports;
+
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use chrono::{DateTime, Duration, Utc};
@@ -30,12 +42,11 @@ use super::data::{Ev, EventSource, Interval};
 use super::faults::{Fault, FaultKind};
 use super::hash::{base62, hash, str_hash};
 use super::jsonapi::{
-    ApiError, Cond, check_revision, decode_cursor, encode_cursor, json_api, matches, parse_filter,
-    parse_time, ts,
+    ApiError, Cond, Revision, check_revision, decode_cursor, encode_cursor, json_api, matches,
+    parse_filter, parse_time, ts,
 };
-use super::portfolio::{
-    Brand, CampaignDef, FlowDef, FlowRole, ListDef, MetricDef, SimMetric, Trigger,
-};
+use super::portfolio::{Brand, FlowDef, FlowRole, ListDef, MetricDef, SimMetric, Trigger};
+use super::query::{self as q, apply_fieldsets};
 use super::{Inner, STORM_RETRY_AFTER_SECS};
 use crate::klaviyo::limits;
 
@@ -56,106 +67,72 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .with_state(inner)
 }
 
-/// A Klaviyo route the simulator serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Route {
-    Accounts,
-    Account(String),
-    Flows,
-    Flow(String),
-    Campaigns,
-    Lists,
-    List(String),
-    ListFlowTriggers(String),
-    Metrics,
-    Metric(String),
-    MetricFlowTriggers(String),
-    Events,
-    MetricAggregates,
-}
-
-impl Route {
-    fn parse(path: &str) -> Option<Self> {
-        let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-        let id = |s: &str| s.to_owned();
-        Some(match segs.as_slice() {
-            ["api", "accounts"] => Route::Accounts,
-            ["api", "accounts", a] => Route::Account(id(a)),
-            ["api", "flows"] => Route::Flows,
-            ["api", "flows", a] => Route::Flow(id(a)),
-            ["api", "campaigns"] => Route::Campaigns,
-            ["api", "lists"] => Route::Lists,
-            ["api", "lists", a] => Route::List(id(a)),
-            ["api", "lists", a, "flow-triggers"] => Route::ListFlowTriggers(id(a)),
-            ["api", "metrics"] => Route::Metrics,
-            ["api", "metrics", a] => Route::Metric(id(a)),
-            ["api", "metrics", a, "flow-triggers"] => Route::MetricFlowTriggers(id(a)),
-            ["api", "events"] => Route::Events,
-            ["api", "metric-aggregates"] => Route::MetricAggregates,
-            _ => return None,
-        })
-    }
-
-    fn method(&self) -> Method {
-        if *self == Route::MetricAggregates {
-            Method::POST
-        } else {
-            Method::GET
+/// The served operation a path names: its method, template and `{id}`.
+fn route(path: &str) -> Option<(&'static str, &'static str, String)> {
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    super::SERVED_PATHS.iter().find_map(|&(method, tpl)| {
+        let t: Vec<&str> = tpl.split('/').collect();
+        if t.len() != segs.len() {
+            return None;
         }
-    }
+        let mut id = String::new();
+        for (a, b) in t.iter().zip(&segs) {
+            if *a == "{id}" && !b.is_empty() {
+                id = (*b).to_owned();
+            } else if a != b {
+                return None;
+            }
+        }
+        Some((method, tpl, id))
+    })
 }
 
-/// What a handler gets: the brand, the time, the query and where links point.
-struct Ctx<'a> {
-    brand: &'a Brand,
-    now: DateTime<Utc>,
-    faults: Vec<Fault>,
-    base: String,
-    path: String,
-    query: Vec<(String, String)>,
+/// What a handler gets: the brand, the time, the checked query and where links point.
+pub(super) struct Ctx<'a> {
+    pub(super) brand: &'a Brand,
+    pub(super) now: DateTime<Utc>,
+    pub(super) faults: Vec<Fault>,
+    pub(super) base: String,
+    pub(super) path: String,
+    pub(super) q: q::Query,
+    pub(super) rev: Revision,
 }
 
 impl Ctx<'_> {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
     /// The request's own URL.
-    fn self_link(&self) -> String {
+    pub(super) fn self_link(&self) -> String {
         self.link_with(None)
     }
 
     /// The request URL with `page[cursor]` replaced by `cursor` (or dropped).
-    fn link_with(&self, cursor: Option<&str>) -> String {
+    pub(super) fn link_with(&self, cursor: Option<&str>) -> String {
         let mut url = match reqwest::Url::parse(&format!("{}{}", self.base, self.path)) {
             Ok(u) => u,
             Err(_) => return format!("{}{}", self.base, self.path),
         };
         let pairs: Vec<&(String, String)> = self
-            .query
+            .q
+            .raw
             .iter()
             .filter(|(k, _)| k != "page[cursor]")
             .collect();
         if !pairs.is_empty() || cursor.is_some() {
-            let mut q = url.query_pairs_mut();
+            let mut qp = url.query_pairs_mut();
             for (k, v) in pairs {
-                q.append_pair(k, v);
+                qp.append_pair(k, v);
             }
             if let Some(c) = cursor {
-                q.append_pair("page[cursor]", c);
+                qp.append_pair("page[cursor]", c);
             }
         }
         url.to_string()
     }
 
-    fn link(&self, rest: &str) -> String {
+    pub(super) fn link(&self, rest: &str) -> String {
         format!("{}/api/{}/", self.base, rest)
     }
 
-    fn rel(&self, kind: &str, id: &str, rel: &str) -> Value {
+    pub(super) fn rel(&self, kind: &str, id: &str, rel: &str) -> Value {
         json!({
             "links": {
                 "self": self.link(&format!("{kind}/{id}/relationships/{rel}")),
@@ -163,12 +140,27 @@ impl Ctx<'_> {
             }
         })
     }
+
+    /// A relationship with resource linkage: `data` is one `(type, id)`, or a
+    /// list; `null` (nothing linked) leaves `data` out, as the spec has no null linkage.
+    pub(super) fn rel_data(&self, kind: &str, id: &str, rel: &str, data: Value) -> Value {
+        let mut r = self.rel(kind, id, rel);
+        if !data.is_null() {
+            r["data"] = data;
+        }
+        r
+    }
+}
+
+/// A `{"type","id"}` resource identifier.
+pub(super) fn ident(kind: &str, id: &str) -> Value {
+    json!({ "type": kind, "id": id })
 }
 
 async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
-    let Some(route) = Route::parse(&path) else {
+    let Some((method, tpl, id)) = route(&path) else {
         return ApiError::not_found(format!(
             "No API route at `{path}`: the simulator serves {}.",
             super::SERVED_PATHS
@@ -179,17 +171,18 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         ))
         .into_response();
     };
-    if parts.method != route.method() {
-        let mut r = ApiError::method_not_allowed(parts.method.as_str()).into_response();
-        if let Ok(v) = route.method().as_str().parse() {
+    if parts.method.as_str() != method {
+        let mut r = ApiError::method_not_allowed(parts.method.as_str(), method).into_response();
+        if let Ok(v) = method.parse() {
             r.headers_mut().insert(header::ALLOW, v);
         }
         return r;
     }
     let headers = &parts.headers;
-    if let Err(e) = check_revision(headers.get("revision").and_then(|v| v.to_str().ok())) {
-        return e.into_response();
-    }
+    let rev = match check_revision(headers.get("revision").and_then(|v| v.to_str().ok())) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
     let now = inner.now();
     let auth = match authenticate(&inner, headers, now) {
         Ok(a) => a,
@@ -219,7 +212,8 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         }
         _ => {}
     }
-    if let Some(op) = limits::operation(parts.method.as_str(), &path)
+    let op = limits::operation(method, &path);
+    if let Some(op) = op
         && let Some(missing) = op.scopes.iter().find(|s| !auth.scopes.has(s))
     {
         return ApiError::permission_denied(format!(
@@ -237,18 +231,25 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         return ApiError::throttled(STORM_RETRY_AFTER_SECS).into_response();
     }
     if inner.rate_limited()
-        && let Some(op) = limits::operation(parts.method.as_str(), &path)
+        && let Some(op) = op
         && let Err(secs) = inner.limiter.check(idx, op, tokio::time::Instant::now())
     {
         tracing::debug!(brand = %brand.slug, path = op.path, secs, "simulator throttled a request");
         return ApiError::throttled(secs).into_response();
     }
-    let query = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
-        Ok(Query(q)) => q,
+    let raw = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
+        Ok(Query(raw)) => raw,
         Err(e) => {
             return ApiError::bad_param("query", format!("Malformed query string: {e}."))
                 .into_response();
         }
+    };
+    let Some(params) = q::params_for(method, tpl) else {
+        return ApiError::not_found(format!("No API route at `{path}`.")).into_response();
+    };
+    let query = match q::check(params, raw) {
+        Ok(query) => query,
+        Err(e) => return e.into_response(),
     };
     let host = headers
         .get(header::HOST)
@@ -260,33 +261,128 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         faults,
         base: format!("http://{host}"),
         path: path.clone(),
-        query,
+        q: query,
+        rev,
     };
-    let result = match route {
-        Route::Accounts => Ok(accounts(&ctx)),
-        Route::Account(id) => account(&ctx, &id),
-        Route::Flows => flows(&ctx),
-        Route::Flow(id) => flow(&ctx, &id),
-        Route::Campaigns => campaigns(&ctx),
-        Route::Lists => lists(&ctx),
-        Route::List(id) => list(&ctx, &id),
-        Route::ListFlowTriggers(id) => list_flow_triggers(&ctx, &id),
-        Route::Metrics => metrics(&ctx),
-        Route::Metric(id) => metric(&ctx, &id),
-        Route::MetricFlowTriggers(id) => metric_flow_triggers(&ctx, &id),
-        Route::Events => events(&ctx),
-        Route::MetricAggregates => match axum::body::to_bytes(body, MAX_BODY).await {
-            Ok(bytes) => metric_aggregates(&ctx, &bytes),
-            Err(_) => Err(ApiError::bad_body(
-                "/data",
-                format!("Request body unreadable or over {MAX_BODY} bytes."),
-            )),
-        },
+    let body = if method == "POST" {
+        match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return ApiError::bad_body(
+                    "/data",
+                    format!("Request body unreadable or over {MAX_BODY} bytes."),
+                )
+                .into_response();
+            }
+        }
+    } else {
+        Bytes::new()
     };
-    match result {
-        Ok(v) => json_api(StatusCode::OK, &v),
+    match dispatch(&ctx, tpl, &id, &body) {
+        Ok(mut doc) => {
+            add_included(&ctx, &mut doc);
+            apply_fieldsets(&mut doc, &ctx.q);
+            json_api(StatusCode::OK, &doc)
+        }
         Err(e) => e.into_response(),
     }
+}
+
+/// One handler per served operation, by path template.
+fn dispatch(ctx: &Ctx, tpl: &str, id: &str, body: &Bytes) -> Result<Value, ApiError> {
+    match tpl {
+        "/api/accounts" => Ok(accounts(ctx)),
+        "/api/accounts/{id}" => account(ctx, id),
+        "/api/flows" => flows(ctx),
+        "/api/flows/{id}" => flow(ctx, id),
+        "/api/flows/{id}/flow-actions" => flows::flow_actions(ctx, id),
+        "/api/flow-actions/{id}" => flows::flow_action(ctx, id),
+        "/api/flow-actions/{id}/flow-messages" => flows::action_messages(ctx, id),
+        "/api/flow-messages/{id}" => flows::flow_message(ctx, id),
+        "/api/campaigns" => campaigns::campaigns(ctx),
+        "/api/campaigns/{id}" => campaigns::campaign(ctx, id),
+        "/api/campaigns/{id}/campaign-messages" => campaigns::campaign_messages(ctx, id),
+        "/api/campaign-messages/{id}" => campaigns::campaign_message(ctx, id),
+        "/api/lists" => lists(ctx),
+        "/api/lists/{id}" => list(ctx, id),
+        "/api/lists/{id}/flow-triggers" => list_flow_triggers(ctx, id),
+        "/api/segments" => content::segments(ctx),
+        "/api/segments/{id}" => content::segment(ctx, id),
+        "/api/metrics" => metrics(ctx),
+        "/api/metrics/{id}" => metric(ctx, id),
+        "/api/metrics/{id}/flow-triggers" => metric_flow_triggers(ctx, id),
+        "/api/events" => events(ctx),
+        "/api/profiles" => content::profiles(ctx),
+        "/api/templates" => content::templates(ctx),
+        "/api/templates/{id}" => content::template(ctx, id),
+        "/api/tags" => content::tags(ctx),
+        "/api/forms" => content::forms(ctx),
+        "/api/catalog-items" => content::catalog_items(ctx),
+        "/api/webhooks" => content::webhooks(ctx),
+        "/api/metric-aggregates" => metric_aggregates(ctx, body),
+        "/api/flow-values-reports" => reports::flow_values(ctx, body),
+        "/api/campaign-values-reports" => reports::campaign_values(ctx, body),
+        "/api/form-values-reports" => reports::form_values(ctx, body),
+        other => Err(ApiError::not_found(format!(
+            "`{other}` is listed as served but has no handler."
+        ))),
+    }
+}
+
+/// Resolves `(type, id)` to a full resource of this brand, for `included`.
+fn resolve(ctx: &Ctx, kind: &str, id: &str) -> Option<Value> {
+    let b = ctx.brand;
+    match kind {
+        "flow" => b
+            .flows
+            .iter()
+            .find(|f| f.id == id)
+            .map(|f| flow_res(ctx, f)),
+        "flow-action" | "flow-message" => flows::resolve(ctx, kind, id),
+        "template" | "tag" | "tag-group" | "segment" | "catalog-variant" | "webhook-topic"
+        | "profile" => content::resolve(ctx, kind, id),
+        "campaign" | "campaign-message" => campaigns::resolve(ctx, kind, id),
+        "metric" => b.metric_by_id(id).map(|m| metric_res(ctx, m)),
+        _ => None,
+    }
+}
+
+/// Fills `included` with the resources `include=` names, from the linkage
+/// in each primary resource's relationships.
+fn add_included(ctx: &Ctx, doc: &mut Value) {
+    if ctx.q.include.is_empty() {
+        return;
+    }
+    let primary: Vec<Value> = match &doc["data"] {
+        Value::Array(items) => items.clone(),
+        item @ Value::Object(_) => vec![item.clone()],
+        _ => return,
+    };
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut included = Vec::new();
+    for rel in &ctx.q.include {
+        for r in &primary {
+            let linkage = match &r["relationships"][rel.as_str()]["data"] {
+                Value::Array(v) => v.clone(),
+                one @ Value::Object(_) => vec![one.clone()],
+                _ => Vec::new(),
+            };
+            for l in linkage {
+                let (Some(t), Some(i)) = (l["type"].as_str(), l["id"].as_str()) else {
+                    continue;
+                };
+                let key = (t.to_owned(), i.to_owned());
+                if seen.contains(&key) {
+                    continue;
+                }
+                seen.push(key);
+                if let Some(res) = resolve(ctx, t, i) {
+                    included.push(res);
+                }
+            }
+        }
+    }
+    doc["included"] = Value::Array(included);
 }
 
 /// What a request's credential grants.
@@ -350,74 +446,26 @@ fn authenticate(inner: &Inner, headers: &HeaderMap, now: DateTime<Utc>) -> Resul
 
 // ---------- collections ----------
 
-/// How an endpoint pages, filters and sorts.
-struct Spec {
-    default_size: usize,
-    max_size: usize,
-    filters: &'static [&'static str],
-    sorts: &'static [&'static str],
-}
-
-fn page_size(ctx: &Ctx, spec: &Spec) -> Result<usize, ApiError> {
-    match ctx.param("page[size]") {
-        None => Ok(spec.default_size),
-        Some(s) => match s.trim().parse::<usize>() {
-            Ok(n) if n >= 1 && n <= spec.max_size => Ok(n),
-            Ok(n) if n > spec.max_size => Err(ApiError::bad_param(
-                "page[size]",
-                format!(
-                    "page[size] {n} is over the maximum of {}: ask for {} or fewer.",
-                    spec.max_size, spec.max_size
-                ),
-            )),
-            _ => Err(ApiError::bad_param(
-                "page[size]",
-                format!(
-                    "page[size] must be a whole number from 1 to {}.",
-                    spec.max_size
-                ),
-            )),
-        },
-    }
-}
-
-fn filters(ctx: &Ctx) -> Result<Vec<Cond>, ApiError> {
-    match ctx.param("filter") {
-        None => Ok(Vec::new()),
-        Some(f) => parse_filter(f)
-            .map_err(|e| ApiError::bad_param("filter", format!("Invalid filter `{f}`: {e}."))),
-    }
-}
-
-fn lookup<'v>(item: &'v Value, field: &str) -> &'v Value {
+/// The attribute a filter or sort names: `id`, or a dotted attribute path.
+pub(super) fn lookup(item: &Value, field: &str) -> Value {
     if field == "id" {
-        return &item["id"];
+        return item["id"].clone();
     }
     field
         .split('.')
         .fold(&item["attributes"], |v, part| &v[part])
+        .clone()
 }
 
-/// Filters, sorts and pages `items` (already-built resources).
-fn collection(
-    ctx: &Ctx,
-    spec: &Spec,
+/// Keeps the items every condition holds for; `get` reads the field a condition names.
+pub(super) fn filter_items(
     mut items: Vec<Value>,
     conds: &[Cond],
-) -> Result<Value, ApiError> {
+    get: impl Fn(&Value, &str) -> Value,
+) -> Result<Vec<Value>, ApiError> {
     for c in conds {
-        if !spec.filters.contains(&c.field.as_str()) {
-            return Err(ApiError::bad_param(
-                "filter",
-                format!(
-                    "Filtering on `{}` is not supported here; allowed fields: {}.",
-                    c.field,
-                    spec.filters.join(", ")
-                ),
-            ));
-        }
         let mut err = None;
-        items.retain(|it| match matches(lookup(it, &c.field), &c.op, &c.value) {
+        items.retain(|it| match matches(&get(it, &c.field), &c.op, &c.value) {
             Some(b) => b,
             None => {
                 err = Some(ApiError::bad_param(
@@ -436,38 +484,39 @@ fn collection(
             return Err(e);
         }
     }
-    if let Some(s) = ctx.param("sort") {
-        let (desc, key) = s.strip_prefix('-').map_or((false, s), |k| (true, k));
-        if !spec.sorts.contains(&key) {
-            return Err(ApiError::bad_param(
-                "sort",
-                format!(
-                    "Cannot sort by `{s}`; use one of {} (prefix `-` for descending).",
-                    spec.sorts.join(", ")
-                ),
-            ));
-        }
+    Ok(items)
+}
+
+/// Filters (on attributes), sorts and pages `items` (already-built resources).
+pub(super) fn collection(ctx: &Ctx, items: Vec<Value>, conds: &[Cond]) -> Result<Value, ApiError> {
+    collection_by(ctx, items, conds, lookup)
+}
+
+/// [`collection`], reading filter and sort fields with `get`.
+pub(super) fn collection_by(
+    ctx: &Ctx,
+    items: Vec<Value>,
+    conds: &[Cond],
+    get: impl Fn(&Value, &str) -> Value,
+) -> Result<Value, ApiError> {
+    let mut items = filter_items(items, conds, &get)?;
+    if let Some((key, desc)) = &ctx.q.sort {
         items.sort_by(|a, b| {
-            let o = lookup(a, key).to_string().cmp(&lookup(b, key).to_string());
-            if desc { o.reverse() } else { o }
+            let o = get(a, key).to_string().cmp(&get(b, key).to_string());
+            if *desc { o.reverse() } else { o }
         });
     }
-    let size = page_size(ctx, spec)?;
-    let offset = match ctx.param("page[cursor]") {
+    let size = ctx.q.page_size;
+    let offset = match &ctx.q.cursor {
         None => 0,
         Some(c) => decode_cursor(c)
             .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse::<usize>().ok()))
-            .ok_or_else(|| {
-                ApiError::bad_param(
-                    "page[cursor]",
-                    "Invalid page[cursor]: follow `links.next` as given.",
-                )
-            })?,
+            .ok_or_else(bad_cursor)?,
     };
     let total = items.len();
     let data: Vec<Value> = items.into_iter().skip(offset).take(size).collect();
     let mut links = json!({ "self": ctx.self_link() });
-    if offset + size < total {
+    if offset.saturating_add(size) < total {
         links["next"] = json!(ctx.link_with(Some(&encode_cursor(&format!("o:{}", offset + size)))));
     }
     if offset > 0 {
@@ -477,7 +526,20 @@ fn collection(
     Ok(json!({ "data": data, "links": links }))
 }
 
-fn single(ctx: &Ctx, item: Option<Value>, what: &str, id: &str) -> Result<Value, ApiError> {
+/// The 400 for a `page[cursor]` the simulator did not hand out.
+pub(super) fn bad_cursor() -> ApiError {
+    ApiError::bad_param(
+        "page[cursor]",
+        "Invalid page[cursor]: follow `links.next` as given.",
+    )
+}
+
+pub(super) fn single(
+    ctx: &Ctx,
+    item: Option<Value>,
+    what: &str,
+    id: &str,
+) -> Result<Value, ApiError> {
     item.map(|d| json!({ "data": d, "links": { "self": ctx.self_link() } }))
         .ok_or_else(|| ApiError::not_found(format!("No {what} with id `{id}` in this account.")))
 }
@@ -532,7 +594,7 @@ fn account(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
 // ---------- flows ----------
 
 /// The status and `updated` a flow reports now, faults included.
-fn flow_state(ctx: &Ctx, f: &FlowDef) -> (&'static str, DateTime<Utc>) {
+pub(super) fn flow_state(ctx: &Ctx, f: &FlowDef) -> (&'static str, DateTime<Utc>) {
     if f.role != FlowRole::AbandonedCheckout {
         return (f.status, f.updated);
     }
@@ -560,8 +622,26 @@ fn flow_state(ctx: &Ctx, f: &FlowDef) -> (&'static str, DateTime<Utc>) {
     state
 }
 
-fn flow_res(ctx: &Ctx, f: &FlowDef) -> Value {
+pub(super) fn flow_res(ctx: &Ctx, f: &FlowDef) -> Value {
     let (status, updated) = flow_state(ctx, f);
+    let ix = ctx
+        .brand
+        .flows
+        .iter()
+        .position(|x| x.id == f.id)
+        .unwrap_or(usize::MAX);
+    let actions: Vec<Value> = ctx
+        .brand
+        .flow_actions(ix)
+        .iter()
+        .map(|a| ident("flow-action", &a.id))
+        .collect();
+    let tags: Vec<Value> = ctx
+        .brand
+        .flow_tags(ix)
+        .iter()
+        .map(|t| ident("tag", &t.id))
+        .collect();
     json!({
         "type": "flow",
         "id": f.id,
@@ -574,31 +654,16 @@ fn flow_res(ctx: &Ctx, f: &FlowDef) -> Value {
             "trigger_type": f.trigger_type,
         },
         "relationships": {
-            "flow-actions": ctx.rel("flows", &f.id, "flow-actions"),
-            "tags": ctx.rel("flows", &f.id, "tags"),
+            "flow-actions": ctx.rel_data("flows", &f.id, "flow-actions", json!(actions)),
+            "tags": ctx.rel_data("flows", &f.id, "tags", json!(tags)),
         },
         "links": { "self": ctx.link(&format!("flows/{}", f.id)) },
     })
 }
 
-const FLOW_SPEC: Spec = Spec {
-    default_size: 50,
-    max_size: 50,
-    filters: &[
-        "id",
-        "name",
-        "status",
-        "archived",
-        "created",
-        "updated",
-        "trigger_type",
-    ],
-    sorts: &["created", "id", "name", "status", "trigger_type", "updated"],
-};
-
 fn flows(ctx: &Ctx) -> Result<Value, ApiError> {
     let items = ctx.brand.flows.iter().map(|f| flow_res(ctx, f)).collect();
-    collection(ctx, &FLOW_SPEC, items, &filters(ctx)?)
+    collection(ctx, items, &ctx.q.filter)
 }
 
 fn flow(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
@@ -614,97 +679,20 @@ fn triggered_flows(ctx: &Ctx, pred: impl Fn(&Trigger) -> bool) -> Result<Value, 
         .filter(|f| pred(&f.trigger))
         .map(|f| flow_res(ctx, f))
         .collect();
-    collection(ctx, &FLOW_SPEC, items, &[])
-}
-
-// ---------- campaigns ----------
-
-fn campaign_res(ctx: &Ctx, c: &CampaignDef) -> Value {
-    let opt = |t: Option<DateTime<Utc>>| t.map_or(Value::Null, |t| json!(ts(t)));
-    let message_id = base62(hash(&[str_hash(&c.id), 3]), 26);
-    let tracking = if c.channel == "email" {
-        json!({"add_tracking_params": false, "is_tracking_clicks": true, "is_tracking_opens": true})
-    } else {
-        json!({"add_tracking_params": false, "is_tracking_clicks": true})
-    };
-    json!({
-        "type": "campaign",
-        "id": c.id,
-        "attributes": {
-            "name": c.name,
-            "status": c.status,
-            "archived": false,
-            "audiences": { "included": [c.audience], "excluded": [] },
-            "send_options": { "use_smart_sending": true },
-            "tracking_options": tracking,
-            "send_strategy": {
-                "method": "static",
-                "datetime": opt(c.send_time),
-                "options": { "is_local": false, "send_past_recipients_immediately": null },
-            },
-            "created_at": ts(c.created_at),
-            "scheduled_at": opt(c.scheduled_at),
-            "updated_at": ts(c.updated_at),
-            "send_time": opt(c.send_time),
-        },
-        "relationships": {
-            "campaign-messages": {
-                "data": [{ "type": "campaign-message", "id": message_id }],
-                "links": ctx.rel("campaigns", &c.id, "campaign-messages")["links"],
-            },
-            "tags": ctx.rel("campaigns", &c.id, "tags"),
-        },
-        "links": { "self": ctx.link(&format!("campaigns/{}", c.id)) },
-    })
-}
-
-fn campaigns(ctx: &Ctx) -> Result<Value, ApiError> {
-    const SPEC: Spec = Spec {
-        default_size: 100,
-        max_size: 100,
-        filters: &[
-            "id",
-            "name",
-            "status",
-            "archived",
-            "created_at",
-            "scheduled_at",
-            "updated_at",
-        ],
-        sorts: &["created_at", "id", "name", "scheduled_at", "updated_at"],
-    };
-    let need = || {
-        ApiError::bad_param(
-            "filter",
-            "A channel filter is required: add `filter=equals(messages.channel,'email')` (or 'sms', 'mobile_push').",
-        )
-    };
-    let conds = filters(ctx)?;
-    let (channel, rest): (Vec<Cond>, Vec<Cond>) = conds
-        .into_iter()
-        .partition(|c| c.field == "messages.channel");
-    let channel = match channel.as_slice() {
-        [c] if c.op == "equals" => c.value.text(),
-        _ => return Err(need()),
-    };
-    if !["email", "sms", "mobile_push"].contains(&channel.as_str()) {
-        return Err(ApiError::bad_param(
-            "filter",
-            format!("`{channel}` is not a channel: use 'email', 'sms' or 'mobile_push'."),
-        ));
-    }
-    let items = ctx
-        .brand
-        .campaigns(&channel, ctx.now)
-        .iter()
-        .map(|c| campaign_res(ctx, c))
-        .collect();
-    collection(ctx, &SPEC, items, &rest)
+    collection(ctx, items, &[])
 }
 
 // ---------- lists ----------
 
 fn list_res(ctx: &Ctx, l: &ListDef, with_count: bool) -> Value {
+    let ix = ctx.brand.lists.iter().position(|x| x.id == l.id);
+    let triggers: Vec<Value> = ctx
+        .brand
+        .flows
+        .iter()
+        .filter(|f| ix.is_some_and(|i| f.trigger == Trigger::List(i)))
+        .map(|f| ident("flow", &f.id))
+        .collect();
     let mut v = json!({
         "type": "list",
         "id": l.id,
@@ -716,8 +704,8 @@ fn list_res(ctx: &Ctx, l: &ListDef, with_count: bool) -> Value {
         },
         "relationships": {
             "profiles": ctx.rel("lists", &l.id, "profiles"),
-            "tags": ctx.rel("lists", &l.id, "tags"),
-            "flow-triggers": ctx.rel("lists", &l.id, "flow-triggers"),
+            "tags": ctx.rel_data("lists", &l.id, "tags", json!([])),
+            "flow-triggers": ctx.rel_data("lists", &l.id, "flow-triggers", json!(triggers)),
         },
         "links": { "self": ctx.link(&format!("lists/{}", l.id)) },
     });
@@ -729,7 +717,7 @@ fn list_res(ctx: &Ctx, l: &ListDef, with_count: bool) -> Value {
 
 /// Profiles on a list now: the main list grows by subscriptions net of
 /// unsubscribes over the simulated history; other lists stay put.
-fn profile_count(ctx: &Ctx, l: &ListDef) -> u64 {
+pub(super) fn profile_count(ctx: &Ctx, l: &ListDef) -> u64 {
     if ctx.brand.lists.first().is_none_or(|m| m.id != l.id) {
         return l.base_profiles;
     }
@@ -741,17 +729,10 @@ fn profile_count(ctx: &Ctx, l: &ListDef) -> u64 {
 }
 
 fn wants_count(ctx: &Ctx) -> bool {
-    ctx.param("additional-fields[list]")
-        .is_some_and(|v| v.split(',').any(|f| f.trim() == "profile_count"))
+    ctx.q.wants("list", "profile_count")
 }
 
 fn lists(ctx: &Ctx) -> Result<Value, ApiError> {
-    const SPEC: Spec = Spec {
-        default_size: 10,
-        max_size: 10,
-        filters: &["id", "name", "created", "updated"],
-        sorts: &["created", "id", "name", "updated"],
-    };
     let with_count = wants_count(ctx);
     let items = ctx
         .brand
@@ -759,7 +740,7 @@ fn lists(ctx: &Ctx) -> Result<Value, ApiError> {
         .iter()
         .map(|l| list_res(ctx, l, with_count))
         .collect();
-    collection(ctx, &SPEC, items, &filters(ctx)?)
+    collection(ctx, items, &ctx.q.filter)
 }
 
 fn list(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
@@ -783,7 +764,14 @@ fn list_flow_triggers(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
 
 // ---------- metrics ----------
 
-fn metric_res(ctx: &Ctx, m: &MetricDef) -> Value {
+pub(super) fn metric_res(ctx: &Ctx, m: &MetricDef) -> Value {
+    let triggers: Vec<Value> = ctx
+        .brand
+        .flows
+        .iter()
+        .filter(|f| f.trigger == Trigger::Metric(m.kind))
+        .map(|f| ident("flow", &f.id))
+        .collect();
     json!({
         "type": "metric",
         "id": m.id,
@@ -799,32 +787,22 @@ fn metric_res(ctx: &Ctx, m: &MetricDef) -> Value {
                 "category": m.integration.category,
             },
         },
-        "relationships": { "flow-triggers": ctx.rel("metrics", &m.id, "flow-triggers") },
+        "relationships": {
+            "flow-triggers": ctx.rel_data("metrics", &m.id, "flow-triggers", json!(triggers)),
+        },
         "links": { "self": ctx.link(&format!("metrics/{}", m.id)) },
     })
 }
 
 fn metrics(ctx: &Ctx) -> Result<Value, ApiError> {
-    // Metrics are not size-paged: one page holds them all.
-    const SPEC: Spec = Spec {
-        default_size: 200,
-        max_size: 200,
-        filters: &["integration.name", "integration.category"],
-        sorts: &[],
-    };
-    if ctx.param("page[size]").is_some() {
-        return Err(ApiError::bad_param(
-            "page[size]",
-            "/api/metrics does not take page[size]; follow links.next.",
-        ));
-    }
+    // Metrics are not size-paged (query checks refuse page[size]): one page holds them all.
     let items = ctx
         .brand
         .metrics
         .iter()
         .map(|m| metric_res(ctx, m))
         .collect();
-    collection(ctx, &SPEC, items, &filters(ctx)?)
+    collection(ctx, items, &ctx.q.filter)
 }
 
 fn metric(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
@@ -852,10 +830,7 @@ fn event_res(ctx: &Ctx, e: &Ev) -> Value {
     let b = ctx.brand;
     let id = base62(e.key, 11);
     let metric_id = &b.metric(e.metric).id;
-    let profile_id = format!(
-        "01K{}",
-        base62(hash(&[b.seed, b.index as u64, e.profile]), 23)
-    );
+    let profile_id = super::content::profile_id(b, e.profile);
     let mut props = json!({ "$event_id": id });
     if let Some(v) = e.value {
         props["$value"] = json!(v);
@@ -927,21 +902,15 @@ fn bound(c: &Cond, lo: &mut i64, hi: &mut i64) -> Result<(), ApiError> {
 }
 
 fn events(ctx: &Ctx) -> Result<Value, ApiError> {
-    const SPEC: Spec = Spec {
-        default_size: 200,
-        max_size: 1000,
-        filters: &["metric_id", "datetime", "timestamp"],
-        sorts: &["datetime", "timestamp"],
-    };
-    let size = page_size(ctx, &SPEC)?;
+    let size = ctx.q.page_size;
     let (mut lo, mut hi) = (i64::MIN, i64::MAX);
     let mut metric: Option<Option<SimMetric>> = None;
-    for c in filters(ctx)? {
+    for c in &ctx.q.filter {
         match c.field.as_str() {
             "metric_id" if c.op == "equals" => {
                 metric = Some(ctx.brand.metric_by_id(&c.value.text()).map(|m| m.kind));
             }
-            "datetime" | "timestamp" => bound(&c, &mut lo, &mut hi)?,
+            "datetime" | "timestamp" => bound(c, &mut lo, &mut hi)?,
             f => {
                 return Err(ApiError::bad_param(
                     "filter",
@@ -953,19 +922,9 @@ fn events(ctx: &Ctx) -> Result<Value, ApiError> {
             }
         }
     }
-    let desc = match ctx.param("sort") {
-        None | Some("datetime") | Some("timestamp") => false,
-        Some("-datetime") | Some("-timestamp") => true,
-        Some(s) => {
-            return Err(ApiError::bad_param(
-                "sort",
-                format!(
-                    "Cannot sort events by `{s}`; use datetime, -datetime, timestamp or -timestamp."
-                ),
-            ));
-        }
-    };
-    let after = match ctx.param("page[cursor]") {
+    // The query checks allow only datetime and timestamp, which order alike.
+    let desc = ctx.q.sort.as_ref().is_some_and(|(_, d)| *d);
+    let after = match ctx.q.cursor.as_deref() {
         None => None,
         Some(c) => Some(
             decode_cursor(c)
@@ -1241,29 +1200,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_parse_and_unknown_paths_do_not() {
-        assert_eq!(Route::parse("/api/flows/"), Some(Route::Flows));
+    fn routes_match_templates_and_unknown_paths_do_not() {
         assert_eq!(
-            Route::parse("/api/flows/AbC123"),
-            Some(Route::Flow("AbC123".into()))
+            route("/api/flows/"),
+            Some(("GET", "/api/flows", String::new()))
         );
         assert_eq!(
-            Route::parse("/api/metrics/X/flow-triggers"),
-            Some(Route::MetricFlowTriggers("X".into()))
+            route("/api/flows/AbC123"),
+            Some(("GET", "/api/flows/{id}", "AbC123".into()))
         );
-        assert_eq!(Route::parse("/api/segments"), None);
-        assert_eq!(Route::parse("/api/flows/X/flow-actions"), None);
-        assert_eq!(Route::parse("/"), None);
-        assert_eq!(Route::MetricAggregates.method(), Method::POST);
+        assert_eq!(
+            route("/api/metrics/X/flow-triggers").map(|r| r.1),
+            Some("/api/metrics/{id}/flow-triggers")
+        );
+        assert_eq!(
+            route("/api/flows/X/flow-actions").map(|r| r.1),
+            Some("/api/flows/{id}/flow-actions")
+        );
+        assert_eq!(route("/api/segments/X/profiles"), None);
+        assert_eq!(route("/api/flows//flow-actions"), None);
+        assert_eq!(route("/"), None);
+        assert_eq!(route("/api/metric-aggregates").map(|r| r.0), Some("POST"));
     }
 
     #[test]
-    fn every_served_path_is_routed_and_rate_limited() {
+    fn every_served_path_is_routed_rate_limited_and_has_query_rules() {
         for (method, tpl) in super::super::SERVED_PATHS {
             let concrete = tpl.replace("{id}", "Abc123");
-            let route = Route::parse(&concrete).expect(tpl);
-            assert_eq!(route.method().as_str(), *method);
+            let (m, t, _) = route(&concrete).expect(tpl);
+            assert_eq!((m, t), (*method, *tpl));
             assert!(limits::operation(method, &concrete).is_some(), "{tpl}");
+            assert!(q::params_for(method, tpl).is_some(), "{tpl}");
         }
+        assert_eq!(super::super::SERVED_PATHS.len(), q::QUERY_PARAMS.len());
     }
 }
