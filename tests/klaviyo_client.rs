@@ -436,10 +436,17 @@ async fn other_4xx_are_bad_requests_with_klaviyos_detail() {
 
 #[tokio::test]
 async fn malformed_json_is_a_decode_error() {
-    let fake = spawn_fake(|_, _| Reply(StatusCode::OK, vec![], "{\"data\": [".into())).await;
+    let fake = spawn_fake(|_, _| Reply(StatusCode::OK, vec![], "{\"data\": [}".into())).await;
     let err = fake.client().get_flows().await.unwrap_err();
     assert!(matches!(err, KlaviyoError::Decode(_)), "{err:?}");
     assert_eq!(fake.seen().len(), 1, "decode errors are not retried");
+
+    // A body cut off mid-way may be a dropped connection: asked again, then reported.
+    let fake = spawn_fake(|_, _| Reply(StatusCode::OK, vec![], "{\"data\": [".into())).await;
+    let err = fake.client().get_flows().await.unwrap_err();
+    assert!(matches!(err, KlaviyoError::Truncated(_)), "{err:?}");
+    assert!(err.to_string().contains("cut off"), "{err}");
+    assert_eq!(fake.seen().len(), 4, "one try and three retries");
 
     let fake = spawn_fake(|_, _| Reply::json(json!({"data": [{"id": "no-type"}]}))).await;
     let err = fake.client().get_flows().await.unwrap_err();
