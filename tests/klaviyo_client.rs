@@ -756,3 +756,34 @@ fn the_snapshot_future_can_be_spawned() {
     let fut = build_snapshot(&api, &slug, now(), None);
     assert_send(&fut);
 }
+
+#[tokio::test]
+async fn reads_ask_only_for_the_fields_the_snapshot_uses() {
+    let fake = spawn_fake(|_, _| Reply::json(json!({"data": []}))).await;
+    let api = fake.client();
+    api.get_accounts().await.unwrap();
+    api.get_campaigns("email").await.unwrap();
+    api.get_lists().await.unwrap();
+    api.get_metrics().await.unwrap();
+    api.latest_event("M1").await.unwrap();
+    let seen = fake.seen();
+    let fields = |path: &str, kind: &str| {
+        let s = seen.iter().find(|s| s.path == path).expect(path);
+        s.query[&format!("fields[{kind}]")].clone()
+    };
+    assert_eq!(
+        fields("/api/accounts", "account"),
+        "contact_information,industry,timezone,preferred_currency"
+    );
+    let campaign = fields("/api/campaigns", "campaign");
+    for f in ["name", "status", "audiences", "send_time", "created_at"] {
+        assert!(campaign.split(',').any(|x| x == f), "{campaign}");
+    }
+    assert!(!campaign.contains("tracking_options"), "{campaign}");
+    assert_eq!(
+        fields("/api/lists", "list"),
+        "name,opt_in_process,created,updated"
+    );
+    assert_eq!(fields("/api/metrics", "metric"), "name,integration");
+    assert_eq!(fields("/api/events", "event"), "datetime,timestamp");
+}

@@ -42,6 +42,16 @@ const PAGE_SIZE_MAX: &[(&str, u32)] = &[
     ("/api/forms", 100),
 ];
 
+/// Sparse fieldsets: only the attributes the snapshot reads travel, which
+/// keeps both Klaviyo's work and a scan's memory down. Flows are read whole:
+/// their relationships (a list trigger) matter too.
+const FIELDS_ACCOUNT: &str = "contact_information,industry,timezone,preferred_currency";
+const FIELDS_CAMPAIGN: &str =
+    "name,status,archived,audiences,send_time,scheduled_at,created_at,updated_at";
+const FIELDS_LIST: &str = "name,opt_in_process,created,updated";
+const FIELDS_METRIC: &str = "name,integration";
+const FIELDS_EVENT: &str = "datetime,timestamp";
+
 /// Settings for the client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KlaviyoConfig {
@@ -324,7 +334,8 @@ impl AccountClient {
 
     /// `GET /api/accounts`.
     pub async fn get_accounts(&self) -> Result<Vec<Resource>, KlaviyoError> {
-        self.get_all("/api/accounts", &[]).await
+        self.get_all("/api/accounts", &[("fields[account]", FIELDS_ACCOUNT)])
+            .await
     }
 
     /// `GET /api/flows`, every page.
@@ -340,17 +351,23 @@ impl AccountClient {
             )));
         }
         let filter = format!("equals(messages.channel,'{channel}')");
-        self.get_all("/api/campaigns", &[("filter", &filter)]).await
+        self.get_all(
+            "/api/campaigns",
+            &[("filter", &filter), ("fields[campaign]", FIELDS_CAMPAIGN)],
+        )
+        .await
     }
 
     /// `GET /api/lists`, every page.
     pub async fn get_lists(&self) -> Result<Vec<Resource>, KlaviyoError> {
-        self.get_all("/api/lists", &[]).await
+        self.get_all("/api/lists", &[("fields[list]", FIELDS_LIST)])
+            .await
     }
 
     /// `GET /api/metrics`, every page.
     pub async fn get_metrics(&self) -> Result<Vec<Resource>, KlaviyoError> {
-        self.get_all("/api/metrics", &[]).await
+        self.get_all("/api/metrics", &[("fields[metric]", FIELDS_METRIC)])
+            .await
     }
 
     /// `GET /api/metrics/{id}/flow-triggers`: the flows this metric triggers.
@@ -373,6 +390,7 @@ impl AccountClient {
                 ("filter", &filter),
                 ("sort", "-datetime"),
                 ("page[size]", "1"),
+                ("fields[event]", FIELDS_EVENT),
             ],
         )?;
         let doc: Value = self.send(&ReadRequest::Get(url)).await?;
