@@ -136,7 +136,12 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
                     continue;
                 }
             };
-            if !scan_due(last, now, interval) {
+            let interval = entry
+                .profile
+                .scan_minutes
+                .filter(|m| *m > 0)
+                .map_or(interval, |m| Duration::minutes(i64::from(m)));
+            if !scan_due(&slug, last, now, interval) {
                 continue;
             }
             let Some(pass) = gate.try_enter() else {
@@ -166,9 +171,40 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
     while tasks.join_next().await.is_some() {}
 }
 
-/// Whether the scheduler should scan a client now.
-pub fn scan_due(last: Option<DateTime<Utc>>, now: DateTime<Utc>, interval: Duration) -> bool {
-    last.is_none_or(|l| now - l >= interval)
+/// Whether the scheduler should scan a client now: never scanned (its first
+/// scan is its onboarding audit, so it goes at once), or [`next_due`] has come.
+pub fn scan_due(
+    slug: &ClientSlug,
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    interval: Duration,
+) -> bool {
+    last.is_none_or(|l| now >= next_due(slug, l, interval))
+}
+
+/// When a client scanned at `last` is next due: at the client's own phase
+/// within the interval (from a hash of its slug), at least half an interval
+/// after `last`. Clients added together (or 2,000 scanned in one first wave)
+/// so drift apart and settle into an even spread over the interval, each
+/// scanned once per interval.
+pub fn next_due(slug: &ClientSlug, last: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
+    let period = interval.num_seconds().max(1);
+    let phase = (fnv1a(slug.as_str().as_bytes()) % period as u64) as i64;
+    let earliest = last + Duration::seconds(period / 2);
+    let t = earliest.timestamp();
+    let k = (t - phase).div_euclid(period) + i64::from((t - phase).rem_euclid(period) != 0);
+    let due = k * period + phase;
+    DateTime::from_timestamp(due, 0)
+        .unwrap_or(earliest)
+        .max(earliest)
+}
+
+/// FNV-1a: a stable hash (unlike std's, which is seeded per process), so a
+/// client keeps its phase across restarts.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl App {
@@ -190,5 +226,53 @@ impl App {
             schedules::set_last_run(&mut self.store.conn().await?, &format!("scan:{slug}"), at)
                 .await?,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn slug(s: &str) -> ClientSlug {
+        ClientSlug::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_first_scan_is_due_at_once_and_later_ones_settle_one_interval_apart() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap();
+        let hour = Duration::hours(1);
+        let s = slug("acme");
+        assert!(scan_due(&s, None, t0, hour));
+        let first = next_due(&s, t0, hour);
+        assert!(first >= t0 + Duration::minutes(30) && first < t0 + Duration::minutes(90));
+        assert!(!scan_due(&s, Some(t0), first - Duration::seconds(1), hour));
+        assert!(scan_due(&s, Some(t0), first, hour));
+        // From then on, exactly one interval apart, at the same phase.
+        let second = next_due(&s, first, hour);
+        assert_eq!(second - first, hour);
+        assert_eq!(next_due(&s, second, hour) - second, hour);
+        // A scan that ran late does not make the next one come early.
+        let late = second + Duration::minutes(50);
+        assert!(next_due(&s, late, hour) - late >= Duration::minutes(30));
+    }
+
+    #[test]
+    fn two_thousand_clients_scanned_together_spread_over_the_interval() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap();
+        let hour = Duration::hours(1);
+        let mut per_minute = [0usize; 60];
+        for i in 0..2_000 {
+            let due = next_due(&slug(&format!("brand-{i}")), t0, hour);
+            let offset = (due - (t0 + Duration::minutes(30))).num_minutes();
+            assert!((0..60).contains(&offset), "{offset}");
+            per_minute[offset as usize] += 1;
+        }
+        // About 33 a minute; none of the minutes holds a crowd or is empty.
+        let (min, max) = (
+            per_minute.iter().min().copied().unwrap(),
+            per_minute.iter().max().copied().unwrap(),
+        );
+        assert!(min >= 10 && max <= 70, "{min}..{max} per minute");
     }
 }

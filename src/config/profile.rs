@@ -31,6 +31,9 @@ pub struct ClientProfile {
     /// Per-client threshold overrides, keyed `check-id.name` (e.g. `deliv-bounce-rate.warning`).
     #[serde(default)]
     pub thresholds: BTreeMap<String, f64>,
+    /// Minutes between this client's scheduled scans, if not `scan.interval_minutes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_minutes: Option<u32>,
 }
 
 fn default_currency() -> String {
@@ -55,6 +58,7 @@ impl ClientProfile {
             jurisdictions: vec!["US".into()],
             sms_enabled: false,
             thresholds: BTreeMap::new(),
+            scan_minutes: None,
         }
     }
 
