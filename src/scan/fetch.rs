@@ -320,7 +320,13 @@ async fn fetch_activity(
                 interval: Interval::Hour,
                 start,
                 end,
-                measurements: vec!["count", "sum_value"],
+                // Only Placed Order's `$value` is read (revenue); asking for
+                // the others' sums would double what travels and is kept.
+                measurements: if metric == KnownMetric::PlacedOrder {
+                    vec!["count", "sum_value"]
+                } else {
+                    vec!["count"]
+                },
                 timezone: "UTC".into(),
             };
             let latest = async {
@@ -542,7 +548,15 @@ impl Outcome {
                 continue;
             };
             let mut counts = vec![0.0; buckets];
-            let mut values = vec![0.0; buckets];
+            // Only revenue has values worth keeping (see `fetch_activity`).
+            let mut values = vec![
+                0.0;
+                if series.sum_value.is_empty() {
+                    0
+                } else {
+                    buckets
+                }
+            ];
             // Place each value by its date, so a server that omits empty
             // buckets or starts a bucket early cannot shift the series.
             for (i, date) in series.dates.iter().enumerate() {
@@ -555,7 +569,9 @@ impl Outcome {
                     continue;
                 }
                 counts[idx] += series.count.get(i).copied().unwrap_or(0.0);
-                values[idx] += series.sum_value.get(i).copied().unwrap_or(0.0);
+                if let Some(v) = values.get_mut(idx) {
+                    *v += series.sum_value.get(i).copied().unwrap_or(0.0);
+                }
             }
             let what = format!("the newest {} event", metric.klaviyo_name());
             let last_event_at = match latest.map(|r| self.take(Part::Activity, &what, r)) {
