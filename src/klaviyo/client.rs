@@ -65,6 +65,10 @@ pub struct KlaviyoConfig {
     pub max_retries: u32,
     /// Preferred `page[size]` on size-paged endpoints (clamped to each one's maximum).
     pub page_size_hint: Option<u32>,
+    /// Requests in flight at once, across all accounts. Each one holds an
+    /// HTTP/1 connection and its buffers; hundreds of accounts scanned at
+    /// once would otherwise open thousands.
+    pub max_in_flight: usize,
 }
 
 impl Default for KlaviyoConfig {
@@ -75,6 +79,7 @@ impl Default for KlaviyoConfig {
             timeout: Duration::from_secs(30),
             max_retries: 3,
             page_size_hint: None,
+            max_in_flight: 256,
         }
     }
 }
@@ -153,6 +158,8 @@ struct Shared {
     budgets: Mutex<HashMap<String, Arc<AccountBudget>>>,
     /// Whether requests wait for their budget's slot (see `set_pacing`).
     paced: AtomicBool,
+    /// Places for requests in flight (`KlaviyoConfig::max_in_flight`).
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// The process-wide client: an HTTP connection pool plus one rate budget per account.
@@ -181,6 +188,8 @@ impl KlaviyoClient {
             .timeout(config.timeout)
             // A redirect could carry the key elsewhere; Klaviyo does not redirect API calls.
             .redirect(reqwest::redirect::Policy::none())
+            // Idle connections beyond what can be in flight only hold memory.
+            .pool_max_idle_per_host(config.max_in_flight.max(1))
             .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| KlaviyoError::Config(format!("could not build the HTTP client: {e}")))?;
@@ -188,9 +197,10 @@ impl KlaviyoClient {
             shared: Arc::new(Shared {
                 http,
                 base,
-                config,
                 budgets: Mutex::new(HashMap::new()),
                 paced: AtomicBool::new(true),
+                in_flight: tokio::sync::Semaphore::new(config.max_in_flight.max(1)),
+                config,
             }),
             retry: RetryPolicy::default(),
         })
@@ -528,7 +538,10 @@ impl AccountClient {
                 self.budget.count_unpaced(method.as_str(), &path);
                 None
             };
+            // The semaphore is never closed, so this always yields a place.
+            let place = self.shared.in_flight.acquire().await.ok();
             let outcome = self.attempt(req, &method, &url, &path, attempt).await;
+            drop(place);
             drop(ticket);
             let failure = match outcome {
                 Ok(doc) => return Ok(doc),
