@@ -787,3 +787,36 @@ async fn reads_ask_only_for_the_fields_the_snapshot_uses() {
     assert_eq!(fields("/api/metrics", "metric"), "name,integration");
     assert_eq!(fields("/api/events", "event"), "datetime,timestamp");
 }
+
+#[tokio::test]
+async fn requests_in_flight_are_capped_across_accounts() {
+    let fake = spawn_fake_with(Some(Duration::from_millis(200)), |_, _| {
+        Reply::json(json!({"data": []}))
+    })
+    .await;
+    let client = KlaviyoClient::new(KlaviyoConfig {
+        base_url: fake.base.clone(),
+        max_in_flight: 2,
+        ..KlaviyoConfig::default()
+    })
+    .unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let api = client.account(
+            &format!("client-{i}"),
+            Credential::ApiKey(Secret::new("pk_test_123456")),
+        );
+        set.spawn(async move { api.get_lists().await.map(|l| l.len()) });
+    }
+    for r in set.join_all().await {
+        assert_eq!(r.unwrap(), 0);
+    }
+    let mut at: Vec<_> = fake.seen().iter().map(|s| s.at).collect();
+    at.sort();
+    assert_eq!(at.len(), 6);
+    // Two at a time, 200 ms each: three waves, never three at once.
+    for w in at.windows(3) {
+        assert!(w[2] - w[0] >= Duration::from_millis(150), "{w:?}");
+    }
+    assert!(at[5] - at[0] >= Duration::from_millis(350));
+}
