@@ -25,8 +25,10 @@ mod campaigns;
 mod content;
 mod flows;
 mod reports;
+mod request_faults;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -45,10 +47,12 @@ use super::jsonapi::{
     ApiError, Cond, Revision, check_revision, decode_cursor, encode_cursor, json_api, matches,
     parse_filter, parse_time, ts,
 };
+use super::oauth::BearerRefusal;
 use super::portfolio::{Brand, FlowDef, FlowRole, ListDef, MetricDef, SimMetric, Trigger};
 use super::query::{self as q, apply_fieldsets};
 use super::{Inner, STORM_RETRY_AFTER_SECS};
 use crate::klaviyo::limits;
+use request_faults::RequestFaults;
 
 /// Largest request body the simulator reads (metric-aggregate queries are small).
 const MAX_BODY: usize = 64 * 1024;
@@ -157,7 +161,18 @@ pub(super) fn ident(kind: &str, id: &str) -> Value {
     json!({ "type": kind, "id": id })
 }
 
+/// Every path the other routes do not take: answers it and counts the
+/// answers under `/api/` in the request stats.
 async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    let counted = req.uri().path().starts_with("/api/");
+    let r = answer(&inner, req).await;
+    if counted {
+        inner.stats.record(r.status().as_u16());
+    }
+    r
+}
+
+async fn answer(inner: &Arc<Inner>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let Some((method, tpl, id)) = route(&path) else {
@@ -184,7 +199,7 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     let now = inner.now();
-    let auth = match authenticate(&inner, headers, now) {
+    let auth = match authenticate(inner, headers, now) {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
@@ -197,6 +212,10 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         .cloned()
         .collect();
     let in_force = |k: FaultKind| faults.iter().any(|f| f.kind == k && f.covers(now));
+    let rf = RequestFaults::at(&faults, now);
+    // Counted whatever the faults, so a burst's choice depends only on how
+    // many requests the brand has sent.
+    let n = inner.brand_requests[idx].fetch_add(1, Ordering::Relaxed);
     match &auth.scopes {
         Scopes::PrivateKey if in_force(FaultKind::TokenRevoked) => {
             return ApiError::unauthenticated(
@@ -210,7 +229,13 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             )
             .into_response();
         }
+        Scopes::OAuth(_) if auth.issued_at.is_some_and(|t| rf.token_expired(t)) => {
+            return ApiError::unauthenticated(BearerRefusal::Expired.detail()).into_response();
+        }
         _ => {}
+    }
+    if rf.slow {
+        tokio::time::sleep(request_faults::SLOW_DELAY).await;
     }
     let op = limits::operation(method, &path);
     if let Some(op) = op
@@ -224,8 +249,17 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         ))
         .into_response();
     }
+    if rf.timeout {
+        tokio::time::sleep(request_faults::TIMEOUT_HANG).await;
+        return ApiError::gateway_timeout().into_response();
+    }
     if in_force(FaultKind::ServerErrors) {
         return ApiError::unavailable().into_response();
+    }
+    if rf.server_burst
+        && let Some(status) = request_faults::burst_status(brand.seed, idx, n)
+    {
+        return ApiError::server_error(status).into_response();
     }
     if in_force(FaultKind::ThrottleStorm) {
         return ApiError::throttled(STORM_RETRY_AFTER_SECS).into_response();
@@ -282,6 +316,12 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         Ok(mut doc) => {
             add_included(&ctx, &mut doc);
             apply_fieldsets(&mut doc, &ctx.q);
+            if rf.malformed_page {
+                request_faults::malform(&mut doc);
+            }
+            if rf.truncated_body {
+                return request_faults::truncated(doc.to_string());
+            }
             json_api(StatusCode::OK, &doc)
         }
         Err(e) => e.into_response(),
@@ -406,6 +446,8 @@ impl Scopes {
 struct Auth {
     brand: usize,
     scopes: Scopes,
+    /// When an OAuth access token was issued (`None` for a private key).
+    issued_at: Option<DateTime<Utc>>,
 }
 
 fn authenticate(inner: &Inner, headers: &HeaderMap, now: DateTime<Utc>) -> Result<Auth, ApiError> {
@@ -426,9 +468,10 @@ fn authenticate(inner: &Inner, headers: &HeaderMap, now: DateTime<Utc>) -> Resul
             ));
         }
         return match inner.oauth.resolve_access(token, now) {
-            Ok((brand, scopes)) => Ok(Auth {
-                brand,
-                scopes: Scopes::OAuth(scopes),
+            Ok(g) => Ok(Auth {
+                brand: g.brand,
+                scopes: Scopes::OAuth(g.scopes),
+                issued_at: Some(g.issued_at),
             }),
             Err(why) => Err(ApiError::unauthenticated(why.detail())),
         };
@@ -437,6 +480,7 @@ fn authenticate(inner: &Inner, headers: &HeaderMap, now: DateTime<Utc>) -> Resul
         Some(&brand) if scheme.eq_ignore_ascii_case("Klaviyo-API-Key") => Ok(Auth {
             brand,
             scopes: Scopes::PrivateKey,
+            issued_at: None,
         }),
         _ => Err(ApiError::unauthenticated(
             "Incorrect authentication credentials: check the account's private API key (it starts with `pk_`) or reconnect it.",
