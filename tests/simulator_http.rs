@@ -993,3 +993,84 @@ async fn truncated_body_cuts_the_json_half_way_with_a_matching_length() {
     let (s, _, again) = app.get_raw("acme", "/api/flows").await;
     assert_eq!((s, again), (200, whole));
 }
+
+/// GET `path` with `key`: `(status, body)`.
+async fn get_with(http: &reqwest::Client, base: &str, key: &str, path: &str) -> (u16, Value) {
+    let r = http
+        .get(format!("{base}{path}"))
+        .header("revision", REVISION)
+        .header("Authorization", format!("Klaviyo-API-Key {key}"))
+        .send()
+        .await
+        .expect("request");
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_portfolio_of_5000_brands_serves_its_last_brands() {
+    let clock = SimClock::frozen(Utc.with_ymd_and_hms(2026, 11, 2, 14, 20, 0).unwrap());
+    let sim = Simulator::new(2026, 5000, Arc::new(clock));
+    let (addr, handle) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let brands = sim.brands();
+    for b in [&brands[4998], &brands[4999]] {
+        let key = b.api_key.expose();
+        let (s, body) = get_with(&http, &base, key, "/api/flows").await;
+        assert_eq!(s, 200, "{}: {body}", b.slug);
+        assert!(!body["data"].as_array().unwrap().is_empty());
+        let (s, body) = get_with(&http, &base, key, "/api/accounts").await;
+        assert_eq!(s, 200);
+        assert_eq!(body["data"][0]["id"], b.account_id.as_str(), "{}", b.slug);
+    }
+    assert_eq!(brands[4998].slug, "brand-4999");
+    assert_eq!(sim.request_stats().requests, 4);
+    handle.abort();
+}
+
+#[tokio::test]
+async fn request_stats_count_answers_429s_and_5xx() {
+    let app = spawn().await;
+    assert_eq!(app.sim.request_stats().requests, 0);
+    // /api/accounts allows one request a second per account.
+    let mut sent = 0;
+    let mut throttled = 0;
+    while throttled == 0 && sent < 10 {
+        sent += 1;
+        if app.get("acme", "/api/accounts").await.0 == 429 {
+            throttled += 1;
+        }
+    }
+    let stats = app.sim.request_stats();
+    assert_eq!(
+        (stats.requests, stats.throttled, stats.server_errors),
+        (sent, 1, 0)
+    );
+    // 401s, 404s and 5xx are answers too; admin paths are not counted.
+    let r = app
+        .http
+        .get(format!("{}/api/nowhere", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    app.sim.inject(Fault {
+        brand: "bluebird".into(),
+        kind: FaultKind::ServerErrors,
+        at: app.clock.now(),
+        until: None,
+    });
+    assert_eq!(app.get("bluebird", "/api/flows").await.0, 503);
+    let r = app
+        .http
+        .get(format!("{}/__sim/brands", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let stats = app.sim.request_stats();
+    assert_eq!(
+        (stats.requests, stats.throttled, stats.server_errors),
+        (sent + 2, 1, 1)
+    );
+}

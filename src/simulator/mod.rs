@@ -485,4 +485,29 @@ mod tests {
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].until, Some(now + Duration::minutes(30)));
     }
+
+    #[test]
+    fn five_thousand_brands_have_unique_slugs_and_keys_that_map_back() {
+        let clock = SimClock::frozen(Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap());
+        let s = Simulator::new(42, 5000, Arc::new(clock));
+        let brands = s.brands();
+        assert_eq!(brands.len(), 5000);
+        let slugs: std::collections::HashSet<&str> =
+            brands.iter().map(|b| b.slug.as_str()).collect();
+        assert_eq!(slugs.len(), 5000);
+        let accounts: std::collections::HashSet<&str> =
+            brands.iter().map(|b| b.account_id.as_str()).collect();
+        assert_eq!(accounts.len(), 5000);
+        assert_eq!(brands[4998].slug, "brand-4999");
+        assert_eq!(s.inner.by_key.len(), 5000);
+        for (i, b) in brands.iter().enumerate() {
+            assert_eq!(
+                s.inner.by_key.get(b.api_key.expose()),
+                Some(&i),
+                "{}",
+                b.slug
+            );
+        }
+        assert_eq!(s.request_stats(), RequestStats::default());
+    }
 }

@@ -65,7 +65,8 @@ impl RequestFaults {
 /// outages do, while the same request sequence always fails the same way.
 pub(crate) fn burst_status(seed: u64, brand: usize, n: u64) -> Option<u16> {
     let h = hash(&[seed, brand as u64, n, str_hash("server-burst")]);
-    h.is_multiple_of(3).then(|| [500, 502, 503][((h >> 32) % 3) as usize])
+    h.is_multiple_of(3)
+        .then(|| [500, 502, 503][((h >> 32) % 3) as usize])
 }
 
 /// Replaces a collection's `data` array with a string, leaving single
