@@ -203,10 +203,15 @@ impl IntoResponse for ApiError {
 
 /// A JSON:API response with `content-type: application/vnd.api+json`.
 pub(crate) fn json_api(status: StatusCode, body: &Value) -> Response {
+    json_api_text(status, body.to_string())
+}
+
+/// [`json_api`] for a document already written as JSON text.
+pub(crate) fn json_api_text(status: StatusCode, body: String) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_API))],
-        body.to_string(),
+        body,
     )
         .into_response()
 }
