@@ -843,3 +843,234 @@ async fn flow_report_rates_follow_the_event_model_and_faults() {
         "/data/attributes/timeframe"
     );
 }
+
+impl App {
+    /// Injects a fault through the admin API, as the demo and `lookout` do.
+    async fn admin_inject(&self, slug: &str, fault: &str) {
+        let r = self
+            .http
+            .post(format!("{}/__sim/faults", self.base))
+            .json(&json!({"brand": slug, "fault": fault}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "{fault}");
+    }
+
+    /// Clears a fault through the admin API.
+    async fn admin_clear(&self, slug: &str, fault: &str) {
+        let r = self
+            .http
+            .delete(format!("{}/__sim/faults/{slug}/{fault}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "{fault}");
+    }
+
+    /// A GET's status, `content-length` header and raw body.
+    async fn get_raw(&self, slug: &str, path: &str) -> (u16, Option<usize>, Vec<u8>) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("revision", REVISION)
+            .header(
+                "Authorization",
+                format!("Klaviyo-API-Key {}", self.key(slug)),
+            )
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let len = r
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        (status, len, r.bytes().await.expect("whole body").to_vec())
+    }
+}
+
+#[tokio::test]
+async fn server_burst_fails_about_a_third_with_klaviyo_5xx_and_retries_get_through() {
+    let app = spawn().await;
+    app.sim.set_rate_limits(false);
+    app.admin_inject("acme", "server-burst").await;
+    let mut statuses = BTreeMap::new();
+    for _ in 0..150 {
+        let (s, _, body) = app.get("acme", "/api/accounts").await;
+        *statuses.entry(s).or_insert(0) += 1;
+        if s != 200 {
+            let e = &body["errors"][0];
+            assert_eq!(e["status"], s, "{body}");
+            assert!(e["code"].is_string() && e["title"].is_string() && e["id"].is_string());
+        }
+    }
+    let failed: u32 = statuses
+        .iter()
+        .filter(|(s, _)| **s != 200)
+        .map(|(_, n)| n)
+        .sum();
+    assert!((25..=80).contains(&failed), "{statuses:?}");
+    assert!(
+        statuses.keys().all(|s| [200, 500, 502, 503].contains(s)),
+        "{statuses:?}"
+    );
+    // A client that retries gets every request through.
+    for _ in 0..20 {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (s, _, _) = app.get("acme", "/api/flows").await;
+            if s == 200 {
+                break;
+            }
+            assert!(tries < 10, "ten failures in a row");
+        }
+    }
+    // Other brands are untouched; clearing restores every answer.
+    for _ in 0..10 {
+        assert_eq!(app.get("bluebird", "/api/accounts").await.0, 200);
+    }
+    app.admin_clear("acme", "server-burst").await;
+    for _ in 0..30 {
+        assert_eq!(app.get("acme", "/api/accounts").await.0, 200);
+    }
+}
+
+#[tokio::test]
+async fn malformed_page_gives_collections_a_non_array_data() {
+    let app = spawn().await;
+    app.sim.set_rate_limits(false);
+    let (_, _, body) = app.get("acme", "/api/flows").await;
+    let id = body["data"][0]["id"].as_str().unwrap().to_owned();
+    app.admin_inject("acme", "malformed-page").await;
+    for path in ["/api/flows", "/api/lists", "/api/metrics", "/api/accounts"] {
+        let (s, _, body) = app.get("acme", path).await;
+        assert_eq!(s, 200, "{path}: {body}");
+        assert!(body["data"].is_string(), "{path}: {body}");
+    }
+    // Single resources keep their shape, and other brands are untouched.
+    let (s, _, body) = app.get("acme", &format!("/api/flows/{id}")).await;
+    assert_eq!((s, body["data"]["id"].as_str()), (200, Some(id.as_str())));
+    let (s, _, body) = app.get("bluebird", "/api/flows").await;
+    assert_eq!(s, 200);
+    assert!(body["data"].is_array());
+    app.admin_clear("acme", "malformed-page").await;
+    let (s, _, body) = app.get("acme", "/api/flows").await;
+    assert_eq!(s, 200);
+    assert!(!body["data"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn truncated_body_cuts_the_json_half_way_with_a_matching_length() {
+    let app = spawn().await;
+    app.sim.set_rate_limits(false);
+    let (s, _, whole) = app.get_raw("acme", "/api/flows").await;
+    assert_eq!(s, 200);
+    assert!(serde_json::from_slice::<Value>(&whole).is_ok());
+    app.sim.inject(Fault {
+        brand: "acme".into(),
+        kind: FaultKind::TruncatedBody,
+        at: app.clock.now(),
+        until: None,
+    });
+    let (s, len, cut) = app.get_raw("acme", "/api/flows").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        len,
+        Some(cut.len()),
+        "content-length matches the bytes sent"
+    );
+    assert_eq!(cut.len(), whole.len() / 2);
+    assert_eq!(cut[..], whole[..cut.len()]);
+    assert!(serde_json::from_slice::<Value>(&cut).is_err());
+    // Errors are whole: only 200s are cut.
+    let (s, _, err) = app.get_raw("acme", "/api/flows/nope").await;
+    assert_eq!(s, 404);
+    assert!(serde_json::from_slice::<Value>(&err).is_ok());
+    assert!(app.sim.clear("acme", FaultKind::TruncatedBody));
+    let (s, _, again) = app.get_raw("acme", "/api/flows").await;
+    assert_eq!((s, again), (200, whole));
+}
+
+/// GET `path` with `key`: `(status, body)`.
+async fn get_with(http: &reqwest::Client, base: &str, key: &str, path: &str) -> (u16, Value) {
+    let r = http
+        .get(format!("{base}{path}"))
+        .header("revision", REVISION)
+        .header("Authorization", format!("Klaviyo-API-Key {key}"))
+        .send()
+        .await
+        .expect("request");
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_portfolio_of_5000_brands_serves_its_last_brands() {
+    let clock = SimClock::frozen(Utc.with_ymd_and_hms(2026, 11, 2, 14, 20, 0).unwrap());
+    let sim = Simulator::new(2026, 5000, Arc::new(clock));
+    let (addr, handle) = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let brands = sim.brands();
+    for b in [&brands[4998], &brands[4999]] {
+        let key = b.api_key.expose();
+        let (s, body) = get_with(&http, &base, key, "/api/flows").await;
+        assert_eq!(s, 200, "{}: {body}", b.slug);
+        assert!(!body["data"].as_array().unwrap().is_empty());
+        let (s, body) = get_with(&http, &base, key, "/api/accounts").await;
+        assert_eq!(s, 200);
+        assert_eq!(body["data"][0]["id"], b.account_id.as_str(), "{}", b.slug);
+    }
+    assert_eq!(brands[4998].slug, "brand-4999");
+    assert_eq!(sim.request_stats().requests, 4);
+    handle.abort();
+}
+
+#[tokio::test]
+async fn request_stats_count_answers_429s_and_5xx() {
+    let app = spawn().await;
+    assert_eq!(app.sim.request_stats().requests, 0);
+    // /api/accounts allows one request a second per account.
+    let mut sent = 0;
+    let mut throttled = 0;
+    while throttled == 0 && sent < 10 {
+        sent += 1;
+        if app.get("acme", "/api/accounts").await.0 == 429 {
+            throttled += 1;
+        }
+    }
+    let stats = app.sim.request_stats();
+    assert_eq!(
+        (stats.requests, stats.throttled, stats.server_errors),
+        (sent, 1, 0)
+    );
+    // 401s, 404s and 5xx are answers too; admin paths are not counted.
+    let r = app
+        .http
+        .get(format!("{}/api/nowhere", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    app.sim.inject(Fault {
+        brand: "bluebird".into(),
+        kind: FaultKind::ServerErrors,
+        at: app.clock.now(),
+        until: None,
+    });
+    assert_eq!(app.get("bluebird", "/api/flows").await.0, 503);
+    let r = app
+        .http
+        .get(format!("{}/__sim/brands", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let stats = app.sim.request_stats();
+    assert_eq!(
+        (stats.requests, stats.throttled, stats.server_errors),
+        (sent + 2, 1, 1)
+    );
+}

@@ -7,7 +7,7 @@
 use chrono::Utc;
 use chrono::{DateTime, Duration};
 
-use super::hash::{Rng, base62, hash, str_hash};
+use super::hash::{Rng, base62, hash, mix, str_hash};
 use super::portfolio::{Brand, FlowDef, FlowRole};
 
 /// Distinct profiles per brand (events draw their profiles from the same pool).
@@ -207,19 +207,20 @@ pub(crate) const CAMPAIGN_TEMPLATES: [&str; 3] =
     ["Newsletter Base", "Sale Announcement", "Product Spotlight"];
 
 impl Brand {
+    /// `hash(&[seed, index, parts...])`, continuing the fold without
+    /// building that slice (ids are derived on every request).
     fn h(&self, parts: &[u64]) -> u64 {
-        let mut p = vec![self.seed, self.index as u64];
-        p.extend_from_slice(parts);
-        hash(&p)
+        parts
+            .iter()
+            .fold(hash(&[self.seed, self.index as u64]), |acc, &p| {
+                mix(acc ^ mix(p))
+            })
     }
 
-    /// The steps of flow number `flow`, in order.
-    pub(crate) fn flow_actions(&self, flow: usize) -> Vec<ActionDef> {
-        let Some(f) = self.flows.get(flow) else {
-            return Vec::new();
-        };
+    /// The steps of a flow of `role`: what each does and its message's name.
+    fn steps(role: FlowRole) -> &'static [(ActionKind, &'static str)] {
         use ActionKind::*;
-        let steps: &[(ActionKind, &str)] = match f.role {
+        match role {
             FlowRole::Welcome => &[
                 (SendEmail, "Welcome 1: Thanks for joining"),
                 (TimeDelay(2, "days"), ""),
@@ -245,7 +246,32 @@ impl Brand {
                 (SendEmail, "How was it? Leave a review"),
             ],
             FlowRole::Other => &[(SendEmail, "")],
+        }
+    }
+
+    /// The id of step `pos` of flow number `flow`.
+    fn action_id(&self, flow: usize, pos: usize) -> String {
+        let h = self.h(&[flow as u64, pos as u64, str_hash("action")]);
+        (10_000_000 + h % 89_999_999).to_string()
+    }
+
+    /// The ids of flow number `flow`'s steps, in order: what a flow's
+    /// relationships list, without deriving each step's message.
+    pub(crate) fn flow_action_ids(&self, flow: usize) -> Vec<String> {
+        self.flows.get(flow).map_or_else(Vec::new, |f| {
+            (0..Self::steps(f.role).len())
+                .map(|pos| self.action_id(flow, pos))
+                .collect()
+        })
+    }
+
+    /// The steps of flow number `flow`, in order.
+    pub(crate) fn flow_actions(&self, flow: usize) -> Vec<ActionDef> {
+        let Some(f) = self.flows.get(flow) else {
+            return Vec::new();
         };
+        use ActionKind::*;
+        let steps = Self::steps(f.role);
         let fx = flow as u64;
         let mut rng = Rng::new(&[self.seed, self.index as u64, fx, str_hash("actions")]);
         let sends = steps.iter().filter(|(k, _)| is_send(*k)).count().max(1) as f64;
@@ -254,9 +280,7 @@ impl Brand {
             .iter()
             .enumerate()
             .map(|(pos, &(kind, name))| {
-                let p = pos as u64;
-                let id =
-                    (10_000_000 + self.h(&[fx, p, str_hash("action")]) % 89_999_999).to_string();
+                let id = self.action_id(flow, pos);
                 let created = f.created + Duration::hours(rng.range(0, 6));
                 let message = is_send(kind).then(|| {
                     send_no += 1;
@@ -641,6 +665,17 @@ mod tests {
 
     fn origin() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap()
+    }
+
+    #[test]
+    fn action_ids_alone_match_the_full_actions() {
+        for b in build(3, 14, origin()) {
+            for ix in 0..b.flows.len() {
+                let full: Vec<String> = b.flow_actions(ix).into_iter().map(|a| a.id).collect();
+                assert_eq!(b.flow_action_ids(ix), full, "{} flow {ix}", b.slug);
+            }
+            assert!(b.flow_action_ids(b.flows.len()).is_empty());
+        }
     }
 
     #[test]

@@ -117,6 +117,9 @@ pub(crate) struct EventSource<'a> {
     now_s: i64,
     /// First second at which events exist.
     start_s: i64,
+    /// The daily curve by local hour of day: computed once per view, not
+    /// once per hour counted (a month of hourly buckets is 720 sines).
+    daily: [f64; 24],
 }
 
 impl<'a> EventSource<'a> {
@@ -145,6 +148,10 @@ impl<'a> EventSource<'a> {
             windows,
             now_s: now.timestamp(),
             start_s: start.timestamp(),
+            // Quietest at 02:00 local, busiest at 14:00; the mean over a day is 1.
+            daily: std::array::from_fn(|local| {
+                1.0 + 0.6 * (std::f64::consts::TAU * (local as f64 - 8.0) / 24.0).sin()
+            }),
         }
     }
 
@@ -166,9 +173,7 @@ impl<'a> EventSource<'a> {
     /// The unfaulted number of events of `m` in hour `h` (unix hours).
     pub(crate) fn base_count(&self, m: SimMetric, h: i64) -> u64 {
         let b = self.brand;
-        let local = (h + b.utc_offset_hours).rem_euclid(24) as f64;
-        // Quietest at 02:00 local, busiest at 14:00; the mean over a day is 1.
-        let daily = 1.0 + 0.6 * (std::f64::consts::TAU * (local - 8.0) / 24.0).sin();
+        let daily = self.daily[(h + b.utc_offset_hours).rem_euclid(24) as usize];
         // 1970-01-01 was a Thursday: day index 2 and 3 are Saturday and Sunday.
         let weekday = (h + b.utc_offset_hours).div_euclid(24).rem_euclid(7);
         let weekly = if weekday == 2 || weekday == 3 {
@@ -188,23 +193,31 @@ impl<'a> EventSource<'a> {
         }
     }
 
+    /// The key of unfaulted event number `i` of `m` in hour `h`.
+    fn base_key(&self, m: SimMetric, h: i64, i: u64) -> u64 {
+        let b = self.brand;
+        hash(&[b.seed, b.index as u64, m.index() as u64, h as u64, i, 1])
+    }
+
     /// Unfaulted events of `m` in hour `h`, unsorted, without the `now` cut.
     fn base_events(&self, m: SimMetric, h: i64) -> Vec<Ev> {
-        let b = self.brand;
         let n = self.base_count(m, h);
         (0..n)
             .map(|i| {
-                let k = hash(&[b.seed, b.index as u64, m.index() as u64, h as u64, i, 1]);
+                let k = self.base_key(m, h, i);
                 self.event(m, h * 3600 + (k % 3600) as i64, k)
             })
             .collect()
     }
 
+    /// The `$value` of the order with key `k`, in whole cents of the account currency.
+    fn order_value(&self, k: u64) -> f64 {
+        let v = self.brand.rates.aov * (0.4 + 1.2 * unit(mix(k ^ 0xA5A5)));
+        (v * 100.0).round() / 100.0
+    }
+
     fn event(&self, m: SimMetric, ts: i64, k: u64) -> Ev {
-        let value = (m == SimMetric::PlacedOrder).then(|| {
-            let v = self.brand.rates.aov * (0.4 + 1.2 * unit(mix(k ^ 0xA5A5)));
-            (v * 100.0).round() / 100.0
-        });
+        let value = (m == SimMetric::PlacedOrder).then(|| self.order_value(k));
         Ev {
             ts,
             key: k,
@@ -254,38 +267,52 @@ impl<'a> EventSource<'a> {
 
     /// Number of events of `m` with `from_s <= ts < to_s`.
     pub(crate) fn count(&self, m: SimMetric, from_s: i64, to_s: i64) -> u64 {
-        self.hours(from_s, to_s)
-            .map(|h| {
-                let whole = h * 3600 >= from_s && h * 3600 + 3600 <= to_s;
-                if whole && self.fast(m, h) {
-                    self.base_count(m, h)
-                } else {
-                    self.hour_events(m, h)
-                        .iter()
-                        .filter(|e| e.ts >= from_s && e.ts < to_s)
-                        .count() as u64
-                }
-            })
-            .sum()
+        self.count_and_cents(m, from_s, to_s, false).0
     }
 
     /// Sum of `$value` of events of `m` with `from_s <= ts < to_s`.
     pub(crate) fn sum_value(&self, m: SimMetric, from_s: i64, to_s: i64) -> f64 {
-        if m != SimMetric::PlacedOrder {
-            return 0.0;
-        }
-        let cents: i64 = self
-            .hours(from_s, to_s)
-            .map(|h| {
-                self.hour_events(m, h)
+        self.count_and_cents(m, from_s, to_s, true).1 as f64 / 100.0
+    }
+
+    /// The number of events of `m` with `from_s <= ts < to_s` and, when
+    /// `with_value`, the sum of their `$value` in cents, in one pass. Whole
+    /// hours untouched by faults are counted from `base_count` and summed
+    /// from the event keys alone: no events built, sorted or cut.
+    fn count_and_cents(
+        &self,
+        m: SimMetric,
+        from_s: i64,
+        to_s: i64,
+        with_value: bool,
+    ) -> (u64, i64) {
+        let valued = with_value && m == SimMetric::PlacedOrder;
+        let cents = |v: f64| (v * 100.0).round() as i64;
+        let (mut n, mut sum) = (0, 0);
+        for h in self.hours(from_s, to_s) {
+            let whole = h * 3600 >= from_s && h * 3600 + 3600 <= to_s;
+            if whole && self.fast(m, h) {
+                let c = self.base_count(m, h);
+                n += c;
+                if valued {
+                    sum += (0..c)
+                        .map(|i| cents(self.order_value(self.base_key(m, h, i))))
+                        .sum::<i64>();
+                }
+            } else {
+                for e in self
+                    .hour_events(m, h)
                     .iter()
                     .filter(|e| e.ts >= from_s && e.ts < to_s)
-                    .filter_map(|e| e.value)
-                    .map(|v| (v * 100.0).round() as i64)
-                    .sum::<i64>()
-            })
-            .sum();
-        cents as f64 / 100.0
+                {
+                    n += 1;
+                    if valued && let Some(v) = e.value {
+                        sum += cents(v);
+                    }
+                }
+            }
+        }
+        (n, sum)
     }
 
     fn hours(&self, from_s: i64, to_s: i64) -> impl Iterator<Item = i64> {
@@ -304,22 +331,24 @@ impl<'a> EventSource<'a> {
         interval: Interval,
         with_sums: bool,
     ) -> Aggregate {
+        // Hourly buckets of a month are 720: size the vectors once.
+        let buckets = match interval {
+            Interval::Hour => ((to - from).num_hours().max(0) as usize).saturating_add(2),
+            _ => 0,
+        };
         let mut out = Aggregate {
-            dates: Vec::new(),
-            counts: Vec::new(),
-            sums: Vec::new(),
+            dates: Vec::with_capacity(buckets),
+            counts: Vec::with_capacity(buckets),
+            sums: Vec::with_capacity(buckets),
         };
         let mut b = interval.floor(from);
         while b < to {
             let next = interval.next(b);
             let (lo, hi) = (b.max(from).timestamp(), next.min(to).timestamp());
+            let (n, cents) = self.count_and_cents(m, lo, hi, with_sums);
             out.dates.push(b);
-            out.counts.push(self.count(m, lo, hi));
-            out.sums.push(if with_sums {
-                self.sum_value(m, lo, hi)
-            } else {
-                0.0
-            });
+            out.counts.push(n);
+            out.sums.push(cents as f64 / 100.0);
             b = next;
         }
         out

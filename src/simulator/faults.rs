@@ -32,11 +32,30 @@ pub enum FaultKind {
     /// Refreshes of the brand's OAuth grants answer `invalid_grant` "refresh
     /// token expired"; access tokens already issued live out their time.
     RefreshExpired,
+    /// About one in three of the brand's API requests (a hash of a per-brand
+    /// request counter) is answered 500, 502 or 503; the rest normally, so a
+    /// client that retries gets through.
+    ServerBurst,
+    /// Every API response of the brand comes about 1.5 s late.
+    Slow,
+    /// The brand's API requests are accepted and left unanswered for 120 s
+    /// (then a 504): a client with a shorter timeout sees a timeout.
+    Timeout,
+    /// OAuth access tokens of the brand issued before the fault started are
+    /// answered 401 as expired; tokens from a refresh after it work. API keys
+    /// are unaffected.
+    TokenExpired,
+    /// Collection endpoints of the brand answer 200 with a document whose
+    /// `data` is a string, not an array.
+    MalformedPage,
+    /// The brand's 200 responses carry only the first half of their JSON
+    /// (with a matching `content-length`).
+    TruncatedBody,
 }
 
 impl FaultKind {
     /// Every fault kind, in a stable order.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::FlowDraft,
         FaultKind::FlowManual,
         FaultKind::OrdersStop,
@@ -47,6 +66,12 @@ impl FaultKind {
         FaultKind::ThrottleStorm,
         FaultKind::GrantRevoked,
         FaultKind::RefreshExpired,
+        FaultKind::ServerBurst,
+        FaultKind::Slow,
+        FaultKind::Timeout,
+        FaultKind::TokenExpired,
+        FaultKind::MalformedPage,
+        FaultKind::TruncatedBody,
     ];
 
     /// The kebab-case name used in commands and the admin API, e.g. `orders-stop`.
@@ -62,11 +87,17 @@ impl FaultKind {
             FaultKind::ThrottleStorm => "throttle-storm",
             FaultKind::GrantRevoked => "grant-revoked",
             FaultKind::RefreshExpired => "refresh-expired",
+            FaultKind::ServerBurst => "server-burst",
+            FaultKind::Slow => "slow",
+            FaultKind::Timeout => "timeout",
+            FaultKind::TokenExpired => "token-expired",
+            FaultKind::MalformedPage => "malformed-page",
+            FaultKind::TruncatedBody => "truncated-body",
         }
     }
 
-    /// Whether the fault answers requests itself (401/503/429, or an OAuth
-    /// `invalid_grant`) rather than changing data.
+    /// Whether the fault changes how requests are answered (errors, delays,
+    /// broken bodies, or an OAuth `invalid_grant`) rather than the account's data.
     pub fn is_request_fault(self) -> bool {
         matches!(
             self,
@@ -75,6 +106,12 @@ impl FaultKind {
                 | FaultKind::ThrottleStorm
                 | FaultKind::GrantRevoked
                 | FaultKind::RefreshExpired
+                | FaultKind::ServerBurst
+                | FaultKind::Slow
+                | FaultKind::Timeout
+                | FaultKind::TokenExpired
+                | FaultKind::MalformedPage
+                | FaultKind::TruncatedBody
         )
     }
 }
@@ -201,6 +238,25 @@ mod tests {
         assert_eq!(names.len(), FaultKind::ALL.len());
         assert!(FaultKind::GrantRevoked.is_request_fault());
         assert!(FaultKind::RefreshExpired.is_request_fault());
+        assert_eq!(FaultKind::ALL.len(), 16);
+        for (name, kind) in [
+            ("server-burst", FaultKind::ServerBurst),
+            ("SLOW", FaultKind::Slow),
+            (" timeout ", FaultKind::Timeout),
+            ("token_expired", FaultKind::TokenExpired),
+            ("malformed-page", FaultKind::MalformedPage),
+            ("Truncated_Body", FaultKind::TruncatedBody),
+        ] {
+            assert_eq!(name.parse::<FaultKind>(), Ok(kind), "{name}");
+            assert!(kind.is_request_fault(), "{name}");
+        }
+        assert!(!FaultKind::OrdersStop.is_request_fault());
+        assert!("server-bursts".parse::<FaultKind>().is_err());
+        let msg = "nope".parse::<FaultKind>().unwrap_err().to_string();
+        assert!(
+            msg.contains("truncated-body") && msg.contains("server-burst"),
+            "{msg}"
+        );
     }
 
     #[test]

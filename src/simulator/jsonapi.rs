@@ -140,6 +140,40 @@ impl ApiError {
         }
     }
 
+    /// A 5xx from a server burst: 500 `error`, 502 `bad_gateway` or, for any
+    /// other status, 503 `service_unavailable`.
+    pub(crate) fn server_error(status: u16) -> Self {
+        let (status, code, title) = match status {
+            500 => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error",
+                "A server error occurred.",
+            ),
+            502 => (StatusCode::BAD_GATEWAY, "bad_gateway", "Bad gateway."),
+            _ => return Self::unavailable(),
+        };
+        Self {
+            status,
+            code,
+            title,
+            detail: "A server error occurred; retry with backoff.".into(),
+            source: None,
+            retry_after: None,
+        }
+    }
+
+    /// 504 `gateway_timeout`: what a request left hanging finally gets.
+    pub(crate) fn gateway_timeout() -> Self {
+        Self {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            code: "gateway_timeout",
+            title: "Gateway timeout.",
+            detail: "The request took too long to process; retry with backoff.".into(),
+            source: None,
+            retry_after: None,
+        }
+    }
+
     /// The error document.
     pub(crate) fn body(&self) -> Value {
         let mut e = json!({
@@ -169,10 +203,15 @@ impl IntoResponse for ApiError {
 
 /// A JSON:API response with `content-type: application/vnd.api+json`.
 pub(crate) fn json_api(status: StatusCode, body: &Value) -> Response {
+    json_api_text(status, body.to_string())
+}
+
+/// [`json_api`] for a document already written as JSON text.
+pub(crate) fn json_api_text(status: StatusCode, body: String) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_API))],
-        body.to_string(),
+        body,
     )
         .into_response()
 }

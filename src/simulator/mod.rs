@@ -31,7 +31,7 @@ mod routes;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -111,6 +111,46 @@ pub struct BrandInfo {
     pub jurisdictions: Vec<String>,
 }
 
+/// What the simulator has answered on `/api/...` since it was built, for
+/// benchmarks and tests (see [`Simulator::request_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    /// Responses sent on `/api/...`, whatever their status.
+    pub requests: u64,
+    /// Of those, 429s (rate limits and `throttle-storm`).
+    pub throttled: u64,
+    /// Of those, 5xx (`server-errors`, `server-burst`, `timeout`).
+    pub server_errors: u64,
+}
+
+/// The counters behind [`RequestStats`]: atomics, so counting takes no lock.
+#[derive(Debug, Default)]
+struct StatCounters {
+    requests: AtomicU64,
+    throttled: AtomicU64,
+    server_errors: AtomicU64,
+}
+
+impl StatCounters {
+    /// Counts one `/api/...` response of `status`.
+    fn record(&self, status: u16) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if status == 429 {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+        } else if status >= 500 {
+            self.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn snapshot(&self) -> RequestStats {
+        RequestStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            server_errors: self.server_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Why a fault could not be injected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
@@ -137,6 +177,10 @@ pub(crate) struct Inner {
     /// Whether `limiter` is enforced (see `Simulator::set_rate_limits`).
     rate_limited: AtomicBool,
     oauth: oauth::OAuth,
+    /// Authenticated `/api/...` requests per brand: a `server-burst` fault
+    /// hashes this count to pick the requests it fails.
+    brand_requests: Vec<AtomicU64>,
+    stats: StatCounters,
 }
 
 impl Inner {
@@ -257,6 +301,7 @@ impl Simulator {
         origin: DateTime<Utc>,
     ) -> Self {
         let brands = portfolio::build(seed, brands, origin);
+        let brand_requests = brands.iter().map(|_| AtomicU64::new(0)).collect();
         let by_key = brands
             .iter()
             .enumerate()
@@ -271,8 +316,17 @@ impl Simulator {
                 limiter: ratelimit::Limiter::default(),
                 rate_limited: AtomicBool::new(true),
                 oauth: oauth::OAuth::new(seed),
+                brand_requests,
+                stats: StatCounters::default(),
             }),
         }
+    }
+
+    /// Counts of what `/api/...` has answered so far: every response, the
+    /// 429s and the 5xx among them. Relaxed atomics: a snapshot taken while
+    /// requests run may be a request or two behind, never torn.
+    pub fn request_stats(&self) -> RequestStats {
+        self.inner.stats.snapshot()
     }
 
     /// The brands in portfolio order.
@@ -430,5 +484,30 @@ mod tests {
         let all = s.inner.faults().clone();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].until, Some(now + Duration::minutes(30)));
+    }
+
+    #[test]
+    fn five_thousand_brands_have_unique_slugs_and_keys_that_map_back() {
+        let clock = SimClock::frozen(Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap());
+        let s = Simulator::new(42, 5000, Arc::new(clock));
+        let brands = s.brands();
+        assert_eq!(brands.len(), 5000);
+        let slugs: std::collections::HashSet<&str> =
+            brands.iter().map(|b| b.slug.as_str()).collect();
+        assert_eq!(slugs.len(), 5000);
+        let accounts: std::collections::HashSet<&str> =
+            brands.iter().map(|b| b.account_id.as_str()).collect();
+        assert_eq!(accounts.len(), 5000);
+        assert_eq!(brands[4998].slug, "brand-4999");
+        assert_eq!(s.inner.by_key.len(), 5000);
+        for (i, b) in brands.iter().enumerate() {
+            assert_eq!(
+                s.inner.by_key.get(b.api_key.expose()),
+                Some(&i),
+                "{}",
+                b.slug
+            );
+        }
+        assert_eq!(s.request_stats(), RequestStats::default());
     }
 }

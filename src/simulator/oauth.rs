@@ -130,6 +130,8 @@ struct Grant {
 struct AccessToken {
     grant: usize,
     scopes: Vec<String>,
+    /// When it was issued: a `token-expired` fault expires tokens older than itself.
+    issued_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     revoked: bool,
 }
@@ -167,6 +169,7 @@ impl Store {
             AccessToken {
                 grant,
                 scopes,
+                issued_at: now,
                 expires_at: now + Duration::seconds(ttl.min(MAX_ACCESS_TTL_SECS) as i64),
                 revoked: false,
             },
@@ -217,6 +220,17 @@ impl TokenSet {
             }),
         )
     }
+}
+
+/// What a live access token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BearerGrant {
+    /// The brand it acts for.
+    pub(crate) brand: usize,
+    /// The scopes it carries.
+    pub(crate) scopes: Vec<String>,
+    /// When it was issued.
+    pub(crate) issued_at: DateTime<Utc>,
 }
 
 /// Why a Bearer token was not accepted on `/api/...` (the 401's detail).
@@ -337,7 +351,7 @@ impl OAuth {
         &self,
         token: &str,
         now: DateTime<Utc>,
-    ) -> Result<(usize, Vec<String>), BearerRefusal> {
+    ) -> Result<BearerGrant, BearerRefusal> {
         let store = self.store();
         let at = store
             .access
@@ -350,7 +364,11 @@ impl OAuth {
         if now >= at.expires_at {
             return Err(BearerRefusal::Expired);
         }
-        Ok((grant.brand, at.scopes.clone()))
+        Ok(BearerGrant {
+            brand: grant.brand,
+            scopes: at.scopes.clone(),
+            issued_at: at.issued_at,
+        })
     }
 
     /// `grant_type=authorization_code` for the authenticated `client_id`.
@@ -513,6 +531,59 @@ impl OAuth {
         }
     }
 }
+
+#[cfg(test)]
+impl OAuth {
+    /// A new grant of `brand` with every read scope, as if its code had been
+    /// exchanged at `now`: `(access_token, refresh_token)`. For tests outside
+    /// this module, which cannot drive the consent page.
+    pub(crate) fn grant_for_test(&self, brand: usize, now: DateTime<Utc>) -> (String, String) {
+        let scopes: Vec<String> = READ_SCOPES_FOR_TEST
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let mut store = self.store();
+        store.grants.push(Grant {
+            brand,
+            scopes: scopes.clone(),
+            created_at: now,
+            last_refreshed_at: None,
+            revoked: false,
+            refreshes: 0,
+            access_tokens_issued: 0,
+        });
+        let g = store.grants.len() - 1;
+        let ttl = self.access_ttl_secs.load(Ordering::Relaxed);
+        let access = store.issue_access(g, scopes, now, ttl);
+        let refresh = store.issue_refresh(g, now);
+        (access, refresh)
+    }
+
+    /// `grant_type=refresh_token` at `now` with no fault in force: the new access token.
+    pub(crate) fn refresh_for_test(
+        &self,
+        refresh_token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, OAuthError> {
+        let form = Params::parse(format!("refresh_token={refresh_token}").as_bytes());
+        self.refresh(&form, now, &|_, _| false).map(|t| t.access)
+    }
+}
+
+/// The read scopes Lookout asks for.
+#[cfg(test)]
+const READ_SCOPES_FOR_TEST: [&str; 10] = [
+    "accounts:read",
+    "campaigns:read",
+    "events:read",
+    "flows:read",
+    "forms:read",
+    "lists:read",
+    "metrics:read",
+    "profiles:read",
+    "segments:read",
+    "templates:read",
+];
 
 // ---------- checks ----------
 
@@ -1323,7 +1394,7 @@ mod tests {
             "code={code}&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"
         );
         let t = ok(oauth.exchange_code(OAUTH_CLIENT_ID, &form(exchange.clone()), t0, &never));
-        assert_eq!(oauth.resolve_access(&t.access, t0).unwrap().0, 3);
+        assert_eq!(oauth.resolve_access(&t.access, t0).unwrap().brand, 3);
         assert_eq!(
             oauth.resolve_access(&t.access, t0 + Duration::hours(1)),
             Err(BearerRefusal::Expired)

@@ -228,19 +228,19 @@ pub(crate) struct Integration {
     pub(crate) category: &'static str,
 }
 
-const SHOPIFY: Integration = Integration {
+static SHOPIFY: Integration = Integration {
     id: "0eMvjm",
     key: "shopify",
     name: "Shopify",
     category: "eCommerce",
 };
-const API: Integration = Integration {
+static API: Integration = Integration {
     id: "7FtS4J",
     key: "api",
     name: "API",
     category: "API",
 };
-const KLAVIYO: Integration = Integration {
+static KLAVIYO: Integration = Integration {
     id: "0rG4eQ",
     key: "klaviyo",
     name: "Klaviyo",
@@ -252,7 +252,8 @@ const KLAVIYO: Integration = Integration {
 pub(crate) struct MetricDef {
     pub(crate) id: String,
     pub(crate) kind: SimMetric,
-    pub(crate) integration: Integration,
+    /// One of three shared integrations: a reference, not a copy per metric.
+    pub(crate) integration: &'static Integration,
     pub(crate) created: DateTime<Utc>,
 }
 
@@ -634,10 +635,10 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
     };
 
     // Metrics.
-    let store_integration = if rng.unit() < 0.8 || healthy {
-        SHOPIFY
+    let store_integration: &'static Integration = if rng.unit() < 0.8 || healthy {
+        &SHOPIFY
     } else {
-        API
+        &API
     };
     let metrics: Vec<MetricDef> = SimMetric::ALL
         .iter()
@@ -645,9 +646,9 @@ fn build_brand(seed: u64, i: usize, origin: DateTime<Utc>, ids: &mut IdMaker) ->
             id: ids.make(&[ix, str_hash("metric"), m.index() as u64], 6),
             kind: m,
             integration: if m.is_store_metric() {
-                store_integration.clone()
+                store_integration
             } else {
-                KLAVIYO
+                &KLAVIYO
             },
             created: origin - Duration::days(rng.range(400, 900)),
         })

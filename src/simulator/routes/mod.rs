@@ -5,8 +5,11 @@
 //!
 //! [`super::SERVED_PATHS`] is the one list of routes: [`dispatch`] matches a
 //! request against it and hands the path template to one handler per
-//! operation. Resource families live in `flows`, `campaigns`, `content` and
-//! `reports`; accounts, lists, metrics, events and aggregates are here.
+//! operation. Resource families live in `flows`, `campaigns`, `content`,
+//! `reports` and `aggregates` (metric aggregates, written as JSON text
+//! directly); accounts, lists, metrics and events are here. Request faults
+//! (bursts of 5xx, delays, expired tokens, broken bodies) are in
+//! `request_faults`.
 //!
 //! Query strings are checked against the spec's parameters (the `query`
 //! module); sparse fieldsets and `include` are applied to every document.
@@ -21,12 +24,15 @@
 //! `GET /__sim/clock`, and `GET /__sim/oauth/grants` (each brand's OAuth
 //! grants: scopes, dates and counts, never token values).
 
+mod aggregates;
 mod campaigns;
 mod content;
 mod flows;
 mod reports;
+mod request_faults;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -34,21 +40,23 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::data::{Ev, EventSource, Interval};
+use super::data::{Ev, EventSource};
 use super::faults::{Fault, FaultKind};
-use super::hash::{base62, hash, str_hash};
+use super::hash::{base62, hash};
 use super::jsonapi::{
-    ApiError, Cond, Revision, check_revision, decode_cursor, encode_cursor, json_api, matches,
-    parse_filter, parse_time, ts,
+    ApiError, Cond, Revision, check_revision, decode_cursor, encode_cursor, json_api_text, matches,
+    parse_time, ts,
 };
+use super::oauth::BearerRefusal;
 use super::portfolio::{Brand, FlowDef, FlowRole, ListDef, MetricDef, SimMetric, Trigger};
 use super::query::{self as q, apply_fieldsets};
 use super::{Inner, STORM_RETRY_AFTER_SECS};
 use crate::klaviyo::limits;
+use request_faults::RequestFaults;
 
 /// Largest request body the simulator reads (metric-aggregate queries are small).
 const MAX_BODY: usize = 64 * 1024;
@@ -157,7 +165,18 @@ pub(super) fn ident(kind: &str, id: &str) -> Value {
     json!({ "type": kind, "id": id })
 }
 
+/// Every path the other routes do not take: answers it and counts the
+/// answers under `/api/` in the request stats.
 async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    let counted = req.uri().path().starts_with("/api/");
+    let r = answer(&inner, req).await;
+    if counted {
+        inner.stats.record(r.status().as_u16());
+    }
+    r
+}
+
+async fn answer(inner: &Arc<Inner>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let Some((method, tpl, id)) = route(&path) else {
@@ -184,7 +203,7 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     let now = inner.now();
-    let auth = match authenticate(&inner, headers, now) {
+    let auth = match authenticate(inner, headers, now) {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
@@ -197,6 +216,10 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         .cloned()
         .collect();
     let in_force = |k: FaultKind| faults.iter().any(|f| f.kind == k && f.covers(now));
+    let rf = RequestFaults::at(&faults, now);
+    // Counted whatever the faults, so a burst's choice depends only on how
+    // many requests the brand has sent.
+    let n = inner.brand_requests[idx].fetch_add(1, Ordering::Relaxed);
     match &auth.scopes {
         Scopes::PrivateKey if in_force(FaultKind::TokenRevoked) => {
             return ApiError::unauthenticated(
@@ -210,7 +233,13 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             )
             .into_response();
         }
+        Scopes::OAuth(_) if auth.issued_at.is_some_and(|t| rf.token_expired(t)) => {
+            return ApiError::unauthenticated(BearerRefusal::Expired.detail()).into_response();
+        }
         _ => {}
+    }
+    if rf.slow {
+        tokio::time::sleep(request_faults::SLOW_DELAY).await;
     }
     let op = limits::operation(method, &path);
     if let Some(op) = op
@@ -224,8 +253,17 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         ))
         .into_response();
     }
+    if rf.timeout {
+        tokio::time::sleep(request_faults::TIMEOUT_HANG).await;
+        return ApiError::gateway_timeout().into_response();
+    }
     if in_force(FaultKind::ServerErrors) {
         return ApiError::unavailable().into_response();
+    }
+    if rf.server_burst
+        && let Some(status) = request_faults::burst_status(brand.seed, idx, n)
+    {
+        return ApiError::server_error(status).into_response();
     }
     if in_force(FaultKind::ThrottleStorm) {
         return ApiError::throttled(STORM_RETRY_AFTER_SECS).into_response();
@@ -278,18 +316,42 @@ async fn api(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     } else {
         Bytes::new()
     };
-    match dispatch(&ctx, tpl, &id, &body) {
-        Ok(mut doc) => {
+    let text = match dispatch(&ctx, tpl, &id, &body) {
+        Ok(Doc::Tree(mut doc)) => {
             add_included(&ctx, &mut doc);
             apply_fieldsets(&mut doc, &ctx.q);
-            json_api(StatusCode::OK, &doc)
+            if rf.malformed_page {
+                request_faults::malform(&mut doc);
+            }
+            doc.to_string()
         }
-        Err(e) => e.into_response(),
+        Ok(Doc::Text(text)) => text,
+        Err(e) => return e.into_response(),
+    };
+    if rf.truncated_body {
+        return request_faults::truncated(text);
     }
+    json_api_text(StatusCode::OK, text)
+}
+
+/// A handler's answer.
+enum Doc {
+    /// A document whose `include=` and sparse fieldsets are still to apply.
+    Tree(Value),
+    /// The finished JSON text, written directly where a tree would cost too much.
+    Text(String),
 }
 
 /// One handler per served operation, by path template.
-fn dispatch(ctx: &Ctx, tpl: &str, id: &str, body: &Bytes) -> Result<Value, ApiError> {
+fn dispatch(ctx: &Ctx, tpl: &str, id: &str, body: &Bytes) -> Result<Doc, ApiError> {
+    if tpl == "/api/metric-aggregates" {
+        return aggregates::metric_aggregates(ctx, body).map(Doc::Text);
+    }
+    dispatch_tree(ctx, tpl, id, body).map(Doc::Tree)
+}
+
+/// The handlers that build a document tree.
+fn dispatch_tree(ctx: &Ctx, tpl: &str, id: &str, body: &Bytes) -> Result<Value, ApiError> {
     match tpl {
         "/api/accounts" => Ok(accounts(ctx)),
         "/api/accounts/{id}" => account(ctx, id),
@@ -319,7 +381,6 @@ fn dispatch(ctx: &Ctx, tpl: &str, id: &str, body: &Bytes) -> Result<Value, ApiEr
         "/api/forms" => content::forms(ctx),
         "/api/catalog-items" => content::catalog_items(ctx),
         "/api/webhooks" => content::webhooks(ctx),
-        "/api/metric-aggregates" => metric_aggregates(ctx, body),
         "/api/flow-values-reports" => reports::flow_values(ctx, body),
         "/api/campaign-values-reports" => reports::campaign_values(ctx, body),
         "/api/form-values-reports" => reports::form_values(ctx, body),
@@ -406,6 +467,8 @@ impl Scopes {
 struct Auth {
     brand: usize,
     scopes: Scopes,
+    /// When an OAuth access token was issued (`None` for a private key).
+    issued_at: Option<DateTime<Utc>>,
 }
 
 fn authenticate(inner: &Inner, headers: &HeaderMap, now: DateTime<Utc>) -> Result<Auth, ApiError> {
@@ -426,9 +489,10 @@ fn authenticate(inner: &Inner, headers: &HeaderMap, now: DateTime<Utc>) -> Resul
             ));
         }
         return match inner.oauth.resolve_access(token, now) {
-            Ok((brand, scopes)) => Ok(Auth {
-                brand,
-                scopes: Scopes::OAuth(scopes),
+            Ok(g) => Ok(Auth {
+                brand: g.brand,
+                scopes: Scopes::OAuth(g.scopes),
+                issued_at: Some(g.issued_at),
             }),
             Err(why) => Err(ApiError::unauthenticated(why.detail())),
         };
@@ -437,6 +501,7 @@ fn authenticate(inner: &Inner, headers: &HeaderMap, now: DateTime<Utc>) -> Resul
         Some(&brand) if scheme.eq_ignore_ascii_case("Klaviyo-API-Key") => Ok(Auth {
             brand,
             scopes: Scopes::PrivateKey,
+            issued_at: None,
         }),
         _ => Err(ApiError::unauthenticated(
             "Incorrect authentication credentials: check the account's private API key (it starts with `pk_`) or reconnect it.",
@@ -632,9 +697,9 @@ pub(super) fn flow_res(ctx: &Ctx, f: &FlowDef) -> Value {
         .unwrap_or(usize::MAX);
     let actions: Vec<Value> = ctx
         .brand
-        .flow_actions(ix)
+        .flow_action_ids(ix)
         .iter()
-        .map(|a| ident("flow-action", &a.id))
+        .map(|id| ident("flow-action", id))
         .collect();
     let tags: Vec<Value> = ctx
         .brand
@@ -960,152 +1025,6 @@ fn events(ctx: &Ctx) -> Result<Value, ApiError> {
     }
     let data: Vec<Value> = evs.iter().map(|e| event_res(ctx, e)).collect();
     Ok(json!({ "data": data, "links": links }))
-}
-
-// ---------- metric aggregates ----------
-
-fn metric_aggregates(ctx: &Ctx, body: &Bytes) -> Result<Value, ApiError> {
-    let doc: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_body("/data", format!("Request body is not valid JSON: {e}."))
-    })?;
-    if doc["data"]["type"] != "metric-aggregate" {
-        return Err(ApiError::bad_body(
-            "/data/type",
-            "`data.type` must be \"metric-aggregate\".",
-        ));
-    }
-    let attrs = &doc["data"]["attributes"];
-    let metric_id = attrs["metric_id"].as_str().ok_or_else(|| {
-        ApiError::bad_body("/data/attributes/metric_id", "`metric_id` is required.")
-    })?;
-    let metric = ctx.brand.metric_by_id(metric_id).ok_or_else(|| {
-        ApiError::bad_body(
-            "/data/attributes/metric_id",
-            format!("Metric `{metric_id}` does not exist in this account: list metrics with GET /api/metrics."),
-        )
-    })?;
-    let measurements: Vec<&str> = attrs["measurements"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if measurements.is_empty()
-        || measurements
-            .iter()
-            .any(|m| !["count", "sum_value", "unique"].contains(m))
-    {
-        return Err(ApiError::bad_body(
-            "/data/attributes/measurements",
-            "`measurements` must list one or more of count, sum_value, unique.",
-        ));
-    }
-    let interval = match &attrs["interval"] {
-        Value::Null => Interval::Day,
-        v => v.as_str().and_then(Interval::parse).ok_or_else(|| {
-            ApiError::bad_body(
-                "/data/attributes/interval",
-                "`interval` must be hour, day, week or month.",
-            )
-        })?,
-    };
-    if attrs["by"].as_array().is_some_and(|a| !a.is_empty()) {
-        return Err(ApiError::bad_body(
-            "/data/attributes/by",
-            "The simulator does not group metric aggregates: omit `by`.",
-        ));
-    }
-    if !matches!(&attrs["timezone"], Value::Null | Value::String(_)) {
-        return Err(ApiError::bad_body(
-            "/data/attributes/timezone",
-            "`timezone` must be a string such as \"UTC\".",
-        ));
-    }
-    let need = || {
-        ApiError::bad_body(
-            "/data/attributes/filter",
-            "`filter` must hold greater-or-equal(datetime,...) and less-than(datetime,...).",
-        )
-    };
-    let (mut from, mut to) = (None, None);
-    for f in attrs["filter"].as_array().ok_or_else(need)? {
-        let text = f.as_str().ok_or_else(need)?;
-        let conds = parse_filter(text).map_err(|e| {
-            ApiError::bad_body(
-                "/data/attributes/filter",
-                format!("Invalid filter `{text}`: {e}."),
-            )
-        })?;
-        for c in conds {
-            let t = (c.field == "datetime")
-                .then(|| parse_time(&c.value.text()))
-                .flatten();
-            match (c.op.as_str(), t) {
-                ("greater-or-equal", Some(t)) => from = Some(t),
-                ("less-than", Some(t)) => to = Some(t),
-                _ => {
-                    return Err(ApiError::bad_body(
-                        "/data/attributes/filter",
-                        format!(
-                            "Unsupported filter `{text}`: use greater-or-equal(datetime,...) and less-than(datetime,...)."
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-    let (Some(from), Some(to)) = (from, to) else {
-        return Err(need());
-    };
-    if to <= from || to - from > Duration::days(366) {
-        return Err(ApiError::bad_body(
-            "/data/attributes/filter",
-            "The datetime range must be non-empty and at most one year.",
-        ));
-    }
-    if interval == Interval::Hour && (to - from).num_hours() as usize > MAX_BUCKETS {
-        return Err(ApiError::bad_body(
-            "/data/attributes/interval",
-            format!(
-                "Too many hourly buckets (max {MAX_BUCKETS}): use a shorter range or a wider interval."
-            ),
-        ));
-    }
-    let src = EventSource::new(ctx.brand, &ctx.faults, ctx.now);
-    let agg = src.aggregate(
-        metric.kind,
-        from,
-        to,
-        interval,
-        measurements.contains(&"sum_value"),
-    );
-    let mut values = serde_json::Map::new();
-    for m in &measurements {
-        let series: Vec<Value> = match *m {
-            "sum_value" => agg.sums.iter().map(|v| json!(v)).collect(),
-            _ => agg.counts.iter().map(|c| json!(*c as f64)).collect(),
-        };
-        values.insert((*m).to_owned(), Value::Array(series));
-    }
-    let id = base62(
-        hash(&[
-            str_hash(metric_id),
-            from.timestamp() as u64,
-            to.timestamp() as u64,
-        ]),
-        12,
-    );
-    let self_link = ctx.self_link();
-    Ok(json!({
-        "data": {
-            "type": "metric-aggregate",
-            "id": id,
-            "attributes": {
-                "dates": agg.dates.iter().map(|d| ts(*d)).collect::<Vec<_>>(),
-                "data": [{ "dimensions": [], "measurements": values }],
-            },
-            "links": { "self": self_link },
-        },
-        "links": { "self": self_link },
-    }))
 }
 
 // ---------- admin ----------
