@@ -10,7 +10,7 @@
 //! keep a log per account and operation forever: once a minute the limiter
 //! drops logs idle for a minute (they would admit the next request anyway)
 //! and daily counters whose 24-hour window has passed. Daily counters live
-//! apart from the logs, as 16 bytes or so each, so an idle log can go while
+//! apart from the logs, a few dozen bytes each, so an idle log can go while
 //! its day still counts.
 
 use std::collections::{HashMap, VecDeque};
