@@ -239,12 +239,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "Klaviyo simulator on http://{addr} ({} brands, seed {seed})",
                 sim.brands().len()
             );
-            for b in sim.brands() {
+            let brands = sim.brands();
+            // Thousands of brands would bury the address; the admin API lists them all.
+            for b in brands.iter().take(20) {
                 println!(
                     "  {:<14} account {}  key {}",
                     b.slug,
                     b.account_id,
                     b.api_key.expose()
+                );
+            }
+            if brands.len() > 20 {
+                println!(
+                    "  … and {} more: GET http://{addr}/__sim/brands lists them all",
+                    brands.len() - 20
                 );
             }
             println!(
