@@ -538,7 +538,7 @@ impl OAuth {
     /// exchanged at `now`: `(access_token, refresh_token)`. For tests outside
     /// this module, which cannot drive the consent page.
     pub(crate) fn grant_for_test(&self, brand: usize, now: DateTime<Utc>) -> (String, String) {
-        let scopes: Vec<String> = READ_SCOPES_FOR_TEST
+        let scopes: Vec<String> = crate::config::READ_SCOPES
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
@@ -569,21 +569,6 @@ impl OAuth {
         self.refresh(&form, now, &|_, _| false).map(|t| t.access)
     }
 }
-
-/// The read scopes Lookout asks for.
-#[cfg(test)]
-const READ_SCOPES_FOR_TEST: [&str; 10] = [
-    "accounts:read",
-    "campaigns:read",
-    "events:read",
-    "flows:read",
-    "forms:read",
-    "lists:read",
-    "metrics:read",
-    "profiles:read",
-    "segments:read",
-    "templates:read",
-];
 
 // ---------- checks ----------
 
