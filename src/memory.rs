@@ -65,6 +65,14 @@ pub fn rss_bytes() -> Option<usize> {
     Some(pages * 4096)
 }
 
+/// The most resident memory this process has held (`VmHWM`), where the OS tells it.
+pub fn peak_rss_bytes() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Memory in use by this process: the live heap if counted, else resident memory.
 pub fn in_use_bytes() -> Option<usize> {
     heap_bytes().or_else(rss_bytes)
@@ -85,5 +93,6 @@ mod tests {
         let after = heap_bytes().unwrap();
         assert!(after + (6 << 20) <= during, "{during} -> {after}");
         assert!(in_use_bytes().is_some());
+        assert!(peak_rss_bytes().unwrap() >= rss_bytes().unwrap() / 2);
     }
 }

@@ -8,4 +8,4 @@ mod reports;
 mod scan;
 
 pub use reports::{REPORT_TARGET_MS, ReportsBench, ReportsFigures, reports};
-pub use scan::{ScanBench, ScanFigures, peak_rss_mb, scan};
+pub use scan::{ScanBench, ScanFigures, scan};

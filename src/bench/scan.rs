@@ -20,6 +20,7 @@ use crate::config::Concurrency;
 use crate::demo::{config_for, demo_start};
 use crate::domain::ClientSlug;
 use crate::klaviyo::floor_secs;
+use crate::memory;
 use crate::message::Adapters;
 use crate::scheduler;
 use crate::simulator::Simulator;
@@ -92,14 +93,6 @@ impl ScanFigures {
     }
 }
 
-/// Peak resident set size of this process in MB (`VmHWM`), where the OS tells it.
-pub fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 /// Scans a fresh portfolio of `opts.accounts` once, with its database in `dir`.
 pub async fn scan(opts: &ScanBench, dir: &std::path::Path) -> Result<ScanFigures, AppError> {
     let clock = SimClock::frozen(demo_start());
@@ -164,7 +157,7 @@ pub async fn scan(opts: &ScanBench, dir: &std::path::Path) -> Result<ScanFigures
         wall_s,
         floor_s,
         http_429: app.klaviyo.throttled_total(),
-        peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
+        peak_rss_mb: memory::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64),
         peak_concurrency: outcome.peak_concurrency,
     })
 }

@@ -221,48 +221,30 @@ impl KlaviyoClient {
 
     /// Requests per operation made so far for `account_key` (empty if none).
     pub fn usage(&self, account_key: &str) -> Vec<Usage> {
-        self.budget_of(account_key)
-            .map(|b| b.usage())
-            .unwrap_or_default()
+        let budget = self.lock_budgets().get(account_key).cloned();
+        budget.map(|b| b.usage()).unwrap_or_default()
     }
 
     /// 429s received across every account.
     pub fn throttled_total(&self) -> u64 {
-        self.budgets().iter().map(|b| b.throttled()).sum()
+        self.lock_budgets().values().map(|b| b.throttled()).sum()
     }
 
-    fn budgets(&self) -> Vec<Arc<AccountBudget>> {
-        // Only ever inserted into; a poisoned lock holds valid data.
-        let map = self
-            .shared
+    fn lock_budgets(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AccountBudget>>> {
+        // The map is only ever inserted into; a poisoned lock holds valid data.
+        self.shared
             .budgets
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        map.values().cloned().collect()
-    }
-
-    fn budget_of(&self, account_key: &str) -> Option<Arc<AccountBudget>> {
-        let map = self
-            .shared
-            .budgets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        map.get(account_key).cloned()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// A handle for one account; all handles for the same `account_key` share one rate budget.
     pub fn account(&self, account_key: &str, credential: Credential) -> AccountClient {
-        let budget = {
-            // The map is only ever inserted into; a poisoned lock holds valid data.
-            let mut map = self
-                .shared
-                .budgets
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            map.entry(account_key.to_owned())
-                .or_insert_with(|| Arc::new(AccountBudget::new()))
-                .clone()
-        };
+        let budget = self
+            .lock_budgets()
+            .entry(account_key.to_owned())
+            .or_insert_with(|| Arc::new(AccountBudget::new()))
+            .clone();
         AccountClient {
             shared: self.shared.clone(),
             retry: self.retry,
