@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::app::{App, AppError};
 use crate::config::Concurrency;
 use crate::domain::ClientSlug;
-use crate::scan::pipeline::ScanReport;
+use crate::scan::pipeline::{ScanKind, ScanReport};
 use crate::store::schedules;
 
 pub use gate::{AUTO_MAX, Gate, Pass};
@@ -86,6 +86,7 @@ pub async fn scan_all(
 pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
     let gate = Gate::new(app.config.scan.concurrency());
     let interval = app.config.scan.interval();
+    let pulse_interval = app.config.scan.pulse_interval();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         if *shutdown.borrow() {
@@ -129,7 +130,7 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
                     continue;
                 }
             }
-            let last = match app.last_scheduled_scan(&slug).await {
+            let (last, last_pulse) = match app.last_scheduled(&slug).await {
                 Ok(l) => l,
                 Err(e) => {
                     warn!(error = %e, "could not read the schedule");
@@ -141,22 +142,31 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
                 .scan_minutes
                 .filter(|m| *m > 0)
                 .map_or(interval, |m| Duration::minutes(i64::from(m)));
-            if !scan_due(&slug, last, now, interval) {
+            let pulse_every = match entry.profile.pulse_minutes {
+                Some(0) => None,
+                Some(m) => Some(Duration::minutes(i64::from(m))),
+                None => pulse_interval,
+            };
+            let Some(kind) = due(&slug, now, last, last_pulse, interval, pulse_every) else {
                 continue;
-            }
+            };
             let Some(pass) = gate.try_enter() else {
                 break; // no room for another scan; the rest wait for the next tick
             };
-            if let Err(e) = app.mark_scheduled_scan(&slug, now).await {
+            if let Err(e) = app.mark_scheduled(&slug, kind, now).await {
                 warn!(error = %e, "could not record the schedule");
                 continue;
             }
             let app = app.clone();
             tasks.spawn(async move {
                 let _pass = pass;
-                match app.scan(&slug, "schedule", None).await {
-                    Ok(r) => debug!(client = %slug, calls = r.api_calls, "scheduled scan done"),
-                    Err(e) => warn!(client = %slug, error = %e, "scheduled scan failed"),
+                let done = match kind {
+                    ScanKind::Full => app.scan(&slug, "schedule", None).await,
+                    ScanKind::Pulse => app.pulse(&slug, "pulse").await,
+                };
+                match done {
+                    Ok(r) => debug!(client = %slug, kind = ?r.kind, calls = r.api_calls, "scheduled scan done"),
+                    Err(e) => warn!(client = %slug, kind = ?kind, error = %e, "scheduled scan failed"),
                 }
             });
         }
@@ -169,6 +179,27 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
     }
     // Let running scans finish their transaction rather than cutting them off.
     while tasks.join_next().await.is_some() {}
+}
+
+/// What the scheduler should run for a client now, if anything: a full scan
+/// when one is due ([`scan_due`]), else a pulse when `pulse_every` has passed
+/// since the last full scan or pulse (at the client's own phase, as
+/// [`next_due`] spreads them). A client never fully scanned gets a full scan
+/// first: a pulse reads on top of one.
+pub fn due(
+    slug: &ClientSlug,
+    now: DateTime<Utc>,
+    last_full: Option<DateTime<Utc>>,
+    last_pulse: Option<DateTime<Utc>>,
+    interval: Duration,
+    pulse_every: Option<Duration>,
+) -> Option<ScanKind> {
+    if scan_due(slug, last_full, now, interval) {
+        return Some(ScanKind::Full);
+    }
+    let every = pulse_every.filter(|p| *p < interval)?;
+    let last_any = last_full.max(last_pulse);
+    scan_due(slug, last_any, now, every).then_some(ScanKind::Pulse)
 }
 
 /// Whether the scheduler should scan a client now: never scanned (its first
@@ -207,25 +238,35 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// The schedule key of a client's full scans or pulses.
+fn schedule_key(slug: &ClientSlug, kind: ScanKind) -> String {
+    match kind {
+        ScanKind::Full => format!("scan:{slug}"),
+        ScanKind::Pulse => format!("pulse:{slug}"),
+    }
+}
+
 impl App {
-    /// When the client was last scanned by the scheduler.
-    pub async fn last_scheduled_scan(
+    /// When the scheduler last started a full scan and a pulse of the client.
+    pub async fn last_scheduled(
         &self,
         slug: &ClientSlug,
-    ) -> Result<Option<DateTime<Utc>>, AppError> {
-        Ok(schedules::last_run(&mut self.store.conn().await?, &format!("scan:{slug}")).await?)
+    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), AppError> {
+        let mut db = self.store.conn().await?;
+        let full = schedules::last_run(&mut db, &schedule_key(slug, ScanKind::Full)).await?;
+        let pulse = schedules::last_run(&mut db, &schedule_key(slug, ScanKind::Pulse)).await?;
+        Ok((full, pulse))
     }
 
-    /// Records that the scheduler started a scan of the client.
-    pub async fn mark_scheduled_scan(
+    /// Records that the scheduler started a full scan or a pulse of the client.
+    pub async fn mark_scheduled(
         &self,
         slug: &ClientSlug,
+        kind: ScanKind,
         at: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        Ok(
-            schedules::set_last_run(&mut self.store.conn().await?, &format!("scan:{slug}"), at)
-                .await?,
-        )
+        let key = schedule_key(slug, kind);
+        Ok(schedules::set_last_run(&mut self.store.conn().await?, &key, at).await?)
     }
 }
 
@@ -255,6 +296,43 @@ mod tests {
         // A scan that ran late does not make the next one come early.
         let late = second + Duration::minutes(50);
         assert!(next_due(&s, late, hour) - late >= Duration::minutes(30));
+    }
+
+    #[test]
+    fn pulses_fill_the_hour_between_full_scans_five_minutes_apart() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap();
+        let (hour, five) = (Duration::hours(1), Some(Duration::minutes(5)));
+        let s = slug("acme");
+        // Never scanned: a full scan, whatever the pulse says.
+        assert_eq!(due(&s, t0, None, None, hour, five), Some(ScanKind::Full));
+        // Walk three simulated hours minute by minute, running whatever is due.
+        let (mut full, mut pulse) = (Some(t0), None);
+        let mut ran = Vec::new();
+        for m in 1..=180 {
+            let now = t0 + Duration::minutes(m);
+            let Some(kind) = due(&s, now, full, pulse, hour, five) else {
+                continue;
+            };
+            match kind {
+                ScanKind::Full => full = Some(now),
+                ScanKind::Pulse => pulse = Some(now),
+            }
+            assert_eq!(due(&s, now, full, pulse, hour, five), None, "due twice");
+            ran.push((m, kind));
+        }
+        let fulls = ran.iter().filter(|(_, k)| *k == ScanKind::Full).count();
+        assert!((2..=3).contains(&fulls), "one full scan an hour: {ran:?}");
+        // After the first half-hour, something runs every five minutes, at the client's phase.
+        let gaps: Vec<i64> = ran.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        assert!(gaps.iter().all(|g| *g == 5), "{ran:?}");
+        assert!(ran.len() >= 34, "{ran:?}");
+        // Pulses off (per client or globally), or as slow as full scans: full scans only.
+        let later = t0 + Duration::minutes(10);
+        assert_eq!(due(&s, later, Some(t0), None, hour, None), None);
+        assert_eq!(
+            due(&s, later, Some(t0), None, hour, Some(Duration::hours(2))),
+            None
+        );
     }
 
     #[test]

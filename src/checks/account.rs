@@ -5,7 +5,7 @@
 //! a timezone or currency that differs from the client profile skews send
 //! times and revenue reports, so it goes to the batched routine.
 
-use super::{Check, CheckInput, Observation, links};
+use super::{Cadence, Check, CheckInput, Observation, links};
 use crate::domain::{Severity, Track};
 use crate::scan::snapshot::Part;
 
@@ -17,6 +17,7 @@ pub const CHECKS: &[Check] = &[
         summary: "Account sender (postal) address is empty (CAN-SPAM)",
         default_severity: Severity::Critical,
         track: Track::Now,
+        cadence: Cadence::Full,
         needs: &[Part::Account],
         run: postal_address,
     },
@@ -26,6 +27,7 @@ pub const CHECKS: &[Check] = &[
         summary: "Account timezone or currency differs from the client profile",
         default_severity: Severity::Warning,
         track: Track::Eventually,
+        cadence: Cadence::Full,
         needs: &[Part::Account],
         run: timezone_currency,
     },

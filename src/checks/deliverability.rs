@@ -19,7 +19,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::integrations::{daily_count, daily_value, fmt_count};
-use super::{Check, CheckInput, Observation, links};
+use super::{Cadence, Check, CheckInput, Observation, links};
 use crate::domain::{Money, Severity, Track};
 use crate::scan::snapshot::{KnownMetric, Part};
 
@@ -31,6 +31,7 @@ pub const CHECKS: &[Check] = &[
         summary: "Bounce rate over the last 24 h at or above 0.8% (critical at 1.5%)",
         default_severity: Severity::Warning,
         track: Track::Now,
+        cadence: Cadence::Full,
         needs: &[Part::Activity],
         run: bounce_rate,
     },
@@ -40,6 +41,7 @@ pub const CHECKS: &[Check] = &[
         summary: "Spam complaint rate over the last 24 h at or above 0.08% (critical at 0.15%)",
         default_severity: Severity::Warning,
         track: Track::Now,
+        cadence: Cadence::Full,
         needs: &[Part::Activity],
         run: spam_rate,
     },
@@ -49,6 +51,7 @@ pub const CHECKS: &[Check] = &[
         summary: "Unsubscribe rate over the last 24 h at or above 0.3%",
         default_severity: Severity::Warning,
         track: Track::Eventually,
+        cadence: Cadence::Full,
         needs: &[Part::Activity],
         run: unsubscribe_rate,
     },

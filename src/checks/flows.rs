@@ -11,7 +11,7 @@
 //! one); a missing flow costs the same share × 30 days of store revenue.
 
 use super::integrations::{daily_value, fmt_share, metric_id};
-use super::{Check, CheckInput, Observation, links};
+use super::{Cadence, Check, CheckInput, Observation, links};
 use crate::domain::{Money, Severity, Track};
 use crate::scan::snapshot::{Flow, FlowStatus, KnownMetric, Part, Snapshot};
 
@@ -23,6 +23,7 @@ pub const CHECKS: &[Check] = &[
         summary: "A flow that was live at the last scan is now draft, manual or archived",
         default_severity: Severity::Critical,
         track: Track::Now,
+        cadence: Cadence::Pulse,
         // Activity only prices the loss; without it the stop is still reported.
         needs: &[Part::Flows],
         run: live_stopped,
@@ -33,6 +34,7 @@ pub const CHECKS: &[Check] = &[
         summary: "No live flow triggered by Started Checkout",
         default_severity: Severity::Critical,
         track: Track::Now,
+        cadence: Cadence::Full,
         needs: &[Part::Flows],
         run: abandoned_checkout_missing,
     },
@@ -42,6 +44,7 @@ pub const CHECKS: &[Check] = &[
         summary: "No live welcome, browse-abandonment or post-purchase flow",
         default_severity: Severity::Warning,
         track: Track::Eventually,
+        cadence: Cadence::Full,
         needs: &[Part::Flows],
         run: core_missing,
     },

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::flows::SHARE_ABANDONED_CHECKOUT;
-use super::{Check, CheckInput, Observation, links};
+use super::{Cadence, Check, CheckInput, Observation, links};
 use crate::config::ClientProfile;
 use crate::domain::{Money, Severity, Track};
 use crate::scan::snapshot::{Activity, KnownMetric, Part, Snapshot};
@@ -26,6 +26,7 @@ pub const CHECKS: &[Check] = &[
         summary: "No Placed Order events for longer than the store's normal gap",
         default_severity: Severity::Critical,
         track: Track::Now,
+        cadence: Cadence::Pulse,
         needs: &[Part::Activity],
         run: orders_silent,
     },
@@ -35,6 +36,7 @@ pub const CHECKS: &[Check] = &[
         summary: "Started Checkout silent while orders continue (abandoned-checkout flow starves)",
         default_severity: Severity::Critical,
         track: Track::Now,
+        cadence: Cadence::Pulse,
         needs: &[Part::Activity],
         run: checkout_silent,
     },

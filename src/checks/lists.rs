@@ -10,7 +10,7 @@
 use chrono::Duration;
 
 use super::integrations::{BASELINE_DAYS, metric_id};
-use super::{Check, CheckInput, Observation, links};
+use super::{Cadence, Check, CheckInput, Observation, links};
 use crate::domain::{Severity, Track};
 use crate::scan::snapshot::{KnownMetric, Part};
 
@@ -22,6 +22,7 @@ pub const CHECKS: &[Check] = &[
         summary: "Net list growth (subscribed minus unsubscribed) at or below zero over 28 days",
         default_severity: Severity::Opportunity,
         track: Track::Eventually,
+        cadence: Cadence::Full,
         needs: &[Part::Activity],
         run: growth_flat,
     },
@@ -31,6 +32,7 @@ pub const CHECKS: &[Check] = &[
         summary: "A list uses single opt-in while the audience includes the EU or UK",
         default_severity: Severity::Warning,
         track: Track::Eventually,
+        cadence: Cadence::Full,
         needs: &[Part::Lists],
         run: single_opt_in_eu_uk,
     },

@@ -82,6 +82,26 @@ pub struct Skipped {
 /// What one check produced for one snapshot.
 pub type CheckResult = Result<Vec<Observation>, Skipped>;
 
+/// How often a check runs: on the cheap 5-minute pulse, or on the hourly full scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cadence {
+    /// Every pulse (flow status and event freshness), and every full scan.
+    Pulse,
+    /// Full scans only.
+    Full,
+}
+
+impl Cadence {
+    /// The lowercase name, as the catalogue prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cadence::Pulse => "pulse",
+            Cadence::Full => "full",
+        }
+    }
+}
+
 /// A check in the catalogue.
 #[derive(Debug, Clone, Copy)]
 pub struct Check {
@@ -95,6 +115,8 @@ pub struct Check {
     pub default_severity: Severity,
     /// Default track.
     pub track: Track,
+    /// Whether pulses run it too (its data is what a pulse reads).
+    pub cadence: Cadence,
     /// Snapshot parts it needs; when any is missing the check is skipped.
     pub needs: &'static [Part],
     /// The check itself.

@@ -161,6 +161,10 @@ pub struct ScanSettings {
     pub concurrency: ConcurrencySetting,
     /// With `concurrency = "auto"`: new scans start only while the heap stays under this.
     pub memory_mb: u32,
+    /// Minutes between pulses (flow status and event freshness) of each client; 0 turns them off.
+    pub pulse_minutes: u32,
+    /// Seconds between pulses; overrides `pulse_minutes` (tests and load runs).
+    pub pulse_seconds: Option<u32>,
 }
 
 impl Default for ScanSettings {
@@ -170,6 +174,8 @@ impl Default for ScanSettings {
             interval_seconds: None,
             concurrency: ConcurrencySetting::Auto,
             memory_mb: 96,
+            pulse_minutes: 5,
+            pulse_seconds: None,
         }
     }
 }
@@ -227,6 +233,16 @@ impl ScanSettings {
                 memory_bytes: self.memory_mb as usize * (1 << 20),
             },
             ConcurrencySetting::Fixed(n) => Concurrency::Fixed(n),
+        }
+    }
+
+    /// Time between pulses of one client; `None` when pulses are off.
+    pub fn pulse_interval(&self) -> Option<chrono::Duration> {
+        match self.pulse_seconds {
+            Some(0) => None,
+            Some(s) => Some(chrono::Duration::seconds(i64::from(s))),
+            None if self.pulse_minutes == 0 => None,
+            None => Some(chrono::Duration::minutes(i64::from(self.pulse_minutes))),
         }
     }
 

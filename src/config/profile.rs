@@ -34,6 +34,9 @@ pub struct ClientProfile {
     /// Minutes between this client's scheduled scans, if not `scan.interval_minutes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_minutes: Option<u32>,
+    /// Minutes between this client's pulses, if not `scan.pulse_minutes`; 0 turns them off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulse_minutes: Option<u32>,
 }
 
 fn default_currency() -> String {
@@ -59,6 +62,7 @@ impl ClientProfile {
             sms_enabled: false,
             thresholds: BTreeMap::new(),
             scan_minutes: None,
+            pulse_minutes: None,
         }
     }
 

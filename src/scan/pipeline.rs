@@ -9,7 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::app::{App, AppError};
-use crate::checks::{CheckInput, Observation};
+use crate::checks::{Cadence, CheckInput, Observation};
 use crate::clients::ClientEntry;
 use crate::config::ClientProfile;
 use crate::connections::ConnectionError;
@@ -17,15 +17,27 @@ use crate::domain::{ClientSlug, Severity, Track};
 use crate::findings::{Change, ChangeKind, Finding, Findings, ReconcileScope};
 use crate::outbox;
 use crate::routing::{self, Mode};
-use crate::scan::fetch::{ScanProgress, build_snapshot};
+use crate::scan::fetch::{ScanProgress, build_pulse, build_snapshot};
 use crate::scan::snapshot::{KnownMetric, Snapshot};
 use crate::store::{Db, StoreError, scans};
+
+/// Which reading of an account a scan makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanKind {
+    /// Everything the catalogue reads; every check runs.
+    Full,
+    /// Flow status and the newest events on top of the last full scan; only
+    /// [`Cadence::Pulse`] checks run, and nothing else is cleared.
+    Pulse,
+}
 
 /// What one scan did.
 #[derive(Debug, Clone)]
 pub struct ScanReport {
     /// Which client.
     pub client: ClientSlug,
+    /// Full scan or pulse (a pulse of a client never fully scanned runs as a full scan).
+    pub kind: ScanKind,
     /// The client's first scan (its onboarding audit).
     pub onboarding: bool,
     /// Klaviyo API calls made.
@@ -67,13 +79,31 @@ impl App {
         trigger: &str,
         progress: Option<&UnboundedSender<ScanProgress>>,
     ) -> Result<ScanReport, AppError> {
+        self.scan_as(slug, ScanKind::Full, trigger, progress).await
+    }
+
+    /// Pulses one client now: flow status and event freshness, pulse checks only.
+    pub async fn pulse(&self, slug: &ClientSlug, trigger: &str) -> Result<ScanReport, AppError> {
+        self.scan_as(slug, ScanKind::Pulse, trigger, None).await
+    }
+
+    async fn scan_as(
+        &self,
+        slug: &ClientSlug,
+        kind: ScanKind,
+        trigger: &str,
+        progress: Option<&UnboundedSender<ScanProgress>>,
+    ) -> Result<ScanReport, AppError> {
         let entry = self.clients.get(slug)?;
         if !self.start_running(slug) {
             return Err(AppError::AlreadyScanning(slug.clone()));
         }
-        let span = info_span!("scan", client = %slug, trigger);
+        let span = match kind {
+            ScanKind::Full => info_span!("scan", client = %slug, trigger),
+            ScanKind::Pulse => info_span!("pulse", client = %slug, trigger),
+        };
         let result = self
-            .scan_inner(&entry, trigger, progress)
+            .scan_inner(&entry, kind, trigger, progress)
             .instrument(span)
             .await;
         self.stop_running(slug);
@@ -83,16 +113,27 @@ impl App {
     async fn scan_inner(
         &self,
         entry: &ClientEntry,
+        kind: ScanKind,
         trigger: &str,
         progress: Option<&UnboundedSender<ScanProgress>>,
     ) -> Result<ScanReport, AppError> {
         let slug = &entry.profile.slug;
         let started = self.clock.now();
         let timer = std::time::Instant::now();
-        let (fetched, api_calls) = self.fetch(entry, started, progress).await?;
+        let previous = self.previous_snapshot(slug).await?;
+        // A pulse reads on top of the last full scan; without one it is a full scan.
+        let reading = match (&previous, kind) {
+            (Some(p), ScanKind::Pulse) if p.activity.is_some() => Reading::Pulse(p),
+            _ => Reading::Full,
+        };
+        let kind = match reading {
+            Reading::Pulse(_) => ScanKind::Pulse,
+            Reading::Full => ScanKind::Full,
+        };
+        let (fetched, api_calls) = self.fetch(entry, &reading, started, progress).await?;
         let fetch_ms = timer.elapsed().as_millis() as u64;
         let now = self.clock.now();
-        let previous = self.previous_snapshot(slug).await?;
+        let pulse = kind == ScanKind::Pulse;
 
         let mut observations = Vec::new();
         let mut ran: HashSet<String> = HashSet::new();
@@ -116,7 +157,11 @@ impl App {
                     now: snapshot.taken_at,
                     open: &open,
                 };
-                for check in &self.catalogue {
+                let due = self
+                    .catalogue
+                    .iter()
+                    .filter(|c| !pulse || c.cadence == Cadence::Pulse);
+                for check in due {
                     match check.evaluate(&input) {
                         Ok(obs) => {
                             ran.insert(check.id.to_owned());
@@ -130,10 +175,13 @@ impl App {
                     .iter()
                     .map(|g| format!("{:?}: {}", g.part, g.reason))
                     .collect();
-                ran.insert(TOKEN_REVOKED.to_owned());
-                ran.insert(SCAN_INCOMPLETE.to_owned());
-                if !gaps.is_empty() || !skipped.is_empty() {
-                    observations.push(incomplete(&entry.profile, &gaps, &skipped));
+                // A pulse reads too little to clear these; the next full scan judges them.
+                if !pulse {
+                    ran.insert(TOKEN_REVOKED.to_owned());
+                    ran.insert(SCAN_INCOMPLETE.to_owned());
+                    if !gaps.is_empty() || !skipped.is_empty() {
+                        observations.push(incomplete(&entry.profile, &gaps, &skipped));
+                    }
                 }
                 Some(snapshot)
             }
@@ -147,16 +195,19 @@ impl App {
             Fetched::Failed(e) => {
                 warn!(error = %e, "scan failed");
                 gaps.push(e.to_string());
-                ran.insert(SCAN_INCOMPLETE.to_owned());
                 skipped = self.catalogue.iter().map(|c| c.id.to_owned()).collect();
-                observations.push(incomplete(&entry.profile, &gaps, &skipped));
+                // A failed pulse changes nothing; the hourly full scan reports what it cannot read.
+                if !pulse {
+                    ran.insert(SCAN_INCOMPLETE.to_owned());
+                    observations.push(incomplete(&entry.profile, &gaps, &skipped));
+                }
                 None
             }
         };
 
         let mut tx = self.store.begin().await?;
         let onboarding =
-            snapshot.is_some() && Findings::mark_first_scan(&mut tx, slug, now).await?;
+            !pulse && snapshot.is_some() && Findings::mark_first_scan(&mut tx, slug, now).await?;
         let changes = Findings::reconcile(
             &mut tx,
             &ReconcileScope {
@@ -182,32 +233,37 @@ impl App {
             let msg = routing::onboarding_message(&entry.route, &found);
             outbox::post_to_each(&mut tx, entry.route.channel_refs(), &msg, now).await?;
         }
-        if let Some(s) = &snapshot {
+        // A pulse's reading is the baseline plus fresher times: nothing new to
+        // keep, and no row, so reports count full scans only.
+        if let (Some(s), false) = (&snapshot, pulse) {
             save_snapshot(&mut tx, s, previous.as_ref()).await?;
         }
-        scans::record_scan(
-            &mut tx,
-            &scans::ScanRow {
-                client: slug,
-                trigger,
-                started_at: started,
-                finished_at: now,
-                status: if snapshot.is_some() { "done" } else { "failed" },
-                api_calls,
-                observations: observations.len(),
-                gaps: gaps.join("; "),
-                checks_run: ran
-                    .iter()
-                    .filter(|c| self.catalogue.iter().any(|k| k.id == c.as_str()))
-                    .count(),
-                delivery: snapshot.as_ref().and_then(delivery_24h),
-            },
-        )
-        .await?;
+        if !pulse {
+            scans::record_scan(
+                &mut tx,
+                &scans::ScanRow {
+                    client: slug,
+                    trigger,
+                    started_at: started,
+                    finished_at: now,
+                    status: if snapshot.is_some() { "done" } else { "failed" },
+                    api_calls,
+                    observations: observations.len(),
+                    gaps: gaps.join("; "),
+                    checks_run: ran
+                        .iter()
+                        .filter(|c| self.catalogue.iter().any(|k| k.id == c.as_str()))
+                        .count(),
+                    delivery: snapshot.as_ref().and_then(delivery_24h),
+                },
+            )
+            .await?;
+        }
         let active = Findings::active(&mut tx, Some(slug), None).await?;
         tx.commit().await?;
         self.deliverer.notify();
         info!(
+            kind = if pulse { "pulse" } else { "full" },
             api_calls,
             fetch_ms,
             total_ms = timer.elapsed().as_millis() as u64,
@@ -220,6 +276,7 @@ impl App {
         );
         Ok(ScanReport {
             client: slug.clone(),
+            kind,
             onboarding,
             api_calls,
             observations: observations.len(),
@@ -236,6 +293,7 @@ impl App {
     async fn fetch(
         &self,
         entry: &ClientEntry,
+        reading: &Reading<'_>,
         started: chrono::DateTime<chrono::Utc>,
         progress: Option<&UnboundedSender<ScanProgress>>,
     ) -> Result<(Fetched, u64), AppError> {
@@ -255,14 +313,14 @@ impl App {
         let api = self.klaviyo.account(slug.as_str(), credential.clone());
         // The budget counts every call for the account; this scan's share is the difference.
         let calls_before = api.calls_made();
-        let mut fetched = build_snapshot(&api, slug, started, progress).await;
+        let mut fetched = reading.read(&api, slug, started, progress).await;
         if let Err(e) = &fetched
             && e.is_auth()
         {
             match self.connections.after_unauthorized(slug, &credential).await {
                 Ok(Some(fresh)) => {
                     let retry = self.klaviyo.account(slug.as_str(), fresh);
-                    fetched = build_snapshot(&retry, slug, started, progress).await;
+                    fetched = reading.read(&retry, slug, started, progress).await;
                 }
                 Ok(None) => {}
                 Err(e @ ConnectionError::GrantDead { .. }) => {
@@ -330,9 +388,9 @@ pub fn next_baseline(s: &Snapshot, previous: Option<&Snapshot>) -> Snapshot {
         merged.campaigns = merged.campaigns.or_else(|| p.campaigns.clone());
         merged.lists = merged.lists.or_else(|| p.lists.clone());
         merged.metrics = merged.metrics.or_else(|| p.metrics.clone());
+        // Pulses judge freshness against this activity's baseline.
+        merged.activity = merged.activity.or_else(|| p.activity.clone());
     }
-    // Activity is large and only read from the current scan.
-    merged.activity = None;
     merged
 }
 
@@ -355,7 +413,18 @@ fn incomplete(profile: &ClientProfile, gaps: &[String], skipped: &[String]) -> O
         why.push_str(&format!(" Could not fetch: {}.", gaps.join("; ")));
     }
     if !skipped.is_empty() {
-        why.push_str(&format!(" Checks skipped: {}.", skipped.len()));
+        // Named, so the team knows which signals are unwatched until the next scan.
+        const NAMED: usize = 6;
+        let shown: Vec<&str> = skipped.iter().take(NAMED).map(String::as_str).collect();
+        let more = match skipped.len().saturating_sub(NAMED) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        why.push_str(&format!(
+            " Checks not run ({}): {}{more}.",
+            skipped.len(),
+            shown.join(", ")
+        ));
     }
     Observation {
         check: SCAN_INCOMPLETE.into(),
@@ -367,6 +436,29 @@ fn incomplete(profile: &ClientProfile, gaps: &[String], skipped: &[String]) -> O
         deep_link: "https://www.klaviyo.com/settings/account".into(),
         value_at_stake: None,
         began_at: None,
+    }
+}
+
+/// What to read of the account.
+enum Reading<'a> {
+    /// Everything.
+    Full,
+    /// A pulse on top of this baseline.
+    Pulse(&'a Snapshot),
+}
+
+impl Reading<'_> {
+    async fn read(
+        &self,
+        api: &crate::klaviyo::AccountClient,
+        slug: &ClientSlug,
+        at: chrono::DateTime<chrono::Utc>,
+        progress: Option<&UnboundedSender<ScanProgress>>,
+    ) -> Result<Snapshot, crate::klaviyo::KlaviyoError> {
+        match self {
+            Reading::Pulse(baseline) => build_pulse(api, slug, at, baseline).await,
+            Reading::Full => build_snapshot(api, slug, at, progress).await,
+        }
     }
 }
 
