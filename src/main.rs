@@ -407,7 +407,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 f.floor_s,
                 f.ratio()
             );
-            println!("429s: {}; peak RSS {:.1} MB", f.http_429, f.peak_rss_mb);
+            println!(
+                "429s: {}; peak RSS {:.1} MB; live heap {:.1} MB at rest, {:.1} MB at most",
+                f.http_429, f.peak_rss_mb, f.idle_heap_mb, f.peak_heap_mb
+            );
             println!("{}", f.last_line());
         }
     }

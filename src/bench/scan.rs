@@ -9,6 +9,7 @@
 //! The ratio of wall time to that floor is how much the scanner wastes.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tracing::info;
@@ -66,6 +67,10 @@ pub struct ScanFigures {
     pub peak_rss_mb: f64,
     /// Most scans that ran at once.
     pub peak_concurrency: usize,
+    /// Live heap before the scans started (the simulator and the app at rest).
+    pub idle_heap_mb: f64,
+    /// Most live heap seen while they ran (sampled every 10 ms).
+    pub peak_heap_mb: f64,
 }
 
 impl ScanFigures {
@@ -91,6 +96,10 @@ impl ScanFigures {
             self.peak_rss_mb
         )
     }
+}
+
+fn mb(bytes: usize) -> f64 {
+    bytes as f64 / (1 << 20) as f64
 }
 
 /// Scans a fresh portfolio of `opts.accounts` once, with its database in `dir`.
@@ -124,9 +133,21 @@ pub async fn scan(opts: &ScanBench, dir: &std::path::Path) -> Result<ScanFigures
         "scanning the portfolio"
     );
 
+    let idle_heap = memory::heap_bytes().unwrap_or(0);
+    let peak_heap = Arc::new(AtomicUsize::new(idle_heap));
+    let sampler = tokio::spawn({
+        let peak = peak_heap.clone();
+        async move {
+            loop {
+                peak.fetch_max(memory::heap_bytes().unwrap_or(0), Ordering::Relaxed);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    });
     let started = Instant::now();
     let outcome = scheduler::scan_all(&app, &slugs, concurrency, "bench").await;
     let wall_s = started.elapsed().as_secs_f64();
+    sampler.abort();
     server.abort();
 
     let mut calls = 0;
@@ -157,7 +178,9 @@ pub async fn scan(opts: &ScanBench, dir: &std::path::Path) -> Result<ScanFigures
         wall_s,
         floor_s,
         http_429: app.klaviyo.throttled_total(),
-        peak_rss_mb: memory::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64),
+        peak_rss_mb: memory::peak_rss_bytes().map_or(0.0, mb),
         peak_concurrency: outcome.peak_concurrency,
+        idle_heap_mb: mb(idle_heap),
+        peak_heap_mb: mb(peak_heap.load(Ordering::Relaxed)),
     })
 }

@@ -98,46 +98,63 @@ async fn build(
         done: AtomicUsize::new(0),
     };
     let p = &progress;
+    // Each part is turned into its typed form as soon as it arrives, so the
+    // generic JSON of a page is not held while the scan waits its turn for
+    // the rate-limited aggregates (which take seconds).
     let (account, lists, campaigns, rest) = tokio::join!(
         async {
             let r = api.get_accounts().await;
             p.step("account".into());
-            r
+            let mut out = Outcome::default();
+            let account = out
+                .take(Part::Account, "the account", r)
+                .and_then(|res| out.account(&res));
+            (account, out)
         },
         async {
             let r = api.get_lists().await;
             p.step(count_step("lists", &r));
-            r
+            let mut out = Outcome::default();
+            let lists = out.take(Part::Lists, "lists", r).map(|res| {
+                let triggers = lists_flow_triggers(&res);
+                (out.convert(Part::Lists, "lists", &res, list_from), triggers)
+            });
+            (lists, out)
         },
-        fetch_campaigns(api, p),
+        async {
+            let results = fetch_campaigns(api, p).await;
+            let mut out = Outcome::default();
+            let campaigns = out.campaigns(results);
+            (campaigns, out)
+        },
         fetch_flows_metrics_activity(api, now, p),
     );
 
     let mut out = Outcome::default();
     let mut snap = Snapshot::empty(client.clone(), now);
-
-    if let Some(res) = out.take(Part::Account, "the account", account) {
-        snap.account = out.account(&res);
-    }
-    let raw_lists = out.take(Part::Lists, "lists", lists);
-    if let Some(res) = &raw_lists {
-        snap.lists = Some(out.convert(Part::Lists, "lists", res, list_from));
-    }
-    snap.campaigns = out.campaigns(campaigns);
+    let (account, part) = account;
+    out.merge(part);
+    snap.account = account;
+    let (lists, part) = lists;
+    out.merge(part);
+    let (lists, mut by_list) = lists.map_or((None, HashMap::new()), |(l, m)| (Some(l), m));
+    snap.lists = lists;
+    let (campaigns, part) = campaigns;
+    out.merge(part);
+    snap.campaigns = campaigns;
 
     let Rest {
         flows,
         metrics,
         triggers,
         activity,
+        outcome,
     } = rest;
-    let metrics = out.take(Part::Metrics, "metrics", metrics);
-    if let Some(res) = &metrics {
-        snap.metrics = Some(out.convert(Part::Metrics, "metrics", res, metric_from));
-    }
-    if let Some(res) = out.take(Part::Flows, "flows", flows) {
-        let mut flows = out.convert(Part::Flows, "flows", &res, flow_from);
-        let by_list = list_trigger_map(&res, raw_lists.as_deref().unwrap_or_default());
+    out.merge(outcome);
+    snap.metrics = metrics;
+    if let Some((mut flows, own_lists)) = flows {
+        // A flow's own list relationship wins over a list's flow-triggers.
+        by_list.extend(own_lists);
         for f in &mut flows {
             if f.trigger_list_id.is_none() {
                 f.trigger_list_id = by_list.get(&f.id).cloned();
@@ -292,20 +309,24 @@ enum Triggers {
     NoMetrics,
 }
 
-/// Per known metric: its id, the aggregate, and the newest event (if looked up).
+/// Per known metric: its id, the aggregate placed in the window's buckets,
+/// and the newest event (if looked up).
 type ActivityResults = Vec<(
     KnownMetric,
     String,
-    Result<AggregateSeries, KlaviyoError>,
+    Result<Placed, KlaviyoError>,
     Option<Result<Option<Resource>, KlaviyoError>>,
 )>;
 
 struct Rest {
-    flows: Result<Vec<Resource>, KlaviyoError>,
-    metrics: Result<Vec<Resource>, KlaviyoError>,
+    /// The flows, and flow id -> list id from their own relationships.
+    flows: Option<(Vec<Flow>, HashMap<String, String>)>,
+    metrics: Option<Vec<Metric>>,
     triggers: Triggers,
     /// `None` when metrics failed.
     activity: Option<ActivityResults>,
+    /// Gaps (and an auth error) from reading flows and metrics.
+    outcome: Outcome,
 }
 
 /// Flows and metrics, then what depends on them: trigger lookups and activity.
@@ -330,6 +351,15 @@ async fn fetch_flows_metrics_activity(
     let any_metric_flow = flows.as_ref().is_ok_and(|fs| {
         fs.iter()
             .any(|f| f.attributes.get("trigger_type").and_then(Value::as_str) == Some("Metric"))
+    });
+    let mut outcome = Outcome::default();
+    let metrics = outcome
+        .take(Part::Metrics, "metrics", metrics)
+        .map(|res| outcome.convert(Part::Metrics, "metrics", &res, metric_from));
+    let flows = outcome.take(Part::Flows, "flows", flows).map(|res| {
+        let mut own = HashMap::new();
+        flows_own_lists(&res, &mut own);
+        (outcome.convert(Part::Flows, "flows", &res, flow_from), own)
     });
     let (triggers, activity) = tokio::join!(
         async {
@@ -367,6 +397,7 @@ async fn fetch_flows_metrics_activity(
         metrics,
         triggers,
         activity,
+        outcome,
     }
 }
 
@@ -422,7 +453,9 @@ async fn fetch_activity(
                 }
             };
             let (series, latest) = tokio::join!(api.metric_aggregate(&q), latest);
-            (metric, id, series, latest)
+            // Placed at once: the buckets are all a scan keeps, not the dates.
+            let placed = series.map(|s| place(&s, start, end));
+            (metric, id, placed, latest)
         });
     }
     let mut out = join_logged(set).await;
@@ -460,7 +493,15 @@ fn pick_known_metrics(metrics: &[Resource]) -> Vec<(KnownMetric, String)> {
 
 /// Flow id -> list id, from relationships that name a list: the flow's own
 /// (any relationship whose data is a `list`) or a list's `flow-triggers`.
+#[cfg(test)]
 fn list_trigger_map(flows: &[Resource], lists: &[Resource]) -> HashMap<String, String> {
+    let mut map = lists_flow_triggers(lists);
+    flows_own_lists(flows, &mut map);
+    map
+}
+
+/// Flow id -> list id from the lists' `flow-triggers` (the first list wins).
+fn lists_flow_triggers(lists: &[Resource]) -> HashMap<String, String> {
     let mut map = HashMap::new();
     for l in lists {
         for (kind, flow_id) in relationship_items(l.relationships.get("flow-triggers")) {
@@ -469,6 +510,11 @@ fn list_trigger_map(flows: &[Resource], lists: &[Resource]) -> HashMap<String, S
             }
         }
     }
+    map
+}
+
+/// Adds flow id -> list id from each flow's own relationships, over what `map` had.
+fn flows_own_lists(flows: &[Resource], map: &mut HashMap<String, String>) {
     for f in flows {
         if let Some(rels) = f.relationships.as_object() {
             for rel in rels.values() {
@@ -480,7 +526,6 @@ fn list_trigger_map(flows: &[Resource], lists: &[Resource]) -> HashMap<String, S
             }
         }
     }
-    map
 }
 
 /// `(type, id)` pairs of a relationship's `data` (one object or a list).
@@ -506,6 +551,14 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// Takes in what another part's reading found, after this one's.
+    fn merge(&mut self, other: Outcome) {
+        self.gaps.extend(other.gaps);
+        if self.auth.is_none() {
+            self.auth = other.auth;
+        }
+    }
+
     fn gap(&mut self, part: Part, reason: String) {
         self.gaps.push(Gap { part, reason });
     }
@@ -622,42 +675,15 @@ impl Outcome {
             );
             return None;
         };
-        let (start, end) = activity_window(now);
-        let buckets = (end - start).num_hours().max(0) as usize;
+        let (start, _) = activity_window(now);
         let mut map = BTreeMap::new();
         let mut complete = true;
-        for (metric, id, series, latest) in results {
+        for (metric, id, placed, latest) in results {
             let what = format!("{} activity", metric.klaviyo_name());
-            let Some(series) = self.take(Part::Activity, &what, series) else {
+            let Some(Placed { counts, values }) = self.take(Part::Activity, &what, placed) else {
                 complete = false;
                 continue;
             };
-            let mut counts = vec![0.0; buckets];
-            // Only revenue has values worth keeping (see `fetch_activity`).
-            let mut values = vec![
-                0.0;
-                if series.sum_value.is_empty() {
-                    0
-                } else {
-                    buckets
-                }
-            ];
-            // Place each value by its date, so a server that omits empty
-            // buckets or starts a bucket early cannot shift the series.
-            for (i, date) in series.dates.iter().enumerate() {
-                let offset = (*date - start).num_seconds();
-                if offset < 0 {
-                    continue;
-                }
-                let idx = (offset / 3600) as usize;
-                if idx >= buckets {
-                    continue;
-                }
-                counts[idx] += series.count.get(i).copied().unwrap_or(0.0);
-                if let Some(v) = values.get_mut(idx) {
-                    *v += series.sum_value.get(i).copied().unwrap_or(0.0);
-                }
-            }
             let what = format!("the newest {} event", metric.klaviyo_name());
             let last_event_at = match latest.map(|r| self.take(Part::Activity, &what, r)) {
                 Some(Some(Some(event))) => {
@@ -685,6 +711,44 @@ impl Outcome {
         }
         complete.then_some(map)
     }
+}
+
+/// An aggregate's values in the hourly buckets of `[start, end)`.
+#[derive(Debug, Clone, PartialEq)]
+struct Placed {
+    counts: Vec<f64>,
+    /// Empty unless `sum_value` was asked for (only revenue's is read).
+    values: Vec<f64>,
+}
+
+/// Places each value by its date, so a server that omits empty buckets or
+/// starts a bucket early cannot shift the series.
+fn place(series: &AggregateSeries, start: DateTime<Utc>, end: DateTime<Utc>) -> Placed {
+    let buckets = (end - start).num_hours().max(0) as usize;
+    let mut counts = vec![0.0; buckets];
+    let mut values = vec![
+        0.0;
+        if series.sum_value.is_empty() {
+            0
+        } else {
+            buckets
+        }
+    ];
+    for (i, date) in series.dates.iter().enumerate() {
+        let offset = (*date - start).num_seconds();
+        if offset < 0 {
+            continue;
+        }
+        let idx = (offset / 3600) as usize;
+        if idx >= buckets {
+            continue;
+        }
+        counts[idx] += series.count.get(i).copied().unwrap_or(0.0);
+        if let Some(v) = values.get_mut(idx) {
+            *v += series.sum_value.get(i).copied().unwrap_or(0.0);
+        }
+    }
+    Placed { counts, values }
 }
 
 /// `datetime` (RFC 3339), else `timestamp` (Unix seconds).
@@ -1193,7 +1257,7 @@ mod tests {
         let results: ActivityResults = vec![(
             KnownMetric::PlacedOrder,
             "M1".into(),
-            Ok(series.clone()),
+            Ok(place(&series, start, end)),
             Some(Ok(Some(latest))),
         )];
         let mut out = Outcome::default();
@@ -1211,7 +1275,12 @@ mod tests {
         );
 
         let failing: ActivityResults = vec![
-            (KnownMetric::PlacedOrder, "M1".into(), Ok(series), None),
+            (
+                KnownMetric::PlacedOrder,
+                "M1".into(),
+                Ok(place(&series, start, end)),
+                None,
+            ),
             (
                 KnownMetric::ReceivedEmail,
                 "M2".into(),
