@@ -54,6 +54,25 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// mimalloc's `arena_eager_commit`: its index in `mi_option_e`, the same in
+/// the v2 and v3 sources `libmimalloc-sys` builds.
+const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
+/// Runs before `main` and before the first allocation (Rust's runtime set-up
+/// comes after the `.init_array` constructors): mimalloc otherwise commits
+/// its first arena eagerly on Linux, and memory freed there is never handed
+/// back, which showed as about 20 MB more peak resident memory at 2,000
+/// accounts for no gain in speed. Setting it later has no effect: the first
+/// arena already exists by then.
+extern "C" fn arena_commit_on_demand() {
+    // SAFETY: sets a plain integer option; no thread but this one exists yet.
+    unsafe { libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0) };
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static ARENA_COMMIT_ON_DEMAND: extern "C" fn() = arena_commit_on_demand;
+
 /// Bytes of heap in use, when [`Counting`] is the global allocator.
 pub fn heap_bytes() -> Option<usize> {
     let live = LIVE.load(Ordering::Relaxed);
@@ -83,6 +102,14 @@ pub fn in_use_bytes() -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mimalloc_commits_arenas_on_demand_from_the_start() {
+        // The constructor ran before this test's first allocation.
+        // SAFETY: reads a plain integer option.
+        let value = unsafe { libmimalloc_sys::mi_option_get(ARENA_EAGER_COMMIT) };
+        assert_eq!(value, 0);
+    }
 
     #[test]
     fn the_heap_count_follows_allocations() {
