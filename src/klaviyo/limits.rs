@@ -2790,19 +2790,24 @@ pub const OPERATIONS: &[OperationLimit] = &[
 /// `GET /api/flows/abc123/flow-actions` -> `/api/flows/{id}/flow-actions`.
 /// Query strings are ignored.
 pub fn operation(method: &str, path: &str) -> Option<&'static OperationLimit> {
-    let path = path.split('?').next().unwrap_or(path);
-    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    OPERATIONS.iter().find(|op| {
-        if !op.method.eq_ignore_ascii_case(method) {
-            return false;
+    let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
+    OPERATIONS
+        .iter()
+        .find(|op| op.method.eq_ignore_ascii_case(method) && fits(op.path, path))
+}
+
+/// Whether `path` fits the template segment by segment (`{id}` takes any
+/// non-empty segment). Walks both without allocating: every request, on both
+/// sides of the simulator, is looked up here.
+fn fits(template: &str, path: &str) -> bool {
+    let (mut t, mut s) = (template.split('/'), path.split('/'));
+    loop {
+        match (t.next(), s.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if (a.starts_with('{') && !b.is_empty()) || a == b => {}
+            _ => return false,
         }
-        let tpl: Vec<&str> = op.path.split('/').collect();
-        tpl.len() == segs.len()
-            && tpl
-                .iter()
-                .zip(&segs)
-                .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
-    })
+    }
 }
 
 #[cfg(test)]
