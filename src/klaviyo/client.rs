@@ -50,6 +50,10 @@ const FIELDS_CAMPAIGN: &str =
     "name,status,archived,audiences,send_time,scheduled_at,created_at,updated_at";
 const FIELDS_LIST: &str = "name,opt_in_process,created,updated";
 const FIELDS_METRIC: &str = "name,integration";
+/// The one field asked of flows included with metrics: JSON:API sends a
+/// relationship's linkage (which flows a metric triggers) only when it is
+/// included, and this keeps the included flows small.
+const FIELDS_TRIGGERED_FLOW: &str = "status";
 const FIELDS_EVENT: &str = "datetime,timestamp";
 
 /// Settings for the client.
@@ -357,10 +361,19 @@ impl AccountClient {
             .await
     }
 
-    /// `GET /api/metrics`, every page.
+    /// `GET /api/metrics`, every page, each metric with the ids of the flows
+    /// it triggers (`relationships.flow-triggers`), which saves a
+    /// `flow-triggers` call per metric.
     pub async fn get_metrics(&self) -> Result<Vec<Resource>, KlaviyoError> {
-        self.get_all("/api/metrics", &[("fields[metric]", FIELDS_METRIC)])
-            .await
+        self.get_all(
+            "/api/metrics",
+            &[
+                ("fields[metric]", FIELDS_METRIC),
+                ("include", "flow-triggers"),
+                ("fields[flow]", FIELDS_TRIGGERED_FLOW),
+            ],
+        )
+        .await
     }
 
     /// `GET /api/metrics/{id}/flow-triggers`: the flows this metric triggers.

@@ -164,9 +164,9 @@ async fn build(
             Triggers::Fetched(found) => {
                 for (metric, r) in found {
                     let what = format!("the flows {} triggers", metric.klaviyo_name());
-                    if let Some(res) = out.take(Part::Flows, &what, r) {
-                        for triggered in res {
-                            if let Some(f) = flows.iter_mut().find(|f| f.id == triggered.id) {
+                    if let Some(ids) = out.take(Part::Flows, &what, r) {
+                        for triggered in ids {
+                            if let Some(f) = flows.iter_mut().find(|f| f.id == triggered) {
                                 f.trigger_metric = Some(metric);
                             }
                         }
@@ -299,10 +299,11 @@ async fn fetch_campaigns(
     vec![(CAMPAIGN_CHANNELS[0], email), (CAMPAIGN_CHANNELS[1], sms)]
 }
 
-/// Trigger lookups, per known metric.
+/// Which flows each known metric triggers.
 enum Triggers {
-    /// Looked up for these metrics.
-    Fetched(Vec<(KnownMetric, Result<Vec<Resource>, KlaviyoError>)>),
+    /// The flow ids per metric: from the metrics' own `flow-triggers`
+    /// linkage, or else looked up metric by metric.
+    Fetched(Vec<(KnownMetric, Result<Vec<String>, KlaviyoError>)>),
     /// No flow is metric-triggered (or flows failed): nothing to look up.
     NotNeeded,
     /// Metrics failed, so triggers could not be looked up.
@@ -348,6 +349,11 @@ async fn fetch_flows_metrics_activity(
         },
     );
     let known = metrics.as_ref().ok().map(|m| pick_known_metrics(m));
+    let linked = metrics
+        .as_ref()
+        .ok()
+        .zip(known.as_ref())
+        .and_then(|(m, known)| linked_triggers(m, known));
     let any_metric_flow = flows.as_ref().is_ok_and(|fs| {
         fs.iter()
             .any(|f| f.attributes.get("trigger_type").and_then(Value::as_str) == Some("Metric"))
@@ -363,13 +369,20 @@ async fn fetch_flows_metrics_activity(
     });
     let (triggers, activity) = tokio::join!(
         async {
-            let t = match &known {
-                None if any_metric_flow => Triggers::NoMetrics,
-                Some(known) if any_metric_flow => {
+            let t = match (&known, linked) {
+                (None, _) if any_metric_flow => Triggers::NoMetrics,
+                (Some(_), Some(found)) if any_metric_flow => Triggers::Fetched(found),
+                (Some(known), None) if any_metric_flow => {
                     let mut set = JoinSet::new();
                     for (metric, id) in known.clone() {
                         let api = api.clone();
-                        set.spawn(async move { (metric, api.metric_flow_triggers(&id).await) });
+                        set.spawn(async move {
+                            let flows = api.metric_flow_triggers(&id).await;
+                            (
+                                metric,
+                                flows.map(|fs| fs.into_iter().map(|f| f.id).collect()),
+                            )
+                        });
                     }
                     let mut found = join_logged(set).await;
                     found.sort_by_key(|(m, _)| *m);
@@ -489,6 +502,31 @@ fn pick_known_metrics(metrics: &[Resource]) -> Vec<(KnownMetric, String)> {
         }
     }
     best.into_iter().map(|(k, (_, id))| (k, id)).collect()
+}
+
+/// The flows each known metric triggers, from the metrics' `flow-triggers`
+/// linkage; `None` unless every known metric carries it (a server that
+/// ignored `include` is asked metric by metric instead).
+fn linked_triggers(
+    metrics: &[Resource],
+    known: &[(KnownMetric, String)],
+) -> Option<Vec<(KnownMetric, Result<Vec<String>, KlaviyoError>)>> {
+    known
+        .iter()
+        .map(|(metric, id)| {
+            let m = metrics.iter().find(|m| &m.id == id)?;
+            let rel = m.relationships.get("flow-triggers")?;
+            if !rel.get("data").is_some_and(Value::is_array) {
+                return None;
+            }
+            let flows = relationship_items(Some(rel))
+                .into_iter()
+                .filter(|(kind, _)| kind == "flow")
+                .map(|(_, id)| id)
+                .collect();
+            Some((*metric, Ok(flows)))
+        })
+        .collect()
 }
 
 /// Flow id -> list id, from relationships that name a list: the flow's own
@@ -1299,6 +1337,34 @@ mod tests {
         let mut out = Outcome::default();
         assert!(out.activity(None, now).is_none());
         assert_eq!(out.gaps[0].part, Part::Activity);
+    }
+
+    #[test]
+    fn metrics_name_the_flows_they_trigger_or_are_asked_one_by_one() {
+        let mut checkout = res("metric", "MSC", json!({"name": "Started Checkout"}));
+        checkout.relationships = json!({"flow-triggers": {"data": [
+            {"type": "flow", "id": "F1"}, {"type": "flow", "id": "F2"}]}});
+        let mut orders = res("metric", "MPO", json!({"name": "Placed Order"}));
+        orders.relationships = json!({"flow-triggers": {"data": []}});
+        let known = pick_known_metrics(&[checkout.clone(), orders.clone()]);
+        let linked = linked_triggers(&[checkout.clone(), orders], &known).unwrap();
+        let ids: Vec<(KnownMetric, Vec<String>)> =
+            linked.into_iter().map(|(m, r)| (m, r.unwrap())).collect();
+        assert_eq!(
+            ids,
+            [
+                (KnownMetric::PlacedOrder, vec![]),
+                (
+                    KnownMetric::StartedCheckout,
+                    vec!["F1".to_owned(), "F2".to_owned()]
+                ),
+            ]
+        );
+        // One metric without its linkage (a server that ignored `include`):
+        // every metric is looked up instead.
+        let bare = res("metric", "MPO", json!({"name": "Placed Order"}));
+        let known = pick_known_metrics(&[checkout.clone(), bare.clone()]);
+        assert!(linked_triggers(&[checkout, bare], &known).is_none());
     }
 
     #[test]
