@@ -299,11 +299,14 @@ async fn fetch_campaigns(
     vec![(CAMPAIGN_CHANNELS[0], email), (CAMPAIGN_CHANNELS[1], sms)]
 }
 
+/// The flow ids one known metric triggers, or why they are unknown.
+type TriggeredFlows = (KnownMetric, Result<Vec<String>, KlaviyoError>);
+
 /// Which flows each known metric triggers.
 enum Triggers {
     /// The flow ids per metric: from the metrics' own `flow-triggers`
     /// linkage, or else looked up metric by metric.
-    Fetched(Vec<(KnownMetric, Result<Vec<String>, KlaviyoError>)>),
+    Fetched(Vec<TriggeredFlows>),
     /// No flow is metric-triggered (or flows failed): nothing to look up.
     NotNeeded,
     /// Metrics failed, so triggers could not be looked up.
@@ -510,7 +513,7 @@ fn pick_known_metrics(metrics: &[Resource]) -> Vec<(KnownMetric, String)> {
 fn linked_triggers(
     metrics: &[Resource],
     known: &[(KnownMetric, String)],
-) -> Option<Vec<(KnownMetric, Result<Vec<String>, KlaviyoError>)>> {
+) -> Option<Vec<TriggeredFlows>> {
     known
         .iter()
         .map(|(metric, id)| {
