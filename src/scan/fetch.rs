@@ -193,7 +193,7 @@ async fn build(
 
 /// Reads what a pulse needs, on top of `baseline` (the last full snapshot):
 /// the flows (their status) and the newest event of each freshness metric,
-/// five calls or so instead of a full scan's thirty. The result carries the
+/// five calls or so instead of a full scan's twenty. The result carries the
 /// baseline's hourly activity with fresh `last_event_at` times, and no other
 /// part, so only checks of [`crate::checks::Cadence::Pulse`] can run on it.
 pub async fn build_pulse(
