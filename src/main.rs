@@ -97,6 +97,8 @@ enum Cmd {
         #[command(subcommand)]
         which: KeysCmd,
     },
+    /// Prints the check catalogue (id, family, severity, track, cadence, threshold) as a Markdown table.
+    Checks,
     /// Creates or upgrades the database in the data dir.
     Migrate {
         /// Config file (TOML); only `data_dir` is read.
@@ -284,6 +286,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             other => anyhow::bail!("unknown platform `{other}`: use slack or discord"),
         },
+        Cmd::Checks => print!("{}", lookout::checks::catalogue_table()),
         Cmd::Migrate { config } => {
             startup::init_tracing("info");
             let cfg = if config.exists() {

@@ -111,6 +111,8 @@ pub struct Check {
     pub family: &'static str,
     /// One line describing what it detects.
     pub summary: &'static str,
+    /// The default threshold in words (each is overridable per client).
+    pub threshold: &'static str,
     /// Default severity (an observation may raise or lower it, e.g. warning/critical).
     pub default_severity: Severity,
     /// Default track.
@@ -151,7 +153,49 @@ pub fn catalogue() -> Vec<Check> {
     all
 }
 
+/// The catalogue as a Markdown table, from the code: what `lookout checks`
+/// prints and the README's catalogue section holds (a test keeps them equal).
+pub fn catalogue_table() -> String {
+    let mut out = String::from(
+        "| id | family | severity | track | cadence | threshold | detects |\n|---|---|---|---|---|---|---|\n",
+    );
+    for c in catalogue() {
+        let track = match c.track {
+            Track::Now => "now",
+            Track::Eventually => "eventually",
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+            c.id,
+            c.family,
+            c.default_severity,
+            track,
+            c.cadence.name(),
+            c.threshold,
+            c.summary
+        ));
+    }
+    out
+}
+
 /// Looks a check up by id.
 pub fn find(id: &str) -> Option<Check> {
     catalogue().into_iter().find(|c| c.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_holds_the_catalogue_as_the_code_prints_it() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md next to Cargo.toml");
+        let table = catalogue_table();
+        assert_eq!(table.lines().count(), 2 + catalogue().len());
+        assert!(
+            readme.contains(&table),
+            "the README's catalogue is stale: replace it with `lookout checks`"
+        );
+    }
 }
