@@ -21,6 +21,7 @@ use crate::domain::ClientSlug;
 use crate::klaviyo::{
     AccountClient, AggregateQuery, AggregateSeries, Interval, KlaviyoError, Resource,
 };
+use crate::scan::first_and_more;
 use crate::scan::snapshot::{
     Account, Activity, Campaign, Flow, FlowStatus, Gap, KnownMetric, List, Metric, Part, Snapshot,
 };
@@ -239,7 +240,7 @@ async fn pulse(
         let known = baseline.flows.as_deref().unwrap_or_default();
         for f in &mut flows {
             if let Some(was) = known.iter().find(|k| k.id == f.id) {
-                f.trigger_metric = f.trigger_metric.or(was.trigger_metric);
+                f.trigger_metric = was.trigger_metric;
                 if f.trigger_list_id.is_none() {
                     f.trigger_list_id.clone_from(&was.trigger_list_id);
                 }
@@ -532,16 +533,8 @@ fn linked_triggers(
         .collect()
 }
 
-/// Flow id -> list id, from relationships that name a list: the flow's own
-/// (any relationship whose data is a `list`) or a list's `flow-triggers`.
-#[cfg(test)]
-fn list_trigger_map(flows: &[Resource], lists: &[Resource]) -> HashMap<String, String> {
-    let mut map = lists_flow_triggers(lists);
-    flows_own_lists(flows, &mut map);
-    map
-}
-
 /// Flow id -> list id from the lists' `flow-triggers` (the first list wins).
+/// A flow's own list relationship is added over it by [`flows_own_lists`].
 fn lists_flow_triggers(lists: &[Resource]) -> HashMap<String, String> {
     let mut map = HashMap::new();
     for l in lists {
@@ -639,23 +632,12 @@ impl Outcome {
             issues.append(&mut fields.issues);
         }
         if !issues.is_empty() {
-            let shown: Vec<&str> = issues
-                .iter()
-                .take(ISSUES_SHOWN)
-                .map(String::as_str)
-                .collect();
-            let more = issues.len().saturating_sub(ISSUES_SHOWN);
-            let more = if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            };
             self.gap(
                 part,
                 format!(
-                    "{skipped} of {} {what} skipped as unreadable; problems: {}{more}",
+                    "{skipped} of {} {what} skipped as unreadable; problems: {}",
                     resources.len(),
-                    shown.join("; ")
+                    first_and_more(&issues, ISSUES_SHOWN, "; ")
                 ),
             );
         }
@@ -1381,7 +1363,8 @@ mod tests {
             json!({"tags": {"data": []}, "list": {"data": {"type": "list", "id": "L9"}}});
         let mut list = res("list", "L1", json!({}));
         list.relationships = json!({"flow-triggers": {"data": [{"type": "flow", "id": "F2"}]}});
-        let map = list_trigger_map(&[flow], &[list]);
+        let mut map = lists_flow_triggers(&[list]);
+        flows_own_lists(&[flow], &mut map);
         assert_eq!(map.get("F1").map(String::as_str), Some("L9"));
         assert_eq!(map.get("F2").map(String::as_str), Some("L1"));
         assert_eq!(map.len(), 2);

@@ -18,6 +18,7 @@ use crate::findings::{Change, ChangeKind, Finding, Findings, ReconcileScope};
 use crate::outbox;
 use crate::routing::{self, Mode};
 use crate::scan::fetch::{ScanProgress, build_pulse, build_snapshot};
+use crate::scan::first_and_more;
 use crate::scan::snapshot::{KnownMetric, Snapshot};
 use crate::store::{Db, StoreError, scans};
 
@@ -414,16 +415,10 @@ fn incomplete(profile: &ClientProfile, gaps: &[String], skipped: &[String]) -> O
     }
     if !skipped.is_empty() {
         // Named, so the team knows which signals are unwatched until the next scan.
-        const NAMED: usize = 6;
-        let shown: Vec<&str> = skipped.iter().take(NAMED).map(String::as_str).collect();
-        let more = match skipped.len().saturating_sub(NAMED) {
-            0 => String::new(),
-            n => format!(" and {n} more"),
-        };
         why.push_str(&format!(
-            " Checks not run ({}): {}{more}.",
+            " Checks not run ({}): {}.",
             skipped.len(),
-            shown.join(", ")
+            first_and_more(skipped, 6, ", ")
         ));
     }
     Observation {
