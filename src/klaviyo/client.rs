@@ -20,7 +20,8 @@ use tracing::debug;
 
 use crate::config::Secret;
 use crate::klaviyo::KlaviyoError;
-use crate::klaviyo::budget::{AccountBudget, Usage};
+use crate::klaviyo::admission::Admission;
+use crate::klaviyo::budget::{AccountBudget, Ticket, Usage};
 use crate::klaviyo::error::{error_detail, redact};
 use crate::klaviyo::types::{AggregateDoc, AggregateQuery, AggregateSeries, Page, Resource};
 
@@ -71,7 +72,9 @@ pub struct KlaviyoConfig {
     pub page_size_hint: Option<u32>,
     /// Requests in flight at once, across all accounts. Each one holds an
     /// HTTP/1 connection and its buffers; hundreds of accounts scanned at
-    /// once would otherwise open thousands.
+    /// once would otherwise open thousands. 64 keeps the two cores busy:
+    /// more only lengthens the queue each answer waits in (500 accounts
+    /// took 2.8 s at 32 or 64, 3.0 s at 256).
     pub max_in_flight: usize,
 }
 
@@ -83,7 +86,7 @@ impl Default for KlaviyoConfig {
             timeout: Duration::from_secs(30),
             max_retries: 3,
             page_size_hint: None,
-            max_in_flight: 256,
+            max_in_flight: 64,
         }
     }
 }
@@ -163,7 +166,7 @@ struct Shared {
     /// Whether requests wait for their budget's slot (see `set_pacing`).
     paced: AtomicBool,
     /// Places for requests in flight (`KlaviyoConfig::max_in_flight`).
-    in_flight: tokio::sync::Semaphore,
+    in_flight: Admission,
 }
 
 /// The process-wide client: an HTTP connection pool plus one rate budget per account.
@@ -203,7 +206,7 @@ impl KlaviyoClient {
                 base,
                 budgets: Mutex::new(HashMap::new()),
                 paced: AtomicBool::new(true),
-                in_flight: tokio::sync::Semaphore::new(config.max_in_flight.max(1)),
+                in_flight: Admission::new(config.max_in_flight),
                 config,
             }),
             retry: RetryPolicy::default(),
@@ -256,6 +259,7 @@ impl KlaviyoClient {
             auth: credential.header(),
             credential,
             budget,
+            urgent: false,
         }
     }
 }
@@ -321,12 +325,23 @@ pub struct AccountClient {
     credential: Credential,
     auth: Result<HeaderValue, KlaviyoError>,
     budget: Arc<AccountBudget>,
+    /// Its requests take the fast lane for places in flight (see `urgent`).
+    urgent: bool,
 }
 
 impl AccountClient {
     /// The key this handle's budget is shared under (a client slug, never a secret).
     pub fn account_key(&self) -> &str {
         &self.account
+    }
+
+    /// The same handle, its requests ahead of ordinary ones for a place in
+    /// flight: for the rate-limited chain that decides when a scan can end.
+    pub fn urgent(&self) -> AccountClient {
+        AccountClient {
+            urgent: true,
+            ..self.clone()
+        }
     }
 
     /// `GET /api/accounts`.
@@ -535,11 +550,11 @@ impl AccountClient {
                 self.budget.count_unpaced(method.as_str(), &path);
                 None
             };
-            // The semaphore is never closed, so this always yields a place.
-            let place = self.shared.in_flight.acquire().await.ok();
-            let outcome = self.attempt(req, &method, &url, &path, attempt).await;
+            let place = self.shared.in_flight.enter(self.urgent).await;
+            let outcome = self
+                .attempt(req, &method, &url, &path, attempt, ticket)
+                .await;
             drop(place);
-            drop(ticket);
             let failure = match outcome {
                 Ok(doc) => return Ok(doc),
                 Err(f) => f,
@@ -577,6 +592,7 @@ impl AccountClient {
         url: &Url,
         path: &str,
         attempt: u32,
+        ticket: Option<Ticket<'_>>,
     ) -> Result<T, Failure> {
         let plain = |error| Failure {
             error,
@@ -593,7 +609,11 @@ impl AccountClient {
         if let ReadRequest::Post(_, body) = req {
             rb = rb.header(CONTENT_TYPE, JSON_API).body(body.to_vec());
         }
-        let resp = match rb.send().await {
+        let sent = rb.send().await;
+        // The request reached Klaviyo before its answer's head came back:
+        // the window counts from now, not from when the body is read.
+        drop(ticket);
+        let resp = match sent {
             Ok(r) => r,
             Err(e) => {
                 let error = self.transport_error(e);

@@ -8,6 +8,7 @@
 //! 5xx and timeouts. Nothing here can write to Klaviyo: the one POST it can send
 //! is the metric-aggregates query.
 
+mod admission;
 pub mod budget;
 mod client;
 mod error;

@@ -106,7 +106,12 @@ pub async fn route_change_in(
     if mode == Mode::Muted {
         return Ok(Vec::new());
     }
-    let posted = crate::store::outbox::posted_channels(db, change.finding.id).await?;
+    // A finding detected in this very transaction has no message anywhere yet.
+    let posted = if change.kind == ChangeKind::Detected {
+        Vec::new()
+    } else {
+        crate::store::outbox::posted_channels(db, change.finding.id).await?
+    };
     let mut ops = plan(route, change, &posted);
     if mode == Mode::Quiet {
         ops.iter_mut().for_each(strip_mentions);

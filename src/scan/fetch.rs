@@ -335,80 +335,84 @@ struct Rest {
 }
 
 /// Flows and metrics, then what depends on them: trigger lookups and activity.
+///
+/// The metric list leads the account's slowest chain (the aggregates, three a
+/// second), so it goes first, through the urgent lane, and the aggregates start
+/// as soon as it is back instead of waiting for the flows as well.
 async fn fetch_flows_metrics_activity(
     api: &AccountClient,
     now: DateTime<Utc>,
     p: &Progress<'_>,
 ) -> Rest {
-    let (flows, metrics) = tokio::join!(
-        async {
-            let r = api.get_flows().await;
-            p.step(count_step("flows", &r));
-            r
-        },
-        async {
-            let r = api.get_metrics().await;
-            p.step(count_step("metrics", &r));
-            r
-        },
-    );
-    let known = metrics.as_ref().ok().map(|m| pick_known_metrics(m));
-    let linked = metrics
-        .as_ref()
-        .ok()
-        .zip(known.as_ref())
-        .and_then(|(m, known)| linked_triggers(m, known));
-    let any_metric_flow = flows.as_ref().is_ok_and(|fs| {
-        fs.iter()
-            .any(|f| f.attributes.get("trigger_type").and_then(Value::as_str) == Some("Metric"))
-    });
-    let mut outcome = Outcome::default();
-    let metrics = outcome
-        .take(Part::Metrics, "metrics", metrics)
-        .map(|res| outcome.convert(Part::Metrics, "metrics", &res, metric_from));
-    let flows = outcome.take(Part::Flows, "flows", flows).map(|res| {
-        let mut own = HashMap::new();
-        flows_own_lists(&res, &mut own);
-        (outcome.convert(Part::Flows, "flows", &res, flow_from), own)
-    });
-    let (triggers, activity) = tokio::join!(
-        async {
-            let t = match (&known, linked) {
-                (None, _) if any_metric_flow => Triggers::NoMetrics,
-                (Some(_), Some(found)) if any_metric_flow => Triggers::Fetched(found),
-                (Some(known), None) if any_metric_flow => {
-                    let mut set = JoinSet::new();
-                    for (metric, id) in known.clone() {
-                        let api = api.clone();
-                        set.spawn(async move {
-                            let flows = api.metric_flow_triggers(&id).await;
-                            (
-                                metric,
-                                flows.map(|fs| fs.into_iter().map(|f| f.id).collect()),
-                            )
-                        });
-                    }
-                    let mut found = join_logged(set).await;
-                    found.sort_by_key(|(m, _)| *m);
-                    Triggers::Fetched(found)
+    // What the flows' trigger lookup needs from the metrics: their known ids,
+    // and the flows each triggers when the metric list carried that linkage.
+    let (known_tx, known_rx) = tokio::sync::oneshot::channel();
+    let metrics_and_activity = async {
+        let r = api.urgent().get_metrics().await;
+        p.step(count_step("metrics", &r));
+        let known = r.as_ref().ok().map(|m| pick_known_metrics(m));
+        let linked = r
+            .as_ref()
+            .ok()
+            .zip(known.as_ref())
+            .and_then(|(m, known)| linked_triggers(m, known));
+        // The receiver is only gone if the flows branch was dropped; then no one needs it.
+        let _ = known_tx.send((known.clone(), linked));
+        let mut outcome = Outcome::default();
+        let metrics = outcome
+            .take(Part::Metrics, "metrics", r)
+            .map(|res| outcome.convert(Part::Metrics, "metrics", &res, metric_from));
+        let activity = match &known {
+            Some(known) => Some(fetch_activity(api, known, now).await),
+            None => None,
+        };
+        p.step(format!(
+            "activity ({} metrics)",
+            known.as_ref().map_or(0, Vec::len)
+        ));
+        (metrics, activity, outcome)
+    };
+    let flows_and_triggers = async {
+        let r = api.get_flows().await;
+        p.step(count_step("flows", &r));
+        let any_metric_flow = r.as_ref().is_ok_and(|fs| {
+            fs.iter()
+                .any(|f| f.attributes.get("trigger_type").and_then(Value::as_str) == Some("Metric"))
+        });
+        let mut outcome = Outcome::default();
+        let flows = outcome.take(Part::Flows, "flows", r).map(|res| {
+            let mut own = HashMap::new();
+            flows_own_lists(&res, &mut own);
+            (outcome.convert(Part::Flows, "flows", &res, flow_from), own)
+        });
+        let (known, linked) = known_rx.await.unwrap_or((None, None));
+        let triggers = match (&known, linked) {
+            (None, _) if any_metric_flow => Triggers::NoMetrics,
+            (Some(_), Some(found)) if any_metric_flow => Triggers::Fetched(found),
+            (Some(known), None) if any_metric_flow => {
+                let mut set = JoinSet::new();
+                for (metric, id) in known.clone() {
+                    let api = api.clone();
+                    set.spawn(async move {
+                        let flows = api.metric_flow_triggers(&id).await;
+                        (
+                            metric,
+                            flows.map(|fs| fs.into_iter().map(|f| f.id).collect()),
+                        )
+                    });
                 }
-                _ => Triggers::NotNeeded,
-            };
-            p.step("flow triggers".into());
-            t
-        },
-        async {
-            let a = match &known {
-                Some(known) => Some(fetch_activity(api, known, now).await),
-                None => None,
-            };
-            p.step(format!(
-                "activity ({} metrics)",
-                known.as_ref().map_or(0, Vec::len)
-            ));
-            a
-        },
-    );
+                let mut found = join_logged(set).await;
+                found.sort_by_key(|(m, _)| *m);
+                Triggers::Fetched(found)
+            }
+            _ => Triggers::NotNeeded,
+        };
+        p.step("flow triggers".into());
+        (flows, triggers, outcome)
+    };
+    let ((metrics, activity, mut outcome), (flows, triggers, flows_outcome)) =
+        tokio::join!(metrics_and_activity, flows_and_triggers);
+    outcome.merge(flows_outcome);
     Rest {
         flows,
         metrics,
@@ -447,6 +451,8 @@ async fn fetch_activity(
     let mut set = JoinSet::new();
     for (metric, id) in known.iter().cloned() {
         let api = api.clone();
+        // The aggregates are the chain that sets when the scan can end.
+        let chain = api.urgent();
         set.spawn(async move {
             let q = AggregateQuery {
                 metric_id: id.clone(),
@@ -469,7 +475,7 @@ async fn fetch_activity(
                     None
                 }
             };
-            let (series, latest) = tokio::join!(api.metric_aggregate(&q), latest);
+            let (series, latest) = tokio::join!(chain.metric_aggregate(&q), latest);
             // Placed at once: the buckets are all a scan keeps, not the dates.
             let placed = series.map(|s| place(&s, start, end));
             (metric, id, placed, latest)

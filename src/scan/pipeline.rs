@@ -15,12 +15,13 @@ use crate::config::ClientProfile;
 use crate::connections::ConnectionError;
 use crate::domain::{ClientSlug, Severity, Track};
 use crate::findings::{Change, ChangeKind, Finding, Findings, ReconcileScope};
+use crate::klaviyo::Credential;
 use crate::outbox;
 use crate::routing::{self, Mode};
 use crate::scan::fetch::{ScanProgress, build_pulse, build_snapshot};
 use crate::scan::first_and_more;
 use crate::scan::snapshot::{KnownMetric, Snapshot};
-use crate::store::{Db, StoreError, scans};
+use crate::store::{StoreError, scans};
 
 /// Which reading of an account a scan makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +122,13 @@ impl App {
         let slug = &entry.profile.slug;
         let started = self.clock.now();
         let timer = std::time::Instant::now();
-        let previous = self.previous_snapshot(slug).await?;
+        // Two reads a scan waits for before its first call; side by side, they
+        // hold it up once, not twice, when hundreds of scans start together.
+        let (previous, credential) = tokio::join!(
+            self.previous_snapshot(slug),
+            self.connections.credential(slug, entry.credential.as_ref())
+        );
+        let previous = previous?;
         // A pulse reads on top of the last full scan; without one it is a full scan.
         let reading = match (&previous, kind) {
             (Some(p), ScanKind::Pulse) if p.activity.is_some() => Reading::Pulse(p),
@@ -131,7 +138,9 @@ impl App {
             Reading::Pulse(_) => ScanKind::Pulse,
             Reading::Full => ScanKind::Full,
         };
-        let (fetched, api_calls) = self.fetch(entry, &reading, started, progress).await?;
+        let (fetched, api_calls) = self
+            .fetch(entry, credential, &reading, started, progress)
+            .await?;
         let fetch_ms = timer.elapsed().as_millis() as u64;
         let now = self.clock.now();
         let pulse = kind == ScanKind::Pulse;
@@ -206,6 +215,12 @@ impl App {
             }
         };
 
+        // Built before the write lock is taken: the baseline is the largest
+        // thing a scan writes, and other scans queue behind the lock.
+        let baseline = match (&snapshot, pulse) {
+            (Some(s), false) => Some(baseline_body(s, previous.as_ref())?),
+            _ => None,
+        };
         let mut tx = self.store.begin().await?;
         let onboarding =
             !pulse && snapshot.is_some() && Findings::mark_first_scan(&mut tx, slug, now).await?;
@@ -236,8 +251,8 @@ impl App {
         }
         // A pulse's reading is the baseline plus fresher times: nothing new to
         // keep, and no row, so reports count full scans only.
-        if let (Some(s), false) = (&snapshot, pulse) {
-            save_snapshot(&mut tx, s, previous.as_ref()).await?;
+        if let (Some(s), Some(body)) = (&snapshot, &baseline) {
+            scans::save_snapshot(&mut tx, slug, s.taken_at, body).await?;
         }
         if !pulse {
             scans::record_scan(
@@ -294,16 +309,13 @@ impl App {
     async fn fetch(
         &self,
         entry: &ClientEntry,
+        credential: Result<Credential, ConnectionError>,
         reading: &Reading<'_>,
         started: chrono::DateTime<chrono::Utc>,
         progress: Option<&UnboundedSender<ScanProgress>>,
     ) -> Result<(Fetched, u64), AppError> {
         let slug = &entry.profile.slug;
-        let credential = match self
-            .connections
-            .credential(slug, entry.credential.as_ref())
-            .await
-        {
+        let credential = match credential {
             Ok(c) => c,
             Err(e @ (ConnectionError::GrantDead { .. } | ConnectionError::Paused { .. })) => {
                 return Ok((Fetched::Refused(e.to_string()), 0));
@@ -395,15 +407,10 @@ pub fn next_baseline(s: &Snapshot, previous: Option<&Snapshot>) -> Snapshot {
     merged
 }
 
-async fn save_snapshot(
-    db: &mut Db,
-    s: &Snapshot,
-    previous: Option<&Snapshot>,
-) -> Result<(), AppError> {
+/// The next baseline, as the JSON the store keeps.
+fn baseline_body(s: &Snapshot, previous: Option<&Snapshot>) -> Result<String, AppError> {
     let merged = next_baseline(s, previous);
-    let body = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    scans::save_snapshot(db, &s.client, s.taken_at, &body).await?;
-    Ok(())
+    Ok(serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?)
 }
 
 fn incomplete(profile: &ClientProfile, gaps: &[String], skipped: &[String]) -> Observation {

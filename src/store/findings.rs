@@ -377,11 +377,12 @@ impl Findings {
             });
             match current {
                 None => {
-                    let id: i64 = sqlx::query_scalar(
+                    // RETURNING * hands back the row as stored: no read after the write.
+                    let row: Row = sqlx::query_as(
                         "INSERT INTO findings (fingerprint, client, check_id, subject, severity, track, state,
                             title, why, deep_link, value_minor, currency, began_at, detected_at, last_seen_at,
                             onboarding)
-                         VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                         VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                     )
                     .bind(fp.as_str())
                     .bind(client.as_str())
@@ -400,10 +401,10 @@ impl Findings {
                     .bind(onboarding)
                     .fetch_one(db.c())
                     .await?;
-                    let id = FindingId(id);
-                    record(db, id, &actor, "detected", &obs.title, now).await?;
+                    let finding: Finding = row.try_into()?;
+                    record(db, finding.id, &actor, "detected", &obs.title, now).await?;
                     changes.push(Change {
-                        finding: Self::get(db, id).await?,
+                        finding,
                         kind: ChangeKind::Detected,
                         actor: actor.clone(),
                     });
@@ -431,7 +432,7 @@ impl Findings {
                         _ if wake => FindingState::Open,
                         _ => f.state,
                     };
-                    sqlx::query(
+                    let updated: Row = sqlx::query_as(
                         "UPDATE findings SET severity = ?1, title = ?2, why = ?3, deep_link = ?4, value_minor = ?5,
                             currency = ?6, last_seen_at = ?7, state = ?8,
                             snoozed_until = CASE WHEN ?8 = 'snoozed' THEN snoozed_until ELSE NULL END,
@@ -439,7 +440,7 @@ impl Findings {
                             resolved_by = CASE WHEN ?8 = 'resolved' THEN resolved_by ELSE NULL END,
                             resolution = CASE WHEN ?8 = 'resolved' THEN resolution ELSE NULL END,
                             began_at = COALESCE(began_at, ?9)
-                         WHERE id = ?10",
+                         WHERE id = ?10 RETURNING *",
                     )
                     .bind(obs.severity.as_str())
                     .bind(&obs.title)
@@ -451,8 +452,9 @@ impl Findings {
                     .bind(new_state.as_str())
                     .bind(obs.began_at.map(ts))
                     .bind(f.id.0)
-                    .execute(db.c())
+                    .fetch_one(db.c())
                     .await?;
+                    let updated: Finding = updated.try_into()?;
                     match &kind {
                         ChangeKind::Reopened => {
                             record(db, f.id, &actor, "reopened", "seen again by a scan", now)
@@ -473,7 +475,7 @@ impl Findings {
                         kind
                     };
                     changes.push(Change {
-                        finding: Self::get(db, f.id).await?,
+                        finding: updated,
                         kind,
                         actor: actor.clone(),
                     });
@@ -485,14 +487,15 @@ impl Findings {
                 && ran.contains(&f.check_id)
                 && !seen.contains(f.fingerprint.as_str())
             {
-                sqlx::query(
+                let cleared: Row = sqlx::query_as(
                     "UPDATE findings SET state = 'resolved', resolved_at = ?, resolved_by = 'lookout',
-                        resolution = 'cleared', snoozed_until = NULL WHERE id = ?",
+                        resolution = 'cleared', snoozed_until = NULL WHERE id = ? RETURNING *",
                 )
                 .bind(ts(now))
                 .bind(f.id.0)
-                .execute(db.c())
+                .fetch_one(db.c())
                 .await?;
+                let cleared: Finding = cleared.try_into()?;
                 record(
                     db,
                     f.id,
@@ -503,7 +506,7 @@ impl Findings {
                 )
                 .await?;
                 changes.push(Change {
-                    finding: Self::get(db, f.id).await?,
+                    finding: cleared,
                     kind: ChangeKind::Cleared,
                     actor: actor.clone(),
                 });

@@ -92,6 +92,9 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A local file's connection does not go stale; a ping per acquire
+            // doubled the round trips to the connection's thread.
+            .test_before_acquire(false)
             .connect_with(opts)
             .await?;
         Self::migrated(pool).await
@@ -106,6 +109,7 @@ impl Store {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
             .connect_with(opts)
             .await?;
         Self::migrated(pool).await
