@@ -13,6 +13,7 @@ use crate::domain::{Money, Severity, Track};
 use crate::scan::snapshot::{Part, Snapshot};
 
 pub mod account;
+pub mod campaigns;
 pub mod deliverability;
 #[cfg(test)]
 pub mod fixtures;
@@ -149,6 +150,7 @@ pub fn catalogue() -> Vec<Check> {
     all.extend_from_slice(integrations::CHECKS);
     all.extend_from_slice(deliverability::CHECKS);
     all.extend_from_slice(lists::CHECKS);
+    all.extend_from_slice(campaigns::CHECKS);
     all.extend_from_slice(account::CHECKS);
     all
 }
