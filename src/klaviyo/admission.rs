@@ -119,7 +119,10 @@ mod tests {
         // The first ordinary one was already queued for the place; the urgent
         // one comes right after it, ahead of the four still in line.
         let urgent_at = order.iter().position(|s| s == "urgent").unwrap();
-        assert!(urgent_at <= 1, "urgent request came at {urgent_at}: {order:?}");
+        assert!(
+            urgent_at <= 1,
+            "urgent request came at {urgent_at}: {order:?}"
+        );
         assert_eq!(order.len(), 6);
     }
 
@@ -136,7 +139,10 @@ mod tests {
         let _ = urgent.await;
         drop(held);
         let ordinary = tokio::time::timeout(Duration::from_secs(1), gate.enter(false)).await;
-        assert!(ordinary.is_ok(), "an ordinary request waited for a cancelled urgent one");
+        assert!(
+            ordinary.is_ok(),
+            "an ordinary request waited for a cancelled urgent one"
+        );
     }
 
     #[tokio::test]
@@ -146,7 +152,10 @@ mod tests {
         let b = gate.enter(true).await;
         assert_eq!(gate.available(), 0);
         let third = tokio::time::timeout(Duration::from_millis(20), gate.enter(false)).await;
-        assert!(third.is_err(), "a third request got a place with two in flight");
+        assert!(
+            third.is_err(),
+            "a third request got a place with two in flight"
+        );
         drop((a, b));
         assert_eq!(gate.available(), 2);
     }

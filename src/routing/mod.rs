@@ -16,6 +16,7 @@ use crate::store::{Db, StoreError};
 pub mod cards;
 pub mod digests;
 pub mod maintenance;
+pub mod platform;
 #[cfg(test)]
 mod tests;
 

@@ -48,6 +48,9 @@ pub struct ScanReport {
     pub observations: usize,
     /// Changes to findings.
     pub changes: Vec<Change>,
+    /// Platform events this scan opened, joined or resolved. They name other
+    /// clients: agency channel only, never a client's.
+    pub platform: Vec<routing::platform::PlatformChange>,
     /// Parts that could not be fetched, as sentences.
     pub gaps: Vec<String>,
     /// Checks skipped for missing data.
@@ -240,6 +243,10 @@ impl App {
         for change in &changes {
             routing::route_change_in(&mut tx, &entry.route, change, now, mode).await?;
         }
+        // Other clients' findings of the same checks are in this database too:
+        // the same check at three of them within 48 hours is one platform event.
+        let platform =
+            routing::platform::after_scan(&mut tx, &self.config.agency, &changes, now).await?;
         if onboarding && mode != Mode::Muted {
             let found: Vec<Finding> = changes
                 .iter()
@@ -297,6 +304,7 @@ impl App {
             api_calls,
             observations: observations.len(),
             changes,
+            platform,
             gaps,
             skipped,
             active,

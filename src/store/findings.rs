@@ -235,6 +235,53 @@ impl Findings {
         Ok(out)
     }
 
+    /// Findings of `check_id` detected at or after `since` at any client,
+    /// oldest first, leaving out onboarding findings (what a new client's
+    /// first scan found was there before, not something that just happened).
+    pub async fn detected_since(
+        db: &mut Db,
+        check_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Finding>, FindingError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT * FROM findings WHERE check_id = ?1 AND detected_at >= ?2 AND onboarding = 0
+             ORDER BY detected_at, id",
+        )
+        .bind(check_id)
+        .bind(ts(since))
+        .fetch_all(db.c())
+        .await?;
+        rows.into_iter()
+            .map(|r| r.try_into().map_err(FindingError::from))
+            .collect()
+    }
+
+    /// Findings by id (those that exist), in id order.
+    pub async fn by_ids(db: &mut Db, ids: &[FindingId]) -> Result<Vec<Finding>, FindingError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match Self::get(db, *id).await {
+                Ok(f) => out.push(f),
+                Err(FindingError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by_key(|f| f.id);
+        Ok(out)
+    }
+
+    /// Records on a finding's history that Lookout itself did something to it
+    /// (e.g. `platform-event`), without changing its state.
+    pub async fn note_by_lookout(
+        db: &mut Db,
+        id: FindingId,
+        kind: &str,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), FindingError> {
+        record(db, id, &Actor::scan(), kind, detail, now).await
+    }
+
     /// A client's findings opened or resolved in `[from, to]`, oldest first.
     pub async fn touched_between(
         db: &mut Db,

@@ -25,6 +25,7 @@ pub mod clients;
 pub mod connections;
 pub mod findings;
 pub mod outbox;
+pub mod platform;
 pub mod reports;
 pub mod scans;
 pub mod schedules;
