@@ -73,6 +73,7 @@ const DECIDED: &[(&str, Role)] = &[
     ("ack", Role::Am),
     ("access-review", Role::Admin),
     ("audit", Role::Lead),
+    ("audit-report", Role::Am),
     ("connect", Role::Lead),
     ("connections", Role::Am),
     ("disconnect", Role::Lead),

@@ -26,6 +26,7 @@ pub mod spec;
 mod access_review;
 mod ack;
 mod audit;
+mod audit_report;
 mod connect;
 mod connections;
 mod disconnect;
@@ -301,6 +302,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("ack", ack::run),
     ("access-review", access_review::run),
     ("audit", audit::run),
+    ("audit-report", audit_report::run),
     ("connect", connect::run),
     ("connections", connections::run),
     ("disconnect", disconnect::run),

@@ -13,6 +13,7 @@ use crate::message::{Accent, Block, ChannelRef, Message, PersonRef, Platform, Ri
 use crate::outbox::{self, Op};
 use crate::store::{Db, StoreError};
 
+pub mod audit;
 pub mod cards;
 pub mod digests;
 pub mod maintenance;
@@ -183,7 +184,8 @@ pub fn plan(route: &Route, change: &Change, posted: &[ChannelRef]) -> Vec<Op> {
     let both = |a: Vec<Op>, b: Vec<Op>| -> Vec<Op> { a.into_iter().chain(b).collect() };
     let critical_open = f.severity == Severity::Critical && f.state == FindingState::Open;
     match &change.kind {
-        ChangeKind::Detected if critical_open => post(true),
+        // The onboarding audit's kickoff summary lists what a first scan finds.
+        ChangeKind::Detected if critical_open && !f.onboarding => post(true),
         ChangeKind::Detected => vec![],
         ChangeKind::StillSeen => vec![],
         ChangeKind::Worsened { from } if has_message => both(
@@ -328,29 +330,10 @@ pub fn digest_message(digest: Digest, route: &Route, active: &[Finding]) -> Opti
     ))
 }
 
-/// The onboarding audit: everything the client's first scan found, in one message.
-pub fn onboarding_message(route: &Route, found: &[Finding]) -> Message {
-    let heading = if found.is_empty() {
-        format!(
-            "Onboarding audit for {}: nothing to report",
-            route.client_name
-        )
-    } else {
-        let count = |s: Severity| found.iter().filter(|f| f.severity == s).count();
-        format!(
-            "Onboarding audit for {}: {} critical, {} warning, {} opportunity",
-            route.client_name,
-            count(Severity::Critical),
-            count(Severity::Warning),
-            count(Severity::Opportunity)
-        )
-    };
-    cards::finding_list(
-        Accent::Info,
-        &heading,
-        found,
-        &format!("Type /findings {} for all of them.", route.client),
-    )
+/// The onboarding audit: everything the client's first scan found, in one
+/// kickoff message (see [`audit::kickoff_message`]).
+pub fn onboarding_message(route: &Route, currency: &str, found: &[Finding]) -> Message {
+    audit::kickoff_message(&route.client_name, route.client.as_str(), currency, found)
 }
 
 /// The one message a maintenance window leaves when it ends.

@@ -298,7 +298,7 @@ fn the_largest_digest_fits_slack_and_discord_limits() {
         .collect();
     for m in [
         digest_message(Digest::DailyTriage, &route(), &items).unwrap(),
-        onboarding_message(&route(), &items),
+        onboarding_message(&route(), "USD", &items),
         maintenance_summary(&route(), items[0].detected_at, items[0].detected_at, &items),
     ] {
         // Slack: at most 50 blocks, 3,000 characters a section.

@@ -253,7 +253,7 @@ impl App {
                 .filter(|c| c.kind == ChangeKind::Detected)
                 .map(|c| c.finding.clone())
                 .collect();
-            let msg = routing::onboarding_message(&entry.route, &found);
+            let msg = routing::onboarding_message(&entry.route, &entry.profile.currency, &found);
             outbox::post_to_each(&mut tx, entry.route.channel_refs(), &msg, now).await?;
         }
         // A pulse's reading is the baseline plus fresher times: nothing new to

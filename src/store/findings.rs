@@ -200,6 +200,45 @@ impl Findings {
         Ok(r.rows_affected() == 1)
     }
 
+    /// When the client's first scan (its onboarding audit) ran, if it has.
+    pub async fn first_scan_at(
+        db: &mut Db,
+        slug: &ClientSlug,
+    ) -> Result<Option<DateTime<Utc>>, FindingError> {
+        let at: Option<Option<String>> =
+            sqlx::query_scalar("SELECT first_scan_at FROM clients WHERE slug = ?")
+                .bind(slug.as_str())
+                .fetch_optional(db.c())
+                .await?;
+        at.flatten()
+            .map(|t| {
+                DateTime::parse_from_rfc3339(&t)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| {
+                        FindingError::Store(StoreError::Corrupt(format!(
+                            "clients.first_scan_at `{t}`: {e}"
+                        )))
+                    })
+            })
+            .transpose()
+    }
+
+    /// What the client's first scan found (its onboarding findings), in any state now.
+    pub async fn onboarding_of(
+        db: &mut Db,
+        slug: &ClientSlug,
+    ) -> Result<Vec<Finding>, FindingError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT * FROM findings WHERE client = ? AND onboarding = 1 ORDER BY id",
+        )
+        .bind(slug.as_str())
+        .fetch_all(db.c())
+        .await?;
+        rows.into_iter()
+            .map(|r| r.try_into().map_err(FindingError::from))
+            .collect()
+    }
+
     /// One finding by id.
     pub async fn get(db: &mut Db, id: FindingId) -> Result<Finding, FindingError> {
         let row: Option<Row> = sqlx::query_as("SELECT * FROM findings WHERE id = ?")
