@@ -2,7 +2,9 @@
 //!
 //! The healthy account has the four core flows live, 28 days of steady hourly
 //! activity for every known metric at realistic rates (0.3% bounces, ~0.02% spam,
-//! 0.1% unsubscribes, lists growing), a postal address and double-opt-in lists.
+//! 0.1% unsubscribes, lists growing), a postal address and double-opt-in lists,
+//! a weekly email campaign (twelve sent, the newest three days ago, the next one
+//! scheduled to the newsletter) and a monthly SMS campaign.
 //! Tests break one thing at a time and assert what the checks say about it.
 //! Also holds the catalogue-wide tests (unique ids, vocabulary, healthy = quiet,
 //! nothing fetched = every check skipped).
@@ -15,7 +17,7 @@ use super::{CheckInput, Observation, find};
 use crate::config::ClientProfile;
 use crate::domain::ClientSlug;
 use crate::scan::snapshot::{
-    Account, Activity, Flow, FlowStatus, KnownMetric, List, Metric, Snapshot,
+    Account, Activity, Campaign, Flow, FlowStatus, KnownMetric, List, Metric, Snapshot,
 };
 
 /// The scan time of every fixture: Monday 2025-03-10 12:00 UTC (an hour boundary).
@@ -40,6 +42,12 @@ pub const BROWSE: &str = "FLWBROWSE";
 pub const POST_PURCHASE: &str = "FLWTHANKS";
 /// The newsletter list.
 pub const NEWSLETTER: &str = "LSTNEWS";
+/// The newest sent email campaign (three days before `NOW`).
+pub const LAST_SENT: &str = "CMPW00";
+/// The next email campaign, scheduled four days after `NOW`.
+pub const NEXT_SCHEDULED: &str = "CMPNEXT";
+/// Sent weekly email campaigns in the healthy account.
+pub const WEEKLY_SENT: usize = 12;
 
 /// Healthy events per hour for each known metric.
 pub fn hourly_count(m: KnownMetric, hour: usize) -> f64 {
@@ -106,6 +114,100 @@ fn flow(id: &str, name: &str, trigger_type: &str, metric: Option<KnownMetric>) -
     }
 }
 
+/// A campaign to the newsletter, created and updated a day before `send_time`
+/// (or before `NOW` when it has none).
+pub fn campaign(
+    id: &str,
+    name: &str,
+    channel: &str,
+    status: &str,
+    send_time: Option<DateTime<Utc>>,
+) -> Campaign {
+    let made = send_time.unwrap_or(NOW) - Duration::days(1);
+    Campaign {
+        id: id.into(),
+        name: name.into(),
+        channel: channel.into(),
+        status: status.into(),
+        archived: false,
+        included_audiences: vec![NEWSLETTER.to_owned()],
+        send_time,
+        scheduled_at: send_time.map(|_| made),
+        created_at: made,
+        updated_at: send_time.filter(|t| *t <= NOW).unwrap_or(made),
+    }
+}
+
+/// Twelve weekly email newsletters (Thursdays 15:00 UTC, the newest three days
+/// before `NOW`), the next one scheduled, a draft, and a monthly SMS.
+fn campaigns() -> Vec<Campaign> {
+    let newest = NOW - Duration::days(3) + Duration::hours(3);
+    let mut out: Vec<Campaign> = (0..WEEKLY_SENT)
+        .map(|k| {
+            campaign(
+                &format!("CMPW{k:02}"),
+                &format!("Weekly Newsletter #{}", WEEKLY_SENT - k),
+                "email",
+                "Sent",
+                Some(newest - Duration::weeks(k as i64)),
+            )
+        })
+        .collect();
+    out.push(campaign(
+        NEXT_SCHEDULED,
+        "Weekly Newsletter #13",
+        "email",
+        "Scheduled",
+        Some(newest + Duration::weeks(1)),
+    ));
+    out.push(campaign("CMPDRAFT", "Spring Sale", "email", "Draft", None));
+    out.push(campaign(
+        "CMPSMS01",
+        "SMS Early Access",
+        "sms",
+        "Sent",
+        Some(NOW - Duration::days(10)),
+    ));
+    out
+}
+
+/// The campaign with this id.
+pub fn campaign_mut<'a>(s: &'a mut Snapshot, id: &str) -> &'a mut Campaign {
+    s.campaigns
+        .as_mut()
+        .and_then(|c| c.iter_mut().find(|c| c.id == id))
+        .unwrap_or_else(|| panic!("fixture has no campaign {id}"))
+}
+
+/// Adds a list (double opt-in, created in 2024) with `profile_count` profiles.
+pub fn add_list(s: &mut Snapshot, id: &str, name: &str, profile_count: Option<u64>) {
+    if let Some(lists) = s.lists.as_mut() {
+        lists.push(List {
+            id: id.into(),
+            name: name.into(),
+            opt_in_process: Some("double_opt_in".into()),
+            created: t(2024, 2, 1),
+            updated: t(2025, 2, 1),
+            profile_count,
+        });
+    }
+}
+
+/// Adds a live flow triggered by `metric` (or, without one, by joining `list`).
+pub fn add_flow(s: &mut Snapshot, id: &str, name: &str, metric: Option<KnownMetric>, list: &str) {
+    let mut f = if metric.is_some() {
+        flow(id, name, "Metric", metric)
+    } else {
+        flow(id, name, "Added to List", None)
+    };
+    if metric.is_none() {
+        f.trigger_list_id = Some(list.to_owned());
+    }
+    if let Some(flows) = s.flows.as_mut() {
+        flows.push(f);
+    }
+}
+
 /// A healthy account scanned at `NOW`.
 pub fn healthy() -> Snapshot {
     let mut s = Snapshot::empty(profile().slug, NOW);
@@ -138,7 +240,7 @@ pub fn healthy() -> Snapshot {
             Some(KnownMetric::PlacedOrder),
         ),
     ]);
-    s.campaigns = Some(Vec::new());
+    s.campaigns = Some(campaigns());
     s.lists = Some(vec![List {
         id: NEWSLETTER.into(),
         name: "Newsletter".into(),
@@ -331,13 +433,21 @@ mod tests {
         "flow-live-stopped",
         "flow-abandoned-checkout-missing",
         "flow-core-missing",
+        "flow-trigger-metric-silent",
+        "flow-duplicate-trigger",
         "integration-orders-silent",
         "integration-checkout-silent",
+        "integration-onsite-silent",
+        "integration-duplicate-orders",
         "deliv-bounce-rate",
         "deliv-spam-rate",
         "deliv-unsubscribe-rate",
         "list-growth-flat",
+        "list-suppression-spike",
         "compliance-single-opt-in-eu-uk",
+        "campaign-cadence-gap",
+        "campaign-scheduled-broken",
+        "campaign-stuck-sending",
         "compliance-postal-address",
         "account-timezone-currency",
     ];
@@ -420,6 +530,41 @@ mod tests {
         if let Some(l) = snap.lists.as_mut() {
             l[0].opt_in_process = Some("single_opt_in".into());
         }
+        silence(
+            &mut snap,
+            KnownMetric::ViewedProduct,
+            NOW - Duration::hours(10),
+        );
+        add_flow(
+            &mut snap,
+            "FLWBYE",
+            "Unsubscribe Survey",
+            Some(KnownMetric::Unsubscribed),
+            "",
+        );
+        add_flow(
+            &mut snap,
+            "FLWREVIEW",
+            "Review Request",
+            Some(KnownMetric::PlacedOrder),
+            "",
+        );
+        silence(
+            &mut snap,
+            KnownMetric::Unsubscribed,
+            NOW - Duration::hours(30),
+        );
+        if let Some(m) = snap.metrics.as_mut() {
+            m.push(Metric {
+                id: "METPO2".into(),
+                name: "Placed Order".into(),
+                integration: Some("WooCommerce".into()),
+            });
+        }
+        add_list(&mut snap, "LSTEMPTY", "VIP", Some(0));
+        campaign_mut(&mut snap, NEXT_SCHEDULED).included_audiences = vec!["LSTEMPTY".into()];
+        let stuck = campaign_mut(&mut snap, LAST_SENT);
+        stuck.status = "Sending".into();
         let mut seen = BTreeSet::new();
         for c in catalogue() {
             let obs = c
@@ -445,6 +590,13 @@ mod tests {
             "compliance-postal-address",
             "account-timezone-currency",
             "compliance-single-opt-in-eu-uk",
+            "integration-onsite-silent",
+            "integration-duplicate-orders",
+            "flow-trigger-metric-silent",
+            "flow-duplicate-trigger",
+            "list-suppression-spike",
+            "campaign-stuck-sending",
+            "campaign-scheduled-broken",
         ] {
             assert!(seen.contains(id), "{id} did not fire");
         }

@@ -8,12 +8,25 @@
 //!
 //! Value at stake: a stopped flow costs its kind's revenue share × the store's
 //! daily Placed Order value (28-day mean) × days since it changed (at least
-//! one); a missing flow costs the same share × 30 days of store revenue.
+//! one); a missing flow costs the same share × 30 days of store revenue; a
+//! flow whose trigger went silent costs that share × hours silent ÷ 24.
+//!
+//! Per-client overrides (`ClientProfile::thresholds`):
+//! `flow-trigger-metric-silent.hours` (default 24: no trigger events for this
+//! long), `flow-trigger-metric-silent.baseline_per_day` (5: the trigger's 28-day
+//! mean events a day, below which silence is normal),
+//! `flow-duplicate-trigger.min_flows` (2: live flows on one trigger; at least 2).
 
-use super::integrations::{daily_value, fmt_share, metric_id};
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+
+use super::integrations::{
+    SILENCE_WATCHED, daily_count, daily_value, fmt_count, fmt_hours, fmt_share, metric_id,
+};
 use super::{Cadence, Check, CheckInput, Observation, links};
 use crate::domain::{Money, Severity, Track};
-use crate::scan::snapshot::{Flow, FlowStatus, KnownMetric, Part, Snapshot};
+use crate::scan::snapshot::{Activity, Flow, FlowStatus, KnownMetric, Part, Snapshot};
 
 /// The checks of this family.
 pub const CHECKS: &[Check] = &[
@@ -51,11 +64,35 @@ pub const CHECKS: &[Check] = &[
         needs: &[Part::Flows],
         run: core_missing,
     },
+    Check {
+        id: TRIGGER_SILENT,
+        family: "flows",
+        summary: "A live flow's trigger metric had no events in 24 h (the flow sends nothing)",
+        threshold: "0 events in 24 h, 28-day baseline ≥ 5/day",
+        default_severity: Severity::Critical,
+        track: Track::Now,
+        cadence: Cadence::Full,
+        needs: &[Part::Flows, Part::Activity],
+        run: trigger_metric_silent,
+    },
+    Check {
+        id: DUPLICATE_TRIGGER,
+        family: "flows",
+        summary: "Two or more live flows share a trigger (double sends unless filters exclude each other)",
+        threshold: "≥ 2 live flows on one trigger metric or list",
+        default_severity: Severity::Warning,
+        track: Track::Now,
+        cadence: Cadence::Full,
+        needs: &[Part::Flows],
+        run: duplicate_trigger,
+    },
 ];
 
 const LIVE_STOPPED: &str = "flow-live-stopped";
 const CHECKOUT_MISSING: &str = "flow-abandoned-checkout-missing";
 const CORE_MISSING: &str = "flow-core-missing";
+const TRIGGER_SILENT: &str = "flow-trigger-metric-silent";
+const DUPLICATE_TRIGGER: &str = "flow-duplicate-trigger";
 
 // Share of total store revenue a healthy flow of each kind earns. These are
 // agency rules of thumb (typical Klaviyo ecommerce benchmarks), not measurements
@@ -377,12 +414,193 @@ fn core_missing(input: &CheckInput<'_>) -> Vec<Observation> {
     .collect()
 }
 
+/// When the newest event of `a` happened: the exact time when the scan read
+/// it, else the end of the last hour with events.
+fn last_event(a: &Activity) -> Option<chrono::DateTime<chrono::Utc>> {
+    a.last_event_at.or_else(|| {
+        a.iter()
+            .filter(|(_, c, _)| *c > 0.0)
+            .map(|(t, _, _)| t + Activity::BUCKET)
+            .last()
+    })
+}
+
+fn trigger_metric_silent(input: &CheckInput<'_>) -> Vec<Observation> {
+    let p = input.profile;
+    let hours = p.threshold(&format!("{TRIGGER_SILENT}.hours"), 24.0);
+    let min_per_day = p.threshold(&format!("{TRIGGER_SILENT}.baseline_per_day"), 5.0);
+    if !(hours.is_finite() && hours > 0.0) {
+        return Vec::new();
+    }
+    let since = input.now - Duration::seconds((hours * 3600.0) as i64);
+    let store = store_daily(input);
+    input
+        .snapshot
+        .flows
+        .iter()
+        .flatten()
+        .filter(|f| f.is_sending())
+        .filter_map(|f| {
+            let m = f.trigger_metric?;
+            // Orders, checkouts and onsite events have their own silence checks
+            // (integration-*-silent), which fire sooner (hours, on pulses) and
+            // price the flow they starve: reporting the flow too would be the
+            // same stop twice, and its value counted twice.
+            if SILENCE_WATCHED.contains(&m) {
+                return None;
+            }
+            let a = input.snapshot.activity_of(m)?;
+            let per_day = daily_count(input.snapshot, m, input.now)?;
+            if per_day < min_per_day {
+                return None;
+            }
+            let in_window: Vec<f64> = a
+                .iter()
+                .filter(|(t, _, _)| *t >= since && *t < input.now)
+                .map(|(_, c, _)| c)
+                .collect();
+            // The aggregates must cover the window (a partial last hour aside),
+            // or "no events" only means "not fetched".
+            let whole_hours = hours.floor() as usize;
+            if in_window.len() + 1 < whole_hours || in_window.iter().any(|c| *c > 0.0) {
+                return None;
+            }
+            let last = last_event(a)?;
+            if last > since {
+                // The newest event is more current than the hourly aggregates.
+                return None;
+            }
+            let silent_hours = (input.now - last).num_seconds() as f64 / 3600.0;
+            let kind = FlowKind::of(f);
+            // No per-flow revenue is read yet: the flow's kind's typical share of
+            // store revenue (agency rule of thumb) stands in for it, as in
+            // flow-live-stopped.
+            let flow_daily = store.map(|d| d * kind.share());
+            let price = flow_daily
+                .map(|d| {
+                    format!(
+                        " Priced at {} of store revenue, a rule of thumb for such flows: about {} \
+                         a day.",
+                        fmt_share(kind.share()),
+                        Money::from_major(d, &input.profile.currency)
+                    )
+                })
+                .unwrap_or_default();
+            let name = m.klaviyo_name();
+            Some(Observation {
+                check: TRIGGER_SILENT.to_owned(),
+                subject: f.id.clone(),
+                severity: Severity::Critical,
+                track: Track::Now,
+                title: format!(
+                    "Flow \"{}\" gets no triggers: no {name} events for {}",
+                    f.name,
+                    fmt_hours(silent_hours)
+                ),
+                why: format!(
+                    "Its trigger, {name}, averaged {} events a day over the last 28 days and had \
+                     none in the last {} (the last at {} UTC), so the flow is live but sends \
+                     nothing.{price} Check what sends {name} to Klaviyo (integration or API) and \
+                     the flow's trigger.",
+                    fmt_count(per_day),
+                    fmt_hours(hours),
+                    last.format("%Y-%m-%d %H:%M"),
+                ),
+                deep_link: links::flow(&f.id),
+                value_at_stake: flow_daily
+                    .map(|d| Money::from_major(d * silent_hours / 24.0, &input.profile.currency)),
+                began_at: Some(last),
+            })
+        })
+        .collect()
+}
+
+/// `started-checkout` for Started Checkout: the trigger part of a subject.
+fn metric_slug(m: KnownMetric) -> String {
+    m.klaviyo_name().to_ascii_lowercase().replace(' ', "-")
+}
+
+/// A flow's trigger as `(subject, words)`, when Lookout knows it precisely.
+fn trigger_of(input: &CheckInput<'_>, f: &Flow) -> Option<(String, String)> {
+    if let Some(m) = f.trigger_metric {
+        return Some((
+            format!("metric:{}", metric_slug(m)),
+            m.klaviyo_name().to_owned(),
+        ));
+    }
+    let id = f.trigger_list_id.as_deref()?;
+    let named = input
+        .snapshot
+        .lists
+        .iter()
+        .flatten()
+        .find(|l| l.id == id)
+        .map(|l| format!("joining list \"{}\"", l.name));
+    Some((
+        format!("list:{id}"),
+        named.unwrap_or_else(|| format!("joining list {id}")),
+    ))
+}
+
+fn duplicate_trigger(input: &CheckInput<'_>) -> Vec<Observation> {
+    let min_flows = input
+        .profile
+        .threshold(&format!("{DUPLICATE_TRIGGER}.min_flows"), 2.0)
+        .max(2.0);
+    let mut by_trigger: BTreeMap<String, (String, Vec<&Flow>)> = BTreeMap::new();
+    for f in input.snapshot.flows.iter().flatten() {
+        if !f.is_sending() {
+            continue;
+        }
+        if let Some((subject, words)) = trigger_of(input, f) {
+            by_trigger
+                .entry(subject)
+                .or_insert_with(|| (words, Vec::new()))
+                .1
+                .push(f);
+        }
+    }
+    by_trigger
+        .into_iter()
+        .filter(|(_, (_, flows))| flows.len() as f64 >= min_flows)
+        .filter_map(|(subject, (words, flows))| {
+            let names: Vec<String> = flows.iter().map(|f| format!("\"{}\"", f.name)).collect();
+            let title = match names.as_slice() {
+                [a, b] => format!("Flows {a} and {b} both start on {words}"),
+                _ => format!("{} live flows start on {words}", flows.len()),
+            };
+            // The most recently changed one is the likely copy: link to it.
+            let newest = flows.iter().max_by_key(|f| f.updated)?;
+            Some(Observation {
+                check: DUPLICATE_TRIGGER.to_owned(),
+                subject,
+                severity: Severity::Warning,
+                track: Track::Now,
+                title,
+                why: format!(
+                    "{} live flows start on {words}: {}. Lookout cannot see flow filters: \
+                     unless their filters exclude each other (for example first-time and \
+                     returning buyers), each person gets every one of these flows' messages. \
+                     Check their trigger filters, or turn off the copy that is not needed.",
+                    flows.len(),
+                    names.join(", "),
+                ),
+                deep_link: links::flow(&newest.id),
+                value_at_stake: None,
+                // When the last of them went live is not in the data (`updated`
+                // moves with any edit), so no start time is claimed.
+                began_at: None,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use chrono::Duration;
-
     use super::*;
-    use crate::checks::fixtures::{self, ABANDONED_CHECKOUT, BROWSE, NOW, POST_PURCHASE, WELCOME};
+    use crate::checks::fixtures::{
+        self, ABANDONED_CHECKOUT, BROWSE, NEWSLETTER, NOW, POST_PURCHASE, WELCOME,
+    };
 
     fn major(o: &Observation) -> f64 {
         o.value_at_stake.as_ref().map(Money::major).unwrap_or(-1.0)
@@ -578,5 +796,181 @@ mod tests {
         let obs = fixtures::run(CORE_MISSING, &snap, None);
         assert_eq!(obs.len(), 1, "{obs:?}");
         assert_eq!(obs[0].subject, "welcome");
+    }
+
+    fn survey_flow(snap: &mut Snapshot) {
+        fixtures::add_flow(
+            snap,
+            "FLWBYE",
+            "Unsubscribe Survey",
+            Some(KnownMetric::Unsubscribed),
+            "",
+        );
+    }
+
+    #[test]
+    fn a_live_flow_whose_trigger_went_quiet_for_a_day_is_critical() {
+        let mut snap = fixtures::healthy();
+        survey_flow(&mut snap);
+        let since = NOW - Duration::hours(30);
+        fixtures::silence(&mut snap, KnownMetric::Unsubscribed, since);
+        let obs = fixtures::run(TRIGGER_SILENT, &snap, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        let o = &obs[0];
+        assert_eq!(o.severity, Severity::Critical);
+        assert_eq!(o.track, Track::Now);
+        assert_eq!(o.subject, "FLWBYE");
+        assert_eq!(
+            o.title,
+            "Flow \"Unsubscribe Survey\" gets no triggers: no Unsubscribed events for 30 h"
+        );
+        // 1 an hour for 28 days less the 30 silent hours: 642 / 28 ≈ 23 a day.
+        assert!(o.why.contains("averaged 23 events a day"), "{}", o.why);
+        assert!(o.why.contains("none in the last 24 h"), "{}", o.why);
+        assert_eq!(o.began_at, Some(since - Duration::minutes(1)));
+        assert_eq!(o.deep_link, links::flow("FLWBYE"));
+        // An "other" flow: 1% of 7,680/day × 30 h (and a minute) ÷ 24.
+        assert!(
+            (major(o) - 0.01 * 7_680.0 * 30.0 / 24.0).abs() < 0.2,
+            "{}",
+            major(o)
+        );
+    }
+
+    #[test]
+    fn a_trigger_quiet_for_less_than_a_day_or_without_a_baseline_is_not_reported() {
+        let mut snap = fixtures::healthy();
+        survey_flow(&mut snap);
+        // Events 20 h ago: inside the 24 h window.
+        fixtures::silence(
+            &mut snap,
+            KnownMetric::Unsubscribed,
+            NOW - Duration::hours(20),
+        );
+        assert!(fixtures::run(TRIGGER_SILENT, &snap, None).is_empty());
+        // A client override shortens the window: now it fires.
+        let mut profile = fixtures::profile();
+        profile
+            .thresholds
+            .insert(format!("{TRIGGER_SILENT}.hours"), 12.0);
+        assert_eq!(
+            fixtures::run_with(TRIGGER_SILENT, &snap, None, &profile).len(),
+            1
+        );
+        // Four a day: below the 5/day baseline, a quiet day is normal.
+        let mut snap = fixtures::healthy();
+        survey_flow(&mut snap);
+        fixtures::map_hourly(&mut snap, KnownMetric::Unsubscribed, |i, _| {
+            if i % 6 == 0 { 1.0 } else { 0.0 }
+        });
+        fixtures::silence(
+            &mut snap,
+            KnownMetric::Unsubscribed,
+            NOW - Duration::hours(30),
+        );
+        assert!(fixtures::run(TRIGGER_SILENT, &snap, None).is_empty());
+        // A silent trigger of a flow in draft starves nothing.
+        let mut snap = fixtures::healthy();
+        survey_flow(&mut snap);
+        fixtures::silence(
+            &mut snap,
+            KnownMetric::Unsubscribed,
+            NOW - Duration::hours(30),
+        );
+        fixtures::set_flow_status(&mut snap, "FLWBYE", FlowStatus::Draft, NOW);
+        assert!(fixtures::run(TRIGGER_SILENT, &snap, None).is_empty());
+    }
+
+    #[test]
+    fn silent_orders_and_onsite_triggers_are_left_to_the_integration_checks() {
+        let mut snap = fixtures::healthy();
+        fixtures::silence(
+            &mut snap,
+            KnownMetric::PlacedOrder,
+            NOW - Duration::hours(30),
+        );
+        fixtures::silence(
+            &mut snap,
+            KnownMetric::ViewedProduct,
+            NOW - Duration::hours(30),
+        );
+        assert!(fixtures::run(TRIGGER_SILENT, &snap, None).is_empty());
+        assert_eq!(
+            fixtures::run("integration-orders-silent", &snap, None).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn two_live_flows_on_one_trigger_metric_are_reported_once() {
+        let mut snap = fixtures::healthy();
+        fixtures::add_flow(
+            &mut snap,
+            "FLWCOPY",
+            "Abandoned Checkout (copy)",
+            Some(KnownMetric::StartedCheckout),
+            "",
+        );
+        fixtures::flow_mut(&mut snap, "FLWCOPY").updated = NOW - Duration::days(2);
+        let obs = fixtures::run(DUPLICATE_TRIGGER, &snap, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        let o = &obs[0];
+        assert_eq!(o.severity, Severity::Warning);
+        assert_eq!(o.track, Track::Now);
+        assert_eq!(o.subject, "metric:started-checkout");
+        assert_eq!(
+            o.title,
+            "Flows \"Abandoned Checkout\" and \"Abandoned Checkout (copy)\" both start on \
+             Started Checkout"
+        );
+        assert!(o.why.starts_with("2 live flows start on"), "{}", o.why);
+        assert!(o.why.contains("cannot see flow filters"), "{}", o.why);
+        // The newest edit is the likely copy.
+        assert_eq!(o.deep_link, links::flow("FLWCOPY"));
+        assert_eq!(o.value_at_stake, None);
+    }
+
+    #[test]
+    fn flows_on_one_list_are_grouped_by_list() {
+        let mut snap = fixtures::healthy();
+        fixtures::add_flow(&mut snap, "FLWW2", "Welcome B", None, NEWSLETTER);
+        fixtures::add_flow(&mut snap, "FLWW3", "Welcome C", None, NEWSLETTER);
+        let obs = fixtures::run(DUPLICATE_TRIGGER, &snap, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        assert_eq!(obs[0].subject, format!("list:{NEWSLETTER}"));
+        assert_eq!(
+            obs[0].title,
+            "3 live flows start on joining list \"Newsletter\""
+        );
+        assert!(
+            obs[0]
+                .why
+                .contains("\"Welcome Series\", \"Welcome B\", \"Welcome C\""),
+            "{}",
+            obs[0].why
+        );
+        // A client with three deliberate flows on that list raises the bar.
+        let mut profile = fixtures::profile();
+        profile
+            .thresholds
+            .insert(format!("{DUPLICATE_TRIGGER}.min_flows"), 4.0);
+        assert!(fixtures::run_with(DUPLICATE_TRIGGER, &snap, None, &profile).is_empty());
+    }
+
+    #[test]
+    fn a_second_flow_that_does_not_send_or_uses_another_trigger_is_no_duplicate() {
+        let mut snap = fixtures::healthy();
+        fixtures::add_flow(
+            &mut snap,
+            "FLWCOPY",
+            "Abandoned Checkout (old)",
+            Some(KnownMetric::StartedCheckout),
+            "",
+        );
+        fixtures::set_flow_status(&mut snap, "FLWCOPY", FlowStatus::Draft, NOW);
+        fixtures::add_flow(&mut snap, "FLWVIP", "VIP Welcome", None, "LSTVIP");
+        fixtures::add_flow(&mut snap, "FLWOLD", "Old Welcome", None, NEWSLETTER);
+        fixtures::flow_mut(&mut snap, "FLWOLD").archived = true;
+        assert!(fixtures::run(DUPLICATE_TRIGGER, &snap, None).is_empty());
     }
 }

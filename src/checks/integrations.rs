@@ -7,12 +7,20 @@
 //! the last 28 days. Only streams with a baseline (≥ 1 event/day on average) are
 //! judged, so a store that sells twice a week is not paged for a quiet Monday.
 //!
-//! Per-client overrides (`ClientProfile::thresholds`), for each check id below:
-//! `<id>.min_hours` (default 6), `<id>.gap_multiple` (3), `<id>.baseline_per_day` (1).
+//! Per-client overrides (`ClientProfile::thresholds`), for each silence check
+//! below (`integration-orders-silent`, `integration-checkout-silent`,
+//! `integration-onsite-silent`): `<id>.min_hours` (default 6), `<id>.gap_multiple`
+//! (3), `<id>.baseline_per_day` (1). `integration-duplicate-orders` has no threshold.
+//!
+//! Onsite silence (Viewed Product, Active on Site) is judged only while orders
+//! are not silent themselves: a store whose orders stopped too is down or
+//! disconnected, and `integration-orders-silent` reports that. Only Viewed
+//! Product is priced (it feeds the browse-abandonment flow); Active on Site
+//! feeds segments, not a priced flow.
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::flows::SHARE_ABANDONED_CHECKOUT;
+use super::flows::{SHARE_ABANDONED_CHECKOUT, SHARE_BROWSE};
 use super::{Cadence, Check, CheckInput, Observation, links};
 use crate::config::ClientProfile;
 use crate::domain::{Money, Severity, Track};
@@ -42,10 +50,43 @@ pub const CHECKS: &[Check] = &[
         needs: &[Part::Activity],
         run: checkout_silent,
     },
+    Check {
+        id: ONSITE_SILENT,
+        family: "integrations",
+        summary: "Viewed Product or Active on Site silent (site tracking removed, e.g. after a theme change)",
+        threshold: "as orders, while orders continue",
+        default_severity: Severity::Warning,
+        track: Track::Now,
+        cadence: Cadence::Pulse,
+        needs: &[Part::Activity],
+        run: onsite_silent,
+    },
+    Check {
+        id: DUPLICATE_ORDERS,
+        family: "integrations",
+        summary: "Placed Order metrics from two or more integrations (double counting, double triggers)",
+        threshold: "≥ 2 integrations named on Placed Order metrics",
+        default_severity: Severity::Warning,
+        track: Track::Now,
+        cadence: Cadence::Full,
+        needs: &[Part::Metrics],
+        run: duplicate_orders,
+    },
 ];
 
 const ORDERS_SILENT: &str = "integration-orders-silent";
 const CHECKOUT_SILENT: &str = "integration-checkout-silent";
+const ONSITE_SILENT: &str = "integration-onsite-silent";
+const DUPLICATE_ORDERS: &str = "integration-duplicate-orders";
+
+/// Metrics whose silence this family reports; other families leave them alone
+/// so one stopped stream is one finding (`flow-trigger-metric-silent` skips them).
+pub(crate) const SILENCE_WATCHED: [KnownMetric; 4] = [
+    KnownMetric::PlacedOrder,
+    KnownMetric::StartedCheckout,
+    KnownMetric::ViewedProduct,
+    KnownMetric::ActiveOnSite,
+];
 
 /// Baseline window: the activity Lookout fetches covers 28 days.
 pub(crate) const BASELINE_DAYS: i64 = 28;
@@ -214,20 +255,39 @@ fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
+/// What a silence finding says beyond the numbers.
+struct Silence<'a> {
+    id: &'a str,
+    severity: Severity,
+    /// What the silence breaks, after "so".
+    consequence: &'a str,
+    /// What to do, one sentence.
+    advice: &'a str,
+}
+
+/// Advice for streams the store's ecommerce integration sends.
+const RECONNECT: &str =
+    "Check the store's Klaviyo integration and reconnect it if it shows an error.";
+
 fn silent_observation(
     input: &CheckInput<'_>,
-    id: &str,
+    s: Silence<'_>,
     m: KnownMetric,
     q: Quiet,
     daily_at_stake: Option<f64>,
-    consequence: &str,
 ) -> Observation {
     let name = m.klaviyo_name();
     let days = q.hours.max(0.0) / 24.0;
+    let Silence {
+        id,
+        severity,
+        consequence,
+        advice,
+    } = s;
     Observation {
         check: id.to_owned(),
         subject: m.klaviyo_name().to_owned(),
-        severity: Severity::Critical,
+        severity,
         track: Track::Now,
         title: format!(
             "No {name} events for {} (usually every {})",
@@ -236,8 +296,7 @@ fn silent_observation(
         ),
         why: format!(
             "The last {name} event was at {} UTC; the account averages {} a day and \
-             anything past {} is outside its normal rhythm, so {consequence}. Check the \
-             store's Klaviyo integration and reconnect it if it shows an error.",
+             anything past {} is outside its normal rhythm, so {consequence}. {advice}",
             q.last_event.format("%Y-%m-%d %H:%M"),
             fmt_count(q.per_day),
             fmt_hours(q.allowed_hours),
@@ -262,13 +321,19 @@ fn orders_silent(input: &CheckInput<'_>) -> Vec<Observation> {
         return Vec::new();
     }
     let daily = daily_value(input.snapshot, KnownMetric::PlacedOrder, input.now);
+    let s = Silence {
+        id: ORDERS_SILENT,
+        severity: Severity::Critical,
+        consequence: "orders are probably no longer reaching Klaviyo and order-triggered flows \
+                      have stopped",
+        advice: RECONNECT,
+    };
     vec![silent_observation(
         input,
-        ORDERS_SILENT,
+        s,
         KnownMetric::PlacedOrder,
         q,
         daily,
-        "orders are probably no longer reaching Klaviyo and order-triggered flows have stopped",
     )]
 }
 
@@ -296,22 +361,136 @@ fn checkout_silent(input: &CheckInput<'_>) -> Vec<Observation> {
     }
     let daily = daily_value(input.snapshot, KnownMetric::PlacedOrder, input.now)
         .map(|d| d * SHARE_ABANDONED_CHECKOUT);
+    let s = Silence {
+        id: CHECKOUT_SILENT,
+        severity: Severity::Critical,
+        consequence: "orders still arrive but the abandoned-checkout flow gets no one to send \
+                      to (often the checkout tracking was removed)",
+        advice: RECONNECT,
+    };
     vec![silent_observation(
         input,
-        CHECKOUT_SILENT,
+        s,
         KnownMetric::StartedCheckout,
         q,
         daily,
-        "orders still arrive but the abandoned-checkout flow gets no one to send to \
-         (often the checkout tracking was removed)",
     )]
+}
+
+/// Whether `integration-orders-silent` reports this snapshot (its rule, its overrides).
+fn orders_are_silent(input: &CheckInput<'_>) -> bool {
+    let rule = Rule::for_check(input.profile, ORDERS_SILENT);
+    input
+        .snapshot
+        .activity_of(KnownMetric::PlacedOrder)
+        .and_then(|a| Quiet::measure(a, input.now, rule))
+        .is_some_and(|q| q.is_silent(rule))
+}
+
+fn onsite_silent(input: &CheckInput<'_>) -> Vec<Observation> {
+    if orders_are_silent(input) {
+        // The whole store went quiet: one finding (orders), not three.
+        return Vec::new();
+    }
+    let rule = Rule::for_check(input.profile, ONSITE_SILENT);
+    [KnownMetric::ViewedProduct, KnownMetric::ActiveOnSite]
+        .into_iter()
+        .filter_map(|m| {
+            let q = Quiet::measure(input.snapshot.activity_of(m)?, input.now, rule)?;
+            if !q.is_silent(rule) {
+                return None;
+            }
+            // Browse abandonment is the flow Viewed Product feeds: its typical
+            // share of store revenue prices the silence (no per-flow revenue is
+            // read yet). Active on Site feeds segments only, so it goes unpriced
+            // rather than counting the same flow twice.
+            let daily = (m == KnownMetric::ViewedProduct)
+                .then(|| daily_value(input.snapshot, KnownMetric::PlacedOrder, input.now))
+                .flatten()
+                .map(|d| d * SHARE_BROWSE);
+            let consequence = if m == KnownMetric::ViewedProduct {
+                "the browse-abandonment flow gets no one to send to and product-interest \
+                 segments stop updating"
+            } else {
+                "engagement segments (\"active on site in the last N days\") stop updating"
+            };
+            let s = Silence {
+                id: ONSITE_SILENT,
+                severity: Severity::Warning,
+                consequence,
+                advice: "Orders still arrive, so the site's Klaviyo tracking snippet is the \
+                         likely cause (often removed by a theme change): check that it loads \
+                         on product pages.",
+            };
+            Some(silent_observation(input, s, m, q, daily))
+        })
+        .collect()
+}
+
+/// Integration names (trimmed, compared case-insensitively) of `Placed Order` metrics.
+fn order_sources(input: &CheckInput<'_>) -> Vec<(String, Vec<String>)> {
+    let mut sources: Vec<(String, Vec<String>)> = Vec::new();
+    let orders = KnownMetric::PlacedOrder.klaviyo_name();
+    for m in input.snapshot.metrics.iter().flatten() {
+        let Some(integration) = m.integration.as_deref().map(str::trim) else {
+            continue;
+        };
+        if m.name.trim() != orders || integration.is_empty() {
+            continue;
+        }
+        match sources
+            .iter_mut()
+            .find(|(name, _)| name.eq_ignore_ascii_case(integration))
+        {
+            Some((_, ids)) => ids.push(m.id.clone()),
+            None => sources.push((integration.to_owned(), vec![m.id.clone()])),
+        }
+    }
+    sources
+}
+
+fn duplicate_orders(input: &CheckInput<'_>) -> Vec<Observation> {
+    let sources = order_sources(input);
+    if sources.len() < 2 {
+        return Vec::new();
+    }
+    let names: Vec<String> = sources.iter().map(|(n, _)| n.clone()).collect();
+    let listed = match names.as_slice() {
+        [a, b] => format!("{a} and {b}"),
+        _ => names.join(", "),
+    };
+    vec![Observation {
+        check: DUPLICATE_ORDERS.to_owned(),
+        subject: KnownMetric::PlacedOrder.klaviyo_name().to_owned(),
+        severity: Severity::Warning,
+        track: Track::Now,
+        title: format!(
+            "Placed Order comes from {} integrations: {listed}",
+            names.len()
+        ),
+        why: format!(
+            "The account has {} Placed Order metrics from {} integrations ({listed}). If more \
+             than one still sends, each order is counted twice in revenue reports and \
+             order-triggered flows can start twice. Lookout cannot see which sources are still \
+             active: disconnect the integration that is no longer in use, and check that \
+             post-purchase flows trigger on the right one.",
+            sources.iter().map(|(_, ids)| ids.len()).sum::<usize>(),
+            names.len(),
+        ),
+        deep_link: links::integrations(),
+        value_at_stake: None,
+        // Metrics carry no creation time in the snapshot: when the second source appeared is unknown.
+        began_at: None,
+    }]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::fixtures::{self, NOW};
-    use crate::scan::snapshot::KnownMetric::{PlacedOrder, StartedCheckout};
+    use crate::scan::snapshot::KnownMetric::{
+        ActiveOnSite, PlacedOrder, StartedCheckout, ViewedProduct,
+    };
 
     #[test]
     fn steady_store_is_not_silent() {
@@ -469,5 +648,98 @@ mod tests {
         let v: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(percentile(&v, 0.99), Some(99.0));
         assert_eq!(percentile(&v, 0.5), Some(50.0));
+    }
+
+    #[test]
+    fn product_views_silent_for_nine_hours_is_a_priced_warning() {
+        let mut snap = fixtures::healthy();
+        fixtures::silence(&mut snap, ViewedProduct, NOW - Duration::hours(9));
+        let obs = fixtures::run(ONSITE_SILENT, &snap, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        let o = &obs[0];
+        assert_eq!(o.severity, Severity::Warning);
+        assert_eq!(o.track, Track::Now);
+        assert_eq!(o.subject, "Viewed Product");
+        assert_eq!(
+            o.title,
+            "No Viewed Product events for 9 h (usually every 1 h)"
+        );
+        // 150 an hour over 28 days less the 9 silent hours: 3,552 a day.
+        assert!(o.why.contains("averages 3,552 a day"), "{}", o.why);
+        assert!(o.why.contains("tracking snippet"), "{}", o.why);
+        assert_eq!(
+            o.began_at,
+            Some(NOW - Duration::hours(9) - Duration::minutes(1))
+        );
+        // Browse abandonment: 2% of 7,680/day × 9 h (and a minute) ÷ 24.
+        let v = o.value_at_stake.as_ref().map(Money::major).unwrap_or(0.0);
+        assert!((v - 0.02 * 7_680.0 * 9.0 / 24.0).abs() < 0.2, "{v}");
+    }
+
+    #[test]
+    fn active_on_site_silence_is_reported_without_a_price() {
+        let mut snap = fixtures::healthy();
+        fixtures::silence(&mut snap, ActiveOnSite, NOW - Duration::hours(12));
+        let obs = fixtures::run(ONSITE_SILENT, &snap, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        assert_eq!(obs[0].subject, "Active on Site");
+        assert_eq!(obs[0].value_at_stake, None);
+    }
+
+    #[test]
+    fn onsite_quiet_within_the_allowance_or_with_orders_silent_is_not_reported() {
+        let mut snap = fixtures::healthy();
+        fixtures::silence(&mut snap, ViewedProduct, NOW - Duration::hours(5));
+        assert!(fixtures::run(ONSITE_SILENT, &snap, None).is_empty());
+        // The whole store went quiet: the orders check speaks for it.
+        let mut snap = fixtures::healthy();
+        fixtures::silence(&mut snap, ViewedProduct, NOW - Duration::hours(9));
+        fixtures::silence(&mut snap, ActiveOnSite, NOW - Duration::hours(9));
+        fixtures::silence(&mut snap, PlacedOrder, NOW - Duration::hours(9));
+        assert!(fixtures::run(ONSITE_SILENT, &snap, None).is_empty());
+        assert_eq!(fixtures::run(ORDERS_SILENT, &snap, None).len(), 1);
+    }
+
+    fn add_orders_metric(snap: &mut Snapshot, integration: Option<&str>) {
+        if let Some(m) = snap.metrics.as_mut() {
+            m.push(crate::scan::snapshot::Metric {
+                id: "METPO2".into(),
+                name: "Placed Order".into(),
+                integration: integration.map(str::to_owned),
+            });
+        }
+    }
+
+    #[test]
+    fn placed_order_from_two_integrations_is_a_warning() {
+        let mut snap = fixtures::healthy();
+        add_orders_metric(&mut snap, Some("WooCommerce"));
+        let obs = fixtures::run(DUPLICATE_ORDERS, &snap, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        let o = &obs[0];
+        assert_eq!(o.severity, Severity::Warning);
+        assert_eq!(o.subject, "Placed Order");
+        assert_eq!(
+            o.title,
+            "Placed Order comes from 2 integrations: Shopify and WooCommerce"
+        );
+        assert!(
+            o.why.starts_with("The account has 2 Placed Order metrics"),
+            "{}",
+            o.why
+        );
+        assert_eq!(o.deep_link, links::integrations());
+    }
+
+    #[test]
+    fn one_integration_or_an_unnamed_source_is_no_duplicate() {
+        for other in [Some(" shopify "), None, Some("")] {
+            let mut snap = fixtures::healthy();
+            add_orders_metric(&mut snap, other);
+            assert!(
+                fixtures::run(DUPLICATE_ORDERS, &snap, None).is_empty(),
+                "{other:?}"
+            );
+        }
     }
 }

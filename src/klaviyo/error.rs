@@ -84,7 +84,8 @@ pub enum KlaviyoError {
 }
 
 impl KlaviyoError {
-    /// True for 401/403: nothing else will work until the account is reconnected.
+    /// True for 401/403: this call will not work until the account is reconnected
+    /// (a 401 stops every call; a 403 only those outside the granted scopes).
     pub fn is_auth(&self) -> bool {
         matches!(
             self,

@@ -3,8 +3,9 @@
 //!
 //! A scan never fails as a whole: a part that could not be fetched stays
 //! `None` with a [`Gap`] saying why, and a malformed resource is skipped (or a
-//! nullable field defaulted) with a Gap line, never a panic. Only auth errors
-//! (401/403) end the scan, because no other call would work either.
+//! nullable field defaulted) with a Gap line, never a panic. Only a 401 ends
+//! the scan, because no other call would work either; a 403 is one endpoint
+//! outside the key's or grant's scopes, so it is a Gap naming the scope.
 //! Independent fetches run concurrently; the client's per-account budget keeps
 //! them under Klaviyo's rate limits.
 
@@ -76,8 +77,8 @@ impl Progress<'_> {
 }
 
 /// Builds a snapshot of one account. Never fails as a whole: a failed part becomes `None`
-/// plus a `Gap` with the reason; an auth error (401/403) is returned as Err because nothing
-/// else will work either.
+/// plus a `Gap` with the reason (a 403 names the scope it lacks); a 401 is returned as Err
+/// because nothing else will work either.
 pub async fn build_snapshot(
     api: &AccountClient,
     client: &ClientSlug,
@@ -108,7 +109,7 @@ async fn build(
             p.step("account".into());
             let mut out = Outcome::default();
             let account = out
-                .take(Part::Account, "the account", r)
+                .take(Part::Account, Endpoint::Accounts, "the account", r)
                 .and_then(|res| out.account(&res));
             (account, out)
         },
@@ -116,10 +117,12 @@ async fn build(
             let r = api.get_lists().await;
             p.step(count_step("lists", &r));
             let mut out = Outcome::default();
-            let lists = out.take(Part::Lists, "lists", r).map(|res| {
-                let triggers = lists_flow_triggers(&res);
-                (out.convert(Part::Lists, "lists", &res, list_from), triggers)
-            });
+            let lists = out
+                .take(Part::Lists, Endpoint::Lists, "lists", r)
+                .map(|res| {
+                    let triggers = lists_flow_triggers(&res);
+                    (out.convert(Part::Lists, "lists", &res, list_from), triggers)
+                });
             (lists, out)
         },
         async {
@@ -165,7 +168,8 @@ async fn build(
             Triggers::Fetched(found) => {
                 for (metric, r) in found {
                     let what = format!("the flows {} triggers", metric.klaviyo_name());
-                    if let Some(ids) = out.take(Part::Flows, &what, r) {
+                    if let Some(ids) = out.take(Part::Flows, Endpoint::MetricFlowTriggers, &what, r)
+                    {
                         for triggered in ids {
                             if let Some(f) = flows.iter_mut().find(|f| f.id == triggered) {
                                 f.trigger_metric = Some(metric);
@@ -234,7 +238,7 @@ async fn pulse(
 
     let mut out = Outcome::default();
     let mut snap = Snapshot::empty(client.clone(), now);
-    if let Some(res) = out.take(Part::Flows, "flows", flows) {
+    if let Some(res) = out.take(Part::Flows, Endpoint::Flows, "flows", flows) {
         let mut flows = out.convert(Part::Flows, "flows", &res, flow_from);
         // Triggers are looked up on full scans; a flow keeps the one it had.
         let known = baseline.flows.as_deref().unwrap_or_default();
@@ -252,7 +256,7 @@ async fn pulse(
         let mut complete = true;
         for (metric, r) in latest {
             let what = format!("the newest {} event", metric.klaviyo_name());
-            match out.take(Part::Activity, &what, r) {
+            match out.take(Part::Activity, Endpoint::Events, &what, r) {
                 Some(event) => {
                     let t = event.as_ref().and_then(event_time);
                     if let Some(a) = activity.get_mut(&metric) {
@@ -360,7 +364,7 @@ async fn fetch_flows_metrics_activity(
         let _ = known_tx.send((known.clone(), linked));
         let mut outcome = Outcome::default();
         let metrics = outcome
-            .take(Part::Metrics, "metrics", r)
+            .take(Part::Metrics, Endpoint::Metrics, "metrics", r)
             .map(|res| outcome.convert(Part::Metrics, "metrics", &res, metric_from));
         let activity = match &known {
             Some(known) => Some(fetch_activity(api, known, now).await),
@@ -380,11 +384,13 @@ async fn fetch_flows_metrics_activity(
                 .any(|f| f.attributes.get("trigger_type").and_then(Value::as_str) == Some("Metric"))
         });
         let mut outcome = Outcome::default();
-        let flows = outcome.take(Part::Flows, "flows", r).map(|res| {
-            let mut own = HashMap::new();
-            flows_own_lists(&res, &mut own);
-            (outcome.convert(Part::Flows, "flows", &res, flow_from), own)
-        });
+        let flows = outcome
+            .take(Part::Flows, Endpoint::Flows, "flows", r)
+            .map(|res| {
+                let mut own = HashMap::new();
+                flows_own_lists(&res, &mut own);
+                (outcome.convert(Part::Flows, "flows", &res, flow_from), own)
+            });
         let (known, linked) = known_rx.await.unwrap_or((None, None));
         let triggers = match (&known, linked) {
             (None, _) if any_metric_flow => Triggers::NoMetrics,
@@ -583,7 +589,67 @@ fn relationship_items(rel: Option<&Value>) -> Vec<(String, String)> {
     }
 }
 
-/// Collects gaps and the first auth error while results are converted.
+/// The endpoints a scan reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Accounts,
+    Flows,
+    Campaigns,
+    Lists,
+    Metrics,
+    MetricFlowTriggers,
+    MetricAggregates,
+    Events,
+}
+
+impl Endpoint {
+    /// Every endpoint, for the test that checks the table against the spec.
+    #[cfg(test)]
+    const ALL: [Endpoint; 8] = [
+        Endpoint::Accounts,
+        Endpoint::Flows,
+        Endpoint::Campaigns,
+        Endpoint::Lists,
+        Endpoint::Metrics,
+        Endpoint::MetricFlowTriggers,
+        Endpoint::MetricAggregates,
+        Endpoint::Events,
+    ];
+
+    /// The table: method, path and the OAuth scopes Klaviyo asks for
+    /// (`x-klaviyo-scopes` in the spec), so a 403 can say which one is missing.
+    const fn spec(self) -> (&'static str, &'static str, &'static [&'static str]) {
+        match self {
+            Endpoint::Accounts => ("GET", "/api/accounts", &["accounts:read"]),
+            Endpoint::Flows => ("GET", "/api/flows", &["flows:read"]),
+            Endpoint::Campaigns => ("GET", "/api/campaigns", &["campaigns:read"]),
+            Endpoint::Lists => ("GET", "/api/lists", &["lists:read"]),
+            Endpoint::Metrics => ("GET", "/api/metrics", &["metrics:read"]),
+            Endpoint::MetricFlowTriggers => (
+                "GET",
+                "/api/metrics/{id}/flow-triggers",
+                &["flows:read", "metrics:read"],
+            ),
+            Endpoint::MetricAggregates => ("POST", "/api/metric-aggregates", &["metrics:read"]),
+            Endpoint::Events => ("GET", "/api/events", &["events:read"]),
+        }
+    }
+
+    /// Why a 403 from this endpoint left `what` unfetched, and the fix.
+    fn forbidden(self, what: &str) -> String {
+        let (_, _, scopes) = self.spec();
+        let named: Vec<String> = scopes.iter().map(|s| format!("`{s}`")).collect();
+        let (scope, fix) = match named.as_slice() {
+            [one] => (format!("the {one} scope"), "it"),
+            _ => (format!("one of the {} scopes", named.join(", ")), "them"),
+        };
+        format!(
+            "could not fetch {what}: the key or grant lacks {scope} (403); reconnect the account granting {fix}"
+        )
+    }
+}
+
+/// Collects gaps and the first 401 while results are converted.
 #[derive(Default)]
 struct Outcome {
     gaps: Vec<Gap>,
@@ -603,10 +669,23 @@ impl Outcome {
         self.gaps.push(Gap { part, reason });
     }
 
-    /// The value, or `None` with a gap (or the auth error kept for the caller).
-    fn take<T>(&mut self, part: Part, what: &str, r: Result<T, KlaviyoError>) -> Option<T> {
+    /// The value, or `None` with a gap; a 401 is kept for the caller instead,
+    /// and a 403 (this endpoint is outside the credential's scopes) is a gap
+    /// naming the scope, so the rest of the snapshot is still used.
+    fn take<T>(
+        &mut self,
+        part: Part,
+        endpoint: Endpoint,
+        what: &str,
+        r: Result<T, KlaviyoError>,
+    ) -> Option<T> {
         match r {
             Ok(v) => Some(v),
+            Err(KlaviyoError::Forbidden { detail, .. }) => {
+                debug!(%detail, ?endpoint, "Klaviyo refused one endpoint (403)");
+                self.gap(part, endpoint.forbidden(what));
+                None
+            }
             Err(e) if e.is_auth() => {
                 self.auth.get_or_insert(e);
                 None
@@ -679,7 +758,7 @@ impl Outcome {
         let mut all: Option<Vec<Campaign>> = None;
         for (channel, r) in results {
             let what = format!("{channel} campaigns");
-            if let Some(res) = self.take(Part::Campaigns, &what, r) {
+            if let Some(res) = self.take(Part::Campaigns, Endpoint::Campaigns, &what, r) {
                 let mut converted = self.convert(Part::Campaigns, &what, &res, campaign_from);
                 for c in &mut converted {
                     c.channel = channel.to_owned();
@@ -709,24 +788,27 @@ impl Outcome {
         let mut complete = true;
         for (metric, id, placed, latest) in results {
             let what = format!("{} activity", metric.klaviyo_name());
-            let Some(Placed { counts, values }) = self.take(Part::Activity, &what, placed) else {
+            let Some(Placed { counts, values }) =
+                self.take(Part::Activity, Endpoint::MetricAggregates, &what, placed)
+            else {
                 complete = false;
                 continue;
             };
             let what = format!("the newest {} event", metric.klaviyo_name());
-            let last_event_at = match latest.map(|r| self.take(Part::Activity, &what, r)) {
-                Some(Some(Some(event))) => {
-                    let t = event_time(&event);
-                    if t.is_none() {
-                        self.gap(
-                            Part::Activity,
-                            format!("{what} has no readable `datetime` or `timestamp`"),
-                        );
+            let last_event_at =
+                match latest.map(|r| self.take(Part::Activity, Endpoint::Events, &what, r)) {
+                    Some(Some(Some(event))) => {
+                        let t = event_time(&event);
+                        if t.is_none() {
+                            self.gap(
+                                Part::Activity,
+                                format!("{what} has no readable `datetime` or `timestamp`"),
+                            );
+                        }
+                        t
                     }
-                    t
-                }
-                _ => None,
-            };
+                    _ => None,
+                };
             map.insert(
                 metric,
                 Activity {
@@ -1377,18 +1459,84 @@ mod tests {
     }
 
     #[test]
-    fn auth_errors_are_kept_not_turned_into_gaps() {
+    fn a_401_is_kept_and_a_403_is_a_gap_naming_the_scope() {
+        let mut out = Outcome::default();
+        let r: Result<(), _> = Err(KlaviyoError::Unauthorized {
+            account: "acme".into(),
+            detail: "revoked".into(),
+        });
+        assert!(out.take(Part::Flows, Endpoint::Flows, "flows", r).is_none());
+        assert!(out.gaps.is_empty());
+        assert!(matches!(out.auth, Some(KlaviyoError::Unauthorized { .. })));
+
         let mut out = Outcome::default();
         let r: Result<(), _> = Err(KlaviyoError::Forbidden {
             account: "acme".into(),
             detail: "scope".into(),
         });
-        assert!(out.take(Part::Lists, "lists", r).is_none());
-        assert!(out.gaps.is_empty());
-        assert!(out.auth.as_ref().is_some_and(KlaviyoError::is_auth));
-        let r: Result<(), _> = Err(KlaviyoError::Timeout);
-        assert!(out.take(Part::Lists, "lists", r).is_none());
+        assert!(out.take(Part::Lists, Endpoint::Lists, "lists", r).is_none());
+        assert!(out.auth.is_none(), "a 403 does not end the scan");
         assert_eq!(out.gaps.len(), 1);
-        assert!(out.gaps[0].reason.starts_with("could not fetch lists"));
+        assert_eq!(out.gaps[0].part, Part::Lists);
+        assert_eq!(
+            out.gaps[0].reason,
+            "could not fetch lists: the key or grant lacks the `lists:read` scope (403); reconnect the account granting it"
+        );
+        let r: Result<(), _> = Err(KlaviyoError::Forbidden {
+            account: "acme".into(),
+            detail: "scope".into(),
+        });
+        let what = "the flows Placed Order triggers";
+        assert!(
+            out.take(Part::Flows, Endpoint::MetricFlowTriggers, what, r)
+                .is_none()
+        );
+        assert!(
+            out.gaps[1]
+                .reason
+                .contains("lacks one of the `flows:read`, `metrics:read` scopes (403)"),
+            "{}",
+            out.gaps[1].reason
+        );
+
+        let r: Result<(), _> = Err(KlaviyoError::Timeout);
+        assert!(out.take(Part::Lists, Endpoint::Lists, "lists", r).is_none());
+        assert_eq!(out.gaps.len(), 3);
+        assert!(
+            out.gaps[2]
+                .reason
+                .starts_with("could not fetch lists: Klaviyo did not answer")
+        );
+        assert!(out.auth.is_none());
+    }
+
+    #[test]
+    fn each_endpoint_names_the_scopes_the_spec_gives_it() {
+        for e in Endpoint::ALL {
+            let (method, path, scopes) = e.spec();
+            let op = crate::klaviyo::limits::operation(method, path)
+                .unwrap_or_else(|| panic!("{method} {path} is not in the spec"));
+            assert_eq!(op.path, path, "{e:?}");
+            assert_eq!(op.scopes, scopes, "{e:?}: {method} {path}");
+            assert!(scopes.iter().all(|s| s.ends_with(":read")), "{e:?}");
+        }
+        let read: Vec<&str> = Endpoint::ALL
+            .iter()
+            .flat_map(|e| e.spec().2.iter().copied())
+            .collect();
+        for scope in [
+            "accounts:read",
+            "flows:read",
+            "campaigns:read",
+            "lists:read",
+            "metrics:read",
+            "events:read",
+        ] {
+            assert!(read.contains(&scope), "{scope}");
+            assert!(
+                crate::config::READ_SCOPES.contains(&scope),
+                "Lookout asks for {scope}"
+            );
+        }
     }
 }

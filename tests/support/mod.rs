@@ -61,3 +61,100 @@ pub async fn record(
     tx.commit().await.unwrap();
     (changes, ops)
 }
+
+/// Injects an open-ended `kind` fault into `brand`, starting at `at`.
+pub fn inject(
+    stack: &lookout::demo::Stack,
+    brand: &str,
+    kind: lookout::simulator::FaultKind,
+    at: DateTime<Utc>,
+) {
+    stack.sim.inject(lookout::simulator::Fault {
+        brand: brand.into(),
+        kind,
+        at,
+        until: None,
+    });
+}
+
+/// The check ids of a scan's unresolved findings.
+pub fn active_checks(r: &lookout::scan::pipeline::ScanReport) -> Vec<&str> {
+    r.active.iter().map(|f| f.check_id.as_str()).collect()
+}
+
+/// The `scan-incomplete` finding of a scan's unresolved findings, if any.
+pub fn incomplete_finding(
+    r: &lookout::scan::pipeline::ScanReport,
+) -> Option<&lookout::findings::Finding> {
+    r.active
+        .iter()
+        .find(|f| f.check_id == lookout::scan::pipeline::SCAN_INCOMPLETE)
+}
+
+/// Connects `client` over OAuth the way a lead does (`/connect` in the
+/// client's channel, approval at the simulated Klaviyo, the callback page),
+/// granting `scopes` (space-separated; every scope asked when `None`), and
+/// waits for the scan the connect starts. From then on its scans use the grant.
+pub async fn connect_oauth(stack: &lookout::demo::Stack, client: &str, scopes: Option<&str>) {
+    use lookout::message::{
+        Action, Actor, Block, ChannelRef, Inbound, InboundHandler, Outcome, PersonRef,
+    };
+    let slug = ClientSlug::parse(client).unwrap();
+    let before = scans_of(stack, &slug).await;
+    let answer = lookout::commands::dispatch::Dispatcher::new(stack.app.clone())
+        .handle(Inbound::Command {
+            actor: Actor {
+                person: PersonRef::console("lee"),
+                channel: ChannelRef::console(&format!("client-{client}")),
+            },
+            name: "connect".into(),
+            text: format!("{client} 90d"),
+        })
+        .await;
+    let Outcome::Private(m) = &answer else {
+        panic!("/connect answers privately, got {answer:?}");
+    };
+    let link = m
+        .blocks
+        .iter()
+        .find_map(|b| match b {
+            Block::Actions(a) => a.iter().find_map(|a| match a {
+                Action::Link { url, .. } => Some(url.clone()),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no link in {}", m.to_plain()));
+    let mut url = reqwest::Url::parse(&link).unwrap();
+    url.query_pairs_mut().append_pair("sim_account", client);
+    if let Some(s) = scopes {
+        url.query_pairs_mut().append_pair("sim_scopes", s);
+    }
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let approved = http.get(url).send().await.unwrap();
+    assert_eq!(approved.status(), 302, "the authorize shortcut redirects");
+    let back = approved.headers()["location"].to_str().unwrap().to_owned();
+    let page = http.get(back).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    for _ in 0..1000 {
+        if scans_of(stack, &slug).await > before && !stack.app.is_scanning(&slug) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the scan after connecting {client} did not finish");
+}
+
+/// How many full scans of `slug` the store holds.
+async fn scans_of(stack: &lookout::demo::Stack, slug: &ClientSlug) -> usize {
+    let mut db = stack.app.store.conn().await.unwrap();
+    let far = Duration::days(3650);
+    let now = lookout::clock::Clock::now(&stack.clock);
+    lookout::store::scans::between(&mut db, slug, now - far, now + far)
+        .await
+        .unwrap()
+        .len()
+}
