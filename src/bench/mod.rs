@@ -2,10 +2,13 @@
 //!
 //! `reports` times the report commands over a year of history; `scan` scans
 //! a simulated portfolio at Klaviyo's real rate limits and compares the wall
-//! time with the floor those limits set.
+//! time with the floor those limits set; `latency` measures, in simulated
+//! time, how long after a fault starts its finding reaches chat.
 
+mod latency;
 mod reports;
 mod scan;
 
+pub use latency::{Cadence, KindFigures, LatencyBench, LatencyFigures, latency};
 pub use reports::{REPORT_TARGET_MS, ReportsBench, ReportsFigures, reports};
 pub use scan::{ScanBench, ScanFigures, scan};

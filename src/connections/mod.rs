@@ -699,6 +699,23 @@ impl Connections {
         })
     }
 
+    /// `scannable` for every client with a grant row at once: client slug ->
+    /// whether it may be scanned. A client without a row is scannable when it
+    /// has a key in the config file.
+    pub async fn scannable_all(
+        &self,
+    ) -> Result<std::collections::HashMap<String, bool>, ConnectionError> {
+        let rows = sql::all(&mut self.store.conn().await?).await?;
+        let now = self.clock.now();
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let ok = r.status == "active" && r.ends_at > now;
+                (r.client, ok)
+            })
+            .collect())
+    }
+
     /// Disconnects a client: revokes its refresh token at Klaviyo, then
     /// deletes its tokens and grant whatever Klaviyo answered.
     pub async fn disconnect(&self, client: &ClientSlug) -> Result<Disconnected, ConnectionError> {

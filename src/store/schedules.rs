@@ -17,6 +17,21 @@ pub async fn last_run(db: &mut Db, key: &str) -> Result<Option<DateTime<Utc>>, S
     )
 }
 
+/// Every key starting with `prefix` and when it last ran (one read for many clients).
+pub async fn last_runs(
+    db: &mut Db,
+    prefix: &str,
+) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    // `prefix` is one of Lookout's own key stems, never a pattern from input;
+    // `substr` keeps `%` and `_` in it from acting as wildcards anyway.
+    Ok(
+        sqlx::query_as("SELECT key, last_at FROM schedule WHERE substr(key, 1, length(?1)) = ?1")
+            .bind(prefix)
+            .fetch_all(db.c())
+            .await?,
+    )
+}
+
 /// Records that the scheduled work `key` ran at `at`.
 pub async fn set_last_run(db: &mut Db, key: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
     sqlx::query(
