@@ -359,7 +359,7 @@ mod tests {
         let old: Vec<&str> = old.iter().map(String::as_str).collect();
         remove_campaigns(&mut s, &old);
         assert!(fixtures::run(CADENCE_GAP, &s, None).is_empty());
-        // Four email sends, the last 60 days ago, and a recent SMS: still a gap.
+        // Weekly email that stopped 60 days ago, an SMS 10 days ago: still a gap.
         let mut s = fixtures::healthy();
         for k in 0..WEEKLY_SENT {
             let c = fixtures::campaign_mut(&mut s, &format!("CMPW{k:02}"));
