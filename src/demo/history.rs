@@ -117,7 +117,8 @@ fn caused_by(kind: FaultKind, check: &str) -> bool {
     match kind {
         FaultKind::FlowDraft | FaultKind::FlowManual => check.starts_with("flow-"),
         FaultKind::OrdersStop => check == "integration-orders-silent",
-        FaultKind::BounceSpike => check == "deliv-bounce-rate",
+        // Bounced addresses are suppressed, so a bounce spike is a suppression spike too.
+        FaultKind::BounceSpike => check == "deliv-bounce-rate" || check == "list-suppression-spike",
         FaultKind::SpamSpike => check == "deliv-spam-rate",
         FaultKind::GrantRevoked => check == TOKEN_REVOKED,
         _ => false,
