@@ -17,7 +17,9 @@ use super::{CheckInput, Observation, find};
 use crate::config::ClientProfile;
 use crate::domain::ClientSlug;
 use crate::scan::snapshot::{
-    Account, Activity, Campaign, Flow, FlowStatus, KnownMetric, List, Metric, Snapshot,
+    Account, Activity, Campaign, CampaignStats, Catalog, Flow, FlowSeries, FlowStatus, FlowStep,
+    Form, FormStats, GrantFacts, KnownMetric, List, Metric, OrderValues, ProfileConsent,
+    ProfileSample, Segment, SmsRecipient, Snapshot, StepKind, StepMessage, Template,
 };
 
 /// The scan time of every fixture: Monday 2025-03-10 12:00 UTC (an hour boundary).
@@ -286,7 +288,275 @@ pub fn healthy() -> Snapshot {
         let last = last_busy_end(&s, m).map(|end| end - Duration::minutes(5));
         set_last_event(&mut s, m, last);
     }
+    s.flow_steps = Some(flow_steps());
+    s.templates = Some(templates());
+    s.segments = Some(segments());
+    s.forms = Some(vec![
+        form(FORM_POPUP, "Newsletter Popup", "live"),
+        form("FRMFOOTER", "Footer Signup", "live"),
+        form("FRMSPIN", "Spin to Win", "draft"),
+    ]);
+    s.form_report = Some(vec![
+        FormStats {
+            form_id: FORM_POPUP.into(),
+            submits_48h: 40.0,
+            submits_30d: 600.0,
+        },
+        FormStats {
+            form_id: "FRMFOOTER".into(),
+            submits_48h: 12.0,
+            submits_30d: 180.0,
+        },
+        FormStats {
+            form_id: "FRMSPIN".into(),
+            submits_48h: 0.0,
+            submits_30d: 0.0,
+        },
+    ]);
+    s.catalog = Some(Catalog {
+        items: 24,
+        newest_update: Some(NOW - Duration::hours(20)),
+    });
+    s.campaign_report = Some(
+        (0..WEEKLY_SENT)
+            .map(|k| campaign_stats(&format!("CMPW{k:02}")))
+            .collect(),
+    );
+    s.flow_series = Some(
+        [
+            (WELCOME, 60.0, 300.0),
+            (ABANDONED_CHECKOUT, 80.0, 900.0),
+            (BROWSE, 120.0, 400.0),
+            (POST_PURCHASE, 90.0, 200.0),
+        ]
+        .iter()
+        .map(|&(id, sends, value)| flow_series(id, sends, value))
+        .collect(),
+    );
+    s.profiles = Some(profile_sample());
+    s.sms_recipients = Some(
+        (0..50)
+            .map(|k| SmsRecipient {
+                profile_id: format!("PRF{k:03}"),
+                region: Some(if k % 5 == 0 { "FL" } else { "NY" }.into()),
+                texts: 1,
+            })
+            .collect(),
+    );
+    s.order_values = Some(OrderValues {
+        events: 100,
+        without_value: 0,
+    });
+    s.grant = Some(GrantFacts {
+        method: "oauth".into(),
+        scopes: crate::config::READ_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        granted_at: NOW - Duration::days(30),
+        ends_at: NOW + Duration::days(335),
+    });
     s
+}
+
+/// The live signup popup.
+pub const FORM_POPUP: &str = "FRMPOPUP";
+/// The segment of profiles not engaged in 180 days (30% of the newsletter).
+pub const UNENGAGED: &str = "SEGUNENGAGED";
+/// Template of every healthy campaign.
+pub const CAMPAIGN_TEMPLATE: &str = "TPLNEWS";
+/// Days in each flow series (56 full days ending at `NOW`'s UTC midnight).
+pub const SERIES_DAYS: usize = 56;
+
+/// Healthy email HTML: personalisation with a default, a shop link, the
+/// postal address and an unsubscribe link.
+pub fn healthy_html(heading: &str) -> String {
+    format!(
+        "<html><body><h1>{heading}</h1><p>Hi {{{{ first_name|default:'there' }}}},</p><p><a href=\"https://acme.example.com/shop\">Shop now</a></p><p>Acme Goods, 123 Main St, Springfield, IL 62701</p><p><a href=\"{{% unsubscribe_url %}}\">Unsubscribe</a></p></body></html>"
+    )
+}
+
+fn send_step(id: &str, flow_id: &str, position: usize, kind: StepKind, name: &str) -> FlowStep {
+    let email = kind == StepKind::Email;
+    FlowStep {
+        id: id.into(),
+        flow_id: flow_id.into(),
+        position,
+        kind,
+        status: Some("live".into()),
+        delay_hours: None,
+        message: Some(StepMessage {
+            id: format!("MSG{id}"),
+            name: name.into(),
+            subject: email.then(|| format!("{name} | Acme Goods")),
+            body: (!email).then(|| {
+                "Acme Goods: you left something in your cart: https://acme.example.com/cart Reply STOP to opt out.".to_owned()
+            }),
+            template_id: email.then(|| format!("TPL{id}")),
+            // Order confirmations and thank-yous go to every buyer.
+            smart_sending: flow_id != POST_PURCHASE,
+            transactional: false,
+            sms_quiet_hours: (!email).then_some(true),
+            updated: t(2025, 1, 15),
+        }),
+        updated: t(2025, 1, 15),
+    }
+}
+
+fn delay_step(id: &str, flow_id: &str, position: usize, hours: f64) -> FlowStep {
+    FlowStep {
+        id: id.into(),
+        flow_id: flow_id.into(),
+        position,
+        kind: StepKind::Delay,
+        status: None,
+        delay_hours: Some(hours),
+        message: None,
+        updated: t(2025, 1, 15),
+    }
+}
+
+/// The healthy flows' steps: every send step live, smart sending on except
+/// in the post-purchase flow, SMS honouring quiet hours.
+fn flow_steps() -> Vec<FlowStep> {
+    vec![
+        send_step("WEL1", WELCOME, 0, StepKind::Email, "Welcome 1"),
+        delay_step("WEL2", WELCOME, 1, 48.0),
+        send_step("WEL3", WELCOME, 2, StepKind::Email, "Welcome 2"),
+        delay_step("CHK1", ABANDONED_CHECKOUT, 0, 4.0),
+        send_step(
+            "CHK2",
+            ABANDONED_CHECKOUT,
+            1,
+            StepKind::Email,
+            "Checkout reminder",
+        ),
+        delay_step("CHK3", ABANDONED_CHECKOUT, 2, 24.0),
+        send_step(
+            "CHK4",
+            ABANDONED_CHECKOUT,
+            3,
+            StepKind::Sms,
+            "Checkout text",
+        ),
+        delay_step("BRW1", BROWSE, 0, 2.0),
+        send_step("BRW2", BROWSE, 1, StepKind::Email, "Still looking?"),
+        delay_step("THX1", POST_PURCHASE, 0, 24.0),
+        send_step("THX2", POST_PURCHASE, 1, StepKind::Email, "Thank you"),
+    ]
+}
+
+/// A template per email step, plus the campaign template.
+fn templates() -> Vec<Template> {
+    let mut out: Vec<Template> = flow_steps()
+        .iter()
+        .filter_map(|s| s.message.as_ref())
+        .filter_map(|m| {
+            Some(Template {
+                id: m.template_id.clone()?,
+                name: format!("{} (flow template)", m.name),
+                html: healthy_html(&m.name),
+                updated: t(2025, 1, 15),
+            })
+        })
+        .collect();
+    out.push(Template {
+        id: CAMPAIGN_TEMPLATE.into(),
+        name: "Newsletter Base".into(),
+        html: healthy_html("This week at Acme"),
+        updated: t(2025, 2, 20),
+    });
+    out
+}
+
+fn segments() -> Vec<Segment> {
+    [
+        ("SEGENGAGED30", "Engaged (30 days)", 16_800),
+        ("SEGENGAGED180", "Engaged (180 days)", 33_600),
+        (UNENGAGED, "Unengaged (180+ days)", 14_400),
+        ("SEGVIP", "VIP (3+ orders)", 1_900),
+    ]
+    .iter()
+    .map(|&(id, name, count)| Segment {
+        id: id.into(),
+        name: name.into(),
+        profile_count: Some(count),
+        created: t(2024, 3, 1),
+        updated: t(2024, 9, 1),
+    })
+    .collect()
+}
+
+fn form(id: &str, name: &str, status: &str) -> Form {
+    Form {
+        id: id.into(),
+        name: name.into(),
+        status: status.into(),
+        updated: t(2024, 11, 1),
+    }
+}
+
+/// A healthy weekly newsletter's statistics: 40,000 recipients, rates in
+/// Klaviyo's "great" band, $3,200 attributed.
+pub fn campaign_stats(id: &str) -> CampaignStats {
+    CampaignStats {
+        campaign_id: id.into(),
+        recipients: 40_000.0,
+        delivered: 39_880.0,
+        bounce_rate: 0.003,
+        spam_complaint_rate: 0.0002,
+        unsubscribe_rate: 0.001,
+        open_rate: 0.38,
+        click_rate: 0.025,
+        conversion_value: 3_200.0,
+        conversions: 40.0,
+    }
+}
+
+/// A steady flow: `sends` a day, `value` attributed a day, healthy rates.
+pub fn flow_series(id: &str, sends: f64, value: f64) -> FlowSeries {
+    let midnight = NOW - Duration::hours(12);
+    let days = SERIES_DAYS;
+    FlowSeries {
+        flow_id: id.into(),
+        start: midnight - Duration::days(days as i64),
+        recipients: vec![sends; days],
+        bounced: vec![sends * 0.003; days],
+        spam_complaints: vec![sends * 0.0001; days],
+        unsubscribes: vec![sends * 0.001; days],
+        conversion_value: vec![value; days],
+        conversions: vec![value / ORDER_VALUE; days],
+    }
+}
+
+/// 100 newest profiles: US (one in ten in Florida) and a few Canadians, all
+/// subscribed with a recorded double opt-in in the last year.
+fn profile_sample() -> ProfileSample {
+    let profiles = (0..100)
+        .map(|k| {
+            let created = NOW - Duration::days(3 * k as i64 + 1);
+            let canadian = k % 20 == 7;
+            ProfileConsent {
+                id: format!("PRF{k:03}"),
+                country: Some(if canadian { "CA" } else { "US" }.into()),
+                region: Some(
+                    if canadian {
+                        "ON"
+                    } else if k % 10 == 3 {
+                        "FL"
+                    } else {
+                        "NY"
+                    }
+                    .into(),
+                ),
+                email_consent: Some("SUBSCRIBED".into()),
+                method: Some("DOUBLE_OPT_IN".into()),
+                consented_at: Some(created),
+                created,
+            }
+        })
+        .collect();
+    ProfileSample { profiles }
 }
 
 /// The healthy account as the previous scan saw it, an hour before `NOW`.
@@ -400,6 +670,7 @@ pub fn input<'a>(
         profile,
         now: snapshot.taken_at,
         open: &NOTHING_OPEN,
+        playbook: &[],
     }
 }
 

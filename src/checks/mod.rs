@@ -37,6 +37,8 @@ pub struct CheckInput<'a> {
     /// checks keep an open finding until the rate falls clearly below the line
     /// (hysteresis), so a value hovering at the line does not flap.
     pub open: &'a std::collections::HashSet<String>,
+    /// Klaviyo features the agency's playbook relies on (`agency.playbook`).
+    pub playbook: &'a [String],
 }
 
 impl CheckInput<'_> {

@@ -17,7 +17,7 @@ mod profile;
 mod secret;
 
 pub use connections::{ConnectionsSettings, READ_SCOPES};
-pub use profile::ClientProfile;
+pub use profile::{ClientProfile, SendingDomain};
 pub use secret::Secret;
 
 /// A configuration problem, worded so the person can fix it.
@@ -63,6 +63,9 @@ pub struct AgencyConfig {
     /// Local quiet hours, e.g. `22:00-07:00`: findings still post, but nobody is
     /// mentioned until they end (then one catch-up message per channel).
     pub quiet_hours: Option<String>,
+    /// Klaviyo features the agency's standard playbook relies on (e.g. `sms`,
+    /// `advanced-reporting`): a client whose plan lacks one is told so.
+    pub playbook: Vec<String>,
 }
 
 impl Default for AgencyConfig {
@@ -74,6 +77,7 @@ impl Default for AgencyConfig {
             daily_digest_hour: 9,
             weekly_digest_day: "mon".into(),
             quiet_hours: None,
+            playbook: Vec::new(),
         }
     }
 }

@@ -31,12 +31,53 @@ pub struct ClientProfile {
     /// Per-client threshold overrides, keyed `check-id.name` (e.g. `deliv-bounce-rate.warning`).
     #[serde(default)]
     pub thresholds: BTreeMap<String, f64>,
+    /// Klaviyo plan tier, as the agency names it (e.g. `email-25k`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// Active-profile limit of that plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_limit: Option<u64>,
+    /// Features the plan includes (e.g. `sms`, `advanced-reporting`, `predictive-analytics`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan_features: Vec<String>,
+    /// US SMS sender registration (10DLC or toll-free): `verified`, `pending` or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_registration: Option<String>,
+    /// Texas text-marketing status when the audience includes Texas (`registered`, `exempt`); unset when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub texas_status: Option<String>,
+    /// The branded sending domain and its DNS authentication, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_domain: Option<SendingDomain>,
+    /// Whether the client sends in bulk (5,000+ a day to Gmail), which makes sender authentication critical.
+    #[serde(default)]
+    pub bulk_sender: bool,
     /// Minutes between this client's scheduled scans, if not `scan.interval_minutes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_minutes: Option<u32>,
     /// Minutes between this client's pulses, if not `scan.pulse_minutes`; 0 turns them off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pulse_minutes: Option<u32>,
+}
+
+/// A branded sending domain and what its DNS records say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendingDomain {
+    /// The domain, e.g. `send.acme.com`.
+    pub domain: String,
+    /// SPF passes for it.
+    #[serde(default)]
+    pub spf: bool,
+    /// DKIM passes for it.
+    #[serde(default)]
+    pub dkim: bool,
+    /// DMARC policy (`none`, `quarantine`, `reject`), when a record exists.
+    #[serde(default)]
+    pub dmarc: Option<String>,
+    /// DMARC is aligned with the From domain.
+    #[serde(default)]
+    pub aligned: bool,
 }
 
 fn default_currency() -> String {
@@ -61,6 +102,13 @@ impl ClientProfile {
             jurisdictions: vec!["US".into()],
             sms_enabled: false,
             thresholds: BTreeMap::new(),
+            plan: None,
+            profile_limit: None,
+            plan_features: Vec::new(),
+            sms_registration: None,
+            texas_status: None,
+            sending_domain: None,
+            bulk_sender: false,
             scan_minutes: None,
             pulse_minutes: None,
         }

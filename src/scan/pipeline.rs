@@ -169,6 +169,7 @@ impl App {
                     profile: &entry.profile,
                     now: snapshot.taken_at,
                     open: &open,
+                    playbook: &self.config.agency.playbook,
                 };
                 let due = self
                     .catalogue
@@ -390,6 +391,17 @@ impl App {
 /// live again instead of clearing itself one scan later.
 pub fn next_baseline(s: &Snapshot, previous: Option<&Snapshot>) -> Snapshot {
     let mut merged = s.clone();
+    // The baseline is written every scan for every client: keep it to what a
+    // later scan compares with. Template HTML, report series and personal data
+    // (profile ids and regions) are read fresh each time and never stored.
+    merged.templates = None;
+    merged.form_report = None;
+    merged.campaign_report = None;
+    merged.flow_series = None;
+    merged.profiles = None;
+    merged.sms_recipients = None;
+    merged.order_values = None;
+    merged.grant = None;
     if let (Some(flows), Some(old)) = (
         merged.flows.as_mut(),
         previous.and_then(|p| p.flows.as_ref()),

@@ -26,6 +26,30 @@ pub enum Part {
     Metrics,
     /// Metric aggregates and last-event times for the well-known metrics.
     Activity,
+    /// Each flow's steps and their messages (`GET /api/flows?include=flow-actions`).
+    FlowSteps,
+    /// Email templates with their HTML (`GET /api/templates`).
+    Templates,
+    /// Segments with profile counts (`GET /api/segments`).
+    Segments,
+    /// Signup forms (`GET /api/forms`).
+    Forms,
+    /// Submissions per form (`POST /api/form-values-reports`).
+    FormReport,
+    /// Catalog freshness (`GET /api/catalog-items`).
+    Catalog,
+    /// Per-campaign statistics of recent sends (`POST /api/campaign-values-reports`).
+    CampaignReport,
+    /// Daily statistics per flow (`POST /api/flow-series-reports`).
+    FlowSeries,
+    /// A sample of recent profiles with their consent (`GET /api/profiles`).
+    Profiles,
+    /// Marketing texts per recipient over the last 24 hours (`GET /api/events`).
+    SmsRecipients,
+    /// Whether recent Placed Order events carry a `$value` (`GET /api/events`).
+    OrderValues,
+    /// Lookout's own record of this client's grant (not read from Klaviyo).
+    Grant,
 }
 
 /// Metrics Lookout reads by name, as Klaviyo names them.
@@ -257,6 +281,238 @@ impl Activity {
     }
 }
 
+/// What a flow step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    /// Sends an email.
+    Email,
+    /// Sends a text message.
+    Sms,
+    /// Waits.
+    Delay,
+    /// Branches on a condition.
+    Split,
+    /// Anything else (webhooks, profile updates, push).
+    Other,
+}
+
+/// The message a send step sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMessage {
+    /// Flow-message id.
+    pub id: String,
+    /// Message name (client text).
+    pub name: String,
+    /// Email subject line (client text).
+    pub subject: Option<String>,
+    /// SMS body (client text).
+    pub body: Option<String>,
+    /// Template the email uses.
+    pub template_id: Option<String>,
+    /// Whether smart sending is on (skips profiles mailed recently).
+    pub smart_sending: bool,
+    /// Whether the message is marked transactional.
+    pub transactional: bool,
+    /// For SMS: whether quiet hours are honoured; `None` for email.
+    pub sms_quiet_hours: Option<bool>,
+    /// When the message was last edited.
+    pub updated: DateTime<Utc>,
+}
+
+/// One step of a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowStep {
+    /// Flow-action id.
+    pub id: String,
+    /// The flow it belongs to.
+    pub flow_id: String,
+    /// Position in the flow, from 0.
+    pub position: usize,
+    /// What it does.
+    pub kind: StepKind,
+    /// A send step's own status (`draft`, `manual`, `live`); `None` for other kinds.
+    pub status: Option<String>,
+    /// A delay step's wait in hours.
+    pub delay_hours: Option<f64>,
+    /// A send step's message.
+    pub message: Option<StepMessage>,
+    /// When the step was last edited.
+    pub updated: DateTime<Utc>,
+}
+
+/// An email template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Template {
+    /// Template id.
+    pub id: String,
+    /// Name (client text).
+    pub name: String,
+    /// The HTML (client text; never posted to chat as is).
+    pub html: String,
+    /// When it was last edited.
+    pub updated: DateTime<Utc>,
+}
+
+/// A segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    /// Segment id.
+    pub id: String,
+    /// Name (client text).
+    pub name: String,
+    /// Profiles in it, when Klaviyo gave the count.
+    pub profile_count: Option<u64>,
+    /// Created.
+    pub created: DateTime<Utc>,
+    /// Last edited.
+    pub updated: DateTime<Utc>,
+}
+
+/// A signup form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Form {
+    /// Form id.
+    pub id: String,
+    /// Name (client text).
+    pub name: String,
+    /// `live` or `draft`.
+    pub status: String,
+    /// Last edited.
+    pub updated: DateTime<Utc>,
+}
+
+/// Submissions of one form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormStats {
+    /// Form id.
+    pub form_id: String,
+    /// Submissions in the last 48 hours.
+    pub submits_48h: f64,
+    /// Submissions in the 30 days before that window (the baseline).
+    pub submits_30d: f64,
+}
+
+/// Catalog freshness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// Items read.
+    pub items: u64,
+    /// The newest `updated` among them.
+    pub newest_update: Option<DateTime<Utc>>,
+}
+
+/// Statistics of one sent campaign, as the campaign values report gives them
+/// (rates are fractions: 0.008 is 0.8%).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignStats {
+    /// Campaign id.
+    pub campaign_id: String,
+    /// Recipients.
+    pub recipients: f64,
+    /// Delivered.
+    pub delivered: f64,
+    /// Bounce rate.
+    pub bounce_rate: f64,
+    /// Spam complaint rate.
+    pub spam_complaint_rate: f64,
+    /// Unsubscribe rate.
+    pub unsubscribe_rate: f64,
+    /// Unique open rate.
+    pub open_rate: f64,
+    /// Unique click rate.
+    pub click_rate: f64,
+    /// Attributed revenue.
+    pub conversion_value: f64,
+    /// Attributed orders.
+    pub conversions: f64,
+}
+
+/// Daily statistics of one flow, oldest day first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowSeries {
+    /// Flow id.
+    pub flow_id: String,
+    /// Start of the first day (UTC midnight).
+    pub start: DateTime<Utc>,
+    /// Recipients per day.
+    pub recipients: Vec<f64>,
+    /// Bounces per day.
+    pub bounced: Vec<f64>,
+    /// Spam complaints per day.
+    pub spam_complaints: Vec<f64>,
+    /// Unsubscribes per day.
+    pub unsubscribes: Vec<f64>,
+    /// Attributed revenue per day.
+    pub conversion_value: Vec<f64>,
+    /// Attributed orders per day.
+    pub conversions: Vec<f64>,
+}
+
+impl FlowSeries {
+    /// Length of one bucket.
+    pub const DAY: Duration = Duration::days(1);
+}
+
+/// One sampled profile's location and email consent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileConsent {
+    /// Profile id.
+    pub id: String,
+    /// ISO country code, when known.
+    pub country: Option<String>,
+    /// Region or state code (e.g. `FL`), when known.
+    pub region: Option<String>,
+    /// Email marketing consent (`SUBSCRIBED`, `UNSUBSCRIBED`, `NEVER_SUBSCRIBED`).
+    pub email_consent: Option<String>,
+    /// How consent was given (e.g. `DOUBLE_OPT_IN`, `IMPLIED`), when recorded.
+    pub method: Option<String>,
+    /// When consent was given, when recorded.
+    pub consented_at: Option<DateTime<Utc>>,
+    /// When the profile was created.
+    pub created: DateTime<Utc>,
+}
+
+/// The newest profiles of an account (one page), for consent checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileSample {
+    /// The sampled profiles.
+    pub profiles: Vec<ProfileConsent>,
+}
+
+/// Marketing texts one profile received in the last 24 hours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmsRecipient {
+    /// Profile id.
+    pub profile_id: String,
+    /// Region or state code (e.g. `FL`), when known.
+    pub region: Option<String>,
+    /// Texts received.
+    pub texts: u32,
+}
+
+/// `$value` on the newest Placed Order events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderValues {
+    /// Events read (up to 100).
+    pub events: u32,
+    /// Of those, events without a `$value`.
+    pub without_value: u32,
+}
+
+/// This client's grant, from Lookout's connection store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantFacts {
+    /// `oauth` or `private-key`.
+    pub method: String,
+    /// Scopes the grant holds.
+    pub scopes: Vec<String>,
+    /// When it was granted (the key's age for private keys).
+    pub granted_at: DateTime<Utc>,
+    /// When it ends.
+    pub ends_at: DateTime<Utc>,
+}
+
 /// One thing the scan could not fetch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gap {
@@ -287,6 +543,42 @@ pub struct Snapshot {
     /// the aggregates could not be fetched; a metric absent from the map does not
     /// exist in the account.
     pub activity: Option<BTreeMap<KnownMetric, Activity>>,
+    /// Steps of every flow, in flow order then step order.
+    #[serde(default)]
+    pub flow_steps: Option<Vec<FlowStep>>,
+    /// Email templates.
+    #[serde(default)]
+    pub templates: Option<Vec<Template>>,
+    /// Segments.
+    #[serde(default)]
+    pub segments: Option<Vec<Segment>>,
+    /// Signup forms.
+    #[serde(default)]
+    pub forms: Option<Vec<Form>>,
+    /// Submissions per form.
+    #[serde(default)]
+    pub form_report: Option<Vec<FormStats>>,
+    /// Catalog freshness.
+    #[serde(default)]
+    pub catalog: Option<Catalog>,
+    /// Statistics of email campaigns sent in the last 90 days.
+    #[serde(default)]
+    pub campaign_report: Option<Vec<CampaignStats>>,
+    /// Daily statistics of each flow over the last 56 days.
+    #[serde(default)]
+    pub flow_series: Option<Vec<FlowSeries>>,
+    /// A sample of recently created profiles and their consent.
+    #[serde(default)]
+    pub profiles: Option<ProfileSample>,
+    /// Recipients of marketing texts in the last 24 hours.
+    #[serde(default)]
+    pub sms_recipients: Option<Vec<SmsRecipient>>,
+    /// `$value` presence on the newest Placed Order events.
+    #[serde(default)]
+    pub order_values: Option<OrderValues>,
+    /// This client's grant as Lookout holds it.
+    #[serde(default)]
+    pub grant: Option<GrantFacts>,
     /// What could not be fetched.
     pub gaps: Vec<Gap>,
 }
@@ -303,6 +595,18 @@ impl Snapshot {
             lists: None,
             metrics: None,
             activity: None,
+            flow_steps: None,
+            templates: None,
+            segments: None,
+            forms: None,
+            form_report: None,
+            catalog: None,
+            campaign_report: None,
+            flow_series: None,
+            profiles: None,
+            sms_recipients: None,
+            order_values: None,
+            grant: None,
             gaps: Vec::new(),
         }
     }
@@ -316,6 +620,18 @@ impl Snapshot {
             Part::Lists => self.lists.is_some(),
             Part::Metrics => self.metrics.is_some(),
             Part::Activity => self.activity.is_some(),
+            Part::FlowSteps => self.flow_steps.is_some(),
+            Part::Templates => self.templates.is_some(),
+            Part::Segments => self.segments.is_some(),
+            Part::Forms => self.forms.is_some(),
+            Part::FormReport => self.form_report.is_some(),
+            Part::Catalog => self.catalog.is_some(),
+            Part::CampaignReport => self.campaign_report.is_some(),
+            Part::FlowSeries => self.flow_series.is_some(),
+            Part::Profiles => self.profiles.is_some(),
+            Part::SmsRecipients => self.sms_recipients.is_some(),
+            Part::OrderValues => self.order_values.is_some(),
+            Part::Grant => self.grant.is_some(),
         }
     }
 
