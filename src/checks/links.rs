@@ -44,6 +44,46 @@ pub fn account_settings() -> String {
     format!("{BASE}settings/account")
 }
 
+/// A template in the email editor: `https://www.klaviyo.com/template/{id}/edit`.
+pub fn template(id: &str) -> String {
+    format!("{BASE}template/{}/edit", segment(id))
+}
+
+/// A signup form's editor: `https://www.klaviyo.com/signup-forms/form/{id}/edit`.
+pub fn form(id: &str) -> String {
+    format!("{BASE}signup-forms/form/{}/edit", segment(id))
+}
+
+/// The catalog's items.
+pub fn catalog() -> String {
+    format!("{BASE}catalog/items")
+}
+
+/// SMS settings (sender registration, quiet hours).
+pub fn sms_settings() -> String {
+    format!("{BASE}settings/sms")
+}
+
+/// Sending domains and their DNS records.
+pub fn sending_domains() -> String {
+    format!("{BASE}settings/domains")
+}
+
+/// Consent and double opt-in settings.
+pub fn consent_settings() -> String {
+    format!("{BASE}settings/consent")
+}
+
+/// Billing (plan tier and profile limit).
+pub fn billing() -> String {
+    format!("{BASE}settings/billing")
+}
+
+/// Profiles (search and segments of them).
+pub fn profiles() -> String {
+    format!("{BASE}profiles")
+}
+
 /// Encodes `id` as one opaque path segment.
 ///
 /// Everything except ASCII letters, digits, `-`, `_` and `~` is percent-encoded

@@ -14,6 +14,8 @@ use crate::scan::snapshot::{Part, Snapshot};
 
 pub mod account;
 pub mod campaigns;
+pub mod compliance;
+pub mod content;
 pub mod deliverability;
 #[cfg(test)]
 pub mod fixtures;
@@ -21,6 +23,7 @@ pub mod flows;
 pub mod integrations;
 pub mod links;
 pub mod lists;
+pub mod revenue;
 
 /// Everything a check may read.
 #[derive(Debug, Clone, Copy)]
@@ -152,7 +155,10 @@ pub fn catalogue() -> Vec<Check> {
     all.extend_from_slice(integrations::CHECKS);
     all.extend_from_slice(deliverability::CHECKS);
     all.extend_from_slice(lists::CHECKS);
+    all.extend_from_slice(compliance::CHECKS);
     all.extend_from_slice(campaigns::CHECKS);
+    all.extend_from_slice(content::CHECKS);
+    all.extend_from_slice(revenue::CHECKS);
     all.extend_from_slice(account::CHECKS);
     all
 }

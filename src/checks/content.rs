@@ -1,0 +1,6 @@
+//! Content checks.
+
+use super::Check;
+
+/// The content checks, in catalogue order.
+pub const CHECKS: &[Check] = &[];

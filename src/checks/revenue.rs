@@ -1,0 +1,6 @@
+//! Revenue checks.
+
+use super::Check;
+
+/// The revenue checks, in catalogue order.
+pub const CHECKS: &[Check] = &[];
