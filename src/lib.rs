@@ -42,6 +42,7 @@ pub mod findings;
 pub mod klaviyo;
 pub mod memory;
 pub mod message;
+pub mod ops;
 pub mod outbox;
 pub mod reports;
 pub mod routing;

@@ -212,16 +212,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             demo::run(opts, chat).await?;
         }
         Cmd::Run { config } => {
-            startup::init_tracing("info");
+            // The config says the log format (`ops.log_format`), so it is read first.
             let cfg = load(&config)?;
+            startup::init_tracing_as("info", cfg.ops.log_format);
             let clock: SharedClock = Arc::new(SystemClock);
             let mut running = startup::start(cfg, StartOptions::new(clock)).await?;
             startup::shutdown_signal().await;
             running.shutdown().await;
         }
         Cmd::Scan { client, config } => {
-            startup::init_tracing("warn");
             let cfg = load(&config)?;
+            startup::init_tracing_as("warn", cfg.ops.log_format);
             let slug = lookout::domain::ClientSlug::parse(&client)?;
             let opts = StartOptions {
                 background: false,

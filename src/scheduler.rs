@@ -111,7 +111,9 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
             warn!(error = %e, "could not sweep the connections (reminders, ends, refreshes)");
         }
         let now = app.clock.now();
-        for (slug, kind) in due_now(&app, now, interval, pulse_interval).await {
+        let due = due_now(&app, now, interval, pulse_interval).await;
+        let mut waiting = due.len();
+        for (slug, kind) in due {
             let Some(pass) = gate.try_enter() else {
                 break; // no room for another scan; the rest wait for the next tick
             };
@@ -119,6 +121,7 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
                 warn!(error = %e, "could not record the schedule");
                 continue;
             }
+            waiting -= 1;
             let app = app.clone();
             tasks.spawn(async move {
                 let _pass = pass;
@@ -132,6 +135,8 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
                 }
             });
         }
+        // Due but left for a later tick: the scheduler's queue.
+        crate::ops::metrics::queue_depth(waiting);
         while tasks.try_join_next().is_some() {}
         gate.note_idle();
         tokio::select! {

@@ -1,6 +1,7 @@
 //! Start-up: one function builds the app from a `Config` and starts what the
 //! config asks for: the outbox deliverer, the scheduler, Slack (Socket Mode or
-//! HTTP), Discord (gateway or HTTP interactions) and Lookout's HTTP server.
+//! HTTP), Discord (gateway or HTTP interactions), Lookout's HTTP server and
+//! the ops listener (`/metrics`, `/healthz`, `/readyz`).
 //! `main`, the demo and the integration tests all start Lookout this way.
 
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use crate::chat::discord::{DiscordChat, DiscordConfig};
 use crate::chat::slack::{SlackChat, SlackConfig};
 use crate::clock::SharedClock;
 use crate::commands::dispatch::Dispatcher;
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::message::{Adapters, ChatAdapter, InboundHandler, Platform};
 use crate::store::Store;
 use crate::vault::Vault;
@@ -83,6 +84,9 @@ pub struct Running {
     pub dispatcher: Arc<Dispatcher>,
     /// Where the HTTP server (Slack/Discord HTTP modes) listens, if it runs.
     pub http_addr: Option<SocketAddr>,
+    /// Where the ops endpoints (`/metrics`, `/healthz`, `/readyz`) listen, if
+    /// `ops.listen` is set and the process runs its loops or listens.
+    pub ops_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
 }
@@ -93,8 +97,9 @@ impl Running {
         self.stop.subscribe()
     }
 
-    /// Stops every task: loops finish their current pass, the outbox makes
-    /// one last pass, listeners close.
+    /// Stops every task: loops finish their current pass, the outbox finishes
+    /// the delivery under way and makes one last pass, listeners (the ops
+    /// listener too) close.
     pub async fn shutdown(&mut self) {
         let _ = self.stop.send(true);
         for (name, task) in std::mem::take(&mut self.tasks) {
@@ -162,6 +167,25 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
     let dispatcher = Arc::new(Dispatcher::new(app.clone()));
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    // Bound before anything runs, so a taken port stops start-up cleanly.
+    // A one-shot command (`lookout scan`) runs neither loops nor listeners
+    // and leaves the port to the running Lookout.
+    let mut ops_addr = None;
+    if let Some(listen) = app.config.ops.listen_addr()?
+        && (opts.background || opts.inbound)
+    {
+        crate::ops::metrics::install().map_err(|e| AppError::Startup(e.to_string()))?;
+        let router = crate::ops::router(app.store.clone(), app.clock.clone());
+        let (addr, task) =
+            serve(&listen.to_string(), "ops.listen", router, stop_rx.clone()).await?;
+        info!(addr = %addr, "ops endpoints at /metrics, /healthz, /readyz");
+        ops_addr = Some(addr);
+        tasks.push(("ops", task));
+        tasks.push((
+            "metrics-upkeep",
+            tokio::spawn(crate::ops::upkeep(stop_rx.clone())),
+        ));
+    }
     if opts.background {
         tasks.push((
             "outbox",
@@ -230,7 +254,13 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
     }
     let mut http_addr = None;
     if serve_http {
-        let (addr, task) = serve(&app.config.chat.http_listen, http, stop_rx.clone()).await?;
+        let (addr, task) = serve(
+            &app.config.chat.http_listen,
+            "chat.http_listen",
+            http,
+            stop_rx.clone(),
+        )
+        .await?;
         http_addr = Some(addr);
         tasks.push(("http", task));
     }
@@ -238,6 +268,7 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
         app,
         dispatcher,
         http_addr,
+        ops_addr,
         stop,
         tasks,
     })
@@ -392,24 +423,26 @@ fn discord_http(
     Ok(router(state))
 }
 
-/// Binds `listen` and serves `router` until `stop` turns true.
+/// Binds `listen` (the value of the `setting` named in errors) and serves
+/// `router` until `stop` turns true; requests under way are answered first.
 async fn serve(
     listen: &str,
+    setting: &str,
     router: Router,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, JoinHandle<()>), AppError> {
     let addr: SocketAddr = listen.parse().map_err(|_| {
         AppError::Startup(format!(
-            "chat.http_listen `{listen}` is not an address like 127.0.0.1:3000"
+            "{setting} `{listen}` is not an address like 127.0.0.1:3000"
         ))
     })?;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        AppError::Startup(format!("cannot listen on {addr} (chat.http_listen): {e}"))
-    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| AppError::Startup(format!("cannot listen on {addr} ({setting}): {e}")))?;
     let bound = listener
         .local_addr()
         .map_err(|e| AppError::Startup(format!("cannot read the bound address: {e}")))?;
-    info!(addr = %bound, "HTTP server listening");
+    info!(addr = %bound, setting, "HTTP server listening");
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -423,14 +456,54 @@ async fn serve(
     Ok((bound, task))
 }
 
-/// Logs to stderr, filtered by `LOOKOUT_LOG` (default `default`).
+/// Logs to stderr, filtered by `LOOKOUT_LOG` (default `default`), as text
+/// or as JSON lines when `LOOKOUT_LOG_FORMAT=json`.
 pub fn init_tracing(default: &str) {
+    match LogFormat::from_env() {
+        Ok(format) => init_tracing_as(default, format.unwrap_or_default()),
+        Err(e) => {
+            init_tracing_as(default, LogFormat::Text);
+            warn!("{e}; logging as text");
+        }
+    }
+}
+
+/// Logs to stderr in `format`, filtered by `LOOKOUT_LOG` (default `default`).
+/// Secrets are `Secret`s, whose `Debug` and `Display` hide them, in either format.
+pub fn init_tracing_as(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        LogFormat::Json => json_logs(filter, std::io::stderr).init(),
+    }
+}
+
+/// One JSON object per line: the event's fields at the top level (`message`,
+/// `level`, `target`, `timestamp`, ...), the innermost span under `span` and
+/// every open span, with its fields (a scan's `client`), under `spans`.
+fn json_logs<W>(
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+) -> tracing_subscriber::fmt::SubscriberBuilder<
+    tracing_subscriber::fmt::format::JsonFields,
+    tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>,
+    tracing_subscriber::EnvFilter,
+    W,
+>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(true)
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(writer)
 }
 
 /// Waits for Ctrl-C, or SIGTERM from a service manager.
@@ -450,4 +523,52 @@ pub async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_logs_are_one_object_a_line_with_the_scan_span_fields() {
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = json_logs(tracing_subscriber::EnvFilter::new("info"), move || {
+            out.clone()
+        })
+        .finish();
+        let secret = crate::config::Secret::new("pk_live_very_secret");
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("scan", client = "acme", trigger = "cli");
+            let _in = span.enter();
+            tracing::info!(api_calls = 3, key = ?secret, "scan finished");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["message"], "scan finished", "{v}");
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["api_calls"], 3);
+        assert_eq!(v["span"]["name"], "scan");
+        assert_eq!(v["span"]["client"], "acme");
+        assert_eq!(v["spans"][0]["client"], "acme");
+        assert!(!text.contains("very_secret"), "{text}");
+    }
 }

@@ -614,6 +614,17 @@ fn account_script(
                     "dates": dates, "data": [{"dimensions": [], "measurements": {"count": counts, "sum_value": values}}]}}}),
                 )
             }
+            // The rest of a full scan: an account with none of these things.
+            (
+                "GET",
+                "/api/templates" | "/api/segments" | "/api/forms" | "/api/catalog-items"
+                | "/api/profiles",
+            ) => Reply::json(json!({"data": [], "links": {"next": null}})),
+            ("POST", path) if path.ends_with("-reports") => {
+                let kind = path.trim_start_matches("/api/").trim_end_matches('s');
+                Reply::json(json!({"data": {"type": kind, "id": "r", "attributes": {
+                    "results": [], "date_times": []}}}))
+            }
             _ => Reply::error(StatusCode::NOT_FOUND, "not_found", "no such path"),
         }
     }
@@ -622,6 +633,9 @@ fn account_script(
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 10, 30, 0).unwrap()
 }
+
+/// Progress steps of a full scan (one per part or group of reads).
+const STEPS: usize = 14;
 
 #[tokio::test]
 async fn snapshot_with_lists_down_has_a_gap_and_everything_else() {
@@ -688,18 +702,18 @@ async fn snapshot_with_lists_down_has_a_gap_and_everything_else() {
     while let Some(p) = rx.recv().await {
         steps.push(p);
     }
-    assert_eq!(steps.len(), 7);
-    assert!(steps.iter().all(|p| p.total == 7));
+    assert_eq!(steps.len(), STEPS);
+    assert!(steps.iter().all(|p| p.total == STEPS));
     assert_eq!(
         steps.iter().map(|p| p.done).collect::<Vec<_>>(),
-        (1..=7).collect::<Vec<_>>()
+        (1..=STEPS).collect::<Vec<_>>()
     );
     assert!(steps.iter().any(|p| p.step.starts_with("lists")));
 
     // The paths hit: no write, no unknown endpoint.
     for s in fake.seen() {
         assert!(
-            s.method == "GET" || s.path == "/api/metric-aggregates",
+            s.method == "GET" || s.path == "/api/metric-aggregates" || s.path.ends_with("-reports"),
             "{} {}",
             s.method,
             s.path
@@ -722,9 +736,22 @@ async fn snapshot_of_a_healthy_account_has_no_gaps() {
         Part::Lists,
         Part::Metrics,
         Part::Activity,
+        Part::FlowSteps,
+        Part::Templates,
+        Part::Segments,
+        Part::Forms,
+        Part::FormReport,
+        Part::Catalog,
+        Part::CampaignReport,
+        Part::FlowSeries,
+        Part::Profiles,
+        Part::SmsRecipients,
+        Part::OrderValues,
     ] {
         assert!(snap.has(part), "{part:?}");
     }
+    // No "Received SMS" metric: nobody was texted, without a call for it.
+    assert_eq!(snap.sms_recipients.as_deref(), Some(&[][..]));
     assert_eq!(
         snap.lists.as_ref().unwrap()[0].opt_in_process.as_deref(),
         Some("single_opt_in")
@@ -742,7 +769,7 @@ async fn snapshot_with_a_revoked_key_is_an_auth_error() {
     assert!(matches!(err, KlaviyoError::Unauthorized { .. }), "{err:?}");
     // No retries on 401: one call per first-wave endpoint, nothing after.
     let seen = fake.seen();
-    assert!(seen.len() <= 6, "{}", seen.len());
+    assert!(seen.len() <= 12, "{}", seen.len());
     assert!(!seen.iter().any(|s| s.path == "/api/metric-aggregates"));
 }
 

@@ -79,6 +79,7 @@ const DECIDED: &[(&str, Role)] = &[
     ("disconnect", Role::Lead),
     ("findings", Role::Viewer),
     ("help", Role::Viewer),
+    ("inventory", Role::Am),
     ("maintenance", Role::Am),
     ("note", Role::Am),
     ("notes", Role::Viewer),

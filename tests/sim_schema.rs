@@ -730,6 +730,36 @@ async fn every_served_operation_matches_the_spec_schema() {
     )
     .await;
 
+    let flow_series = w
+        .full(
+            "acme",
+            "POST",
+            "/api/flow-series-reports",
+            "/api/flow-series-reports",
+            Some(
+                json!({"data": {"type": "flow-series-report", "attributes": {
+                "statistics": ["recipients", "bounced", "conversion_value"],
+                "timeframe": {"key": "last_30_days"}, "interval": "daily",
+                "conversion_metric_id": orders}}}),
+            ),
+        )
+        .await;
+    assert!(
+        !flow_series["data"]["attributes"]["results"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    w.full(
+        "acme",
+        "POST",
+        "/api/form-series-reports",
+        "/api/form-series-reports",
+        Some(json!({"data": {"type": "form-series-report", "attributes": {
+            "statistics": ["submits"], "timeframe": {"key": "last_30_days"}, "interval": "daily"}}})),
+    )
+    .await;
+
     // Every served operation was called and validated.
     let served: BTreeSet<(String, String)> = SERVED_PATHS
         .iter()

@@ -699,28 +699,71 @@ mod tests {
     use super::*;
     use crate::checks::catalogue;
 
-    /// The ids this catalogue implements, all from `shared/CHECKS.md`.
+    /// Every check id in `shared/CHECKS.md`, in its order.
     const VOCABULARY: &[&str] = &[
         "flow-live-stopped",
-        "flow-abandoned-checkout-missing",
         "flow-core-missing",
+        "flow-abandoned-checkout-missing",
         "flow-trigger-metric-silent",
+        "flow-sends-dropped",
+        "flow-message-draft",
+        "flow-smart-sending-off-transactional",
+        "flow-stale-content",
         "flow-duplicate-trigger",
+        "flow-sunset-missing",
         "integration-orders-silent",
         "integration-checkout-silent",
         "integration-onsite-silent",
+        "integration-event-value-missing",
         "integration-duplicate-orders",
-        "deliv-bounce-rate",
+        "integration-catalog-stale",
         "deliv-spam-rate",
+        "deliv-bounce-rate",
         "deliv-unsubscribe-rate",
-        "list-growth-flat",
-        "list-suppression-spike",
+        "deliv-open-rate-cliff",
+        "deliv-click-rate-low",
+        "deliv-unengaged-sends",
+        "deliv-sending-domain",
+        "deliv-one-click-unsubscribe",
+        "compliance-sms-quiet-hours",
+        "compliance-sms-registration",
+        "compliance-texas-registration",
+        "compliance-sms-frequency",
+        "compliance-postal-address",
         "compliance-single-opt-in-eu-uk",
+        "compliance-casl-implied-expired",
+        "compliance-consent-unknown-sends",
+        "list-growth-flat",
+        "list-signup-form-silent",
+        "list-unengaged-share",
+        "list-suppression-spike",
         "campaign-cadence-gap",
         "campaign-scheduled-broken",
         "campaign-stuck-sending",
-        "compliance-postal-address",
+        "content-broken-links",
+        "content-placeholder-text",
+        "revenue-flow-drop",
+        "revenue-attribution-zero",
+        "revenue-aov-shift",
+        "access-grant-expiring",
+        "access-token-revoked",
+        "access-write-scope",
+        "access-key-rotation",
+        "plan-profile-overage",
+        "plan-feature-gap",
         "account-timezone-currency",
+    ];
+
+    /// Ids in CHECKS.md that are not catalogue checks over a snapshot, and why.
+    const NOT_CHECKS: &[(&str, &str)] = &[
+        (
+            "access-token-revoked",
+            "raised by the scan pipeline when Klaviyo refuses the grant",
+        ),
+        (
+            "content-broken-links",
+            "link checking needs network I/O, which a pure check cannot do",
+        ),
     ];
 
     #[test]
@@ -736,11 +779,13 @@ mod tests {
         for c in &all {
             assert!(VOCABULARY.contains(&c.id), "{} is not in CHECKS.md", c.id);
         }
-        // And every implemented id is actually registered.
+        // And every id of CHECKS.md is registered, or says why it is not.
         for id in VOCABULARY {
+            let registered = all.iter().any(|c| c.id == *id);
+            let excused = NOT_CHECKS.iter().any(|(n, _)| n == id);
             assert!(
-                all.iter().any(|c| c.id == *id),
-                "{id} missing from catalogue"
+                registered != excused,
+                "{id}: registered {registered}, excused {excused}"
             );
         }
     }

@@ -72,12 +72,36 @@ pub const CHECKS: &[Check] = &[
         needs: &[Part::Metrics],
         run: duplicate_orders,
     },
+    Check {
+        id: EVENT_VALUE_MISSING,
+        family: "integrations",
+        summary: "Placed Order events arrive without `$value` (revenue attribution breaks)",
+        threshold: "≥ 20% of the last 100 events, at least 10 read",
+        default_severity: Severity::Warning,
+        track: Track::Now,
+        cadence: Cadence::Full,
+        needs: &[Part::OrderValues],
+        run: event_value_missing,
+    },
+    Check {
+        id: CATALOG_STALE,
+        family: "integrations",
+        summary: "Catalog items not updated while orders continue (product blocks show stale prices and stock)",
+        threshold: "newest item update > 7 days ago, orders in the last 7 days",
+        default_severity: Severity::Opportunity,
+        track: Track::Eventually,
+        cadence: Cadence::Full,
+        needs: &[Part::Catalog, Part::Activity],
+        run: catalog_stale,
+    },
 ];
 
 const ORDERS_SILENT: &str = "integration-orders-silent";
 const CHECKOUT_SILENT: &str = "integration-checkout-silent";
 const ONSITE_SILENT: &str = "integration-onsite-silent";
 const DUPLICATE_ORDERS: &str = "integration-duplicate-orders";
+const EVENT_VALUE_MISSING: &str = "integration-event-value-missing";
+const CATALOG_STALE: &str = "integration-catalog-stale";
 
 /// Metrics whose silence this family reports; other families leave them alone
 /// so one stopped stream is one finding (`flow-trigger-metric-silent` skips them).
@@ -484,6 +508,107 @@ fn duplicate_orders(input: &CheckInput<'_>) -> Vec<Observation> {
     }]
 }
 
+fn event_value_missing(input: &CheckInput<'_>) -> Vec<Observation> {
+    let Some(ov) = input.snapshot.order_values.as_ref() else {
+        return Vec::new();
+    };
+    let p = input.profile;
+    let share_line = p.threshold(&format!("{EVENT_VALUE_MISSING}.share"), 0.2);
+    let min_events = p.threshold(&format!("{EVENT_VALUE_MISSING}.min_events"), 10.0);
+    let events = f64::from(ov.events);
+    // More "without" than read is a malformed count: trust neither.
+    if events < min_events.max(1.0) || ov.without_value > ov.events {
+        return Vec::new();
+    }
+    let share = f64::from(ov.without_value) / events;
+    let subject = KnownMetric::PlacedOrder.klaviyo_name();
+    // An open finding holds until the share is clearly back under the line.
+    let line = if input.is_open(EVENT_VALUE_MISSING, subject) {
+        share_line * super::HYSTERESIS
+    } else {
+        share_line
+    };
+    if share < line || ov.without_value == 0 {
+        return Vec::new();
+    }
+    vec![Observation {
+        check: EVENT_VALUE_MISSING.to_owned(),
+        subject: subject.to_owned(),
+        severity: Severity::Warning,
+        track: Track::Now,
+        title: format!(
+            "{} of the newest Placed Order events have no $value",
+            fmt_share(share)
+        ),
+        why: format!(
+            "{} of the {} newest Placed Order events carry no `$value` (line: {}), so Klaviyo \
+             attributes no revenue to the flows and campaigns behind those orders and \
+             revenue reports fall short. Check the store integration, or the custom code that \
+             sends orders, and that it sets `$value` on every order.",
+            ov.without_value,
+            ov.events,
+            fmt_share(share_line),
+        ),
+        deep_link: links::integrations(),
+        value_at_stake: None,
+        // The events read carry no times in the snapshot.
+        began_at: None,
+    }]
+}
+
+fn catalog_stale(input: &CheckInput<'_>) -> Vec<Observation> {
+    let Some(catalog) = input.snapshot.catalog.as_ref() else {
+        return Vec::new();
+    };
+    let days = input
+        .profile
+        .threshold(&format!("{CATALOG_STALE}.days"), 7.0);
+    // An empty catalog or one without update times has nothing to be stale.
+    let (true, Some(newest)) = (catalog.items > 0, catalog.newest_update) else {
+        return Vec::new();
+    };
+    if !(days.is_finite() && days > 0.0) {
+        return Vec::new();
+    }
+    let window = Duration::seconds((days * 86_400.0) as i64);
+    let age_days = (input.now - newest).num_seconds() as f64 / 86_400.0;
+    if age_days <= days {
+        return Vec::new();
+    }
+    let Some(orders) = input.snapshot.activity_of(KnownMetric::PlacedOrder) else {
+        return Vec::new();
+    };
+    let recent = orders.count_between(input.now - window, input.now);
+    // NaN counts stay quiet too: without orders, no one sees stale products.
+    if recent.is_nan() || recent <= 0.0 {
+        return Vec::new();
+    }
+    vec![Observation {
+        check: CATALOG_STALE.to_owned(),
+        subject: "catalog".to_owned(),
+        severity: Severity::Opportunity,
+        track: Track::Eventually,
+        title: format!(
+            "Catalog not updated for {} while orders continue",
+            fmt_hours(age_days * 24.0)
+        ),
+        why: format!(
+            "The newest of {} catalog items was updated at {} UTC, yet the store took {} orders \
+             in the last {} (line: no update for {}). Product blocks and price-drop or \
+             back-in-stock flows use the catalog, so they may show old prices and stock: check \
+             the catalog sync in the store integration.",
+            fmt_count(catalog.items as f64),
+            newest.format("%Y-%m-%d %H:%M"),
+            fmt_count(recent),
+            fmt_hours(days * 24.0),
+            fmt_hours(days * 24.0),
+        ),
+        deep_link: links::catalog(),
+        value_at_stake: None,
+        began_at: Some(newest),
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -741,5 +866,149 @@ mod tests {
                 "{other:?}"
             );
         }
+    }
+
+    fn order_values(snap: &mut Snapshot, events: u32, without_value: u32) {
+        snap.order_values = Some(crate::scan::snapshot::OrderValues {
+            events,
+            without_value,
+        });
+    }
+
+    #[test]
+    fn a_fifth_of_orders_without_value_is_a_warning() {
+        let mut snap = fixtures::healthy();
+        order_values(&mut snap, 100, 20);
+        let obs = fixtures::run(EVENT_VALUE_MISSING, &snap, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        let o = &obs[0];
+        assert_eq!(o.severity, Severity::Warning);
+        assert_eq!(o.track, Track::Now);
+        assert_eq!(o.subject, "Placed Order");
+        assert_eq!(
+            o.title,
+            "20% of the newest Placed Order events have no $value"
+        );
+        assert!(
+            o.why
+                .starts_with("20 of the 100 newest Placed Order events"),
+            "{}",
+            o.why
+        );
+        assert_eq!(o.deep_link, links::integrations());
+        assert_eq!(o.value_at_stake, None);
+    }
+
+    #[test]
+    fn orders_without_value_under_the_line_or_too_few_read_are_quiet() {
+        let mut snap = fixtures::healthy();
+        order_values(&mut snap, 100, 19);
+        assert!(fixtures::run(EVENT_VALUE_MISSING, &snap, None).is_empty());
+        // Nine events, all without a value: too few to judge.
+        order_values(&mut snap, 9, 9);
+        assert!(fixtures::run(EVENT_VALUE_MISSING, &snap, None).is_empty());
+        // Ten is enough.
+        order_values(&mut snap, 10, 9);
+        assert_eq!(fixtures::run(EVENT_VALUE_MISSING, &snap, None).len(), 1);
+        // A count that cannot be (more without a value than read) is not evidence.
+        order_values(&mut snap, 10, 11);
+        assert!(fixtures::run(EVENT_VALUE_MISSING, &snap, None).is_empty());
+    }
+
+    #[test]
+    fn event_value_override_and_open_finding_move_the_line() {
+        let mut snap = fixtures::healthy();
+        order_values(&mut snap, 100, 10);
+        assert!(fixtures::run(EVENT_VALUE_MISSING, &snap, None).is_empty());
+        let mut profile = fixtures::profile();
+        profile
+            .thresholds
+            .insert(format!("{EVENT_VALUE_MISSING}.share"), 0.1);
+        assert_eq!(
+            fixtures::run_with(EVENT_VALUE_MISSING, &snap, None, &profile).len(),
+            1
+        );
+        // Open at 20%, now 17%: still over 80% of the line, so it stays open.
+        order_values(&mut snap, 100, 17);
+        let open: std::collections::HashSet<String> =
+            [format!("{EVENT_VALUE_MISSING}/Placed Order")].into();
+        let default = fixtures::profile();
+        let mut input = fixtures::input(&snap, None, &default);
+        input.open = &open;
+        let check = crate::checks::find(EVENT_VALUE_MISSING);
+        assert_eq!(check.map(|c| (c.run)(&input).len()), Some(1));
+        order_values(&mut snap, 100, 15);
+        let mut input = fixtures::input(&snap, None, &default);
+        input.open = &open;
+        assert_eq!(check.map(|c| (c.run)(&input).len()), Some(0));
+    }
+
+    fn catalog_updated(snap: &mut Snapshot, at: Option<chrono::DateTime<chrono::Utc>>) {
+        if let Some(c) = snap.catalog.as_mut() {
+            c.newest_update = at;
+        }
+    }
+
+    #[test]
+    fn a_catalog_unchanged_for_ten_days_while_orders_continue_is_an_opportunity() {
+        let mut snap = fixtures::healthy();
+        let last = NOW - Duration::days(10);
+        catalog_updated(&mut snap, Some(last));
+        let obs = fixtures::run(CATALOG_STALE, &snap, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        let o = &obs[0];
+        assert_eq!(o.severity, Severity::Opportunity);
+        assert_eq!(o.track, Track::Eventually);
+        assert_eq!(o.subject, "catalog");
+        assert_eq!(
+            o.title,
+            "Catalog not updated for 10.0 days while orders continue"
+        );
+        // 4 orders an hour for 7 days.
+        assert!(o.why.contains("took 672 orders"), "{}", o.why);
+        assert_eq!(o.began_at, Some(last));
+        assert_eq!(o.deep_link, links::catalog());
+        assert_eq!(o.value_at_stake, None);
+    }
+
+    #[test]
+    fn a_catalog_inside_the_window_or_without_orders_is_quiet() {
+        let mut snap = fixtures::healthy();
+        catalog_updated(&mut snap, Some(NOW - Duration::days(7)));
+        assert!(fixtures::run(CATALOG_STALE, &snap, None).is_empty());
+        catalog_updated(
+            &mut snap,
+            Some(NOW - Duration::days(7) - Duration::minutes(1)),
+        );
+        assert_eq!(fixtures::run(CATALOG_STALE, &snap, None).len(), 1);
+        // No orders in the last week: nothing sells on stale products.
+        fixtures::silence(&mut snap, PlacedOrder, NOW - Duration::days(8));
+        assert!(fixtures::run(CATALOG_STALE, &snap, None).is_empty());
+        // An empty catalog, or one without update times, cannot be stale.
+        let mut snap = fixtures::healthy();
+        catalog_updated(&mut snap, None);
+        assert!(fixtures::run(CATALOG_STALE, &snap, None).is_empty());
+        let mut snap = fixtures::healthy();
+        snap.catalog = Some(crate::scan::snapshot::Catalog {
+            items: 0,
+            newest_update: Some(NOW - Duration::days(90)),
+        });
+        assert!(fixtures::run(CATALOG_STALE, &snap, None).is_empty());
+    }
+
+    #[test]
+    fn catalog_override_lengthens_the_window() {
+        let mut snap = fixtures::healthy();
+        catalog_updated(&mut snap, Some(NOW - Duration::days(10)));
+        let mut profile = fixtures::profile();
+        profile
+            .thresholds
+            .insert(format!("{CATALOG_STALE}.days"), 14.0);
+        assert!(fixtures::run_with(CATALOG_STALE, &snap, None, &profile).is_empty());
+        catalog_updated(&mut snap, Some(NOW - Duration::days(15)));
+        assert_eq!(
+            fixtures::run_with(CATALOG_STALE, &snap, None, &profile).len(),
+            1
+        );
     }
 }

@@ -15,14 +15,33 @@
 //! `list-suppression-spike.min_events` (20: fewer in 24 h is never a spike, so a
 //! small list is not paged). An open finding stays open until the day falls to
 //! `HYSTERESIS` × the multiple.
+//!
+//! Signup form silent: a live form with no submissions in the last 48 hours
+//! while the 30 days before averaged at least 5 a day. Override:
+//! `list-signup-form-silent.baseline_per_day` (5). Value at stake: new-subscriber
+//! value × signups lost, where signups lost = the form's daily baseline × 2
+//! (the silent 48 h) and a new subscriber's value = what a welcome flow
+//! typically earns (`flows::SHARE_WELCOME` of the store's 28-day daily Placed
+//! Order value) ÷ the account's 28-day daily Subscribed to List count: the
+//! first-weeks revenue a signup brings, not the store's whole revenue per
+//! subscriber (most orders come from people who signed up long ago or never).
+//! Activity only prices the finding: without it the silence is still reported.
+//!
+//! Unengaged share: the largest segment whose name says unengaged
+//! (`UNENGAGED_WORDS`) against the main list (the list with the most profiles).
+//! Override: `list-unengaged-share.max_pct` (50: over this share is reported).
+//! Not priced: the plan's price per profile is not in the client profile.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::integrations::{BASELINE_DAYS, fmt_count, metric_id};
+use super::flows::SHARE_WELCOME;
+use super::integrations::{
+    BASELINE_DAYS, daily_count, daily_value, fmt_count, fmt_share, metric_id,
+};
 use super::{Cadence, Check, CheckInput, HYSTERESIS, Observation, links};
-use crate::domain::{Severity, Track};
+use crate::domain::{Money, Severity, Track};
 use crate::scan::snapshot::{KnownMetric, Part};
 
 /// The checks of this family.
@@ -60,9 +79,49 @@ pub const CHECKS: &[Check] = &[
         needs: &[Part::Activity],
         run: suppression_spike,
     },
+    Check {
+        id: FORM_SILENT,
+        family: "lists",
+        summary: "A live signup form had no submissions in 48 h after a daily baseline",
+        threshold: "0 in 48 h vs 30-day baseline ≥ 5/day",
+        default_severity: Severity::Warning,
+        track: Track::Now,
+        cadence: Cadence::Full,
+        // Activity only prices the signups lost; without it the silence is still reported.
+        needs: &[Part::Forms, Part::FormReport],
+        run: signup_form_silent,
+    },
+    Check {
+        id: UNENGAGED_SHARE,
+        family: "lists",
+        summary: "Profiles not engaged in 180 days are more than half of the main list",
+        threshold: "> 50% of the main list",
+        default_severity: Severity::Opportunity,
+        track: Track::Eventually,
+        cadence: Cadence::Full,
+        needs: &[Part::Lists, Part::Segments],
+        run: unengaged_share,
+    },
 ];
 
 const GROWTH_FLAT: &str = "list-growth-flat";
+const FORM_SILENT: &str = "list-signup-form-silent";
+const UNENGAGED_SHARE: &str = "list-unengaged-share";
+
+/// Days of the form report's baseline (the 30 days before the last 48 h).
+const FORM_BASELINE_DAYS: f64 = 30.0;
+
+/// Days of the form report's recent window.
+const FORM_WINDOW_DAYS: f64 = 2.0;
+
+/// Words in a segment's name that say it holds unengaged profiles (lowercase).
+const UNENGAGED_WORDS: &[&str] = &[
+    "unengaged",
+    "un-engaged",
+    "non-engaged",
+    "not engaged",
+    "disengaged",
+];
 const SINGLE_OPT_IN: &str = "compliance-single-opt-in-eu-uk";
 const SUPPRESSION_SPIKE: &str = "list-suppression-spike";
 
@@ -144,6 +203,146 @@ fn single_opt_in_eu_uk(input: &CheckInput<'_>) -> Vec<Observation> {
             began_at: None,
         })
         .collect()
+}
+
+/// What one new subscriber is worth (see the module doc), when the activity says.
+fn new_subscriber_value(input: &CheckInput<'_>) -> Option<f64> {
+    let revenue = daily_value(input.snapshot, KnownMetric::PlacedOrder, input.now)?;
+    let signups = daily_count(input.snapshot, KnownMetric::SubscribedToList, input.now)?;
+    let v = revenue * SHARE_WELCOME / signups;
+    (v.is_finite() && v > 0.0).then_some(v)
+}
+
+fn signup_form_silent(input: &CheckInput<'_>) -> Vec<Observation> {
+    let min_baseline = input
+        .profile
+        .threshold(&format!("{FORM_SILENT}.baseline_per_day"), 5.0);
+    let (Some(forms), Some(report)) = (
+        input.snapshot.forms.as_ref(),
+        input.snapshot.form_report.as_ref(),
+    ) else {
+        return Vec::new();
+    };
+    let per_signup = new_subscriber_value(input);
+    forms
+        .iter()
+        .filter(|f| f.status.trim().eq_ignore_ascii_case("live"))
+        .filter_map(|f| {
+            // A form without a report row was not measured: not judged.
+            let stats = report.iter().find(|r| r.form_id == f.id)?;
+            let baseline = stats.submits_30d / FORM_BASELINE_DAYS;
+            // Written so NaN (malformed reports) fails and stays quiet.
+            let silent = stats.submits_48h == 0.0 && baseline >= min_baseline;
+            if !(silent && baseline.is_finite()) {
+                return None;
+            }
+            let lost = baseline * FORM_WINDOW_DAYS;
+            let value_at_stake = per_signup
+                .map(|v| Money::from_major(v * lost, &input.profile.currency))
+                .filter(|m| m.minor > 0);
+            let price = per_signup
+                .map(|v| {
+                    format!(
+                        " At about {} per new subscriber (what a welcome flow typically earns \
+                         per signup here), that is {} so far.",
+                        Money::from_major(v, &input.profile.currency),
+                        Money::from_major(v * lost, &input.profile.currency),
+                    )
+                })
+                .unwrap_or_default();
+            Some(Observation {
+                check: FORM_SILENT.to_owned(),
+                subject: f.id.clone(),
+                severity: Severity::Warning,
+                track: Track::Now,
+                title: format!("Signup form \"{}\" had no submissions in 48 h", f.name),
+                why: format!(
+                    "It averaged {} submissions a day over the 30 days before (line: at least \
+                     {min_baseline} a day), so about {} signups were lost.{price} Check that the \
+                     form still shows on the site (a theme change or a targeting rule often \
+                     hides it) and that it submits; it was last edited on {}.",
+                    fmt_count_1(baseline),
+                    fmt_count(lost),
+                    f.updated.format("%Y-%m-%d"),
+                ),
+                deep_link: links::form(&f.id),
+                value_at_stake,
+                // Nothing came in for the whole window: silent since at least its start.
+                began_at: Some(input.now - Duration::hours(48)),
+            })
+        })
+        .collect()
+}
+
+/// A daily rate for people: one decimal under ten (`4.9`), whole above (`20`).
+fn fmt_count_1(n: f64) -> String {
+    if n < 10.0 {
+        let s = format!("{n:.1}");
+        s.trim_end_matches(".0").to_owned()
+    } else {
+        fmt_count(n)
+    }
+}
+
+fn says_unengaged(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    UNENGAGED_WORDS.iter().any(|w| n.contains(w))
+}
+
+fn unengaged_share(input: &CheckInput<'_>) -> Vec<Observation> {
+    let max_pct = input
+        .profile
+        .threshold(&format!("{UNENGAGED_SHARE}.max_pct"), 50.0);
+    let Some((main, main_count)) = input
+        .snapshot
+        .lists
+        .iter()
+        .flatten()
+        .filter_map(|l| Some((l, l.profile_count?)))
+        .max_by_key(|(_, c)| *c)
+        .filter(|(_, c)| *c > 0)
+    else {
+        return Vec::new();
+    };
+    let Some((segment, count)) = input
+        .snapshot
+        .segments
+        .iter()
+        .flatten()
+        .filter(|s| says_unengaged(&s.name))
+        .filter_map(|s| Some((s, s.profile_count?)))
+        .max_by_key(|(_, c)| *c)
+    else {
+        return Vec::new();
+    };
+    let share = count as f64 / main_count as f64;
+    if 100.0 * share <= max_pct {
+        return Vec::new();
+    }
+    vec![Observation {
+        check: UNENGAGED_SHARE.to_owned(),
+        subject: segment.id.clone(),
+        severity: Severity::Opportunity,
+        track: Track::Eventually,
+        title: format!(
+            "Unengaged profiles are {} of list \"{}\"",
+            fmt_share(share),
+            main.name
+        ),
+        why: format!(
+            "Segment \"{}\" holds {} profiles against {} on \"{}\", the largest list (line: \
+             more than {max_pct}%). Mailing them drags opens down and costs plan tiers: run a \
+             sunset or re-permission flow, then suppress those who stay silent.",
+            segment.name,
+            fmt_count(count as f64),
+            fmt_count(main_count as f64),
+            main.name,
+        ),
+        deep_link: links::list(&segment.id),
+        // The plan's price per profile is not known, so the cost is not priced.
+        value_at_stake: None,
+        began_at: None,
+    }]
 }
 
 /// Suppression events (Unsubscribed, Bounced Email) in one window.
@@ -256,8 +455,10 @@ fn suppression_spike(input: &CheckInput<'_>) -> Vec<Observation> {
 mod tests {
     use super::*;
     use crate::checks::fixtures::NOW;
-    use crate::checks::fixtures::{self, NEWSLETTER};
-    use crate::scan::snapshot::KnownMetric::{BouncedEmail, SubscribedToList, Unsubscribed};
+    use crate::checks::fixtures::{self, FORM_POPUP, NEWSLETTER, UNENGAGED, add_list};
+    use crate::scan::snapshot::KnownMetric::{
+        BouncedEmail, PlacedOrder, SubscribedToList, Unsubscribed,
+    };
     use crate::scan::snapshot::List;
 
     #[test]
@@ -432,5 +633,143 @@ mod tests {
         let mut input = fixtures::input(&s, None, &profile);
         input.open = &open;
         assert_eq!(suppression_spike(&input).len(), 1);
+    }
+
+    fn set_form(s: &mut crate::scan::snapshot::Snapshot, id: &str, last_48h: f64, last_30d: f64) {
+        for r in s.form_report.iter_mut().flatten() {
+            if r.form_id == id {
+                r.submits_48h = last_48h;
+                r.submits_30d = last_30d;
+            }
+        }
+    }
+
+    #[test]
+    fn a_silent_popup_is_a_warning_priced_by_signups_lost() {
+        let mut s = fixtures::healthy();
+        // The popup averaged 20 a day; nothing in the last 48 h.
+        set_form(&mut s, FORM_POPUP, 0.0, 600.0);
+        let obs = fixtures::run(FORM_SILENT, &s, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        let o = &obs[0];
+        assert_eq!(o.subject, FORM_POPUP);
+        assert_eq!(o.severity, Severity::Warning);
+        assert_eq!(o.track, Track::Now);
+        assert_eq!(
+            o.title,
+            "Signup form \"Newsletter Popup\" had no submissions in 48 h"
+        );
+        assert!(o.why.contains("about 40 signups were lost"), "{}", o.why);
+        assert_eq!(o.deep_link, links::form(FORM_POPUP));
+        assert_eq!(o.began_at, Some(NOW - Duration::hours(48)));
+        // Welcome share of daily store revenue per daily signup, × 40 signups.
+        let revenue = 24.0 * fixtures::hourly_count(PlacedOrder, 0) * fixtures::ORDER_VALUE;
+        let signups = 24.0 * fixtures::hourly_count(SubscribedToList, 0);
+        let expected = revenue * crate::checks::flows::SHARE_WELCOME / signups * 40.0;
+        assert_eq!(
+            o.value_at_stake,
+            Some(crate::domain::Money::from_major(expected, "USD"))
+        );
+    }
+
+    #[test]
+    fn without_activity_the_silence_is_reported_unpriced() {
+        let mut s = fixtures::healthy();
+        set_form(&mut s, FORM_POPUP, 0.0, 600.0);
+        s.activity = None;
+        let obs = fixtures::run(FORM_SILENT, &s, None);
+        assert_eq!(obs.len(), 1);
+        assert_eq!(obs[0].value_at_stake, None);
+    }
+
+    #[test]
+    fn a_quiet_form_under_five_a_day_or_a_draft_is_not_silent() {
+        let mut s = fixtures::healthy();
+        // 147 in 30 days is 4.9 a day: too few to call 48 quiet hours a failure.
+        set_form(&mut s, "FRMFOOTER", 0.0, 147.0);
+        // The draft form stays at zero, and a live form still submitting is fine.
+        set_form(&mut s, FORM_POPUP, 1.0, 600.0);
+        assert!(fixtures::run(FORM_SILENT, &s, None).is_empty());
+        set_form(&mut s, "FRMFOOTER", 0.0, 150.0);
+        assert_eq!(fixtures::run(FORM_SILENT, &s, None).len(), 1);
+        // A client with a lower baseline line sees the 4.9-a-day form.
+        set_form(&mut s, "FRMFOOTER", 0.0, 147.0);
+        let mut profile = fixtures::profile();
+        profile
+            .thresholds
+            .insert(format!("{FORM_SILENT}.baseline_per_day"), 3.0);
+        let obs = fixtures::run_with(FORM_SILENT, &s, None, &profile);
+        assert_eq!(obs.len(), 1);
+        assert!(
+            obs[0].why.starts_with("It averaged 4.9 submissions"),
+            "{}",
+            obs[0].why
+        );
+    }
+
+    fn set_unengaged(s: &mut crate::scan::snapshot::Snapshot, count: u64) {
+        for seg in s.segments.iter_mut().flatten() {
+            if seg.id == UNENGAGED {
+                seg.profile_count = Some(count);
+            }
+        }
+    }
+
+    #[test]
+    fn unengaged_over_half_the_main_list_is_an_opportunity() {
+        let mut s = fixtures::healthy();
+        set_unengaged(&mut s, 30_000);
+        // A smaller list does not become the main list.
+        add_list(&mut s, "LSTVIP", "VIP", Some(2_000));
+        let obs = fixtures::run(UNENGAGED_SHARE, &s, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        let o = &obs[0];
+        assert_eq!(o.subject, UNENGAGED);
+        assert_eq!(o.severity, Severity::Opportunity);
+        assert_eq!(o.track, Track::Eventually);
+        assert_eq!(
+            o.title,
+            "Unengaged profiles are 62.5% of list \"Newsletter\""
+        );
+        assert!(
+            o.why.contains("30,000 profiles against 48,000"),
+            "{}",
+            o.why
+        );
+        assert_eq!(o.deep_link, links::list(UNENGAGED));
+        assert_eq!(o.value_at_stake, None);
+    }
+
+    #[test]
+    fn half_the_list_unengaged_is_on_the_line_not_over_it() {
+        let mut s = fixtures::healthy();
+        set_unengaged(&mut s, 24_000);
+        assert!(fixtures::run(UNENGAGED_SHARE, &s, None).is_empty());
+        set_unengaged(&mut s, 24_001);
+        assert_eq!(fixtures::run(UNENGAGED_SHARE, &s, None).len(), 1);
+        // "Engaged" segments never count, however large.
+        let mut engaged = fixtures::healthy();
+        for seg in engaged.segments.iter_mut().flatten() {
+            if seg.name.starts_with("Engaged") {
+                seg.profile_count = Some(47_000);
+            }
+        }
+        assert!(fixtures::run(UNENGAGED_SHARE, &engaged, None).is_empty());
+    }
+
+    #[test]
+    fn a_client_can_lower_the_unengaged_line() {
+        // The healthy account is 30% unengaged.
+        let s = fixtures::healthy();
+        let mut profile = fixtures::profile();
+        profile
+            .thresholds
+            .insert(format!("{UNENGAGED_SHARE}.max_pct"), 25.0);
+        let obs = fixtures::run_with(UNENGAGED_SHARE, &s, None, &profile);
+        assert_eq!(obs.len(), 1);
+        assert_eq!(
+            obs[0].title,
+            "Unengaged profiles are 30% of list \"Newsletter\""
+        );
     }
 }

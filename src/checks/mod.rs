@@ -185,6 +185,13 @@ pub fn catalogue_table() -> String {
             c.summary
         ));
     }
+    // Raised by the scan itself rather than by a check over the snapshot.
+    out.push_str(
+        "| `access-token-revoked` | access | critical | now | pulse | any `401`/`invalid_grant` | The grant was revoked or its refresh failed (raised by the scan itself) |\n",
+    );
+    out.push_str(
+        "| `scan-incomplete` | scan | warning | now | full | any part not read | Part of the account could not be read: names the checks skipped; nothing clears on missing data (raised by the scan itself) |\n",
+    );
     out
 }
 
@@ -202,7 +209,7 @@ mod tests {
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
             .expect("README.md next to Cargo.toml");
         let table = catalogue_table();
-        assert_eq!(table.lines().count(), 2 + catalogue().len());
+        assert_eq!(table.lines().count(), 4 + catalogue().len());
         assert!(
             readme.contains(&table),
             "the README's catalogue is stale: replace it with `lookout checks`"

@@ -32,6 +32,7 @@ mod connections;
 mod disconnect;
 mod findings;
 mod help;
+mod inventory;
 mod maintenance;
 mod note;
 mod notes;
@@ -308,6 +309,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("disconnect", disconnect::run),
     ("findings", findings::run),
     ("help", help::run),
+    ("inventory", inventory::run),
     ("maintenance", maintenance::run),
     ("note", note::run),
     ("notes", notes::run),

@@ -9,6 +9,7 @@ use super::{ConfigError, Secret};
 pub const READ_SCOPES: &[&str] = &[
     "accounts:read",
     "campaigns:read",
+    "catalogs:read",
     "events:read",
     "flows:read",
     "forms:read",

@@ -310,6 +310,71 @@ impl Default for SlaSettings {
     }
 }
 
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, with the current span's fields (`client`, ...).
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(ConfigError::Invalid(format!(
+                "log format `{s}` is not supported: use \"text\" or \"json\""
+            ))),
+        }
+    }
+}
+
+impl LogFormat {
+    /// The format `LOOKOUT_LOG_FORMAT` asks for, if it is set.
+    pub fn from_env() -> Result<Option<Self>, ConfigError> {
+        match std::env::var("LOOKOUT_LOG_FORMAT") {
+            Ok(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|e| ConfigError::Invalid(format!("LOOKOUT_LOG_FORMAT: {e}"))),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// Operations: the log format and the listener for `/metrics`, `/healthz`
+/// and `/readyz`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpsSettings {
+    /// `text` (default) or `json`; `LOOKOUT_LOG_FORMAT` overrides it.
+    pub log_format: LogFormat,
+    /// Address of the ops listener, e.g. `127.0.0.1:9464`; absent or `""`
+    /// (the default) leaves it off. `LOOKOUT_OPS_LISTEN` overrides it. The
+    /// endpoints have no authentication: keep it on loopback or a private
+    /// interface.
+    pub listen: Option<String>,
+}
+
+impl OpsSettings {
+    /// The ops listener's address; `None` when it is off.
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        match self.listen.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(a) => a.parse().map(Some).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "ops.listen `{a}` is not an address like 127.0.0.1:9464 (leave it out to turn the ops endpoints off)"
+                ))
+            }),
+        }
+    }
+}
+
 /// Which chat platforms Lookout serves, and how to reach each.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -502,6 +567,8 @@ pub struct Config {
     pub chat: ChatSettings,
     /// How clients' Klaviyo accounts are connected, and the access review.
     pub connections: ConnectionsSettings,
+    /// Logs, metrics and health endpoints.
+    pub ops: OpsSettings,
     /// People and their roles, keyed `platform:id` (`"slack:U0ANA" = "am"`):
     /// `viewer`, `am`, `lead` or `admin` (`anyone` still reads as `viewer`).
     /// Anyone not listed is a viewer: they read and change nothing.
@@ -527,6 +594,7 @@ impl Default for Config {
             sla: SlaSettings::default(),
             chat: ChatSettings::default(),
             connections: ConnectionsSettings::default(),
+            ops: OpsSettings::default(),
             people: BTreeMap::new(),
             clients: Vec::new(),
             source_hashes: BTreeMap::new(),
@@ -546,7 +614,8 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Reads a file, then applies `LOOKOUT_DATA_DIR` and `LOOKOUT_KLAVIYO_BASE_URL`.
+    /// Reads a file, then applies `LOOKOUT_DATA_DIR`, `LOOKOUT_KLAVIYO_BASE_URL`,
+    /// `LOOKOUT_LOG_FORMAT` and `LOOKOUT_OPS_LISTEN`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
@@ -554,7 +623,28 @@ impl Config {
         })?;
         let mut cfg = Self::from_toml(&text, path)?;
         cfg.apply_env(|k| std::env::var(k).ok());
+        cfg.apply_ops_env(|k| std::env::var(k).ok())?;
         Ok(cfg)
+    }
+
+    /// Applies `LOOKOUT_LOG_FORMAT` and `LOOKOUT_OPS_LISTEN` through `get`,
+    /// refusing values that do not parse.
+    pub fn apply_ops_env(
+        &mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(f) = get("LOOKOUT_LOG_FORMAT") {
+            self.ops.log_format = f
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("LOOKOUT_LOG_FORMAT: {e}")))?;
+        }
+        if let Some(l) = get("LOOKOUT_OPS_LISTEN") {
+            self.ops.listen = Some(l);
+            self.ops
+                .listen_addr()
+                .map_err(|e| ConfigError::Invalid(format!("LOOKOUT_OPS_LISTEN: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Applies environment overrides through `get` (a seam for tests).
@@ -600,6 +690,14 @@ impl Config {
         }
         self.validate_channels()?;
         self.connections.validate()?;
+        if let Some(ops) = self.ops.listen_addr()?
+            && ops.port() != 0
+            && self.chat.http_listen.trim().parse().ok() == Some(ops)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "ops.listen and chat.http_listen are both {ops}: give the ops endpoints their own port (e.g. 127.0.0.1:9464)"
+            )));
+        }
         if self.agency.daily_digest_hour > 23 {
             return Err(ConfigError::Invalid(
                 "agency.daily_digest_hour must be 0-23".into(),
@@ -835,6 +933,53 @@ thresholds = { "deliv-bounce-rate.warning" = 0.5 }
         assert_eq!(
             c.clients[0].owner_on(Platform::Discord),
             Some(&PersonRef::parse("discord:8").unwrap())
+        );
+    }
+
+    #[test]
+    fn ops_settings_default_off_and_parse_with_clear_errors() {
+        let c = Config::default();
+        assert_eq!(c.ops.log_format, LogFormat::Text);
+        assert_eq!(c.ops.listen_addr().unwrap(), None);
+        let text = "[ops]\nlog_format = \"json\"\nlisten = \"127.0.0.1:9464\"\n";
+        let c = Config::from_toml(text, Path::new("x")).unwrap();
+        assert_eq!(c.ops.log_format, LogFormat::Json);
+        assert_eq!(
+            c.ops.listen_addr().unwrap(),
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        let e = Config::from_toml("[ops]\nlisten = \"localhost\"\n", Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ops.listen") && e.contains("127.0.0.1:9464"),
+            "{e}"
+        );
+        let e = Config::from_toml("[ops]\nlog_format = \"xml\"\n", Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("xml"), "{e}");
+        let same = "[chat]\nhttp_listen = \"127.0.0.1:9464\"\n[ops]\nlisten = \"127.0.0.1:9464\"\n";
+        let e = Config::from_toml(same, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("own port"), "{e}");
+        let mut c = Config::default();
+        c.apply_ops_env(|k| match k {
+            "LOOKOUT_LOG_FORMAT" => Some("JSON".into()),
+            "LOOKOUT_OPS_LISTEN" => Some("127.0.0.1:0".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.ops.log_format, LogFormat::Json);
+        assert!(c.ops.listen_addr().unwrap().is_some());
+        let e = c
+            .apply_ops_env(|k| (k == "LOOKOUT_LOG_FORMAT").then(|| "yaml".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("LOOKOUT_LOG_FORMAT") && e.contains("yaml"),
+            "{e}"
         );
     }
 

@@ -525,12 +525,24 @@ impl Connections {
         client: &ClientSlug,
         configured: Option<&Credential>,
     ) -> Result<Credential, ConnectionError> {
+        Ok(self.credential_and_grant(client, configured).await?.0)
+    }
+
+    /// The credential, with the stored grant it comes from (`None` for a key
+    /// from the config file, which Lookout holds no record of), read at once.
+    pub async fn credential_and_grant(
+        &self,
+        client: &ClientSlug,
+        configured: Option<&Credential>,
+    ) -> Result<(Credential, Option<Grant>), ConnectionError> {
         let now = self.clock.now();
         let Some(row) = sql::get(&mut self.store.conn().await?, client).await? else {
-            return configured
+            let key = configured
                 .cloned()
-                .ok_or_else(|| ConnectionError::NotConnected(client.clone()));
+                .ok_or_else(|| ConnectionError::NotConnected(client.clone()))?;
+            return Ok((key, None));
         };
+        let grant = Grant::from_row(row.clone())?;
         match Status::parse(&row.status) {
             Status::Active => {}
             Status::Reauth => {
@@ -554,21 +566,20 @@ impl Connections {
                 at: row.ends_at.format("%Y-%m-%d").to_string(),
             });
         }
-        match Method::parse(&row.method) {
-            Some(Method::Key) => Ok(Credential::ApiKey(self.open(client, API_KEY).await?)),
+        let credential = match Method::parse(&row.method) {
+            Some(Method::Key) => Credential::ApiKey(self.open(client, API_KEY).await?),
             _ => {
                 let fresh = row
                     .access_expires_at
                     .is_some_and(|at| at - now > REFRESH_AHEAD);
                 if fresh {
-                    Ok(Credential::Bearer(self.open(client, ACCESS).await?))
+                    Credential::Bearer(self.open(client, ACCESS).await?)
                 } else {
-                    self.refresh(client, None, false)
-                        .await
-                        .map(Credential::Bearer)
+                    Credential::Bearer(self.refresh(client, None, false).await?)
                 }
             }
-        }
+        };
+        Ok((credential, Some(grant)))
     }
 
     /// After Klaviyo answered 401 to `stale`: refreshes unless another task

@@ -41,6 +41,9 @@ pub fn demo_start() -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// Klaviyo features the demo agency's playbook relies on.
+const DEMO_PLAYBOOK: [&str; 2] = ["advanced-reporting", "sms"];
+
 /// A configuration for a simulated portfolio: one client per brand.
 pub fn config_for(brands: &[BrandInfo], base_url: &str, data_dir: PathBuf) -> Config {
     let mut cfg = Config {
@@ -49,6 +52,7 @@ pub fn config_for(brands: &[BrandInfo], base_url: &str, data_dir: PathBuf) -> Co
     };
     cfg.klaviyo.base_url = base_url.to_owned();
     cfg.agency.name = "Demo Agency".into();
+    cfg.agency.playbook = DEMO_PLAYBOOK.iter().map(|f| (*f).to_owned()).collect();
     cfg.people.insert(PersonRef::console("you"), Role::Admin);
     cfg.people.insert(PersonRef::console("ana"), Role::Am);
     cfg.people.insert(PersonRef::console("bo"), Role::Am);
@@ -62,6 +66,22 @@ pub fn config_for(brands: &[BrandInfo], base_url: &str, data_dir: PathBuf) -> Co
         profile.timezone = b.timezone.clone();
         profile.sells_online = b.sells_online;
         profile.jurisdictions = b.jurisdictions.clone();
+        // What the agency records of each client's plan and sender set-up
+        // (Klaviyo's API does not expose them): all in order in the demo, so
+        // the findings come from the accounts themselves.
+        profile.plan = Some("email-and-sms-250k".into());
+        // Every simulated brand sends SMS campaigns, from a verified sender.
+        profile.sms_enabled = true;
+        profile.sms_registration = Some("verified".into());
+        profile.profile_limit = Some(250_000);
+        profile.plan_features = DEMO_PLAYBOOK.iter().map(|f| (*f).to_owned()).collect();
+        profile.sending_domain = Some(crate::config::SendingDomain {
+            domain: format!("send.{}.example.com", b.slug),
+            spf: true,
+            dkim: true,
+            dmarc: Some("quarantine".into()),
+            aligned: true,
+        });
         cfg.clients.push(ClientConfig {
             profile,
             channels: Vec::new(),

@@ -3,7 +3,7 @@
 //!
 //! Read-only by construction: the single private `send` takes a
 //! [`ReadRequest`], which can only be a GET or a POST to an allow-listed
-//! read endpoint (metric aggregates). There is no way to build a PUT, PATCH,
+//! read endpoint (metric aggregates and the reporting endpoints). There is no way to build a PUT, PATCH,
 //! DELETE or any other POST through this module.
 
 use std::collections::HashMap;
@@ -23,7 +23,9 @@ use crate::klaviyo::KlaviyoError;
 use crate::klaviyo::admission::Admission;
 use crate::klaviyo::budget::{AccountBudget, Ticket, Usage};
 use crate::klaviyo::error::{error_detail, redact};
-use crate::klaviyo::types::{AggregateDoc, AggregateQuery, AggregateSeries, Page, Resource};
+use crate::klaviyo::types::{
+    AggregateDoc, AggregateQuery, AggregateSeries, Page, Report, ReportKind, Resource,
+};
 
 /// JSON:API media type, sent as `accept` and (on POST) `content-type`.
 const JSON_API: &str = "application/vnd.api+json";
@@ -56,6 +58,16 @@ const FIELDS_METRIC: &str = "name,integration";
 /// included, and this keeps the included flows small.
 const FIELDS_TRIGGERED_FLOW: &str = "status";
 const FIELDS_EVENT: &str = "datetime,timestamp";
+const FIELDS_TEMPLATE: &str = "name,html,updated";
+const FIELDS_SEGMENT: &str = "name,created,updated";
+const FIELDS_FORM: &str = "name,status,updated_at";
+const FIELDS_CATALOG_ITEM: &str = "updated";
+const FIELDS_PROFILE: &str =
+    "created,location.country,location.region,subscriptions.email.marketing";
+/// An order's value is all that is read of it.
+const FIELDS_ORDER_EVENT: &str = "event_properties,datetime";
+/// Of a texted profile only its region is read.
+const FIELDS_TEXTED_PROFILE: &str = "location.region";
 
 /// Settings for the client.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,15 +281,27 @@ impl KlaviyoClient {
 enum ReadPost {
     /// `POST /api/metric-aggregates`: a query, despite the verb.
     MetricAggregates,
+    /// One of the reporting endpoints: queries too.
+    Report(ReportKind),
 }
 
 impl ReadPost {
     #[cfg(test)]
-    const ALL: [ReadPost; 1] = [ReadPost::MetricAggregates];
+    const ALL: [ReadPost; 5] = [
+        ReadPost::MetricAggregates,
+        ReadPost::Report(ReportKind::FlowSeries),
+        ReadPost::Report(ReportKind::CampaignValues),
+        ReadPost::Report(ReportKind::FormValues),
+        ReadPost::Report(ReportKind::FormSeries),
+    ];
 
     fn path(self) -> &'static str {
         match self {
             ReadPost::MetricAggregates => "/api/metric-aggregates",
+            ReadPost::Report(ReportKind::FlowSeries) => "/api/flow-series-reports",
+            ReadPost::Report(ReportKind::CampaignValues) => "/api/campaign-values-reports",
+            ReadPost::Report(ReportKind::FormValues) => "/api/form-values-reports",
+            ReadPost::Report(ReportKind::FormSeries) => "/api/form-series-reports",
         }
     }
 }
@@ -432,12 +456,167 @@ impl AccountClient {
         AggregateSeries::from_doc(doc, &q.measurements)
     }
 
+    /// `GET /api/flows` with each flow's steps (`include=flow-actions`),
+    /// every page: the flows, and the flow-actions included beside them.
+    pub async fn get_flows_with_actions(
+        &self,
+    ) -> Result<(Vec<Resource>, Vec<Resource>), KlaviyoError> {
+        self.get_all_included("/api/flows", &[("include", "flow-actions")])
+            .await
+    }
+
+    /// `GET /api/templates`, every page, with each template's HTML.
+    pub async fn get_templates(&self) -> Result<Vec<Resource>, KlaviyoError> {
+        self.get_all("/api/templates", &[("fields[template]", FIELDS_TEMPLATE)])
+            .await
+    }
+
+    /// `GET /api/segments`, every page (the list does not give counts).
+    pub async fn get_segments(&self) -> Result<Vec<Resource>, KlaviyoError> {
+        self.get_all("/api/segments", &[("fields[segment]", FIELDS_SEGMENT)])
+            .await
+    }
+
+    /// `GET /api/segments/{id}` with `additional-fields[segment]=profile_count`.
+    pub async fn get_segment_count(&self, id: &str) -> Result<Option<Resource>, KlaviyoError> {
+        check_id(id)?;
+        self.get_one(
+            &format!("/api/segments/{id}"),
+            &[
+                ("additional-fields[segment]", "profile_count"),
+                ("fields[segment]", "profile_count"),
+            ],
+        )
+        .await
+    }
+
+    /// `GET /api/forms`, every page.
+    pub async fn get_forms(&self) -> Result<Vec<Resource>, KlaviyoError> {
+        self.get_all("/api/forms", &[("fields[form]", FIELDS_FORM)])
+            .await
+    }
+
+    /// `GET /api/catalog-items`, every page, `updated` only (the spec sorts
+    /// them by `created` alone, so the newest edit needs them all).
+    pub async fn get_catalog_items(&self) -> Result<Vec<Resource>, KlaviyoError> {
+        self.get_all(
+            "/api/catalog-items",
+            &[("fields[catalog-item]", FIELDS_CATALOG_ITEM)],
+        )
+        .await
+    }
+
+    /// The 100 newest profiles with their email consent (one page).
+    pub async fn newest_profiles(&self) -> Result<Vec<Resource>, KlaviyoError> {
+        self.get_page(
+            "/api/profiles",
+            &[
+                ("page[size]", "100"),
+                ("sort", "-created"),
+                ("additional-fields[profile]", "subscriptions"),
+                ("fields[profile]", FIELDS_PROFILE),
+            ],
+        )
+        .await
+        .map(|p| p.data)
+    }
+
+    /// The newest `n` (at most 1,000) events of a metric, with their properties (one page).
+    pub async fn newest_events(
+        &self,
+        metric_id: &str,
+        n: u32,
+    ) -> Result<Vec<Resource>, KlaviyoError> {
+        check_id(metric_id)?;
+        let filter = format!("equals(metric_id,'{metric_id}')");
+        let size = n.clamp(1, 1000).to_string();
+        self.get_page(
+            "/api/events",
+            &[
+                ("filter", &filter),
+                ("sort", "-datetime"),
+                ("page[size]", &size),
+                ("fields[event]", FIELDS_ORDER_EVENT),
+            ],
+        )
+        .await
+        .map(|p| p.data)
+    }
+
+    /// Every event of a metric since `since`, with its profile included
+    /// (`include=profile`, the profile's region only): the events and the profiles.
+    pub async fn events_with_profiles_since(
+        &self,
+        metric_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Vec<Resource>, Vec<Resource>), KlaviyoError> {
+        check_id(metric_id)?;
+        let filter = format!(
+            "and(equals(metric_id,'{metric_id}'),greater-or-equal(datetime,{}))",
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        self.get_all_included(
+            "/api/events",
+            &[
+                ("filter", &filter),
+                ("include", "profile"),
+                ("page[size]", "1000"),
+                ("fields[profile]", FIELDS_TEXTED_PROFILE),
+            ],
+        )
+        .await
+    }
+
+    /// A reporting endpoint (a read): `attributes` is the request's
+    /// `data.attributes` (statistics, timeframe, grouping...).
+    pub async fn report(
+        &self,
+        kind: ReportKind,
+        attributes: Value,
+    ) -> Result<Report, KlaviyoError> {
+        let body =
+            serde_json::json!({ "data": { "type": kind.type_name(), "attributes": attributes } });
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| KlaviyoError::Decode(format!("cannot encode the body: {e}")))?;
+        let doc: Value = self
+            .send(&ReadRequest::Post(ReadPost::Report(kind), &body))
+            .await?;
+        Report::from_value(doc)
+    }
+
+    /// One GET of one page, links not followed.
+    async fn get_page(&self, path: &str, query: &[(&str, &str)]) -> Result<Page, KlaviyoError> {
+        let url = self.url_for(path, query)?;
+        let doc: Value = self.send(&ReadRequest::Get(url)).await?;
+        Page::from_value(doc)
+    }
+
+    /// One resource (`data` is an object).
+    async fn get_one(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Option<Resource>, KlaviyoError> {
+        Ok(self.get_page(path, query).await?.data.into_iter().next())
+    }
+
     /// Generic paginated GET (follows links.next); `query` pairs are url-encoded.
     pub async fn get_all(
         &self,
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Vec<Resource>, KlaviyoError> {
+        self.get_all_included(path, query)
+            .await
+            .map(|(data, _)| data)
+    }
+
+    /// [`Self::get_all`], keeping each page's `included` resources too.
+    pub async fn get_all_included(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(Vec<Resource>, Vec<Resource>), KlaviyoError> {
         let mut url = self.url_for(path, query)?;
         if let Some(hint) = self.shared.config.page_size_hint {
             let max = PAGE_SIZE_MAX
@@ -452,12 +631,14 @@ impl AccountClient {
             }
         }
         let mut out = Vec::new();
+        let mut included = Vec::new();
         for _ in 0..MAX_PAGES {
             let doc: Value = self.send(&ReadRequest::Get(url)).await?;
             let page = Page::from_value(doc)?;
             out.extend(page.data);
+            included.extend(page.included);
             match page.next {
-                None => return Ok(out),
+                None => return Ok((out, included)),
                 Some(next) => url = self.resolve_next(&next)?,
             }
         }
@@ -617,11 +798,13 @@ impl AccountClient {
             Ok(r) => r,
             Err(e) => {
                 let error = self.transport_error(e);
+                crate::ops::metrics::klaviyo_call(path, 0);
                 debug!(account = %self.account, %method, path, attempt, %error, "Klaviyo request failed");
                 return Err(plain(error));
             }
         };
         let status = resp.status();
+        crate::ops::metrics::klaviyo_call(path, status.as_u16());
         debug!(account = %self.account, %method, path, status = status.as_u16(), attempt, "Klaviyo request");
         let retry_after = resp
             .headers()
@@ -731,7 +914,7 @@ mod tests {
             assert!(!spec.scopes.is_empty());
             assert!(spec.scopes.iter().all(|s| s.ends_with(":read")), "{spec:?}");
             let url = req.url(&api.shared.base).unwrap();
-            assert_eq!(url.as_str(), "https://a.klaviyo.com/api/metric-aggregates");
+            assert_eq!(url.as_str(), format!("https://a.klaviyo.com{}", op.path()));
         }
     }
 

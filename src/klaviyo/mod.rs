@@ -5,8 +5,8 @@
 //! carries the `revision` header and the account's credential, waits for a slot
 //! in its (account, operation) window sized from [`limits`], follows JSON:API
 //! `links.next` only on the base origin, and retries 429s (after `Retry-After`),
-//! 5xx and timeouts. Nothing here can write to Klaviyo: the one POST it can send
-//! is the metric-aggregates query.
+//! 5xx and timeouts. Nothing here can write to Klaviyo: the only POSTs it can
+//! send are queries (metric aggregates and the reporting endpoints).
 
 mod admission;
 pub mod budget;
@@ -18,4 +18,7 @@ mod types;
 pub use budget::{DailyCapSpent, Limit, Usage, floor_secs};
 pub use client::{AccountClient, Credential, KlaviyoClient, KlaviyoConfig, RetryPolicy};
 pub use error::{KlaviyoError, error_detail};
-pub use types::{AggregateDoc, AggregateQuery, AggregateSeries, Interval, Page, Resource};
+pub use types::{
+    AggregateDoc, AggregateQuery, AggregateSeries, Interval, Page, Report, ReportKind, ReportRow,
+    Resource,
+};

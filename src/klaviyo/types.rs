@@ -30,6 +30,8 @@ pub struct Page {
     pub data: Vec<Resource>,
     /// `links.next`, if there is another page.
     pub next: Option<String>,
+    /// `included`: related resources asked for with `include=` (empty when none).
+    pub included: Vec<Resource>,
 }
 
 impl Page {
@@ -58,6 +60,19 @@ impl Page {
             }
             None => return Err(KlaviyoError::Decode("the document has no `data`".into())),
         };
+        let included = match doc.remove("included") {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(serde_json::from_value)
+                .collect::<Result<Vec<Resource>, _>>()
+                .map_err(|e| {
+                    KlaviyoError::Decode(format!("an included resource is malformed: {e}"))
+                })?,
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => {
+                return Err(KlaviyoError::Decode("`included` is not a list".into()));
+            }
+        };
         let next = match doc.get("links").and_then(|l| l.get("next")) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
@@ -66,7 +81,94 @@ impl Page {
                 return Err(KlaviyoError::Decode("`links.next` is not a string".into()));
             }
         };
-        Ok(Self { data, next })
+        Ok(Self {
+            data,
+            next,
+            included,
+        })
+    }
+}
+
+/// A reporting endpoint: each is a read despite the POST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// `POST /api/flow-series-reports`.
+    FlowSeries,
+    /// `POST /api/campaign-values-reports`.
+    CampaignValues,
+    /// `POST /api/form-values-reports`.
+    FormValues,
+    /// `POST /api/form-series-reports`.
+    FormSeries,
+}
+
+impl ReportKind {
+    /// The `data.type` of the request body.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ReportKind::FlowSeries => "flow-series-report",
+            ReportKind::CampaignValues => "campaign-values-report",
+            ReportKind::FormValues => "form-values-report",
+            ReportKind::FormSeries => "form-series-report",
+        }
+    }
+}
+
+/// One result of a report: its groupings (e.g. `flow_id`) and statistics
+/// (a number per statistic for values reports, a list per statistic for series).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ReportRow {
+    /// Grouping key -> value, e.g. `{"form_id": "Y6nRLr"}`.
+    #[serde(default)]
+    pub groupings: serde_json::Map<String, Value>,
+    /// Statistic -> value (or values, one per `date_times` entry).
+    #[serde(default)]
+    pub statistics: serde_json::Map<String, Value>,
+}
+
+/// A report's answer: `data.attributes.results` and, for series, `date_times`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    /// One row per grouping.
+    pub rows: Vec<ReportRow>,
+    /// Bucket starts of a series report, ascending (empty for values reports).
+    pub date_times: Vec<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct ReportDoc {
+    data: ReportData,
+}
+
+#[derive(Deserialize)]
+struct ReportData {
+    attributes: ReportAttributes,
+}
+
+#[derive(Deserialize)]
+struct ReportAttributes {
+    results: Vec<ReportRow>,
+    #[serde(default, deserialize_with = "rfc3339_list_or_null")]
+    date_times: Vec<DateTime<Utc>>,
+}
+
+/// `date_times` when present, else nothing (values reports have none).
+fn rfc3339_list_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<DateTime<Utc>>, D::Error> {
+    let v: Option<Vec<Rfc3339>> = Option::deserialize(d)?;
+    Ok(v.unwrap_or_default().into_iter().map(|t| t.0).collect())
+}
+
+impl Report {
+    /// Reads `data.attributes.results` (and `date_times`) from a report document.
+    pub fn from_value(doc: Value) -> Result<Self, KlaviyoError> {
+        let doc: ReportDoc = serde_json::from_value(doc)
+            .map_err(|e| KlaviyoError::Decode(format!("the report is malformed: {e}")))?;
+        Ok(Self {
+            rows: doc.data.attributes.results,
+            date_times: doc.data.attributes.date_times,
+        })
     }
 }
 

@@ -15,6 +15,7 @@ use crate::clock::SharedClock;
 use crate::domain::FindingId;
 use crate::findings::Findings;
 use crate::message::{Adapters, Block, ChannelRef, ChatError, Message, MessageRef, Span};
+use crate::ops::metrics::{self, Outcome};
 use crate::store::outbox::{self as rows, OutboxRow as Row};
 use crate::store::{Db, Store, StoreError};
 
@@ -256,7 +257,7 @@ impl Deliverer {
         let channel = match ChannelRef::parse(&row.channel) {
             Ok(c) => c,
             Err(e) => {
-                self.fail(row.id, &e.to_string()).await?;
+                self.fail(row, &e.to_string()).await?;
                 return Ok(Delivery::Failed);
             }
         };
@@ -266,7 +267,7 @@ impl Deliverer {
                 // Nothing serves that platform now (removed from the config): keep the
                 // row as failed with the reason rather than retrying forever.
                 warn!(error = %e, "no adapter for an outbox row");
-                self.fail(row.id, &e.to_string()).await?;
+                self.fail(row, &e.to_string()).await?;
                 return Ok(Delivery::Failed);
             }
         };
@@ -290,7 +291,7 @@ impl Deliverer {
                 }
                 Target::Missing(e) => {
                     warn!(error = %e, "outbox row for a missing finding");
-                    self.fail(row.id, &e).await?;
+                    self.fail(row, &e).await?;
                     return Ok(Delivery::Failed);
                 }
             },
@@ -325,7 +326,7 @@ impl Deliverer {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    self.retry(row, Duration::seconds(5), &e.to_string())
+                    self.retry(row, Duration::seconds(5), &e.to_string(), "unavailable")
                         .await?;
                     return Ok(Delivery::Deferred { channel_wide: true });
                 }
@@ -358,8 +359,7 @@ impl Deliverer {
                 .await
                 .map(Some),
             (op, _) => {
-                self.fail(row.id, &format!("unknown outbox op `{op}`"))
-                    .await?;
+                self.fail(row, &format!("unknown outbox op `{op}`")).await?;
                 return Ok(Delivery::Failed);
             }
         };
@@ -387,22 +387,23 @@ impl Deliverer {
                     row,
                     Duration::seconds(retry_after_secs.max(1) as i64),
                     "rate limited",
+                    "rate_limited",
                 )
                 .await?;
                 Ok(Delivery::Deferred { channel_wide: true })
             }
             ChatError::Unavailable(e) => {
                 if row.attempts + 1 >= MAX_ATTEMPTS {
-                    self.fail(row.id, &e).await?;
+                    self.fail(row, &e).await?;
                     return Ok(Delivery::Failed);
                 }
                 let backoff = Duration::seconds(2i64.pow(row.attempts.clamp(0, 8) as u32));
-                self.retry(row, backoff, &e).await?;
+                self.retry(row, backoff, &e, "unavailable").await?;
                 Ok(Delivery::Deferred { channel_wide: true })
             }
             e @ (ChatError::Rejected(_) | ChatError::NotConnected(_)) => {
                 warn!(error = %e, "chat platform rejected a message");
-                self.fail(row.id, &e.to_string()).await?;
+                self.fail(row, &e.to_string()).await?;
                 Ok(Delivery::Failed)
             }
         }
@@ -439,16 +440,32 @@ impl Deliverer {
                 .await
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        metrics::outbox_delivery(channel.platform.as_str(), Outcome::Sent);
+        Ok(())
     }
 
-    async fn retry(&self, row: &Row, after: Duration, why: &str) -> Result<(), StoreError> {
+    /// Schedules another attempt; `reason` (`rate_limited`, `unavailable`)
+    /// labels the retry counter, `why` is kept on the row.
+    async fn retry(
+        &self,
+        row: &Row,
+        after: Duration,
+        why: &str,
+        reason: &'static str,
+    ) -> Result<(), StoreError> {
         let next = self.clock.now() + after;
-        rows::mark_retry(&mut self.store.conn().await?, row.id, next, why).await
+        rows::mark_retry(&mut self.store.conn().await?, row.id, next, why).await?;
+        let platform = platform_label(&row.channel);
+        metrics::outbox_delivery(platform, Outcome::Retry);
+        metrics::outbox_retry(platform, reason);
+        Ok(())
     }
 
-    async fn fail(&self, id: i64, why: &str) -> Result<(), StoreError> {
-        rows::mark_failed(&mut self.store.conn().await?, id, why).await
+    async fn fail(&self, row: &Row, why: &str) -> Result<(), StoreError> {
+        rows::mark_failed(&mut self.store.conn().await?, row.id, why).await?;
+        metrics::outbox_delivery(platform_label(&row.channel), Outcome::Failed);
+        Ok(())
     }
 
     /// Delivers until `shutdown` fires: after each notify, and every `poll` otherwise.
@@ -472,6 +489,11 @@ impl Deliverer {
             }
         }
     }
+}
+
+/// The platform of a row's channel, as a metrics label.
+fn platform_label(channel: &str) -> &'static str {
+    ChannelRef::parse(channel).map_or("unknown", |c| c.platform.as_str())
 }
 
 enum Target {

@@ -329,3 +329,80 @@ async fn a_post_whose_answer_was_lost_is_found_by_key_not_posted_twice() {
         "the install id is stable"
     );
 }
+
+/// Posts only when released, telling the test each time a post starts.
+#[derive(Default)]
+struct Slow {
+    started: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    posted: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl ChatAdapter for Slow {
+    fn platform(&self) -> Platform {
+        Platform::Console
+    }
+    async fn post(
+        &self,
+        _: &ChannelRef,
+        m: &Message,
+        _: Option<&MessageRef>,
+    ) -> Result<MessageRef, ChatError> {
+        self.started.notify_one();
+        self.release.notified().await;
+        let mut posted = self.posted.lock().unwrap();
+        posted.push(m.to_plain());
+        Ok(MessageRef(format!("m{}", posted.len())))
+    }
+    async fn update(&self, _: &ChannelRef, _: &MessageRef, _: &Message) -> Result<(), ChatError> {
+        Ok(())
+    }
+    async fn ephemeral(&self, _: &ChannelRef, _: &PersonRef, _: &Message) -> Result<(), ChatError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_delivery_under_way_then_makes_a_last_pass() {
+    let store = Store::open_memory().await.unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
+    let clock = SimClock::frozen(t0);
+    let slow = Arc::new(Slow::default());
+    let d = Deliverer::new(
+        store.clone(),
+        Adapters::one(slow.clone()),
+        Arc::new(clock.clone()),
+    );
+    let post = |text: &str| Op::Post {
+        channel: ChannelRef::console("agency"),
+        finding: None,
+        message: Message::text(Accent::Info, text),
+    };
+    let mut c = store.conn().await.unwrap();
+    let first = enqueue(&mut c, &post("in flight"), t0).await.unwrap();
+    drop(c);
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    // A poll of an hour: only the wake-up, and the stop, start passes.
+    let task = tokio::spawn(d.clone().run(std::time::Duration::from_secs(3600), stop_rx));
+    slow.started.notified().await;
+    // Committed while the first is on its way to the platform.
+    let mut c = store.conn().await.unwrap();
+    let second = enqueue(&mut c, &post("committed before the stop"), t0)
+        .await
+        .unwrap();
+    drop(c);
+    stop.send(true).unwrap();
+    slow.release.notify_one();
+    // The last pass posts the second row too.
+    slow.started.notified().await;
+    slow.release.notify_one();
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("the deliverer stops")
+        .unwrap();
+    let mut c = store.conn().await.unwrap();
+    assert_eq!(status(&mut c, first).await.unwrap().0, "sent");
+    assert_eq!(status(&mut c, second).await.unwrap().0, "sent");
+    assert_eq!(slow.posted.lock().unwrap().len(), 2);
+}

@@ -20,11 +20,14 @@ use tracing::{Instrument, debug, info_span};
 
 use crate::domain::ClientSlug;
 use crate::klaviyo::{
-    AccountClient, AggregateQuery, AggregateSeries, Interval, KlaviyoError, Resource,
+    AccountClient, AggregateQuery, AggregateSeries, Interval, KlaviyoError, Report, ReportKind,
+    ReportRow, Resource,
 };
 use crate::scan::first_and_more;
 use crate::scan::snapshot::{
-    Account, Activity, Campaign, Flow, FlowStatus, Gap, KnownMetric, List, Metric, Part, Snapshot,
+    Account, Activity, Campaign, CampaignStats, Catalog, Flow, FlowSeries, FlowStatus, FlowStep,
+    Form, FormStats, Gap, KnownMetric, List, Metric, OrderValues, Part, ProfileConsent,
+    ProfileSample, Segment, SmsRecipient, Snapshot, StepKind, StepMessage, Template,
 };
 
 /// Days of hourly activity fetched per known metric.
@@ -39,8 +42,36 @@ const LAST_EVENT_METRICS: [KnownMetric; 4] = [
     KnownMetric::ActiveOnSite,
 ];
 /// Steps reported through progress: account, flows, campaigns, lists,
-/// metrics, flow triggers, activity.
-const STEPS: usize = 7;
+/// metrics, flow triggers, activity, templates, segments, forms, catalog,
+/// profiles, reports (campaign and flow), order and text events.
+const STEPS: usize = 14;
+/// Days of daily flow statistics (the flow-series report), ending at the last UTC midnight.
+pub const FLOW_SERIES_DAYS: i64 = 56;
+/// Placed Order events whose `$value` is looked at.
+const ORDER_SAMPLE: u32 = 100;
+/// The metric whose events are the texts a profile received.
+const SMS_METRIC: &str = "Received SMS";
+/// The flow statistics read per day.
+const FLOW_SERIES_STATS: [&str; 6] = [
+    "recipients",
+    "bounced",
+    "spam_complaints",
+    "unsubscribes",
+    "conversion_value",
+    "conversions",
+];
+/// The campaign statistics read.
+const CAMPAIGN_STATS: [&str; 9] = [
+    "recipients",
+    "delivered",
+    "bounce_rate",
+    "spam_complaint_rate",
+    "unsubscribe_rate",
+    "open_rate",
+    "click_rate",
+    "conversion_value",
+    "conversions",
+];
 /// Problems listed by name in one Gap; the rest are counted.
 const ISSUES_SHOWN: usize = 3;
 
@@ -103,7 +134,7 @@ async fn build(
     // Each part is turned into its typed form as soon as it arrives, so the
     // generic JSON of a page is not held while the scan waits its turn for
     // the rate-limited aggregates (which take seconds).
-    let (account, lists, campaigns, rest) = tokio::join!(
+    let (account, lists, campaigns, rest, templates, segments, forms, catalog, profiles) = tokio::join!(
         async {
             let r = api.get_accounts().await;
             p.step("account".into());
@@ -132,6 +163,11 @@ async fn build(
             (campaigns, out)
         },
         fetch_flows_metrics_activity(api, now, p),
+        fetch_templates(api, p),
+        fetch_segments(api, p),
+        fetch_forms(api, now, p),
+        fetch_catalog(api, p),
+        fetch_profiles(api, p),
     );
 
     let mut out = Outcome::default();
@@ -152,10 +188,31 @@ async fn build(
         metrics,
         triggers,
         activity,
+        derived,
         outcome,
     } = rest;
     out.merge(outcome);
     snap.metrics = metrics;
+    let Derived {
+        flow_steps,
+        campaign_report,
+        flow_series,
+        order_values,
+        sms_recipients,
+    } = derived;
+    snap.flow_steps = flow_steps;
+    snap.campaign_report = campaign_report;
+    snap.flow_series = flow_series;
+    snap.order_values = order_values;
+    snap.sms_recipients = sms_recipients;
+    for o in [templates.1, segments.1, forms.2, catalog.1, profiles.1] {
+        out.merge(o);
+    }
+    snap.templates = templates.0;
+    snap.segments = segments.0;
+    (snap.forms, snap.form_report) = (forms.0, forms.1);
+    snap.catalog = catalog.0;
+    snap.profiles = profiles.0;
     if let Some((mut flows, own_lists)) = flows {
         // A flow's own list relationship wins over a list's flow-triggers.
         by_list.extend(own_lists);
@@ -334,15 +391,30 @@ struct Rest {
     triggers: Triggers,
     /// `None` when metrics failed.
     activity: Option<ActivityResults>,
-    /// Gaps (and an auth error) from reading flows and metrics.
+    /// The parts read beside the flows or after the metrics, already typed.
+    derived: Derived,
+    /// Gaps (and an auth error) from reading flows, metrics and the parts above.
     outcome: Outcome,
 }
 
-/// Flows and metrics, then what depends on them: trigger lookups and activity.
+/// Parts that come with the flows (their steps) or need the metric list
+/// (the reports attribute revenue to Placed Order; the events are a metric's).
+#[derive(Default)]
+struct Derived {
+    flow_steps: Option<Vec<FlowStep>>,
+    campaign_report: Option<Vec<CampaignStats>>,
+    flow_series: Option<Vec<FlowSeries>>,
+    order_values: Option<OrderValues>,
+    sms_recipients: Option<Vec<SmsRecipient>>,
+}
+
+/// Flows and metrics, then what depends on them: trigger lookups, activity,
+/// the campaign and flow reports and the order and text events.
 ///
 /// The metric list leads the account's slowest chain (the aggregates, three a
 /// second), so it goes first, through the urgent lane, and the aggregates start
-/// as soon as it is back instead of waiting for the flows as well.
+/// as soon as it is back instead of waiting for the flows as well. The reports
+/// (one a second, two a minute) wait for it too, so they take the urgent lane as well.
 async fn fetch_flows_metrics_activity(
     api: &AccountClient,
     now: DateTime<Utc>,
@@ -355,6 +427,7 @@ async fn fetch_flows_metrics_activity(
         let r = api.urgent().get_metrics().await;
         p.step(count_step("metrics", &r));
         let known = r.as_ref().ok().map(|m| pick_known_metrics(m));
+        let sms_metric = r.as_ref().ok().map(|m| metric_named(m, SMS_METRIC));
         let linked = r
             .as_ref()
             .ok()
@@ -366,31 +439,64 @@ async fn fetch_flows_metrics_activity(
         let metrics = outcome
             .take(Part::Metrics, Endpoint::Metrics, "metrics", r)
             .map(|res| outcome.convert(Part::Metrics, "metrics", &res, metric_from));
-        let activity = match &known {
-            Some(known) => Some(fetch_activity(api, known, now).await),
-            None => None,
+        let orders = known.as_ref().map(|k| {
+            k.iter()
+                .find(|(m, _)| *m == KnownMetric::PlacedOrder)
+                .map(|(_, id)| id.clone())
+        });
+        let activity = async {
+            let activity = match &known {
+                Some(known) => Some(fetch_activity(api, known, now).await),
+                None => None,
+            };
+            p.step(format!(
+                "activity ({} metrics)",
+                known.as_ref().map_or(0, Vec::len)
+            ));
+            activity
         };
-        p.step(format!(
-            "activity ({} metrics)",
-            known.as_ref().map_or(0, Vec::len)
-        ));
-        (metrics, activity, outcome)
+        let (activity, reports, events) = tokio::join!(
+            activity,
+            fetch_reports(api, orders.clone(), now, p),
+            fetch_metric_events(api, orders, sms_metric, now, p),
+        );
+        let mut derived = Derived::default();
+        let ((campaign_report, flow_series), reports_outcome) = reports;
+        let ((order_values, sms_recipients), events_outcome) = events;
+        outcome.merge(reports_outcome);
+        outcome.merge(events_outcome);
+        derived.campaign_report = campaign_report;
+        derived.flow_series = flow_series;
+        derived.order_values = order_values;
+        derived.sms_recipients = sms_recipients;
+        (metrics, activity, derived, outcome)
     };
     let flows_and_triggers = async {
-        let r = api.get_flows().await;
-        p.step(count_step("flows", &r));
-        let any_metric_flow = r.as_ref().is_ok_and(|fs| {
+        let r = api.get_flows_with_actions().await;
+        p.step(match &r {
+            Ok((flows, _)) => format!("flows ({})", flows.len()),
+            Err(_) => "flows (failed)".into(),
+        });
+        let any_metric_flow = r.as_ref().is_ok_and(|(fs, _)| {
             fs.iter()
                 .any(|f| f.attributes.get("trigger_type").and_then(Value::as_str) == Some("Metric"))
         });
         let mut outcome = Outcome::default();
+        let mut steps = None;
         let flows = outcome
             .take(Part::Flows, Endpoint::Flows, "flows", r)
-            .map(|res| {
+            .map(|(res, actions)| {
                 let mut own = HashMap::new();
                 flows_own_lists(&res, &mut own);
+                steps = Some(outcome.flow_steps(&res, &actions));
                 (outcome.convert(Part::Flows, "flows", &res, flow_from), own)
             });
+        if flows.is_none() {
+            outcome.gap(
+                Part::FlowSteps,
+                "flow steps were not fetched because the flows could not be fetched".into(),
+            );
+        }
         let (known, linked) = known_rx.await.unwrap_or((None, None));
         let triggers = match (&known, linked) {
             (None, _) if any_metric_flow => Triggers::NoMetrics,
@@ -414,18 +520,322 @@ async fn fetch_flows_metrics_activity(
             _ => Triggers::NotNeeded,
         };
         p.step("flow triggers".into());
-        (flows, triggers, outcome)
+        (flows, steps.flatten(), triggers, outcome)
     };
-    let ((metrics, activity, mut outcome), (flows, triggers, flows_outcome)) =
+    let ((metrics, activity, mut derived, mut outcome), (flows, steps, triggers, flows_outcome)) =
         tokio::join!(metrics_and_activity, flows_and_triggers);
     outcome.merge(flows_outcome);
+    derived.flow_steps = steps;
     Rest {
         flows,
         metrics,
         triggers,
         activity,
+        derived,
         outcome,
     }
+}
+
+/// The id of the first metric called `name`, if the account has one.
+fn metric_named(metrics: &[Resource], name: &str) -> Option<String> {
+    metrics
+        .iter()
+        .find(|m| m.attributes.get("name").and_then(Value::as_str) == Some(name))
+        .map(|m| m.id.clone())
+}
+
+/// The end of the flow-series window: the last UTC midnight.
+fn series_end(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.duration_trunc(Duration::days(1)).unwrap_or(now)
+}
+
+/// An RFC 3339 time as the reporting endpoints take it.
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The campaign values report and the flow series report: both attribute
+/// revenue to Placed Order, so both need its id (`orders`; `None` when the
+/// metrics failed, `Some(None)` when the account has no such metric).
+async fn fetch_reports(
+    api: &AccountClient,
+    orders: Option<Option<String>>,
+    now: DateTime<Utc>,
+    p: &Progress<'_>,
+) -> (
+    (Option<Vec<CampaignStats>>, Option<Vec<FlowSeries>>),
+    Outcome,
+) {
+    let mut out = Outcome::default();
+    let id = match orders {
+        None => {
+            for part in [Part::CampaignReport, Part::FlowSeries] {
+                out.gap(
+                    part,
+                    "the report was not fetched because the metrics could not be fetched".into(),
+                );
+            }
+            p.step("reports (not fetched)".into());
+            return ((None, None), out);
+        }
+        Some(None) => {
+            for part in [Part::CampaignReport, Part::FlowSeries] {
+                out.gap(part, "no Placed Order metric to attribute revenue".into());
+            }
+            p.step("reports (no Placed Order metric)".into());
+            return ((None, None), out);
+        }
+        Some(Some(id)) => id,
+    };
+    let chain = api.urgent();
+    let end = series_end(now);
+    let start = end - Duration::days(FLOW_SERIES_DAYS);
+    let campaign = chain.report(
+        ReportKind::CampaignValues,
+        serde_json::json!({
+            "statistics": CAMPAIGN_STATS,
+            "timeframe": {"key": "last_90_days"},
+            "conversion_metric_id": id,
+            "group_by": ["campaign_id", "campaign_message_id"],
+            "filter": "equals(send_channel,'email')",
+        }),
+    );
+    let series = chain.report(
+        ReportKind::FlowSeries,
+        serde_json::json!({
+            "statistics": FLOW_SERIES_STATS,
+            "timeframe": {"start": rfc3339(start), "end": rfc3339(end)},
+            "interval": "daily",
+            "conversion_metric_id": id,
+            "group_by": ["flow_id", "flow_message_id"],
+        }),
+    );
+    let (campaign, series) = tokio::join!(campaign, series);
+    p.step("reports (campaigns, flows)".into());
+    let campaign = out
+        .take(
+            Part::CampaignReport,
+            Endpoint::CampaignReports,
+            "the campaign report",
+            campaign,
+        )
+        .map(|r| out.campaign_stats(&r));
+    let series = out
+        .take(
+            Part::FlowSeries,
+            Endpoint::FlowSeriesReports,
+            "the flow series report",
+            series,
+        )
+        .map(|r| out.flow_series(&r, start));
+    ((campaign, series), out)
+}
+
+/// The newest Placed Order events (is `$value` there?) and the texts of the
+/// last 24 hours per recipient.
+async fn fetch_metric_events(
+    api: &AccountClient,
+    orders: Option<Option<String>>,
+    sms: Option<Option<String>>,
+    now: DateTime<Utc>,
+    p: &Progress<'_>,
+) -> ((Option<OrderValues>, Option<Vec<SmsRecipient>>), Outcome) {
+    let mut out = Outcome::default();
+    let order_events = async {
+        match &orders {
+            Some(Some(id)) => Some(api.newest_events(id, ORDER_SAMPLE).await),
+            _ => None,
+        }
+    };
+    let texts = async {
+        match &sms {
+            Some(Some(id)) => Some(
+                api.events_with_profiles_since(id, now - Duration::hours(24))
+                    .await,
+            ),
+            _ => None,
+        }
+    };
+    let (order_events, texts) = tokio::join!(order_events, texts);
+    p.step("order and text events".into());
+    let order_values = match (orders, order_events) {
+        (None, _) => {
+            out.gap(
+                Part::OrderValues,
+                "order values were not fetched because the metrics could not be fetched".into(),
+            );
+            None
+        }
+        // No Placed Order metric: no orders were read, none lacks a value.
+        (Some(None), _) => Some(OrderValues {
+            events: 0,
+            without_value: 0,
+        }),
+        (Some(Some(_)), Some(r)) => out
+            .take(
+                Part::OrderValues,
+                Endpoint::Events,
+                "the newest Placed Order events",
+                r,
+            )
+            .map(|events| order_values(&events)),
+        (Some(Some(_)), None) => None,
+    };
+    let sms_recipients = match (sms, texts) {
+        (None, _) => {
+            out.gap(
+                Part::SmsRecipients,
+                "texts were not counted because the metrics could not be fetched".into(),
+            );
+            None
+        }
+        // No Received SMS metric: the account has sent no texts.
+        (Some(None), _) => Some(Vec::new()),
+        (Some(Some(_)), Some(r)) => out
+            .take(
+                Part::SmsRecipients,
+                Endpoint::Events,
+                "the texts of the last 24 hours",
+                r,
+            )
+            .map(|(events, profiles)| sms_recipients(&events, &profiles)),
+        (Some(Some(_)), None) => None,
+    };
+    ((order_values, sms_recipients), out)
+}
+
+async fn fetch_templates(
+    api: &AccountClient,
+    p: &Progress<'_>,
+) -> (Option<Vec<Template>>, Outcome) {
+    let r = api.get_templates().await;
+    p.step(count_step("templates", &r));
+    let mut out = Outcome::default();
+    let templates = out
+        .take(Part::Templates, Endpoint::Templates, "templates", r)
+        .map(|res| out.convert(Part::Templates, "templates", &res, template_from));
+    (templates, out)
+}
+
+/// Segments, then each one's profile count (the list does not carry it;
+/// the segment endpoint is in a fast tier, so they are asked at once).
+async fn fetch_segments(api: &AccountClient, p: &Progress<'_>) -> (Option<Vec<Segment>>, Outcome) {
+    let r = api.get_segments().await;
+    let mut out = Outcome::default();
+    let Some(res) = out.take(Part::Segments, Endpoint::Segments, "segments", r) else {
+        p.step("segments (failed)".into());
+        return (None, out);
+    };
+    let mut segments = out.convert(Part::Segments, "segments", &res, segment_from);
+    drop(res);
+    let mut set = JoinSet::new();
+    for (i, s) in segments.iter().enumerate() {
+        let api = api.clone();
+        let id = s.id.clone();
+        set.spawn(async move { (i, api.get_segment_count(&id).await) });
+    }
+    let mut counts = join_logged(set).await;
+    counts.sort_by_key(|(i, _)| *i);
+    let mut uncounted = Vec::new();
+    for (i, r) in counts {
+        let Some(seg) = segments.get_mut(i) else {
+            continue;
+        };
+        let what = format!("the size of segment {}", seg.id);
+        // A failed count is its own gap (from `take`); the segment stays, uncounted.
+        if let Some(found) = out.take(Part::Segments, Endpoint::Segment, &what, r) {
+            seg.profile_count = found
+                .as_ref()
+                .and_then(|r| r.attributes.get("profile_count").and_then(Value::as_u64));
+            if seg.profile_count.is_none() {
+                uncounted.push(seg.id.clone());
+            }
+        }
+    }
+    if !uncounted.is_empty() {
+        out.gap(
+            Part::Segments,
+            format!(
+                "Klaviyo gave no profile count for {} segment(s): {}",
+                uncounted.len(),
+                first_and_more(&uncounted, ISSUES_SHOWN, ", ")
+            ),
+        );
+    }
+    p.step(format!("segments ({})", segments.len()));
+    (Some(segments), out)
+}
+
+/// Forms, and their submissions per day (one form series report): the
+/// recent window is the UTC days that overlap the last 48 hours (48 to 72
+/// hours, today's so far included), the baseline the 30 days before it. One
+/// call rather than a values report per window: reports allow two a minute,
+/// so two per scan would hold a second scan of the account within a minute
+/// (and each retry) for a minute.
+async fn fetch_forms(
+    api: &AccountClient,
+    now: DateTime<Utc>,
+    p: &Progress<'_>,
+) -> (Option<Vec<Form>>, Option<Vec<FormStats>>, Outcome) {
+    let (recent_from, baseline_from) = form_windows(now);
+    let report = api.report(
+        ReportKind::FormSeries,
+        serde_json::json!({
+            "statistics": ["submits"],
+            "timeframe": {"start": rfc3339(baseline_from), "end": rfc3339(now)},
+            "interval": "daily",
+            "group_by": ["form_id"],
+        }),
+    );
+    let (forms, report) = tokio::join!(api.get_forms(), report);
+    p.step(count_step("forms", &forms));
+    let mut out = Outcome::default();
+    let forms = out
+        .take(Part::Forms, Endpoint::Forms, "forms", forms)
+        .map(|res| out.convert(Part::Forms, "forms", &res, form_from));
+    let stats = out
+        .take(
+            Part::FormReport,
+            Endpoint::FormReports,
+            "the form report",
+            report,
+        )
+        .map(|r| out.form_stats(&r, recent_from, forms.as_deref().unwrap_or_default()));
+    (forms, stats, out)
+}
+
+/// The starts of the form report's recent window and of its baseline.
+fn form_windows(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let recent = series_end(now - Duration::hours(48));
+    (recent, recent - Duration::days(30))
+}
+
+async fn fetch_catalog(api: &AccountClient, p: &Progress<'_>) -> (Option<Catalog>, Outcome) {
+    let r = api.get_catalog_items().await;
+    p.step(count_step("catalog items", &r));
+    let mut out = Outcome::default();
+    let catalog = out
+        .take(Part::Catalog, Endpoint::CatalogItems, "catalog items", r)
+        .map(|res| {
+            let updated = out.convert(Part::Catalog, "catalog items", &res, item_updated);
+            Catalog {
+                items: res.len() as u64,
+                newest_update: updated.into_iter().max(),
+            }
+        });
+    (catalog, out)
+}
+
+async fn fetch_profiles(api: &AccountClient, p: &Progress<'_>) -> (Option<ProfileSample>, Outcome) {
+    let r = api.newest_profiles().await;
+    p.step(count_step("profiles", &r));
+    let mut out = Outcome::default();
+    let sample = out
+        .take(Part::Profiles, Endpoint::Profiles, "profiles", r)
+        .map(|res| ProfileSample {
+            profiles: out.convert(Part::Profiles, "profiles", &res, profile_from),
+        });
+    (sample, out)
 }
 
 /// Collects a JoinSet's results; a panicked task (a bug) is logged and dropped.
@@ -600,12 +1010,21 @@ enum Endpoint {
     MetricFlowTriggers,
     MetricAggregates,
     Events,
+    Templates,
+    Segments,
+    Segment,
+    Forms,
+    FormReports,
+    CatalogItems,
+    CampaignReports,
+    FlowSeriesReports,
+    Profiles,
 }
 
 impl Endpoint {
     /// Every endpoint, for the test that checks the table against the spec.
     #[cfg(test)]
-    const ALL: [Endpoint; 8] = [
+    const ALL: [Endpoint; 17] = [
         Endpoint::Accounts,
         Endpoint::Flows,
         Endpoint::Campaigns,
@@ -614,6 +1033,15 @@ impl Endpoint {
         Endpoint::MetricFlowTriggers,
         Endpoint::MetricAggregates,
         Endpoint::Events,
+        Endpoint::Templates,
+        Endpoint::Segments,
+        Endpoint::Segment,
+        Endpoint::Forms,
+        Endpoint::FormReports,
+        Endpoint::CatalogItems,
+        Endpoint::CampaignReports,
+        Endpoint::FlowSeriesReports,
+        Endpoint::Profiles,
     ];
 
     /// The table: method, path and the OAuth scopes Klaviyo asks for
@@ -632,6 +1060,17 @@ impl Endpoint {
             ),
             Endpoint::MetricAggregates => ("POST", "/api/metric-aggregates", &["metrics:read"]),
             Endpoint::Events => ("GET", "/api/events", &["events:read"]),
+            Endpoint::Templates => ("GET", "/api/templates", &["templates:read"]),
+            Endpoint::Segments => ("GET", "/api/segments", &["segments:read"]),
+            Endpoint::Segment => ("GET", "/api/segments/{id}", &["segments:read"]),
+            Endpoint::Forms => ("GET", "/api/forms", &["forms:read"]),
+            Endpoint::FormReports => ("POST", "/api/form-series-reports", &["forms:read"]),
+            Endpoint::CatalogItems => ("GET", "/api/catalog-items", &["catalogs:read"]),
+            Endpoint::CampaignReports => {
+                ("POST", "/api/campaign-values-reports", &["campaigns:read"])
+            }
+            Endpoint::FlowSeriesReports => ("POST", "/api/flow-series-reports", &["flows:read"]),
+            Endpoint::Profiles => ("GET", "/api/profiles", &["profiles:read"]),
         }
     }
 
@@ -767,6 +1206,274 @@ impl Outcome {
             }
         }
         all
+    }
+
+    /// Notes the problems found while reading `total` items of `what`, of
+    /// which `skipped` were left out, as one gap (nothing when there were none).
+    fn issues(&mut self, part: Part, what: &str, total: usize, skipped: usize, issues: &[String]) {
+        if !issues.is_empty() {
+            self.gap(
+                part,
+                format!(
+                    "{skipped} of {total} {what} skipped as unreadable; problems: {}",
+                    first_and_more(issues, ISSUES_SHOWN, "; ")
+                ),
+            );
+        }
+    }
+
+    /// Each flow's steps, in flow order then step order, from the flows and
+    /// the flow-actions included beside them; `None` (with a gap) when the
+    /// flows name steps and none was included.
+    fn flow_steps(&mut self, flows: &[Resource], included: &[Resource]) -> Option<Vec<FlowStep>> {
+        let by_id: HashMap<&str, &Resource> = included
+            .iter()
+            .filter(|a| a.kind == "flow-action")
+            .map(|a| (a.id.as_str(), a))
+            .collect();
+        let linked: Vec<(&str, Vec<String>)> = flows
+            .iter()
+            .map(|f| {
+                let ids = relationship_items(f.relationships.get("flow-actions"))
+                    .into_iter()
+                    .filter(|(kind, _)| kind == "flow-action")
+                    .map(|(_, id)| id)
+                    .collect();
+                (f.id.as_str(), ids)
+            })
+            .collect();
+        let wanted: usize = linked.iter().map(|(_, ids)| ids.len()).sum();
+        if wanted > 0 && by_id.is_empty() {
+            self.gap(
+                Part::FlowSteps,
+                "Klaviyo did not include the flows' steps (`include=flow-actions`)".into(),
+            );
+            return None;
+        }
+        let (mut steps, mut issues, mut missing, mut total) = (Vec::new(), Vec::new(), 0, 0);
+        for (flow_id, ids) in linked {
+            let found: Vec<&Resource> = ids
+                .iter()
+                .filter_map(|id| {
+                    let a = by_id.get(id.as_str()).copied();
+                    missing += usize::from(a.is_none());
+                    a
+                })
+                .collect();
+            for (position, a) in step_order(&found).into_iter().enumerate() {
+                total += 1;
+                let mut fields = Fields::new(a);
+                if let Some(mut step) = step_from(&mut fields, flow_id, position) {
+                    if let Some(m) = step.message.as_mut().filter(|m| m.id.is_empty()) {
+                        // Older shapes leave the id out of the definition; the relationship has it.
+                        if let Some((_, id)) =
+                            relationship_items(a.relationships.get("flow-messages"))
+                                .into_iter()
+                                .next()
+                        {
+                            m.id = id;
+                        }
+                    }
+                    steps.push(step);
+                }
+                issues.append(&mut fields.issues);
+            }
+        }
+        let skipped = total - steps.len();
+        self.issues(Part::FlowSteps, "flow steps", total, skipped, &issues);
+        if missing > 0 {
+            self.gap(
+                Part::FlowSteps,
+                format!("{missing} of {wanted} flow steps were named but not included"),
+            );
+        }
+        Some(steps)
+    }
+
+    /// One row per campaign: counts summed over its messages, rates
+    /// weighted by what each message delivered.
+    fn campaign_stats(&mut self, report: &Report) -> Vec<CampaignStats> {
+        let mut out: Vec<CampaignStats> = Vec::new();
+        let mut issues = Vec::new();
+        let mut skipped = 0;
+        for (i, row) in report.rows.iter().enumerate() {
+            let Some(id) = grouping(row, "campaign_id") else {
+                issues.push(format!("result {i} has no `campaign_id`"));
+                skipped += 1;
+                continue;
+            };
+            let mut stat = |name: &str| stat_number(row, name, &mut issues, i);
+            let s = CampaignStats {
+                campaign_id: id.to_owned(),
+                recipients: stat("recipients"),
+                delivered: stat("delivered"),
+                bounce_rate: stat("bounce_rate"),
+                spam_complaint_rate: stat("spam_complaint_rate"),
+                unsubscribe_rate: stat("unsubscribe_rate"),
+                open_rate: stat("open_rate"),
+                click_rate: stat("click_rate"),
+                conversion_value: stat("conversion_value"),
+                conversions: stat("conversions"),
+            };
+            match out.iter_mut().find(|c| c.campaign_id == s.campaign_id) {
+                Some(c) => merge_campaign(c, &s),
+                None => out.push(s),
+            }
+        }
+        self.issues(
+            Part::CampaignReport,
+            "campaign report results",
+            report.rows.len(),
+            skipped,
+            &issues,
+        );
+        out
+    }
+
+    /// Daily series per flow (the messages of a flow summed), placed by
+    /// date into [`FLOW_SERIES_DAYS`] days from `start`.
+    fn flow_series(&mut self, report: &Report, start: DateTime<Utc>) -> Vec<FlowSeries> {
+        let days = FLOW_SERIES_DAYS as usize;
+        // Klaviyo buckets days in the account's timezone: its midnights sit
+        // up to 14 hours off UTC's, so a bucket goes to the nearest UTC day.
+        let slots: Vec<Option<usize>> = report
+            .date_times
+            .iter()
+            .map(|t| {
+                let d = ((*t - start).num_seconds() as f64 / 86_400.0).round();
+                (d >= 0.0 && (d as usize) < days).then_some(d as usize)
+            })
+            .collect();
+        let mut by_flow: BTreeMap<String, [Vec<f64>; 6]> = BTreeMap::new();
+        let mut issues = Vec::new();
+        let mut skipped = 0;
+        for (i, row) in report.rows.iter().enumerate() {
+            let Some(id) = grouping(row, "flow_id") else {
+                issues.push(format!("result {i} has no `flow_id`"));
+                skipped += 1;
+                continue;
+            };
+            let series = by_flow
+                .entry(id.to_owned())
+                .or_insert_with(|| std::array::from_fn(|_| vec![0.0; days]));
+            for (k, name) in FLOW_SERIES_STATS.iter().enumerate() {
+                let values = match row.statistics.get(*name) {
+                    Some(Value::Array(v)) if v.len() == slots.len() => v,
+                    Some(Value::Array(v)) => {
+                        issues.push(format!(
+                            "result {i} has {} `{name}` values for {} days",
+                            v.len(),
+                            slots.len()
+                        ));
+                        continue;
+                    }
+                    _ => {
+                        issues.push(format!("result {i} has no `{name}` series"));
+                        continue;
+                    }
+                };
+                for (slot, v) in slots.iter().zip(values) {
+                    if let Some(j) = slot {
+                        series[k][*j] += v.as_f64().unwrap_or(0.0);
+                    }
+                }
+            }
+        }
+        self.issues(
+            Part::FlowSeries,
+            "flow report results",
+            report.rows.len(),
+            skipped,
+            &issues,
+        );
+        by_flow
+            .into_iter()
+            .map(|(flow_id, s)| {
+                let [
+                    recipients,
+                    bounced,
+                    spam_complaints,
+                    unsubscribes,
+                    conversion_value,
+                    conversions,
+                ] = s;
+                FlowSeries {
+                    flow_id,
+                    start,
+                    recipients,
+                    bounced,
+                    spam_complaints,
+                    unsubscribes,
+                    conversion_value,
+                    conversions,
+                }
+            })
+            .collect()
+    }
+
+    /// Submissions per form in the recent window (days from `recent_from`)
+    /// and the baseline (the days before): every form read (zeros where the
+    /// report has no row for it: Klaviyo leaves out forms with no data),
+    /// then any other form the report names.
+    fn form_stats(
+        &mut self,
+        report: &Report,
+        recent_from: DateTime<Utc>,
+        forms: &[Form],
+    ) -> Vec<FormStats> {
+        let mut issues = Vec::new();
+        let mut out: Vec<FormStats> = forms
+            .iter()
+            .map(|f| FormStats {
+                form_id: f.id.clone(),
+                submits_48h: 0.0,
+                submits_30d: 0.0,
+            })
+            .collect();
+        for (i, row) in report.rows.iter().enumerate() {
+            let Some(id) = grouping(row, "form_id") else {
+                issues.push(format!("result {i} has no `form_id`"));
+                continue;
+            };
+            let values = match row.statistics.get("submits") {
+                Some(Value::Array(v)) if v.len() == report.date_times.len() => v,
+                _ => {
+                    issues.push(format!(
+                        "result {i} has no `submits` series of {} days",
+                        report.date_times.len()
+                    ));
+                    continue;
+                }
+            };
+            let k = match out.iter().position(|s| s.form_id == id) {
+                Some(k) => k,
+                None => {
+                    out.push(FormStats {
+                        form_id: id.to_owned(),
+                        submits_48h: 0.0,
+                        submits_30d: 0.0,
+                    });
+                    out.len() - 1
+                }
+            };
+            for (t, v) in report.date_times.iter().zip(values) {
+                let n = v.as_f64().unwrap_or(0.0);
+                if *t >= recent_from {
+                    out[k].submits_48h += n;
+                } else {
+                    out[k].submits_30d += n;
+                }
+            }
+        }
+        let skipped = issues.len();
+        self.issues(
+            Part::FormReport,
+            "form report results",
+            report.rows.len(),
+            skipped,
+            &issues,
+        );
+        out
     }
 
     /// Activity for every known metric, or `None` if any aggregate failed:
@@ -963,6 +1670,25 @@ impl<'a> Fields<'a> {
         parsed
     }
 
+    /// A time that may be missing, in RFC 3339 or Klaviyo's
+    /// `YYYY-MM-DDTHH:MM:SS[.ffffff]` without an offset (UTC).
+    fn lenient_time(&mut self, key: &str) -> Option<DateTime<Utc>> {
+        let v = self.get(key)?;
+        let text = v.as_str().unwrap_or_default();
+        let parsed = DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                    .ok()
+                    .map(|t| t.and_utc())
+            });
+        if parsed.is_none() {
+            self.issue(format!("has an unreadable `{key}` ({v})"));
+        }
+        parsed
+    }
+
     /// A created/updated pair: one missing borrows the other (noted); both
     /// missing makes the resource unreadable.
     fn time_pair(
@@ -1134,6 +1860,323 @@ fn account_from(f: &mut Fields<'_>) -> Option<Account> {
         industry,
         timezone: timezone?,
         preferred_currency: preferred_currency?,
+    })
+}
+
+/// A report row's grouping value as text.
+fn grouping<'a>(row: &'a ReportRow, key: &str) -> Option<&'a str> {
+    row.groupings.get(key).and_then(Value::as_str)
+}
+
+/// A report row's statistic; missing or not a number is noted and read as 0.
+fn stat_number(row: &ReportRow, name: &str, issues: &mut Vec<String>, i: usize) -> f64 {
+    match row.statistics.get(name) {
+        Some(v) if v.is_number() => v.as_f64().unwrap_or(0.0),
+        // Klaviyo sends null where a rate has no denominator.
+        Some(Value::Null) => 0.0,
+        _ => {
+            issues.push(format!("result {i} has no number `{name}`"));
+            0.0
+        }
+    }
+}
+
+/// Adds another message's statistics to a campaign's.
+fn merge_campaign(c: &mut CampaignStats, s: &CampaignStats) {
+    let weight = |x: &CampaignStats| {
+        if x.delivered > 0.0 {
+            x.delivered
+        } else {
+            x.recipients
+        }
+    };
+    let (wa, wb) = (weight(c), weight(s));
+    let mix = |a: f64, b: f64| {
+        if wa + wb > 0.0 {
+            (a * wa + b * wb) / (wa + wb)
+        } else {
+            a.max(b)
+        }
+    };
+    c.bounce_rate = mix(c.bounce_rate, s.bounce_rate);
+    c.spam_complaint_rate = mix(c.spam_complaint_rate, s.spam_complaint_rate);
+    c.unsubscribe_rate = mix(c.unsubscribe_rate, s.unsubscribe_rate);
+    c.open_rate = mix(c.open_rate, s.open_rate);
+    c.click_rate = mix(c.click_rate, s.click_rate);
+    c.recipients += s.recipients;
+    c.delivered += s.delivered;
+    c.conversion_value += s.conversion_value;
+    c.conversions += s.conversions;
+}
+
+/// How many of the newest Placed Order events lack a `$value` (a number,
+/// or a numeric string as some integrations send).
+fn order_values(events: &[Resource]) -> OrderValues {
+    let has_value = |e: &Resource| match e
+        .attributes
+        .get("event_properties")
+        .and_then(|p| p.get("$value"))
+    {
+        Some(Value::Number(_)) => true,
+        Some(Value::String(s)) => s.trim().parse::<f64>().is_ok(),
+        _ => false,
+    };
+    let without = events.iter().filter(|e| !has_value(e)).count();
+    OrderValues {
+        events: u32::try_from(events.len()).unwrap_or(u32::MAX),
+        without_value: u32::try_from(without).unwrap_or(u32::MAX),
+    }
+}
+
+/// Texts per recipient, with the region of each from the included profiles.
+fn sms_recipients(events: &[Resource], profiles: &[Resource]) -> Vec<SmsRecipient> {
+    let regions: HashMap<&str, &str> = profiles
+        .iter()
+        .filter(|p| p.kind == "profile")
+        .filter_map(|p| {
+            let region = p.attributes.get("location")?.get("region")?.as_str()?;
+            Some((p.id.as_str(), region))
+        })
+        .collect();
+    let mut texts: BTreeMap<String, u32> = BTreeMap::new();
+    for e in events {
+        if let Some((_, id)) = relationship_items(e.relationships.get("profile"))
+            .into_iter()
+            .find(|(kind, _)| kind == "profile")
+        {
+            *texts.entry(id).or_default() += 1;
+        }
+    }
+    texts
+        .into_iter()
+        .map(|(profile_id, texts)| SmsRecipient {
+            region: regions
+                .get(profile_id.as_str())
+                .filter(|r| !r.is_empty())
+                .map(|r| (*r).to_owned()),
+            profile_id,
+            texts,
+        })
+        .collect()
+}
+
+/// The id a flow-action's definition goes by (its `links` name these),
+/// else the resource id.
+fn action_key(a: &Resource) -> &str {
+    a.attributes
+        .get("definition")
+        .and_then(|d| d.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or(&a.id)
+}
+
+/// The actions a flow-action's definition links to, `next` (or the split's
+/// `next_if_true`) first.
+fn action_links(a: &Resource) -> Vec<&str> {
+    let links = a.attributes.get("definition").and_then(|d| d.get("links"));
+    ["next", "next_if_true", "next_if_false"]
+        .iter()
+        .filter_map(|k| links.and_then(|l| l.get(*k)).and_then(Value::as_str))
+        .collect()
+}
+
+/// A flow's steps in the order the flow runs them: from each step no other
+/// links to, along the links (a split's true branch first); steps the
+/// links do not reach (no links at all, or a cycle) follow in the order given.
+fn step_order<'a>(actions: &[&'a Resource]) -> Vec<&'a Resource> {
+    let pointed: std::collections::HashSet<&str> =
+        actions.iter().flat_map(|a| action_links(a)).collect();
+    let mut stack: Vec<&Resource> = actions
+        .iter()
+        .rev()
+        .filter(|a| !pointed.contains(action_key(a)))
+        .copied()
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(actions.len());
+    while let Some(a) = stack.pop() {
+        if !seen.insert(action_key(a)) {
+            continue;
+        }
+        out.push(a);
+        for next in action_links(a).into_iter().rev() {
+            if let Some(n) = actions.iter().find(|x| action_key(x) == next) {
+                stack.push(n);
+            }
+        }
+    }
+    for a in actions {
+        if !seen.contains(action_key(a)) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn step_from(f: &mut Fields<'_>, flow_id: &str, position: usize) -> Option<FlowStep> {
+    let kind = match f.req_str("definition.type")?.as_str() {
+        "send-email" => StepKind::Email,
+        "send-sms" => StepKind::Sms,
+        "time-delay" => StepKind::Delay,
+        "conditional-split" | "trigger-split" => StepKind::Split,
+        _ => StepKind::Other,
+    };
+    let (_, updated) = f.time_pair("created", "updated")?;
+    let sends = matches!(kind, StepKind::Email | StepKind::Sms);
+    let status = if sends {
+        f.opt_str("definition.data.status")
+    } else {
+        None
+    };
+    let delay_hours = if kind == StepKind::Delay {
+        delay_hours(f)
+    } else {
+        None
+    };
+    let message = if sends {
+        step_message(f, kind, updated)
+    } else {
+        None
+    };
+    Some(FlowStep {
+        id: f.id.to_owned(),
+        flow_id: flow_id.to_owned(),
+        position,
+        kind,
+        status,
+        delay_hours,
+        message,
+        updated,
+    })
+}
+
+/// A time delay's wait in hours (`data.unit` and `data.value`).
+fn delay_hours(f: &mut Fields<'_>) -> Option<f64> {
+    let unit = f.opt_str("definition.data.unit")?;
+    let value = f.get("definition.data.value").and_then(Value::as_f64);
+    let per = match unit.to_ascii_lowercase().as_str() {
+        "minutes" => 1.0 / 60.0,
+        "hours" => 1.0,
+        "days" => 24.0,
+        "weeks" => 168.0,
+        other => {
+            f.issue(format!("has an unknown delay unit `{other}`"));
+            return None;
+        }
+    };
+    if value.is_none() {
+        f.issue("has no number `definition.data.value`".into());
+    }
+    value.map(|v| v * per)
+}
+
+/// A send step's message; the step's own `updated` stands for the
+/// message's, since editing a message edits its step.
+fn step_message(f: &mut Fields<'_>, kind: StepKind, updated: DateTime<Utc>) -> Option<StepMessage> {
+    if !matches!(f.get("definition.data.message"), Some(Value::Object(_))) {
+        f.issue("is a send step without a message".into());
+        return None;
+    }
+    let key = |k: &str| format!("definition.data.message.{k}");
+    let sms = kind == StepKind::Sms;
+    Some(StepMessage {
+        id: f.opt_str(&key("id")).unwrap_or_default(),
+        name: f.opt_str(&key("name")).unwrap_or_default(),
+        subject: if sms {
+            None
+        } else {
+            f.opt_str(&key("subject_line"))
+        },
+        body: if sms { f.opt_str(&key("body")) } else { None },
+        template_id: f.opt_str(&key("template_id")),
+        smart_sending: f.bool_or(&key("smart_sending_enabled"), false),
+        transactional: f.bool_or(&key("transactional"), false),
+        sms_quiet_hours: if sms {
+            f.get(&key("sms_quiet_hours_enabled"))
+                .and_then(Value::as_bool)
+        } else {
+            None
+        },
+        updated,
+    })
+}
+
+fn template_from(f: &mut Fields<'_>) -> Option<Template> {
+    let name = f.opt_str("name").unwrap_or_default();
+    // Drag-and-drop templates may come without HTML.
+    let html = f.opt_str("html").unwrap_or_default();
+    let Some(updated) = f.opt_time("updated") else {
+        f.issue("has no `updated`".into());
+        return None;
+    };
+    Some(Template {
+        id: f.id.to_owned(),
+        name,
+        html,
+        updated,
+    })
+}
+
+fn segment_from(f: &mut Fields<'_>) -> Option<Segment> {
+    let name = f.opt_str("name").unwrap_or_default();
+    let (created, updated) = f.time_pair("created", "updated")?;
+    Some(Segment {
+        id: f.id.to_owned(),
+        name,
+        profile_count: None,
+        created,
+        updated,
+    })
+}
+
+fn form_from(f: &mut Fields<'_>) -> Option<Form> {
+    let name = f.opt_str("name").unwrap_or_default();
+    let status = f.req_str("status")?;
+    let Some(updated) = f.opt_time("updated_at") else {
+        f.issue("has no `updated_at`".into());
+        return None;
+    };
+    Some(Form {
+        id: f.id.to_owned(),
+        name,
+        status,
+        updated,
+    })
+}
+
+/// A catalog item's `updated`, all a snapshot keeps of it.
+fn item_updated(f: &mut Fields<'_>) -> Option<DateTime<Utc>> {
+    let t = f.opt_time("updated");
+    if t.is_none() && f.get("updated").is_none() {
+        f.issue("has no `updated`".into());
+    }
+    t
+}
+
+fn profile_from(f: &mut Fields<'_>) -> Option<ProfileConsent> {
+    let Some(created) = f.opt_time("created") else {
+        f.issue("has no `created`".into());
+        return None;
+    };
+    let email = "subscriptions.email.marketing";
+    let double = f
+        .get(&format!("{email}.double_optin"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    let method = f.opt_str(&format!("{email}.method"));
+    Some(ProfileConsent {
+        id: f.id.to_owned(),
+        country: f.opt_str("location.country").filter(|s| !s.is_empty()),
+        region: f.opt_str("location.region").filter(|s| !s.is_empty()),
+        email_consent: f.opt_str(&format!("{email}.consent")),
+        // A confirmed double opt-in is the strongest record, whatever form it came through.
+        method: if double {
+            Some("DOUBLE_OPT_IN".into())
+        } else {
+            method
+        },
+        consented_at: f.lenient_time(&format!("{email}.consent_timestamp")),
+        created,
     })
 }
 
@@ -1511,6 +2554,247 @@ mod tests {
     }
 
     #[test]
+    fn texts_are_counted_per_recipient_with_the_included_region() {
+        let doc = json!({
+            "data": [
+                {"type": "event", "id": "E1", "attributes": {"datetime": "2026-11-20T09:00:00+00:00"},
+                 "relationships": {"profile": {"data": {"type": "profile", "id": "P1"}}}},
+                {"type": "event", "id": "E2", "attributes": {"datetime": "2026-11-20T10:00:00+00:00"},
+                 "relationships": {"profile": {"data": {"type": "profile", "id": "P1"}}}},
+                {"type": "event", "id": "E3", "attributes": {"datetime": "2026-11-20T11:00:00+00:00"},
+                 "relationships": {"profile": {"data": {"type": "profile", "id": "P2"}}}},
+                {"type": "event", "id": "E4", "attributes": {}}
+            ],
+            "included": [
+                {"type": "profile", "id": "P1", "attributes": {"location": {"region": "FL"}}},
+                {"type": "profile", "id": "P2", "attributes": {"location": {"region": null}}}
+            ]
+        });
+        let page = crate::klaviyo::Page::from_value(doc).unwrap();
+        let r = sms_recipients(&page.data, &page.included);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(
+            (r[0].profile_id.as_str(), r[0].region.as_deref(), r[0].texts),
+            ("P1", Some("FL"), 2)
+        );
+        assert_eq!((r[1].region.as_deref(), r[1].texts), (None, 1));
+    }
+
+    #[test]
+    fn steps_follow_their_links_and_map_each_kind() {
+        let action = |id: &str, def: Value| {
+            res(
+                "flow-action",
+                id,
+                json!({"created": "2025-01-01T00:00:00Z", "updated": "2025-06-01T00:00:00Z",
+                       "definition": def}),
+            )
+        };
+        // Included out of order: the links decide.
+        let email = action(
+            "A2",
+            json!({"id": "A2", "type": "send-email", "links": {"next": null},
+                   "data": {"status": "draft", "message": {"id": "M1", "name": "Hi",
+                   "subject_line": "Hello", "template_id": "T1", "smart_sending_enabled": true}}}),
+        );
+        let split = action(
+            "A1",
+            json!({"id": "A1", "type": "conditional-split",
+                   "links": {"next_if_true": null, "next_if_false": "A2"}}),
+        );
+        let delay = action(
+            "A0",
+            json!({"id": "A0", "type": "time-delay", "links": {"next": "A1"},
+                   "data": {"unit": "days", "value": 2}}),
+        );
+        let mut flow = res("flow", "F1", json!({}));
+        flow.relationships = json!({"flow-actions": {"data": [
+            {"type": "flow-action", "id": "A2"}, {"type": "flow-action", "id": "A1"},
+            {"type": "flow-action", "id": "A0"}]}});
+        let mut out = Outcome::default();
+        let steps = out
+            .flow_steps(&[flow.clone()], &[email, split, delay])
+            .unwrap();
+        assert!(out.gaps.is_empty(), "{:?}", out.gaps);
+        let kinds: Vec<(StepKind, usize)> = steps.iter().map(|s| (s.kind, s.position)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (StepKind::Delay, 0),
+                (StepKind::Split, 1),
+                (StepKind::Email, 2)
+            ]
+        );
+        assert_eq!(steps[0].delay_hours, Some(48.0));
+        assert_eq!(steps[0].status, None);
+        let m = steps[2].message.as_ref().unwrap();
+        assert_eq!(steps[2].status.as_deref(), Some("draft"));
+        assert_eq!((m.id.as_str(), m.subject.as_deref()), ("M1", Some("Hello")));
+        assert!(m.smart_sending && !m.transactional);
+        assert_eq!(m.updated, steps[2].updated);
+
+        // Steps named but not included: no part, and a gap that says so.
+        let mut out = Outcome::default();
+        assert!(out.flow_steps(&[flow], &[]).is_none());
+        assert_eq!(out.gaps[0].part, Part::FlowSteps);
+    }
+
+    fn row(groupings: Value, statistics: Value) -> ReportRow {
+        serde_json::from_value(json!({"groupings": groupings, "statistics": statistics})).unwrap()
+    }
+
+    #[test]
+    fn flow_series_sum_a_flows_messages_by_day() {
+        let start = Utc.with_ymd_and_hms(2026, 9, 25, 0, 0, 0).unwrap();
+        // Days in an account timezone west of UTC: five hours after UTC midnight.
+        let date_times = vec![
+            start + Duration::hours(5),
+            start + Duration::days(1) + Duration::hours(5),
+        ];
+        let stats = |a: f64, b: f64| {
+            let mut m = serde_json::Map::new();
+            for s in FLOW_SERIES_STATS {
+                m.insert(s.into(), json!([a, b]));
+            }
+            Value::Object(m)
+        };
+        let report = Report {
+            rows: vec![
+                row(
+                    json!({"flow_id": "F1", "flow_message_id": "M1"}),
+                    stats(1.0, 2.0),
+                ),
+                row(
+                    json!({"flow_id": "F1", "flow_message_id": "M2"}),
+                    stats(10.0, 20.0),
+                ),
+                row(
+                    json!({"flow_id": "F2", "flow_message_id": "M3"}),
+                    json!({"recipients": [1]}),
+                ),
+            ],
+            date_times,
+        };
+        let mut out = Outcome::default();
+        let series = out.flow_series(&report, start);
+        let f1 = series.iter().find(|s| s.flow_id == "F1").unwrap();
+        assert_eq!(f1.recipients.len(), FLOW_SERIES_DAYS as usize);
+        assert_eq!(&f1.recipients[..3], &[11.0, 22.0, 0.0]);
+        assert_eq!(&f1.conversions[..2], &[11.0, 22.0]);
+        assert_eq!(f1.start, start);
+        // F2's row has a series of the wrong length: noted, not placed.
+        assert_eq!(out.gaps.len(), 1);
+        assert!(
+            out.gaps[0]
+                .reason
+                .contains("1 `recipients` values for 2 days")
+        );
+    }
+
+    #[test]
+    fn form_stats_cover_every_form_and_campaign_messages_merge() {
+        let form = |id: &str| Form {
+            id: id.into(),
+            name: "x".into(),
+            status: "live".into(),
+            updated: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        };
+        let now = Utc.with_ymd_and_hms(2026, 11, 20, 10, 30, 0).unwrap();
+        let (recent_from, baseline_from) = form_windows(now);
+        assert_eq!(
+            recent_from,
+            Utc.with_ymd_and_hms(2026, 11, 18, 0, 0, 0).unwrap()
+        );
+        assert_eq!(baseline_from, recent_from - Duration::days(30));
+        let days: Vec<DateTime<Utc>> = (0..33).map(|d| baseline_from + Duration::days(d)).collect();
+        // Ten a day, then one a day in the recent window.
+        let fa: Vec<f64> = days
+            .iter()
+            .map(|t| if *t >= recent_from { 1.0 } else { 10.0 })
+            .collect();
+        let report = Report {
+            rows: vec![
+                row(json!({"form_id": "FA"}), json!({"submits": fa})),
+                row(json!({"form_id": "FZ"}), json!({"submits": vec![0.5; 33]})),
+                row(json!({"form_id": "FY"}), json!({"submits": [1]})),
+            ],
+            date_times: days,
+        };
+        let mut out = Outcome::default();
+        let stats = out.form_stats(&report, recent_from, &[form("FA"), form("FB")]);
+        let got: Vec<(&str, f64, f64)> = stats
+            .iter()
+            .map(|s| (s.form_id.as_str(), s.submits_48h, s.submits_30d))
+            .collect();
+        assert_eq!(
+            got,
+            [("FA", 3.0, 300.0), ("FB", 0.0, 0.0), ("FZ", 1.5, 15.0)]
+        );
+        assert_eq!(out.gaps.len(), 1, "FY's short series: {:?}", out.gaps);
+
+        let msg = |delivered: f64, bounce: f64| {
+            row(
+                json!({"campaign_id": "C1", "campaign_message_id": "x"}),
+                json!({"recipients": delivered, "delivered": delivered, "bounce_rate": bounce,
+                       "spam_complaint_rate": 0, "unsubscribe_rate": 0, "open_rate": null,
+                       "click_rate": 0, "conversion_value": 10, "conversions": 1}),
+            )
+        };
+        let report = Report {
+            rows: vec![msg(100.0, 0.01), msg(300.0, 0.03)],
+            date_times: vec![],
+        };
+        let mut out = Outcome::default();
+        let c = out.campaign_stats(&report);
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].recipients, c[0].conversion_value), (400.0, 20.0));
+        assert!(
+            (c[0].bounce_rate - 0.025).abs() < 1e-9,
+            "{}",
+            c[0].bounce_rate
+        );
+        assert!(out.gaps.is_empty(), "a null rate is 0: {:?}", out.gaps);
+    }
+
+    #[test]
+    fn orders_without_a_value_are_counted() {
+        let ev = |props: Value| res("event", "E", json!({"event_properties": props}));
+        let v = order_values(&[
+            ev(json!({"$value": 12.5})),
+            ev(json!({"$value": "19.99"})),
+            ev(json!({"$value": null})),
+            ev(json!({})),
+            ev(json!({"$value": "n/a"})),
+        ]);
+        assert_eq!((v.events, v.without_value), (5, 3));
+    }
+
+    #[test]
+    fn profiles_read_location_and_consent() {
+        let p = res(
+            "profile",
+            "P1",
+            json!({"created": "2026-10-01T00:00:00+00:00",
+                   "location": {"country": "US", "region": "TX"},
+                   "subscriptions": {"email": {"marketing": {"consent": "SUBSCRIBED",
+                     "method": "FORM", "double_optin": true,
+                     "consent_timestamp": "2026-10-01T00:00:05.123456"}}}}),
+        );
+        let (ps, gaps) = convert(Part::Profiles, &[p], profile_from);
+        assert!(gaps.is_empty(), "{gaps:?}");
+        assert_eq!(ps[0].region.as_deref(), Some("TX"));
+        assert_eq!(ps[0].method.as_deref(), Some("DOUBLE_OPT_IN"));
+        assert_eq!(
+            ps[0].consented_at.map(|t| t.timestamp()),
+            Some(
+                Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 5)
+                    .unwrap()
+                    .timestamp()
+            )
+        );
+    }
+
+    #[test]
     fn each_endpoint_names_the_scopes_the_spec_gives_it() {
         for e in Endpoint::ALL {
             let (method, path, scopes) = e.spec();
@@ -1531,6 +2815,11 @@ mod tests {
             "lists:read",
             "metrics:read",
             "events:read",
+            "templates:read",
+            "segments:read",
+            "forms:read",
+            "catalogs:read",
+            "profiles:read",
         ] {
             assert!(read.contains(&scope), "{scope}");
             assert!(

@@ -20,7 +20,7 @@ use crate::outbox;
 use crate::routing::{self, Mode};
 use crate::scan::fetch::{ScanProgress, build_pulse, build_snapshot};
 use crate::scan::first_and_more;
-use crate::scan::snapshot::{KnownMetric, Snapshot};
+use crate::scan::snapshot::{GrantFacts, KnownMetric, Part, Snapshot};
 use crate::store::{StoreError, scans};
 
 /// Which reading of an account a scan makes.
@@ -129,9 +129,17 @@ impl App {
         // hold it up once, not twice, when hundreds of scans start together.
         let (previous, credential) = tokio::join!(
             self.previous_snapshot(slug),
-            self.connections.credential(slug, entry.credential.as_ref())
+            self.connections
+                .credential_and_grant(slug, entry.credential.as_ref())
         );
         let previous = previous?;
+        let (credential, grant) = match credential {
+            Ok((c, g)) => (Ok(c), g),
+            Err(e) => (Err(e), None),
+        };
+        // A key from the config file has no stored grant: the access checks
+        // do not apply to it, which is not the same as "could not check".
+        let grant_applies = grant.is_some();
         // A pulse reads on top of the last full scan; without one it is a full scan.
         let reading = match (&previous, kind) {
             (Some(p), ScanKind::Pulse) if p.activity.is_some() => Reading::Pulse(p),
@@ -162,7 +170,8 @@ impl App {
         };
         let snapshot = match fetched {
             Fetched::Snapshot(snapshot) => {
-                let snapshot = *snapshot;
+                let mut snapshot = *snapshot;
+                snapshot.grant = grant.as_ref().map(grant_facts);
                 let input = CheckInput {
                     snapshot: &snapshot,
                     previous: previous.as_ref(),
@@ -181,6 +190,7 @@ impl App {
                             ran.insert(check.id.to_owned());
                             observations.extend(obs);
                         }
+                        Err(s) if !grant_applies && s.missing == [Part::Grant] => {}
                         Err(s) => skipped.push(format!("{} (missing {:?})", check.id, s.missing)),
                     }
                 }
@@ -298,6 +308,11 @@ impl App {
                 .count(),
             "scan finished"
         );
+        crate::ops::metrics::scan_finished(
+            slug.as_str(),
+            if pulse { "pulse" } else { "full" },
+            timer.elapsed().as_secs_f64(),
+        );
         Ok(ScanReport {
             client: slug.clone(),
             kind,
@@ -368,6 +383,12 @@ impl App {
         ))
     }
 
+    /// The client's latest baseline: what its last full scan read, with
+    /// parts it could not read carried over (what `/inventory` shows).
+    pub async fn latest_snapshot(&self, slug: &ClientSlug) -> Result<Option<Snapshot>, AppError> {
+        self.previous_snapshot(slug).await
+    }
+
     async fn previous_snapshot(&self, slug: &ClientSlug) -> Result<Option<Snapshot>, AppError> {
         let body = scans::snapshot(&mut self.store.conn().await?, slug).await?;
         match body {
@@ -396,8 +417,14 @@ pub fn next_baseline(s: &Snapshot, previous: Option<&Snapshot>) -> Snapshot {
     // (profile ids and regions) are read fresh each time and never stored.
     merged.templates = None;
     merged.form_report = None;
-    merged.campaign_report = None;
-    merged.flow_series = None;
+    // Report statistics stay (the last eight days of the flow series only):
+    // when a report cannot be read, an open deliverability finding is held on
+    // the last one read rather than cleared on missing data.
+    if let Some(series) = merged.flow_series.as_mut() {
+        for f in series.iter_mut() {
+            trim_series(f, 8);
+        }
+    }
     merged.profiles = None;
     merged.sms_recipients = None;
     merged.order_values = None;
@@ -416,6 +443,8 @@ pub fn next_baseline(s: &Snapshot, previous: Option<&Snapshot>) -> Snapshot {
         }
     }
     if let Some(p) = previous {
+        merged.campaign_report = merged.campaign_report.or_else(|| p.campaign_report.clone());
+        merged.flow_series = merged.flow_series.or_else(|| p.flow_series.clone());
         merged.account = merged.account.or_else(|| p.account.clone());
         merged.flows = merged.flows.or_else(|| p.flows.clone());
         merged.campaigns = merged.campaigns.or_else(|| p.campaigns.clone());
@@ -425,6 +454,40 @@ pub fn next_baseline(s: &Snapshot, previous: Option<&Snapshot>) -> Snapshot {
         merged.activity = merged.activity.or_else(|| p.activity.clone());
     }
     merged
+}
+
+/// Keeps the last `days` buckets of a flow's daily series.
+fn trim_series(f: &mut crate::scan::snapshot::FlowSeries, days: usize) {
+    let len = f.recipients.len();
+    let drop = len.saturating_sub(days);
+    if drop == 0 {
+        return;
+    }
+    for v in [
+        &mut f.recipients,
+        &mut f.bounced,
+        &mut f.spam_complaints,
+        &mut f.unsubscribes,
+        &mut f.conversion_value,
+        &mut f.conversions,
+    ] {
+        v.drain(..drop.min(v.len()));
+    }
+    f.start += crate::scan::snapshot::FlowSeries::DAY * drop as i32;
+}
+
+/// What the access checks read of a stored grant.
+fn grant_facts(g: &crate::connections::Grant) -> GrantFacts {
+    GrantFacts {
+        method: match g.method {
+            crate::connections::Method::OAuth => "oauth",
+            crate::connections::Method::Key => "private-key",
+        }
+        .to_owned(),
+        scopes: g.scopes.clone(),
+        granted_at: g.granted_at,
+        ends_at: g.ends_at,
+    }
 }
 
 /// The next baseline, as the JSON the store keeps.

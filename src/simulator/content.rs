@@ -161,6 +161,8 @@ pub(crate) struct ProfileDef {
     pub(crate) created: DateTime<Utc>,
     pub(crate) updated: DateTime<Utc>,
     pub(crate) country: &'static str,
+    /// State or province code.
+    pub(crate) region: &'static str,
     pub(crate) subscribed: bool,
 }
 
@@ -172,6 +174,11 @@ const LAST: [&str; 12] = [
     "Smith", "Jones", "Garcia", "Chen", "Patel", "Nguyen", "Brown", "Martin", "Kim", "Lopez",
     "Walker", "Young",
 ];
+
+/// US states of profiles outside the ones with texting rules (FL, OK, TX).
+const US_REGIONS: [&str; 8] = ["NY", "CA", "IL", "WA", "MA", "CO", "GA", "PA"];
+/// Canadian provinces.
+const CA_REGIONS: [&str; 3] = ["ON", "BC", "QC"];
 
 const SEGMENTS: [(&str, f64); 5] = [
     ("Engaged (30 days)", 0.35),
@@ -568,12 +575,28 @@ impl Brand {
             + Duration::seconds((span as u64 * index / PROFILE_POOL) as i64 + (h % 1000) as i64);
         let first = FIRST[(h % FIRST.len() as u64) as usize];
         let last = LAST[((h >> 8) % LAST.len() as u64) as usize];
+        // Bits of the hash no other field reads pick the place.
+        let place = (h >> 40) % 100;
         let country = if self.index == 11 {
             "CA"
         } else if self.jurisdictions.iter().any(|j| j == "EU") && h.is_multiple_of(4) {
             "DE"
+        } else if place < 2 {
+            // A few Canadians on every North American list.
+            "CA"
         } else {
             "US"
+        };
+        let region = match country {
+            "CA" => CA_REGIONS[(place % CA_REGIONS.len() as u64) as usize],
+            "DE" => "BE",
+            // Mostly elsewhere, some in the states with their own texting rules.
+            _ => match place {
+                2..=7 => "FL",
+                8..=9 => "OK",
+                10..=14 => "TX",
+                _ => US_REGIONS[(place % US_REGIONS.len() as u64) as usize],
+            },
         };
         Some(ProfileDef {
             index,
@@ -591,6 +614,7 @@ impl Brand {
             updated: created + Duration::days(((h >> 16) % 200) as i64),
             created,
             country,
+            region,
             subscribed: !(h >> 24).is_multiple_of(10),
         })
     }

@@ -77,6 +77,8 @@ pub const SERVED_PATHS: &[(&str, &str)] = &[
     ("POST", "/api/flow-values-reports"),
     ("POST", "/api/campaign-values-reports"),
     ("POST", "/api/form-values-reports"),
+    ("POST", "/api/flow-series-reports"),
+    ("POST", "/api/form-series-reports"),
 ];
 
 /// Every `(method, path)` of the simulator's OAuth server (see the `oauth` module).
@@ -180,6 +182,10 @@ pub(crate) struct Inner {
     /// Authenticated `/api/...` requests per brand: a `server-burst` fault
     /// hashes this count to pick the requests it fails.
     brand_requests: Vec<AtomicU64>,
+    /// Times a `server-burst` has failed each request (brand, method and
+    /// URL): a request it failed three times gets through the next time, as
+    /// an outage's requests do once retried (the client retries three times).
+    burst_failures: Mutex<HashMap<(usize, String), u32>>,
     stats: StatCounters,
 }
 
@@ -317,6 +323,7 @@ impl Simulator {
                 rate_limited: AtomicBool::new(true),
                 oauth: oauth::OAuth::new(seed),
                 brand_requests,
+                burst_failures: Mutex::new(HashMap::new()),
                 stats: StatCounters::default(),
             }),
         }

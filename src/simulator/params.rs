@@ -598,4 +598,34 @@ pub const QUERY_PARAMS: &[QueryParams] = &[
         filter_required: false,
         page_size: None,
     },
+    QueryParams {
+        method: "POST",
+        path: "/api/flow-series-reports",
+        fields: &[
+            ("flow-series-report", &["date_times", "id", "results"]),
+        ],
+        additional_fields: &[
+        ],
+        include: &[],
+        sort: &[],
+        filter: &[
+        ],
+        filter_required: false,
+        page_size: None,
+    },
+    QueryParams {
+        method: "POST",
+        path: "/api/form-series-reports",
+        fields: &[
+            ("form-series-report", &["date_times", "id", "results"]),
+        ],
+        additional_fields: &[
+        ],
+        include: &[],
+        sort: &[],
+        filter: &[
+        ],
+        filter_required: false,
+        page_size: None,
+    },
 ];

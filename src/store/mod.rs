@@ -3,7 +3,8 @@
 //! All SQL lives here, one file per concern: `clients` (clients and their
 //! routes), `findings` (findings, their events, notes and messages), `outbox`,
 //! `schedules` (scheduled work and maintenance windows), `scans` (scan rows
-//! and snapshots) and `audit` (the audit trail and the config file's hashes).
+//! and snapshots), `audit` (the audit trail and the config file's hashes) and
+//! `ops` (counts for `/metrics`, the migration check for `/readyz`).
 //! Stages hold a `Db` (a transaction or a plain connection) and call these
 //! functions; no module outside `store` names a sqlx type, so a second
 //! backend can follow without touching the stages.
@@ -24,6 +25,7 @@ pub mod audit;
 pub mod clients;
 pub mod connections;
 pub mod findings;
+pub mod ops;
 pub mod outbox;
 pub mod platform;
 pub mod reports;

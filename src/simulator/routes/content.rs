@@ -95,7 +95,7 @@ fn profile_res(ctx: &Ctx, p: &ProfileDef, with_subscriptions: bool) -> Value {
                 "country": p.country,
                 "latitude": null,
                 "longitude": null,
-                "region": null,
+                "region": p.region,
                 "zip": null,
                 "timezone": b.timezone,
                 "ip": null,
@@ -117,7 +117,8 @@ fn profile_res(ctx: &Ctx, p: &ProfileDef, with_subscriptions: bool) -> Value {
             "consent": if p.subscribed { "SUBSCRIBED" } else { "UNSUBSCRIBED" },
             "consent_timestamp": ts(p.created),
             "last_updated": ts(p.updated),
-            "method": "FORM",
+            // Consent as the list records it: confirmed or not.
+            "method": if double { "DOUBLE_OPT_IN" } else { "SINGLE_OPT_IN" },
             "method_detail": null,
             "custom_method_detail": null,
             "double_optin": double,

@@ -263,7 +263,16 @@ async fn answer(inner: &Arc<Inner>, req: Request) -> Response {
     if rf.server_burst
         && let Some(status) = request_faults::burst_status(brand.seed, idx, n)
     {
-        return ApiError::server_error(status).into_response();
+        let key = (idx, format!("{method} {}", parts.uri));
+        let mut failed = inner
+            .burst_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let times = failed.entry(key).or_default();
+        if *times < request_faults::BURST_FAILS_PER_REQUEST {
+            *times += 1;
+            return ApiError::server_error(status).into_response();
+        }
     }
     if in_force(FaultKind::ThrottleStorm) {
         return ApiError::throttled(STORM_RETRY_AFTER_SECS).into_response();
@@ -384,6 +393,8 @@ fn dispatch_tree(ctx: &Ctx, tpl: &str, id: &str, body: &Bytes) -> Result<Value, 
         "/api/flow-values-reports" => reports::flow_values(ctx, body),
         "/api/campaign-values-reports" => reports::campaign_values(ctx, body),
         "/api/form-values-reports" => reports::form_values(ctx, body),
+        "/api/flow-series-reports" => reports::flow_series(ctx, body),
+        "/api/form-series-reports" => reports::form_series(ctx, body),
         other => Err(ApiError::not_found(format!(
             "`{other}` is listed as served but has no handler."
         ))),

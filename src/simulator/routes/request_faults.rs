@@ -59,6 +59,10 @@ impl RequestFaults {
     }
 }
 
+/// Most times a server burst fails one request (the same method and URL):
+/// the client's three retries then get through.
+pub(crate) const BURST_FAILS_PER_REQUEST: u32 = 3;
+
 /// The 5xx status a server burst gives request number `n` of a brand, if
 /// any: a hash picks about one request in three, and 500, 502 or 503 for it.
 /// A hash rather than `n % 3` so failures come in irregular runs, as real

@@ -23,6 +23,7 @@ OPS = [
     ("GET", "/api/tags"), ("GET", "/api/forms"), ("GET", "/api/catalog-items"), ("GET", "/api/webhooks"),
     ("POST", "/api/metric-aggregates"), ("POST", "/api/flow-values-reports"),
     ("POST", "/api/campaign-values-reports"), ("POST", "/api/form-values-reports"),
+    ("POST", "/api/flow-series-reports"), ("POST", "/api/form-series-reports"),
 ]
 
 
