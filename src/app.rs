@@ -73,7 +73,19 @@ pub struct App {
     pub(crate) klaviyo: KlaviyoClient,
     pub(crate) catalogue: Vec<Check>,
     running: Mutex<HashSet<ClientSlug>>,
+    /// Each client's reports as its last full scan read them, for a scan that
+    /// follows within a minute (see `scan::fetch::RecentReports`); entries
+    /// older than that are dropped, so this holds a minute's scans at most.
+    pub(crate) recent_reports: Mutex<std::collections::HashMap<ClientSlug, ReadReports>>,
 }
+
+/// Reports as read: when (real time, for Klaviyo's limits), at which scan
+/// time, and what they said.
+pub(crate) type ReadReports = (
+    std::time::Instant,
+    chrono::DateTime<chrono::Utc>,
+    crate::scan::fetch::RecentReports,
+);
 
 impl App {
     /// Builds the app with a vault whose key lives only in memory (an
@@ -116,6 +128,7 @@ impl App {
             klaviyo,
             catalogue: checks::catalogue(),
             running: Mutex::new(HashSet::new()),
+            recent_reports: Mutex::new(std::collections::HashMap::new()),
         }))
     }
 

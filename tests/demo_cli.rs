@@ -19,7 +19,7 @@ fn demo(extra: &[&str]) -> std::process::Child {
 #[test]
 fn the_demo_finds_its_faults_within_a_minute_and_answers_commands() {
     // The replayed history takes its share first (about 10-20 s in a debug build).
-    let mut child = demo(&["--exit-after", "90"]);
+    let mut child = demo(&["--exit-after", "120"]);
     let mut stdin = child.stdin.take().unwrap();
     writeln!(
         stdin,

@@ -116,8 +116,46 @@ pub async fn build_snapshot(
     now: DateTime<Utc>,
     progress: Option<&UnboundedSender<ScanProgress>>,
 ) -> Result<Snapshot, KlaviyoError> {
+    build_snapshot_with(api, client, now, progress, None).await
+}
+
+/// Report results read moments ago, which a scan may use instead of asking
+/// again: reports allow two calls a minute per account, so a second scan
+/// within that minute (a `/scan` right after a scheduled one, a reconnect)
+/// would otherwise wait for them; their figures are by day and barely move.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentReports {
+    /// The campaign values report.
+    pub campaign_report: Vec<CampaignStats>,
+    /// The flow series report.
+    pub flow_series: Vec<FlowSeries>,
+    /// The form series report.
+    pub form_report: Vec<FormStats>,
+}
+
+impl RecentReports {
+    /// The reports of a snapshot that read all three.
+    pub fn of(s: &Snapshot) -> Option<Self> {
+        Some(Self {
+            campaign_report: s.campaign_report.clone()?,
+            flow_series: s.flow_series.clone()?,
+            form_report: s.form_report.clone()?,
+        })
+    }
+}
+
+/// [`build_snapshot`], taking the reports from `reuse` instead of Klaviyo when given.
+pub async fn build_snapshot_with(
+    api: &AccountClient,
+    client: &ClientSlug,
+    now: DateTime<Utc>,
+    progress: Option<&UnboundedSender<ScanProgress>>,
+    reuse: Option<&RecentReports>,
+) -> Result<Snapshot, KlaviyoError> {
     let span = info_span!("snapshot", client = %client, account = %api.account_key());
-    build(api, client, now, progress).instrument(span).await
+    build(api, client, now, progress, reuse)
+        .instrument(span)
+        .await
 }
 
 async fn build(
@@ -125,6 +163,7 @@ async fn build(
     client: &ClientSlug,
     now: DateTime<Utc>,
     progress: Option<&UnboundedSender<ScanProgress>>,
+    reuse: Option<&RecentReports>,
 ) -> Result<Snapshot, KlaviyoError> {
     let progress = Progress {
         tx: progress,
@@ -162,10 +201,10 @@ async fn build(
             let campaigns = out.campaigns(results);
             (campaigns, out)
         },
-        fetch_flows_metrics_activity(api, now, p),
+        fetch_flows_metrics_activity(api, now, p, reuse),
         fetch_templates(api, p),
         fetch_segments(api, p),
-        fetch_forms(api, now, p),
+        fetch_forms(api, now, p, reuse.map(|r| &r.form_report)),
         fetch_catalog(api, p),
         fetch_profiles(api, p),
     );
@@ -419,6 +458,7 @@ async fn fetch_flows_metrics_activity(
     api: &AccountClient,
     now: DateTime<Utc>,
     p: &Progress<'_>,
+    reuse: Option<&RecentReports>,
 ) -> Rest {
     // What the flows' trigger lookup needs from the metrics: their known ids,
     // and the flows each triggers when the metric list carried that linkage.
@@ -457,7 +497,7 @@ async fn fetch_flows_metrics_activity(
         };
         let (activity, reports, events) = tokio::join!(
             activity,
-            fetch_reports(api, orders.clone(), now, p),
+            fetch_reports(api, orders.clone(), now, p, reuse),
             fetch_metric_events(api, orders, sms_metric, now, p),
         );
         let mut derived = Derived::default();
@@ -562,11 +602,19 @@ async fn fetch_reports(
     orders: Option<Option<String>>,
     now: DateTime<Utc>,
     p: &Progress<'_>,
+    reuse: Option<&RecentReports>,
 ) -> (
     (Option<Vec<CampaignStats>>, Option<Vec<FlowSeries>>),
     Outcome,
 ) {
     let mut out = Outcome::default();
+    if let Some(r) = reuse {
+        p.step("reports (campaigns, flows; read moments ago)".into());
+        return (
+            (Some(r.campaign_report.clone()), Some(r.flow_series.clone())),
+            out,
+        );
+    }
     let id = match orders {
         None => {
             for part in [Part::CampaignReport, Part::FlowSeries] {
@@ -776,7 +824,17 @@ async fn fetch_forms(
     api: &AccountClient,
     now: DateTime<Utc>,
     p: &Progress<'_>,
+    reuse: Option<&Vec<FormStats>>,
 ) -> (Option<Vec<Form>>, Option<Vec<FormStats>>, Outcome) {
+    if let Some(stats) = reuse {
+        let forms = api.get_forms().await;
+        p.step(count_step("forms", &forms));
+        let mut out = Outcome::default();
+        let forms = out
+            .take(Part::Forms, Endpoint::Forms, "forms", forms)
+            .map(|res| out.convert(Part::Forms, "forms", &res, form_from));
+        return (forms, Some(stats.clone()), out);
+    }
     let (recent_from, baseline_from) = form_windows(now);
     let report = api.report(
         ReportKind::FormSeries,

@@ -18,7 +18,7 @@ use crate::findings::{Change, ChangeKind, Finding, Findings, ReconcileScope};
 use crate::klaviyo::Credential;
 use crate::outbox;
 use crate::routing::{self, Mode};
-use crate::scan::fetch::{ScanProgress, build_pulse, build_snapshot};
+use crate::scan::fetch::{RecentReports, ScanProgress, build_pulse, build_snapshot_with};
 use crate::scan::first_and_more;
 use crate::scan::snapshot::{GrantFacts, KnownMetric, Part, Snapshot};
 use crate::store::{StoreError, scans};
@@ -143,11 +143,11 @@ impl App {
         // A pulse reads on top of the last full scan; without one it is a full scan.
         let reading = match (&previous, kind) {
             (Some(p), ScanKind::Pulse) if p.activity.is_some() => Reading::Pulse(p),
-            _ => Reading::Full,
+            _ => Reading::Full(self.recent_reports_of(slug, started)),
         };
         let kind = match reading {
             Reading::Pulse(_) => ScanKind::Pulse,
-            Reading::Full => ScanKind::Full,
+            Reading::Full(_) => ScanKind::Full,
         };
         let (fetched, api_calls) = self
             .fetch(entry, credential, &reading, started, progress)
@@ -171,6 +171,9 @@ impl App {
         let snapshot = match fetched {
             Fetched::Snapshot(snapshot) => {
                 let mut snapshot = *snapshot;
+                if !pulse {
+                    self.remember_reports(&snapshot);
+                }
                 snapshot.grant = grant.as_ref().map(grant_facts);
                 let input = CheckInput {
                     snapshot: &snapshot,
@@ -383,6 +386,41 @@ impl App {
         ))
     }
 
+    /// Reports this client's last full scan read under a minute ago (real
+    /// time, which Klaviyo's limits count in) and under a day before `at` (the
+    /// app's clock, which a demo or a test may run fast; the reports are by
+    /// day), if any.
+    fn recent_reports_of(
+        &self,
+        slug: &ClientSlug,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<RecentReports> {
+        let cache = self
+            .recent_reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (read, taken, reports) = cache.get(slug)?;
+        let fresh =
+            read.elapsed() < REPORTS_REUSED_FOR && (at - *taken).abs() < chrono::Duration::hours(1);
+        fresh.then(|| reports.clone())
+    }
+
+    /// Keeps a full scan's reports for a scan that follows within a minute.
+    fn remember_reports(&self, snapshot: &Snapshot) {
+        let Some(reports) = RecentReports::of(snapshot) else {
+            return;
+        };
+        let mut cache = self
+            .recent_reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, (read, _, _)| read.elapsed() < REPORTS_REUSED_FOR);
+        cache.insert(
+            snapshot.client.clone(),
+            (std::time::Instant::now(), snapshot.taken_at, reports),
+        );
+    }
+
     /// The client's latest baseline: what its last full scan read, with
     /// parts it could not read carried over (what `/inventory` shows).
     pub async fn latest_snapshot(&self, slug: &ClientSlug) -> Result<Option<Snapshot>, AppError> {
@@ -476,6 +514,10 @@ fn trim_series(f: &mut crate::scan::snapshot::FlowSeries, days: usize) {
     f.start += crate::scan::snapshot::FlowSeries::DAY * drop as i32;
 }
 
+/// How long a full scan's reports are reused (Klaviyo allows two report calls
+/// a minute per account and endpoint).
+const REPORTS_REUSED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What the access checks read of a stored grant.
 fn grant_facts(g: &crate::connections::Grant) -> GrantFacts {
     GrantFacts {
@@ -526,8 +568,8 @@ fn incomplete(profile: &ClientProfile, gaps: &[String], skipped: &[String]) -> O
 
 /// What to read of the account.
 enum Reading<'a> {
-    /// Everything.
-    Full,
+    /// Everything, with reports read moments ago when there are some.
+    Full(Option<RecentReports>),
     /// A pulse on top of this baseline.
     Pulse(&'a Snapshot),
 }
@@ -542,7 +584,9 @@ impl Reading<'_> {
     ) -> Result<Snapshot, crate::klaviyo::KlaviyoError> {
         match self {
             Reading::Pulse(baseline) => build_pulse(api, slug, at, baseline).await,
-            Reading::Full => build_snapshot(api, slug, at, progress).await,
+            Reading::Full(reuse) => {
+                build_snapshot_with(api, slug, at, progress, reuse.as_ref()).await
+            }
         }
     }
 }
