@@ -40,7 +40,6 @@ fn the_demo_finds_its_faults_within_a_minute_and_answers_commands() {
         "History: 90 simulated days replayed",
         "stopped (now draft)",
         "No Placed Order events for",
-        "🔴 Bounce rate",
         "[Acknowledge] [Snooze] [Resolve]",
         "Lookout demo stopped. Bye.",
     ] {
@@ -52,6 +51,13 @@ fn the_demo_finds_its_faults_within_a_minute_and_answers_commands() {
         .find(|b| b.contains("stopped (now draft)"))
         .unwrap();
     assert!(stopped.starts_with("#client-dune-supply"), "{stopped}");
+    // fjord's bounce spike is found, in fjord's channel: posted at once when it
+    // is already critical, or in its triage digest while it is a warning.
+    assert!(
+        text.split("── ")
+            .any(|b| b.starts_with("#client-fjord") && b.contains("Bounce rate")),
+        "no bounce finding in fjord's channel:\n{text}"
+    );
 }
 
 #[test]
