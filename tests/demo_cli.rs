@@ -5,6 +5,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// One demo at a time: two at once on a 2-core machine halve the speed of
+/// each, and the timed one's simulated hours run ahead of its scans.
+static ONE_DEMO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn demo(extra: &[&str]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_lookout"))
         .arg("demo")
@@ -18,6 +22,7 @@ fn demo(extra: &[&str]) -> std::process::Child {
 
 #[test]
 fn the_demo_finds_its_faults_within_a_minute_and_answers_commands() {
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     // The replayed history takes its share first (about 10-20 s in a debug build).
     let mut child = demo(&["--exit-after", "120"]);
     let mut stdin = child.stdin.take().unwrap();
@@ -62,6 +67,7 @@ fn the_demo_finds_its_faults_within_a_minute_and_answers_commands() {
 
 #[test]
 fn ctrl_c_stops_the_demo_cleanly() {
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let mut child = demo(&[]);
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -409,6 +409,112 @@ async fn a_401_is_unauthorized_and_not_retried() {
     assert_eq!(fake.seen().len(), 1);
 }
 
+/// Hands out `token` after a 401, counting how often it was asked.
+struct Renewer {
+    token: Option<&'static str>,
+    asked: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl lookout::klaviyo::Renew for Renewer {
+    async fn renew(&self, stale: &Credential) -> Option<Credential> {
+        let stale = match stale {
+            Credential::Bearer(s) | Credential::ApiKey(s) => s.expose().to_owned(),
+        };
+        self.asked.lock().unwrap().push(stale);
+        self.token.map(|t| Credential::Bearer(Secret::new(t)))
+    }
+}
+
+fn bearer_only(good: &'static str) -> impl Fn(&Seen, &str) -> Reply + Send + Sync {
+    move |seen, _| {
+        if seen.headers["authorization"] == format!("Bearer {good}").as_str() {
+            Reply::json(json!({"data": [], "links": {"next": null}}))
+        } else {
+            Reply::error(
+                StatusCode::UNAUTHORIZED,
+                "not_authenticated",
+                "The access token expired: get a new one with the refresh token.",
+            )
+        }
+    }
+}
+
+fn bearer_client(fake: &Fake, renewer: &Arc<Renewer>) -> AccountClient {
+    KlaviyoClient::new(KlaviyoConfig {
+        base_url: fake.base.clone(),
+        ..KlaviyoConfig::default()
+    })
+    .unwrap()
+    .account("acme", Credential::Bearer(Secret::new("old-token")))
+    .renewing(renewer.clone())
+}
+
+#[tokio::test]
+async fn a_401_mid_scan_renews_the_token_and_retries_that_request() {
+    let fake = spawn_fake(bearer_only("new-token")).await;
+    let renewer = Arc::new(Renewer {
+        token: Some("new-token"),
+        asked: Mutex::new(vec![]),
+    });
+    let api = bearer_client(&fake, &renewer);
+    assert!(api.get_accounts().await.unwrap().is_empty());
+    // The renewed token serves the handle's (and its clones') later requests.
+    assert!(api.clone().get_flows().await.unwrap().is_empty());
+    assert_eq!(
+        *renewer.asked.lock().unwrap(),
+        vec!["old-token".to_string()]
+    );
+    let auths: Vec<String> = fake
+        .seen()
+        .iter()
+        .map(|s| s.headers["authorization"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        auths,
+        ["Bearer old-token", "Bearer new-token", "Bearer new-token"]
+    );
+    assert_eq!(
+        api.credential(),
+        Credential::Bearer(Secret::new("new-token"))
+    );
+}
+
+#[tokio::test]
+async fn a_401_with_nothing_to_renew_or_a_renewal_refused_too_is_unauthorized() {
+    // Nothing to renew with: one request, one question, the 401 stands.
+    let fake = spawn_fake(bearer_only("new-token")).await;
+    let none = Arc::new(Renewer {
+        token: None,
+        asked: Mutex::new(vec![]),
+    });
+    let err = bearer_client(&fake, &none)
+        .get_accounts()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KlaviyoError::Unauthorized { .. }), "{err:?}");
+    assert_eq!(fake.seen().len(), 1);
+    assert_eq!(none.asked.lock().unwrap().len(), 1);
+    // A renewed token refused too is renewed twice (a request may wait on its
+    // rate limit longer than a token lives), not in a loop.
+    let fake = spawn_fake(bearer_only("never")).await;
+    let wrong = Arc::new(Renewer {
+        token: Some("also-refused"),
+        asked: Mutex::new(vec![]),
+    });
+    let err = bearer_client(&fake, &wrong)
+        .get_accounts()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KlaviyoError::Unauthorized { .. }), "{err:?}");
+    assert_eq!(fake.seen().len(), 3);
+    assert_eq!(
+        *wrong.asked.lock().unwrap(),
+        ["old-token".to_string(), "also-refused".to_string()]
+    );
+    assert!(!err.to_string().contains("also-refused"), "{err}");
+}
+
 #[tokio::test]
 async fn other_4xx_are_bad_requests_with_klaviyos_detail() {
     let fake =

@@ -237,9 +237,10 @@ impl World {
             .expect("an audit entry")
     }
 
-    /// Waits for a scan started from chat to leave its summary.
+    /// Waits for a scan started from chat to leave its summary (a scan's
+    /// first calls still wait their turn in Klaviyo's per-minute limits).
     async fn scan_finished(&self, before: usize) {
-        for _ in 0..600 {
+        for _ in 0..1800 {
             let done = self
                 .chat
                 .transcript()
@@ -257,7 +258,7 @@ impl World {
             .iter()
             .map(|e| e.text.clone())
             .collect();
-        panic!("the scan did not finish within 30 s: {seen:#?}");
+        panic!("the scan did not finish within 90 s: {seen:#?}");
     }
 
     fn summaries(&self) -> usize {

@@ -892,7 +892,7 @@ impl App {
 }
 
 #[tokio::test]
-async fn server_burst_fails_about_a_third_with_klaviyo_5xx_and_retries_get_through() {
+async fn server_burst_fails_a_request_a_few_times_with_klaviyo_5xx_and_retries_get_through() {
     let app = spawn().await;
     app.sim.set_rate_limits(false);
     app.admin_inject("acme", "server-burst").await;
@@ -911,7 +911,10 @@ async fn server_burst_fails_about_a_third_with_klaviyo_5xx_and_retries_get_throu
         .filter(|(s, _)| **s != 200)
         .map(|(_, n)| n)
         .sum();
-    assert!((25..=80).contains(&failed), "{statuses:?}");
+    // The same request (method and URL) fails at most three times, so a
+    // client's retries get through; a scan's many distinct requests fail
+    // about one in three (see `burst_status`).
+    assert!((1..=3).contains(&failed), "{statuses:?}");
     assert!(
         statuses.keys().all(|s| [200, 500, 502, 503].contains(s)),
         "{statuses:?}"

@@ -529,6 +529,10 @@ pub async fn go_live(
             Some(vault.clone()),
         )
         .await?;
+        // The connect scans belong to the past too: unpaced, so the live
+        // client's rate budget and the simulator's agree on what was spent.
+        past.sim.set_rate_limits(false);
+        past.app.klaviyo.set_pacing(false);
         connect_all(&past, &lee).await?;
         let summary = history::replay(&past, start, opts.seed).await?;
         // One simulator and one clock for the whole demo: the grants made in

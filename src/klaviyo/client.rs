@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rand::Rng;
@@ -44,6 +44,11 @@ const PAGE_SIZE_MAX: &[(&str, u32)] = &[
     ("/api/tags", 50),
     ("/api/forms", 100),
 ];
+
+/// Renewals one request may ask for: a request that waits on its rate limit
+/// longer than an access token lives needs a second, a token refused as soon
+/// as it is issued must not loop.
+const MAX_RENEWALS: u32 = 2;
 
 /// Sparse fieldsets: only the attributes the snapshot reads travel, which
 /// keeps both Klaviyo's work and a scan's memory down. Flows are read whole:
@@ -169,6 +174,31 @@ impl Credential {
     }
 }
 
+/// Gives a fresh credential after Klaviyo answered 401 to `stale`: an OAuth
+/// access token lasts an hour, and a scan that waits on its rate limits (or a
+/// demo clock running fast) can outlive it. `None` when there is none to give.
+#[async_trait::async_trait]
+pub trait Renew: Send + Sync {
+    /// A credential to retry with, if one can be had.
+    async fn renew(&self, stale: &Credential) -> Option<Credential>;
+}
+
+/// The credential a handle sends now, with its header built once.
+#[derive(Debug)]
+struct Current {
+    credential: Credential,
+    auth: Result<HeaderValue, KlaviyoError>,
+}
+
+impl Current {
+    fn new(credential: Credential) -> Self {
+        Self {
+            auth: credential.header(),
+            credential,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
     http: reqwest::Client,
@@ -268,8 +298,8 @@ impl KlaviyoClient {
             shared: self.shared.clone(),
             retry: self.retry,
             account: Arc::from(account_key),
-            auth: credential.header(),
-            credential,
+            current: Arc::new(RwLock::new(Current::new(credential))),
+            renew: None,
             budget,
             urgent: false,
         }
@@ -341,19 +371,51 @@ struct Failure {
 }
 
 /// A handle for one account. Cheap to clone; clones share the account's budget.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AccountClient {
     shared: Arc<Shared>,
     retry: RetryPolicy,
     account: Arc<str>,
-    credential: Credential,
-    auth: Result<HeaderValue, KlaviyoError>,
+    /// Shared by clones, so one renewal serves every request of the scan.
+    current: Arc<RwLock<Current>>,
+    /// Asked after a 401 (at most `MAX_RENEWALS` times a request), if set.
+    renew: Option<Arc<dyn Renew>>,
     budget: Arc<AccountBudget>,
     /// Its requests take the fast lane for places in flight (see `urgent`).
     urgent: bool,
 }
 
+impl std::fmt::Debug for AccountClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountClient")
+            .field("account", &self.account)
+            .field("renews", &self.renew.is_some())
+            .field("urgent", &self.urgent)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AccountClient {
+    /// The same handle, asking `renew` for a fresh credential when Klaviyo
+    /// answers 401, then retrying that one request.
+    pub fn renewing(self, renew: Arc<dyn Renew>) -> AccountClient {
+        AccountClient {
+            renew: Some(renew),
+            ..self
+        }
+    }
+
+    /// The credential this handle sends now (a renewed one, once renewed).
+    pub fn credential(&self) -> Credential {
+        self.current().0
+    }
+
+    fn current(&self) -> (Credential, Result<HeaderValue, KlaviyoError>) {
+        // Only ever replaced whole; a poisoned lock still holds a valid value.
+        let c = self.current.read().unwrap_or_else(|e| e.into_inner());
+        (c.credential.clone(), c.auth.clone())
+    }
+
     /// The key this handle's budget is shared under (a client slug, never a secret).
     pub fn account_key(&self) -> &str {
         &self.account
@@ -717,6 +779,7 @@ impl AccountClient {
         let url = req.url(&self.shared.base)?;
         let path = url.path().to_owned();
         let mut attempt: u32 = 0;
+        let mut renewals: u32 = 0;
         loop {
             attempt += 1;
             // Held until the answer is back: the window counts from then.
@@ -732,14 +795,25 @@ impl AccountClient {
                 None
             };
             let place = self.shared.in_flight.enter(self.urgent).await;
+            let (credential, auth) = self.current();
             let outcome = self
-                .attempt(req, &method, &url, &path, attempt, ticket)
+                .attempt(req, &url, &path, attempt, ticket, (&credential, auth))
                 .await;
             drop(place);
             let failure = match outcome {
                 Ok(doc) => return Ok(doc),
                 Err(f) => f,
             };
+            if let (KlaviyoError::Unauthorized { .. }, Some(renew)) = (&failure.error, &self.renew)
+                && renewals < MAX_RENEWALS
+            {
+                renewals += 1;
+                if let Some(fresh) = renew.renew(&credential).await {
+                    debug!(account = %self.account, path = %path, "retrying with a renewed credential");
+                    *self.current.write().unwrap_or_else(|e| e.into_inner()) = Current::new(fresh);
+                    continue;
+                }
+            }
             if !failure.error.is_retryable() || attempt > self.shared.config.max_retries {
                 return Err(failure.error);
             }
@@ -769,17 +843,18 @@ impl AccountClient {
     async fn attempt<T: DeserializeOwned>(
         &self,
         req: &ReadRequest<'_>,
-        method: &Method,
         url: &Url,
         path: &str,
         attempt: u32,
         ticket: Option<Ticket<'_>>,
+        (credential, auth): (&Credential, Result<HeaderValue, KlaviyoError>),
     ) -> Result<T, Failure> {
+        let method = &req.method();
         let plain = |error| Failure {
             error,
             retry_after: None,
         };
-        let auth = self.auth.clone().map_err(plain)?;
+        let auth = auth.map_err(plain)?;
         let mut rb = self
             .shared
             .http
@@ -797,7 +872,7 @@ impl AccountClient {
         let resp = match sent {
             Ok(r) => r,
             Err(e) => {
-                let error = self.transport_error(e);
+                let error = transport_error(e, credential);
                 crate::ops::metrics::klaviyo_call(path, 0);
                 debug!(account = %self.account, %method, path, attempt, %error, "Klaviyo request failed");
                 return Err(plain(error));
@@ -816,7 +891,7 @@ impl AccountClient {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| plain(self.transport_error(e)))?;
+            .map_err(|e| plain(transport_error(e, credential)))?;
         if status.is_success() {
             // Decoded here, inside the retry loop: a body cut short is worth
             // asking for again, a wrong shape is not.
@@ -831,7 +906,7 @@ impl AccountClient {
                 })
             });
         }
-        let detail = redact(&error_detail(&body), self.credential.secret());
+        let detail = redact(&error_detail(&body), credential.secret());
         let account = self.account.to_string();
         let error = match status {
             StatusCode::UNAUTHORIZED => KlaviyoError::Unauthorized { account, detail },
@@ -854,17 +929,15 @@ impl AccountClient {
         };
         Err(plain(error))
     }
+}
 
-    fn transport_error(&self, e: reqwest::Error) -> KlaviyoError {
-        if e.is_timeout() {
-            KlaviyoError::Timeout
-        } else {
-            // Without the URL: it adds nothing the log line lacks.
-            KlaviyoError::Transport(redact(
-                &e.without_url().to_string(),
-                self.credential.secret(),
-            ))
-        }
+/// A transport failure as an error, with the credential scrubbed from it.
+fn transport_error(e: reqwest::Error, credential: &Credential) -> KlaviyoError {
+    if e.is_timeout() {
+        KlaviyoError::Timeout
+    } else {
+        // Without the URL: it adds nothing the log line lacks.
+        KlaviyoError::Transport(redact(&e.without_url().to_string(), credential.secret()))
     }
 }
 

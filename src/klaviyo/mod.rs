@@ -16,7 +16,7 @@ pub mod limits;
 mod types;
 
 pub use budget::{DailyCapSpent, Limit, Usage, floor_secs};
-pub use client::{AccountClient, Credential, KlaviyoClient, KlaviyoConfig, RetryPolicy};
+pub use client::{AccountClient, Credential, KlaviyoClient, KlaviyoConfig, Renew, RetryPolicy};
 pub use error::{KlaviyoError, error_detail};
 pub use types::{
     AggregateDoc, AggregateQuery, AggregateSeries, Interval, Page, Report, ReportKind, ReportRow,

@@ -3,6 +3,7 @@
 //! leaves a change without its chat message.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -331,8 +332,9 @@ impl App {
     }
 
     /// Reads the account with the client's credential. A 401 on an OAuth
-    /// token gets one refresh and one retry; a grant Klaviyo refuses becomes
-    /// `Refused` (one re-authorisation finding) and pauses later scans.
+    /// token gets one refresh and one retry of that request; a grant Klaviyo
+    /// refuses becomes `Refused` (one re-authorisation finding) and pauses
+    /// later scans.
     async fn fetch(
         &self,
         entry: &ClientEntry,
@@ -350,25 +352,28 @@ impl App {
             Err(ConnectionError::OAuth(e)) => return Ok((Fetched::Failed(e.to_string()), 0)),
             Err(e) => return Err(e.into()),
         };
-        let api = self.klaviyo.account(slug.as_str(), credential.clone());
+        // A 401 mid-scan (an access token that expired while the scan waited
+        // on its rate limits) refreshes the grant and retries that request.
+        let renewal = Arc::new(GrantRenewal {
+            connections: self.connections.clone(),
+            client: slug.clone(),
+            dead: Mutex::new(None),
+        });
+        let api = self
+            .klaviyo
+            .account(slug.as_str(), credential)
+            .renewing(renewal.clone());
         // The budget counts every call for the account; this scan's share is the difference.
         let calls_before = api.calls_made();
-        let mut fetched = reading.read(&api, slug, started, progress).await;
-        if let Err(e) = &fetched
-            && e.is_auth()
-        {
-            match self.connections.after_unauthorized(slug, &credential).await {
-                Ok(Some(fresh)) => {
-                    let retry = self.klaviyo.account(slug.as_str(), fresh);
-                    fetched = reading.read(&retry, slug, started, progress).await;
-                }
-                Ok(None) => {}
-                Err(e @ ConnectionError::GrantDead { .. }) => {
-                    let calls = api.calls_made().saturating_sub(calls_before);
-                    return Ok((Fetched::Refused(e.to_string()), calls));
-                }
-                Err(e) => warn!(error = %e, "could not refresh after a 401"),
-            }
+        let fetched = reading.read(&api, slug, started, progress).await;
+        let dead = renewal
+            .dead
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(why) = dead {
+            let calls = api.calls_made().saturating_sub(calls_before);
+            return Ok((Fetched::Refused(why), calls));
         }
         let calls = api.calls_made().saturating_sub(calls_before);
         if fetched.is_ok()
@@ -517,6 +522,36 @@ fn trim_series(f: &mut crate::scan::snapshot::FlowSeries, days: usize) {
 /// How long a full scan's reports are reused (Klaviyo allows two report calls
 /// a minute per account and endpoint).
 const REPORTS_REUSED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Renews a client's OAuth access token mid-scan through its connection,
+/// keeping the reason when Klaviyo refused the grant itself.
+struct GrantRenewal {
+    connections: crate::connections::Connections,
+    client: ClientSlug,
+    /// Why the grant is dead, once a refresh found it so.
+    dead: Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl crate::klaviyo::Renew for GrantRenewal {
+    async fn renew(&self, stale: &Credential) -> Option<Credential> {
+        match self
+            .connections
+            .after_unauthorized(&self.client, stale)
+            .await
+        {
+            Ok(fresh) => fresh,
+            Err(e @ ConnectionError::GrantDead { .. }) => {
+                *self.dead.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                None
+            }
+            Err(e) => {
+                warn!(error = %e, "could not refresh after a 401");
+                None
+            }
+        }
+    }
+}
 
 /// What the access checks read of a stored grant.
 fn grant_facts(g: &crate::connections::Grant) -> GrantFacts {
