@@ -54,9 +54,10 @@ async fn a_pulse_reads_a_handful_of_calls_and_posts_a_stopped_flow_at_once() {
     let pulse = app.pulse(&acme(), "pulse").await.unwrap();
     assert_eq!(pulse.kind, ScanKind::Pulse);
     assert!(!pulse.onboarding);
-    // Flows (one page) and the newest event of up to four freshness metrics.
+    // Flows (one page), the newest event of up to four freshness metrics and
+    // the latest hours of up to four deliverability metrics.
     assert!(
-        (2..=6).contains(&pulse.api_calls),
+        (2..=10).contains(&pulse.api_calls),
         "a pulse is cheap: {} calls against {} for a full scan",
         pulse.api_calls,
         full.api_calls
@@ -163,4 +164,48 @@ async fn a_pulse_neither_clears_full_scan_findings_nor_reports_its_own_failures(
     stack.clock.advance(Duration::minutes(5));
     let full = app.scan(&acme(), "test", None).await.unwrap();
     assert!(full.active.is_empty(), "{:?}", checks(&full));
+}
+
+#[tokio::test]
+async fn a_pulse_sees_a_bounce_spike_within_the_hour_and_keeps_the_report_findings() {
+    let (stack, _chat) = stack().await;
+    let app = stack.app.clone();
+    let full = app.scan(&acme(), "test", None).await.unwrap();
+    assert!(full.active.is_empty(), "{:?}", checks(&full));
+    stack.sim.inject(Fault {
+        brand: "acme".into(),
+        kind: FaultKind::BounceSpike,
+        at: stack.clock.now(),
+        until: None,
+    });
+    // Pulses every five minutes, no full scan: the spike is seen from the
+    // pulses' own reads of the latest hours, long before the day's rate moves.
+    let mut seen_after = None;
+    for i in 1..=12 {
+        stack.clock.advance(Duration::minutes(5));
+        let pulse = app.pulse(&acme(), "pulse").await.unwrap();
+        assert_eq!(pulse.kind, ScanKind::Pulse);
+        if let Some(f) = pulse
+            .active
+            .iter()
+            .find(|f| f.check_id == "deliv-bounce-rate")
+        {
+            assert_eq!(f.subject, "email");
+            assert!(f.title.ends_with("over the last 2 h"), "{}", f.title);
+            seen_after = Some(i * 5);
+            break;
+        }
+    }
+    let minutes = seen_after.expect("a pulse within the hour saw the spike");
+    assert!(minutes <= 45, "seen after {minutes} minutes");
+    // The spike ends; the pulses clear what they raised, once the latest
+    // hours are back under the line (the day's rate never crossed it).
+    stack.sim.clear("acme", FaultKind::BounceSpike);
+    stack.clock.advance(Duration::hours(3));
+    let pulse = app.pulse(&acme(), "pulse").await.unwrap();
+    assert!(
+        !checks(&pulse).contains(&"deliv-bounce-rate"),
+        "{:?}",
+        checks(&pulse)
+    );
 }

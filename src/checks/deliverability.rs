@@ -11,7 +11,15 @@
 //!   Σ events ÷ Σ recipients;
 //! - `email`: the spike path, events over Received Email in the last 24 hourly
 //!   buckets of activity (the subject predates the other two and is kept so open
-//!   findings carry over).
+//!   findings carry over); or, when the day is under the line, the last whole
+//!   hour and the current one at the critical line with a few events at least
+//!   (`recent_min_events`), so a spike shows within minutes, not hours.
+//!
+//! These three run on pulses too (their cadence is pulse): a pulse reads the
+//! latest hours of the four metrics again and carries the rest of the last full
+//! scan's activity, and the report paths, which a pulse does not read, judge an
+//! open finding on the last full scan's reports (below), so a pulse neither
+//! raises nor clears anything the reports say.
 //!
 //! A source is judged only when at least 200 recipients are in it (below that
 //! one bounce swings the rate by half a percent). Lines are Klaviyo's own ranges
@@ -75,7 +83,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::integrations::{daily_count, daily_value, fmt_count, fmt_share};
 use super::{Cadence, Check, CheckInput, HYSTERESIS, Observation, links};
@@ -88,33 +96,33 @@ pub const CHECKS: &[Check] = &[
     Check {
         id: BOUNCE.id,
         family: "deliverability",
-        summary: "Bounce rate of the last 3 campaigns, 7 days of flows or the last 24 h at or above 0.8% (critical at 1.5%)",
+        summary: "Bounce rate of the last 3 campaigns, 7 days of flows or the last 24 h at or above 0.8% (critical at 1.5%), or of the last 2 h at the critical line",
         threshold: "≥ 0.8% warning, ≥ 1.5% critical",
         default_severity: Severity::Warning,
         track: Track::Now,
-        cadence: Cadence::Full,
+        cadence: Cadence::Pulse,
         needs: &[Part::Activity],
         run: bounce_rate,
     },
     Check {
         id: SPAM.id,
         family: "deliverability",
-        summary: "Spam complaint rate of the last 3 campaigns, 7 days of flows or the last 24 h at or above 0.08% (critical at 0.15%)",
+        summary: "Spam complaint rate of the last 3 campaigns, 7 days of flows or the last 24 h at or above 0.08% (critical at 0.15%), or of the last 2 h at the critical line",
         threshold: "≥ 0.08% warning, ≥ 0.15% critical",
         default_severity: Severity::Warning,
         track: Track::Now,
-        cadence: Cadence::Full,
+        cadence: Cadence::Pulse,
         needs: &[Part::Activity],
         run: spam_rate,
     },
     Check {
         id: UNSUBSCRIBE.id,
         family: "deliverability",
-        summary: "Unsubscribe rate of the last 3 campaigns, 7 days of flows or the last 24 h at or above 0.3% (critical at 0.7%)",
+        summary: "Unsubscribe rate of the last 3 campaigns, 7 days of flows or the last 24 h at or above 0.3% (critical at 0.7%), or of the last 2 h at the critical line",
         threshold: "≥ 0.3% warning, ≥ 0.7% critical",
         default_severity: Severity::Warning,
         track: Track::Eventually,
-        cadence: Cadence::Full,
+        cadence: Cadence::Pulse,
         needs: &[Part::Activity],
         run: unsubscribe_rate,
     },
@@ -199,6 +207,9 @@ struct RateRule {
     campaign_rate: fn(&CampaignStats) -> f64,
     /// The daily event counts in a flow's series.
     flow_events: fn(&FlowSeries) -> &[f64],
+    /// Fewest events in the recent window for a spike there to count: at
+    /// baseline rates so many in two hours almost never happen by chance.
+    recent_min_events: f64,
     /// What to do, one sentence.
     advice: &'static str,
 }
@@ -214,6 +225,7 @@ const BOUNCE: RateRule = RateRule {
     priced: true,
     campaign_rate: |c| c.bounce_rate,
     flow_events: |f| &f.bounced,
+    recent_min_events: 5.0,
     advice: "Look for a recent import or an old segment in the last sends, suppress the \
              bounced addresses and pause sends to that audience.",
 };
@@ -229,6 +241,8 @@ const SPAM: RateRule = RateRule {
     priced: true,
     campaign_rate: |c| c.spam_complaint_rate,
     flow_events: |f| &f.spam_complaints,
+    // Complaints are rarer: three in two hours is already far off baseline.
+    recent_min_events: 3.0,
     advice: "Gmail and Yahoo filter senders above 0.3%: send only to engaged segments \
              and check the latest campaigns' audiences and frequency.",
 };
@@ -246,8 +260,12 @@ const UNSUBSCRIBE: RateRule = RateRule {
     priced: false,
     campaign_rate: |c| c.unsubscribe_rate,
     flow_events: |f| &f.unsubscribes,
+    recent_min_events: 5.0,
     advice: "Review send frequency and targeting of the latest campaigns.",
 };
+
+/// Hours the spike path's recent window spans: the last whole hour and the current one.
+const RECENT_HOURS: i64 = 2;
 
 /// Minimum recipients in a source before a rate means anything.
 const MIN_RECEIVED: f64 = 200.0;
@@ -414,16 +432,29 @@ fn spike(input: &CheckInput<'_>, rule: &RateRule, lines: &Lines) -> Option<Obser
     // A metric absent from the activity does not exist in the account: zero events.
     let events = input.snapshot.activity_of(rule.metric);
     let since = input.now - Duration::hours(24);
-    let total_received = received.count_between(since, input.now);
-    // Written so NaN counts (malformed aggregates) fail the test and stay quiet.
-    if !(total_received >= lines.min_received && total_received > 0.0) {
-        return None;
-    }
-    let total_events = events.map_or(0.0, |a| a.count_between(since, input.now));
-    let pct = 100.0 * total_events / total_received;
-    if !lines.over(input, rule, SUBJECT, pct) {
-        return None;
-    }
+    let window = |from: DateTime<Utc>| {
+        let sent = received.count_between(from, input.now);
+        let ev = events.map_or(0.0, |a| a.count_between(from, input.now));
+        (ev, sent, 100.0 * ev / sent)
+    };
+    // The day's rate, the catalogue's line; else a spike in the last two
+    // hours (read by every pulse), held to the critical line and a few events
+    // so the noise of a small sample cannot raise it.
+    let day = window(since);
+    let hour = input.now.duration_trunc(Duration::hours(1)).ok()?;
+    let recent = window(hour - Duration::hours(RECENT_HOURS - 1));
+    // Written so NaN counts (malformed aggregates) fail the tests and stay quiet.
+    let (total_events, total_received, pct, span) =
+        if day.1 >= lines.min_received && day.1 > 0.0 && lines.over(input, rule, SUBJECT, day.2) {
+            (day.0, day.1, day.2, "24 h")
+        } else if recent.1 >= lines.min_received
+            && recent.0 >= rule.recent_min_events
+            && recent.2 + EPSILON_PCT >= lines.critical
+        {
+            (recent.0, recent.1, recent.2, "2 h")
+        } else {
+            return None;
+        };
     let (severity, track) = lines.grade(rule, pct);
 
     /// Fewest sends in an hour for that hour's rate to count.
@@ -468,9 +499,9 @@ fn spike(input: &CheckInput<'_>, rule: &RateRule, lines: &Lines) -> Option<Obser
         subject: SUBJECT.to_owned(),
         severity,
         track,
-        title: format!("{} {} over the last 24 h", rule.name, fmt_pct(pct)),
+        title: format!("{} {} over the last {span}", rule.name, fmt_pct(pct)),
         why: format!(
-            "{} of {} emails received in the last 24 h ({}), {}. {}",
+            "{} of {} emails received in the last {span} ({}), {}. {}",
             fmt_count(total_events),
             fmt_count(total_received),
             fmt_pct(pct),
@@ -1168,6 +1199,59 @@ mod tests {
         let v = o.value_at_stake.as_ref().map(Money::major).unwrap_or(0.0);
         let expected = 0.32 * 720_000.0 * ((303.0 / 240.0) - 0.8) / 100.0;
         assert!((v - expected).abs() < 1.0, "{v} vs {expected}");
+    }
+
+    #[test]
+    fn a_spike_in_the_last_hours_is_critical_before_the_day_crosses_the_line() {
+        // 2% of the last hour's 1,000 sends bounced: the day is still at 0.37%.
+        let mut s = fixtures::healthy();
+        fixtures::map_hourly(&mut s, BouncedEmail, |i, c| {
+            if i == fixtures::HOURS - 1 { 20.0 } else { c }
+        });
+        let obs = fixtures::run(BOUNCE.id, &s, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        let o = &obs[0];
+        assert_eq!(o.severity, Severity::Critical);
+        assert_eq!(o.subject, "email");
+        assert_eq!(o.title, "Bounce rate 2.0% over the last 2 h");
+        assert!(o.why.contains("in the last 2 h"), "{}", o.why);
+        assert_eq!(o.began_at, Some(NOW - Duration::hours(1)));
+        // Three complaints in the last hour: far off a 0.02% baseline.
+        let mut s = fixtures::healthy();
+        fixtures::map_hourly(&mut s, MarkedEmailAsSpam, |i, c| {
+            if i == fixtures::HOURS - 1 { 3.0 } else { c }
+        });
+        let obs = fixtures::run(SPAM.id, &s, None);
+        assert_eq!(obs.len(), 1, "{obs:?}");
+        assert_eq!(obs[0].severity, Severity::Critical);
+        assert!(
+            obs[0].title.ends_with("over the last 2 h"),
+            "{}",
+            obs[0].title
+        );
+    }
+
+    #[test]
+    fn the_last_hours_stay_quiet_under_the_critical_line_or_on_a_few_events() {
+        // Over the warning line but under the critical one in the last hours.
+        let mut s = fixtures::healthy();
+        fixtures::map_hourly(&mut s, BouncedEmail, |i, c| {
+            if i == fixtures::HOURS - 1 { 12.0 } else { c }
+        });
+        assert!(fixtures::run(BOUNCE.id, &s, None).is_empty());
+        // A small sender: 4 of 250 is 1.6%, but four bounces prove little.
+        let mut s = fixtures::healthy();
+        fixtures::set_last_hours(&mut s, ReceivedEmail, 24, 250.0);
+        fixtures::set_last_hours(&mut s, BouncedEmail, 24, 0.0);
+        fixtures::map_hourly(&mut s, BouncedEmail, |i, c| {
+            if i == fixtures::HOURS - 1 { 4.0 } else { c }
+        });
+        assert!(fixtures::run(BOUNCE.id, &s, None).is_empty());
+        // Five of them is a spike.
+        fixtures::map_hourly(&mut s, BouncedEmail, |i, c| {
+            if i == fixtures::HOURS - 1 { 5.0 } else { c }
+        });
+        assert_eq!(fixtures::run(BOUNCE.id, &s, None).len(), 1);
     }
 
     #[test]

@@ -41,6 +41,21 @@ const LAST_EVENT_METRICS: [KnownMetric; 4] = [
     KnownMetric::ViewedProduct,
     KnownMetric::ActiveOnSite,
 ];
+/// Metrics whose latest hours a pulse reads again: the deliverability rate
+/// checks' spike path, so a bounce or complaint spike is seen within minutes
+/// rather than at the next hourly scan.
+const SPIKE_METRICS: [KnownMetric; 4] = [
+    KnownMetric::ReceivedEmail,
+    KnownMetric::BouncedEmail,
+    KnownMetric::MarkedEmailAsSpam,
+    KnownMetric::Unsubscribed,
+];
+/// Hours of each spike metric a pulse reads again: the last whole hour and the
+/// current one (more when the baseline's series ends earlier).
+const PULSE_HOURS: i64 = 2;
+/// A baseline whose series ends longer ago than this is not patched by pulses
+/// (its next full scan reads the whole window again).
+const PULSE_PATCH_MAX_HOURS: i64 = 24;
 /// Steps reported through progress: account, flows, campaigns, lists,
 /// metrics, flow triggers, activity, templates, segments, forms, catalog,
 /// profiles, reports (campaign and flow), order and text events.
@@ -293,10 +308,12 @@ async fn build(
 }
 
 /// Reads what a pulse needs, on top of `baseline` (the last full snapshot):
-/// the flows (their status) and the newest event of each freshness metric,
-/// five calls or so instead of a full scan's twenty. The result carries the
-/// baseline's hourly activity with fresh `last_event_at` times, and no other
-/// part, so only checks of [`crate::checks::Cadence::Pulse`] can run on it.
+/// the flows (their status), the newest event of each freshness metric and
+/// the latest hours of the deliverability metrics, nine calls or so instead
+/// of a full scan's thirty-five. The result carries the baseline's hourly
+/// activity with fresh `last_event_at` times and fresh recent hours of the
+/// spike metrics, and the baseline's campaigns and reports as they were, so
+/// only checks of [`crate::checks::Cadence::Pulse`] can run on it.
 pub async fn build_pulse(
     api: &AccountClient,
     client: &ClientSlug,
@@ -330,7 +347,8 @@ async fn pulse(
         found.sort_by_key(|(m, _)| *m);
         found
     };
-    let (flows, latest) = tokio::join!(api.get_flows(), latest);
+    let recent = recent_hours(api, baseline, now);
+    let (flows, latest, recent) = tokio::join!(api.get_flows(), latest, recent);
 
     let mut out = Outcome::default();
     let mut snap = Snapshot::empty(client.clone(), now);
@@ -363,6 +381,17 @@ async fn pulse(
                 None => complete = false,
             }
         }
+        for (metric, from, r) in recent {
+            let what = format!("{} in the last hours", metric.klaviyo_name());
+            match out.take(Part::Activity, Endpoint::MetricAggregates, &what, r) {
+                Some(placed) => {
+                    if let Some(a) = activity.get_mut(&metric) {
+                        patch(a, from, &placed.counts);
+                    }
+                }
+                None => complete = false,
+            }
+        }
         snap.activity = complete.then_some(activity);
     } else {
         out.gap(
@@ -370,6 +399,11 @@ async fn pulse(
             "the last full scan has no activity to compare with".into(),
         );
     }
+    // The rate checks' report paths judge these as the last full scan read
+    // them: a pulse neither raises nor clears what only the reports show.
+    snap.campaigns.clone_from(&baseline.campaigns);
+    snap.campaign_report.clone_from(&baseline.campaign_report);
+    snap.flow_series.clone_from(&baseline.flow_series);
     if let Some(e) = out.auth {
         return Err(e);
     }
@@ -914,6 +948,78 @@ fn activity_window(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
     let end = hour + Duration::hours(1);
     (end - Duration::days(ACTIVITY_DAYS), end)
+}
+
+/// Reads the latest hours of each spike metric the baseline holds: from
+/// [`PULSE_HOURS`] before the end of the current hour, or from the baseline
+/// series' last hour if that is earlier, so the patch joins the series.
+async fn recent_hours(
+    api: &AccountClient,
+    baseline: &Snapshot,
+    now: DateTime<Utc>,
+) -> Vec<(KnownMetric, DateTime<Utc>, Result<Placed, KlaviyoError>)> {
+    let (_, end) = activity_window(now);
+    let series: Vec<(KnownMetric, String, DateTime<Utc>)> = baseline
+        .activity
+        .iter()
+        .flatten()
+        .filter(|(m, a)| {
+            SPIKE_METRICS.contains(m) && a.end() >= end - Duration::hours(PULSE_PATCH_MAX_HOURS)
+        })
+        .map(|(m, a)| {
+            let from = (end - Duration::hours(PULSE_HOURS))
+                .min(a.end() - Activity::BUCKET)
+                .max(a.start);
+            (*m, a.metric_id.clone(), from)
+        })
+        .collect();
+    let mut set = JoinSet::new();
+    for (metric, id, from) in series {
+        let api = api.clone();
+        set.spawn(async move {
+            let q = AggregateQuery {
+                metric_id: id,
+                interval: Interval::Hour,
+                start: from,
+                end,
+                measurements: vec!["count"],
+                timezone: "UTC".into(),
+            };
+            let placed = api.metric_aggregate(&q).await.map(|s| place(&s, from, end));
+            (metric, from, placed)
+        });
+    }
+    let mut out = join_logged(set).await;
+    out.sort_by_key(|(m, ..)| *m);
+    out
+}
+
+/// Writes hourly `counts` starting at `from` over a series: buckets it holds
+/// are replaced, later ones appended, and as many of the oldest dropped so
+/// the series keeps its length. `from` must not be past the series' end.
+fn patch(a: &mut Activity, from: DateTime<Utc>, counts: &[f64]) {
+    let Ok(offset) = usize::try_from((from - a.start).num_hours()) else {
+        return;
+    };
+    if offset > a.counts.len() {
+        return;
+    }
+    let had = a.counts.len();
+    for (i, c) in counts.iter().enumerate() {
+        match a.counts.get_mut(offset + i) {
+            Some(slot) => *slot = *c,
+            None => a.counts.push(*c),
+        }
+    }
+    let grown = a.counts.len() - had;
+    if grown > 0 {
+        a.counts.drain(..grown);
+        if !a.values.is_empty() {
+            a.values.resize(had + grown, 0.0);
+            a.values.drain(..grown);
+        }
+        a.start += Activity::BUCKET * grown as i32;
+    }
 }
 
 async fn fetch_activity(
@@ -2252,6 +2358,45 @@ mod tests {
             attributes,
             relationships: Value::Null,
         }
+    }
+
+    fn series(counts: &[f64]) -> Activity {
+        Activity {
+            metric_id: "m".into(),
+            start: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+            counts: counts.to_vec(),
+            values: vec![],
+            last_event_at: None,
+        }
+    }
+
+    #[test]
+    fn a_pulse_patches_the_latest_hours_and_keeps_the_series_length() {
+        let hour = Activity::BUCKET;
+        // The pulse read the series' last hour again and one new hour.
+        let mut a = series(&[1.0, 2.0, 3.0, 4.0]);
+        let start = a.start;
+        patch(&mut a, start + hour * 3, &[40.0, 50.0]);
+        assert_eq!(a.counts, [2.0, 3.0, 40.0, 50.0]);
+        assert_eq!(a.start, start + hour);
+        // Hours inside the series are replaced in place.
+        let mut a = series(&[1.0, 2.0, 3.0, 4.0]);
+        patch(&mut a, start + hour * 2, &[30.0, 40.0]);
+        assert_eq!(a.counts, [1.0, 2.0, 30.0, 40.0]);
+        assert_eq!(a.start, start);
+        // A patch that would leave a hole, or lies before the series, is dropped.
+        let mut a = series(&[1.0, 2.0]);
+        patch(&mut a, start + hour * 3, &[9.0]);
+        patch(&mut a, start - hour, &[9.0]);
+        assert_eq!(a.counts, [1.0, 2.0]);
+        // Values (revenue) stay aligned with counts.
+        let mut a = series(&[1.0, 2.0]);
+        a.values = vec![10.0, 20.0];
+        patch(&mut a, start + hour * 2, &[3.0]);
+        assert_eq!(
+            (a.counts.clone(), a.values.clone()),
+            (vec![2.0, 3.0], vec![20.0, 0.0])
+        );
     }
 
     fn convert<T>(
