@@ -446,11 +446,9 @@ pub async fn replay(
     let span = info_span!("history", days, seed);
     async move {
         let began = std::time::Instant::now();
-        stack.sim.set_rate_limits(false);
-        stack.app.klaviyo.set_pacing(false);
+        stack.set_rate_limits(false);
         let run = run_replay(stack, start, end, seed).await;
-        stack.sim.set_rate_limits(true);
-        stack.app.klaviyo.set_pacing(true);
+        stack.set_rate_limits(true);
         let mut summary = run?;
         summary.days = days;
         summary.elapsed = began.elapsed();

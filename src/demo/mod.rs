@@ -289,6 +289,14 @@ impl Stack {
         })
     }
 
+    /// Turns Klaviyo's rate limits on or off, at the simulator and in the
+    /// client's pacing together (off: a replayed past, or a test about
+    /// something else, runs hours of scans in seconds).
+    pub fn set_rate_limits(&self, on: bool) {
+        self.sim.set_rate_limits(on);
+        self.app.klaviyo.set_pacing(on);
+    }
+
     /// Hands the running simulator on to the next stack (this one no longer stops it).
     pub fn take_simulator(&mut self) -> Option<RunningSim> {
         let task = self.sim_task.take()?;
@@ -531,8 +539,7 @@ pub async fn go_live(
         .await?;
         // The connect scans belong to the past too: unpaced, so the live
         // client's rate budget and the simulator's agree on what was spent.
-        past.sim.set_rate_limits(false);
-        past.app.klaviyo.set_pacing(false);
+        past.set_rate_limits(false);
         connect_all(&past, &lee).await?;
         let summary = history::replay(&past, start, opts.seed).await?;
         // One simulator and one clock for the whole demo: the grants made in
