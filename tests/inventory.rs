@@ -6,22 +6,12 @@ use std::sync::Arc;
 
 use lookout::chat::console::{ConsoleChat, ConsoleEventKind};
 use lookout::clock::SimClock;
-use lookout::commands::{self, Invocation, parse::parse_line};
 use lookout::demo::{Stack, demo_start};
 use lookout::domain::ClientSlug;
-use lookout::message::{ChannelRef, PersonRef};
 
-async fn run(stack: &Stack, user: &str, channel: &str, line: &str) -> Result<String, String> {
-    let cmd = parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-    let inv = Invocation {
-        person: PersonRef::console(user),
-        channel: ChannelRef::console(channel),
-    };
-    commands::run(&stack.app, &inv, &cmd)
-        .await
-        .map(|r| r.message.to_plain())
-        .map_err(|e| e.to_string())
-}
+mod support;
+
+use support::run_command as run;
 
 #[tokio::test]
 async fn inventory_of_one_client_and_of_the_portfolio() {

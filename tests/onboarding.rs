@@ -6,23 +6,13 @@ use std::sync::Arc;
 use chrono::Duration;
 use lookout::chat::console::{ConsoleChat, ConsoleEventKind};
 use lookout::clock::{Clock, SimClock};
-use lookout::commands::{self, Invocation, parse::parse_line};
 use lookout::demo::{Stack, demo_start};
 use lookout::domain::{ClientSlug, Severity};
-use lookout::message::{ChannelRef, PersonRef};
 use lookout::simulator::{Fault, FaultKind};
 
-async fn run(stack: &Stack, user: &str, channel: &str, line: &str) -> Result<String, String> {
-    let cmd = parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-    let inv = Invocation {
-        person: PersonRef::console(user),
-        channel: ChannelRef::console(channel),
-    };
-    commands::run(&stack.app, &inv, &cmd)
-        .await
-        .map(|r| r.message.to_plain())
-        .map_err(|e| e.to_string())
-}
+mod support;
+
+use support::run_command as run;
 
 #[tokio::test]
 async fn the_first_scan_posts_one_kickoff_and_later_scans_alert_as_usual() {

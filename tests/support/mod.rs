@@ -158,3 +158,24 @@ async fn scans_of(stack: &lookout::demo::Stack, slug: &ClientSlug) -> usize {
         .unwrap()
         .len()
 }
+
+/// Runs a command line typed by console `user` in console `channel`: the
+/// reply's plain text, or the error as a person would read it.
+pub async fn run_command(
+    stack: &lookout::demo::Stack,
+    user: &str,
+    channel: &str,
+    line: &str,
+) -> Result<String, String> {
+    use lookout::commands::{self, Invocation, parse::parse_line};
+    use lookout::message::{ChannelRef, PersonRef};
+    let cmd = parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    let inv = Invocation {
+        person: PersonRef::console(user),
+        channel: ChannelRef::console(channel),
+    };
+    commands::run(&stack.app, &inv, &cmd)
+        .await
+        .map(|r| r.message.to_plain())
+        .map_err(|e| e.to_string())
+}
