@@ -40,17 +40,26 @@ use tokio::sync::OwnedMutexGuard;
 /// monomorphic: `run!(fetch_all, db, sqlx::query_as("…").bind(x))`.
 /// `execute` yields the number of rows affected (the drivers' result types
 /// differ); `fetch_one`, `fetch_optional` and `fetch_all` yield the rows.
+///
+/// The query's future is boxed: with two drivers' futures in every store
+/// function, callers' futures (a scan's) grew enough to overflow a test
+/// thread's 2 MiB stack in debug builds; one allocation beside a database
+/// round trip costs nothing.
 macro_rules! run {
     (execute, $db:expr, $q:expr) => {
         match $db.c() {
-            $crate::store::Conn::Sqlite(c) => $q.execute(c).await.map(|r| r.rows_affected()),
-            $crate::store::Conn::Postgres(c) => $q.execute(c).await.map(|r| r.rows_affected()),
+            $crate::store::Conn::Sqlite(c) => {
+                Box::pin($q.execute(c)).await.map(|r| r.rows_affected())
+            }
+            $crate::store::Conn::Postgres(c) => {
+                Box::pin($q.execute(c)).await.map(|r| r.rows_affected())
+            }
         }
     };
     ($fetch:ident, $db:expr, $q:expr) => {
         match $db.c() {
-            $crate::store::Conn::Sqlite(c) => $q.$fetch(c).await,
-            $crate::store::Conn::Postgres(c) => $q.$fetch(c).await,
+            $crate::store::Conn::Sqlite(c) => Box::pin($q.$fetch(c)).await,
+            $crate::store::Conn::Postgres(c) => Box::pin($q.$fetch(c)).await,
         }
     };
 }
