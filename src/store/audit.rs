@@ -6,30 +6,31 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, Ts};
 use crate::audit::{Entry, Outcome, Recorded, Surface};
 use crate::domain::ClientSlug;
-use crate::findings::ts;
 use crate::message::{ChannelRef, PersonRef};
 
 /// Adds one entry.
 pub async fn insert(db: &mut Db, entry: &Entry, at: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, platform, surface, action, client, channel, outcome, reason, detail)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(ts(at))
-    .bind(entry.actor.as_ref().map(|p| p.to_string()))
-    .bind(entry.platform().map(|p| p.as_str()))
-    .bind(entry.surface.as_str())
-    .bind(&entry.action)
-    .bind(entry.client.as_ref().map(|c| c.as_str().to_owned()))
-    .bind(entry.channel.as_ref().map(|c| c.to_string()))
-    .bind(entry.outcome.as_str())
-    .bind(entry.outcome.reason())
-    .bind(entry.detail.as_deref())
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, platform, surface, action, client, channel, outcome, reason, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(Ts(at))
+        .bind(entry.actor.as_ref().map(|p| p.to_string()))
+        .bind(entry.platform().map(|p| p.as_str()))
+        .bind(entry.surface.as_str())
+        .bind(&entry.action)
+        .bind(entry.client.as_ref().map(|c| c.as_str().to_owned()))
+        .bind(entry.channel.as_ref().map(|c| c.to_string()))
+        .bind(entry.outcome.as_str())
+        .bind(entry.outcome.reason())
+        .bind(entry.detail.as_deref())
+    )?;
     Ok(())
 }
 
@@ -103,29 +104,29 @@ pub async fn recent(
     offset: u32,
 ) -> Result<Vec<Recorded>, StoreError> {
     let rows: Vec<Row> = match client {
-        Some(c) => {
+        Some(c) => run!(
+            fetch_all,
+            db,
             sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM audit_log WHERE client = ? AND at >= ?
-                 ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
+                "SELECT {COLUMNS} FROM audit_log WHERE client = $1 AND at >= $2
+                 ORDER BY at DESC, id DESC LIMIT $3 OFFSET $4"
             ))
             .bind(c.as_str())
-            .bind(ts(since))
+            .bind(Ts(since))
             .bind(i64::from(limit))
             .bind(i64::from(offset))
-            .fetch_all(db.c())
-            .await?
-        }
-        None => {
+        )?,
+        None => run!(
+            fetch_all,
+            db,
             sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM audit_log WHERE at >= ?
-                 ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
+                "SELECT {COLUMNS} FROM audit_log WHERE at >= $1
+                 ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3"
             ))
-            .bind(ts(since))
+            .bind(Ts(since))
             .bind(i64::from(limit))
             .bind(i64::from(offset))
-            .fetch_all(db.c())
-            .await?
-        }
+        )?,
     };
     decode(rows)
 }
@@ -137,19 +138,18 @@ pub async fn count(
     since: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let n: i64 = match client {
-        Some(c) => {
-            sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE client = ? AND at >= ?")
+        Some(c) => run!(
+            fetch_one,
+            db,
+            sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE client = $1 AND at >= $2")
                 .bind(c.as_str())
-                .bind(ts(since))
-                .fetch_one(db.c())
-                .await?
-        }
-        None => {
-            sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE at >= ?")
-                .bind(ts(since))
-                .fetch_one(db.c())
-                .await?
-        }
+                .bind(Ts(since))
+        )?,
+        None => run!(
+            fetch_one,
+            db,
+            sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE at >= $1").bind(Ts(since))
+        )?,
     };
     Ok(u64::try_from(n).unwrap_or(0))
 }
@@ -158,20 +158,20 @@ pub async fn count(
 pub async fn last_activity_by_person(
     db: &mut Db,
 ) -> Result<Vec<(PersonRef, DateTime<Utc>)>, StoreError> {
-    // Timestamps are fixed-width RFC 3339 in UTC, so the text maximum is the latest.
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT actor, max(at) AS last FROM audit_log WHERE actor IS NOT NULL
-         GROUP BY actor ORDER BY last DESC, actor",
-    )
-    .fetch_all(db.c())
-    .await?;
+    // On SQLite, times are fixed-width RFC 3339 in UTC, so the text maximum
+    // is the latest; on PostgreSQL they are `timestamptz`, ordered natively.
+    let rows: Vec<(String, DateTime<Utc>)> = run!(
+        fetch_all,
+        db,
+        sqlx::query_as(
+            "SELECT actor, max(at) AS last FROM audit_log WHERE actor IS NOT NULL
+             GROUP BY actor ORDER BY last DESC, actor",
+        )
+    )?;
     rows.into_iter()
         .map(|(actor, at)| {
             let who = PersonRef::parse(&actor)
                 .map_err(|_| StoreError::Corrupt(format!("audit actor `{actor}`")))?;
-            let at = DateTime::parse_from_rfc3339(&at)
-                .map_err(|_| StoreError::Corrupt(format!("audit time `{at}`")))?
-                .with_timezone(&Utc);
             Ok((who, at))
         })
         .collect()
@@ -179,20 +179,24 @@ pub async fn last_activity_by_person(
 
 /// Entries with no person since `since`, newest first.
 pub async fn unattributed(db: &mut Db, since: DateTime<Utc>) -> Result<Vec<Recorded>, StoreError> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM audit_log WHERE actor IS NULL AND at >= ? ORDER BY at DESC, id DESC"
-    ))
-    .bind(ts(since))
-    .fetch_all(db.c())
-    .await?;
+    let rows: Vec<Row> = run!(
+        fetch_all,
+        db,
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE actor IS NULL AND at >= $1 ORDER BY at DESC, id DESC"
+        ))
+        .bind(Ts(since))
+    )?;
     decode(rows)
 }
 
 /// The config file's hashes from the last start, by section (`""` is the whole file).
 pub async fn config_hashes(db: &mut Db) -> Result<BTreeMap<String, String>, StoreError> {
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT section, sha256 FROM config_hashes")
-        .fetch_all(db.c())
-        .await?;
+    let rows: Vec<(String, String)> = run!(
+        fetch_all,
+        db,
+        sqlx::query_as("SELECT section, sha256 FROM config_hashes")
+    )?;
     Ok(rows.into_iter().collect())
 }
 
@@ -202,16 +206,16 @@ pub async fn set_config_hashes(
     hashes: &BTreeMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM config_hashes")
-        .execute(db.c())
-        .await?;
+    run!(execute, db, sqlx::query("DELETE FROM config_hashes"))?;
     for (section, sha) in hashes {
-        sqlx::query("INSERT INTO config_hashes (section, sha256, seen_at) VALUES (?, ?, ?)")
-            .bind(section)
-            .bind(sha)
-            .bind(ts(now))
-            .execute(db.c())
-            .await?;
+        run!(
+            execute,
+            db,
+            sqlx::query("INSERT INTO config_hashes (section, sha256, seen_at) VALUES ($1, $2, $3)")
+                .bind(section)
+                .bind(sha)
+                .bind(Ts(now))
+        )?;
     }
     Ok(())
 }

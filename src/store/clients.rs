@@ -3,9 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, Ts};
 use crate::domain::ClientSlug;
-use crate::findings::ts;
 use crate::message::{ChannelRef, PersonRef};
 
 /// One stored route: a client's channel on one platform.
@@ -28,25 +27,27 @@ pub async fn upsert_client(
     name: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO clients (slug, name, created_at) VALUES (?, ?, ?)
-         ON CONFLICT (slug) DO UPDATE SET name = excluded.name",
-    )
-    .bind(slug.as_str())
-    .bind(name)
-    .bind(ts(now))
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO clients (slug, name, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (slug) DO UPDATE SET name = excluded.name",
+        )
+        .bind(slug.as_str())
+        .bind(name)
+        .bind(Ts(now))
+    )?;
     Ok(())
 }
 
 async fn owner_of_channel(db: &mut Db, channel: &ChannelRef) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT client FROM routes WHERE channel = ?")
+    Ok(run!(
+        fetch_optional,
+        db,
+        sqlx::query_scalar("SELECT client FROM routes WHERE channel = $1")
             .bind(channel.to_string())
-            .fetch_optional(db.c())
-            .await?,
-    )
+    )?)
 }
 
 /// Applies a route from the config file, unless someone set the client's route
@@ -58,13 +59,15 @@ pub async fn config_route(
     owner: Option<&PersonRef>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let from_chat: Option<String> = sqlx::query_scalar(
-        "SELECT channel FROM routes WHERE client = ? AND platform = ? AND set_by IS NOT NULL",
-    )
-    .bind(client.as_str())
-    .bind(channel.platform.as_str())
-    .fetch_optional(db.c())
-    .await?;
+    let from_chat: Option<String> = run!(
+        fetch_optional,
+        db,
+        sqlx::query_scalar(
+            "SELECT channel FROM routes WHERE client = $1 AND platform = $2 AND set_by IS NOT NULL",
+        )
+        .bind(client.as_str())
+        .bind(channel.platform.as_str())
+    )?;
     if from_chat.is_some() {
         return Ok(());
     }
@@ -99,32 +102,39 @@ async fn write_route(
             client: other,
         });
     }
-    sqlx::query("DELETE FROM routes WHERE client = ? AND platform = ?")
+    run!(
+        execute,
+        db,
+        sqlx::query("DELETE FROM routes WHERE client = $1 AND platform = $2")
+            .bind(client.as_str())
+            .bind(channel.platform.as_str())
+    )?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO routes (channel, client, platform, owner, set_by, set_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(channel.to_string())
         .bind(client.as_str())
         .bind(channel.platform.as_str())
-        .execute(db.c())
-        .await?;
-    sqlx::query(
-        "INSERT INTO routes (channel, client, platform, owner, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(channel.to_string())
-    .bind(client.as_str())
-    .bind(channel.platform.as_str())
-    .bind(owner.map(|o| o.to_string()))
-    .bind(by.map(|b| b.to_string()))
-    .bind(ts(now))
-    .execute(db.c())
-    .await?;
+        .bind(owner.map(|o| o.to_string()))
+        .bind(by.map(|b| b.to_string()))
+        .bind(Ts(now))
+    )?;
     Ok(())
 }
 
 /// Every route, by client then platform.
 pub async fn routes(db: &mut Db) -> Result<Vec<RouteRow>, StoreError> {
-    let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT client, channel, owner, set_by FROM routes ORDER BY client, platform",
-    )
-    .fetch_all(db.c())
-    .await?;
+    let rows: Vec<(String, String, Option<String>, Option<String>)> = run!(
+        fetch_all,
+        db,
+        sqlx::query_as(
+            "SELECT client, channel, owner, set_by FROM routes ORDER BY client, platform"
+        )
+    )?;
     let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("route {what}: {e}"));
     rows.into_iter()
         .map(|(client, channel, owner, set_by)| {

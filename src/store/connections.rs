@@ -5,9 +5,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, Ts};
 use crate::domain::ClientSlug;
-use crate::findings::ts;
 
 /// One client's connection, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -42,49 +41,55 @@ const COLUMNS: &str = "client, method, granted_by, granted_at, ends_at, scopes, 
 
 /// Stores a new connection for a client, replacing any earlier one.
 pub async fn put(db: &mut Db, row: &ConnectionRow) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO connections (client, method, granted_by, granted_at, ends_at, scopes, access_expires_at, refreshed_at, last_used_at, status, status_detail, reminded)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (client) DO UPDATE SET method = excluded.method, granted_by = excluded.granted_by,
-           granted_at = excluded.granted_at, ends_at = excluded.ends_at, scopes = excluded.scopes,
-           access_expires_at = excluded.access_expires_at, refreshed_at = excluded.refreshed_at,
-           last_used_at = excluded.last_used_at, status = excluded.status,
-           status_detail = excluded.status_detail, reminded = excluded.reminded",
-    )
-    .bind(&row.client)
-    .bind(&row.method)
-    .bind(&row.granted_by)
-    .bind(ts(row.granted_at))
-    .bind(ts(row.ends_at))
-    .bind(&row.scopes)
-    .bind(row.access_expires_at.map(ts))
-    .bind(row.refreshed_at.map(ts))
-    .bind(row.last_used_at.map(ts))
-    .bind(&row.status)
-    .bind(&row.status_detail)
-    .bind(&row.reminded)
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO connections (client, method, granted_by, granted_at, ends_at, scopes, access_expires_at, refreshed_at, last_used_at, status, status_detail, reminded)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (client) DO UPDATE SET method = excluded.method, granted_by = excluded.granted_by,
+               granted_at = excluded.granted_at, ends_at = excluded.ends_at, scopes = excluded.scopes,
+               access_expires_at = excluded.access_expires_at, refreshed_at = excluded.refreshed_at,
+               last_used_at = excluded.last_used_at, status = excluded.status,
+               status_detail = excluded.status_detail, reminded = excluded.reminded",
+        )
+        .bind(&row.client)
+        .bind(&row.method)
+        .bind(&row.granted_by)
+        .bind(Ts(row.granted_at))
+        .bind(Ts(row.ends_at))
+        .bind(&row.scopes)
+        .bind(row.access_expires_at.map(Ts))
+        .bind(row.refreshed_at.map(Ts))
+        .bind(row.last_used_at.map(Ts))
+        .bind(&row.status)
+        .bind(&row.status_detail)
+        .bind(&row.reminded)
+    )?;
     Ok(())
 }
 
 /// A client's connection.
 pub async fn get(db: &mut Db, client: &ClientSlug) -> Result<Option<ConnectionRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM connections WHERE client = ?"
-    ))
-    .bind(client.as_str())
-    .fetch_optional(db.c())
-    .await?)
+    Ok(run!(
+        fetch_optional,
+        db,
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE client = $1"
+        ))
+        .bind(client.as_str())
+    )?)
 }
 
 /// Every connection, by client.
 pub async fn all(db: &mut Db) -> Result<Vec<ConnectionRow>, StoreError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM connections ORDER BY client"
-    ))
-    .fetch_all(db.c())
-    .await?)
+    Ok(run!(
+        fetch_all,
+        db,
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM connections ORDER BY client"
+        ))
+    )?)
 }
 
 /// Records a refresh: the new access token's expiry.
@@ -94,22 +99,28 @@ pub async fn refreshed(
     access_expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE connections SET access_expires_at = ?, refreshed_at = ? WHERE client = ?")
-        .bind(ts(access_expires_at))
-        .bind(ts(now))
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "UPDATE connections SET access_expires_at = $1, refreshed_at = $2 WHERE client = $3"
+        )
+        .bind(Ts(access_expires_at))
+        .bind(Ts(now))
         .bind(client.as_str())
-        .execute(db.c())
-        .await?;
+    )?;
     Ok(())
 }
 
 /// Records that a scan used the connection.
 pub async fn used(db: &mut Db, client: &ClientSlug, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE connections SET last_used_at = ? WHERE client = ?")
-        .bind(ts(now))
-        .bind(client.as_str())
-        .execute(db.c())
-        .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query("UPDATE connections SET last_used_at = $1 WHERE client = $2")
+            .bind(Ts(now))
+            .bind(client.as_str())
+    )?;
     Ok(())
 }
 
@@ -121,17 +132,17 @@ pub async fn set_status(
     status: &str,
     detail: &str,
 ) -> Result<bool, StoreError> {
-    Ok(sqlx::query(
-        "UPDATE connections SET status = ?, status_detail = ?, access_expires_at = NULL
-         WHERE client = ? AND status = 'active'",
-    )
-    .bind(status)
-    .bind(detail)
-    .bind(client.as_str())
-    .execute(db.c())
-    .await?
-    .rows_affected()
-        == 1)
+    Ok(run!(
+        execute,
+        db,
+        sqlx::query(
+            "UPDATE connections SET status = $1, status_detail = $2, access_expires_at = NULL
+             WHERE client = $3 AND status = 'active'",
+        )
+        .bind(status)
+        .bind(detail)
+        .bind(client.as_str())
+    )? == 1)
 }
 
 /// Notes that a reminder was posted; returns false if it already was.
@@ -140,11 +151,12 @@ pub async fn mark_reminded(
     client: &ClientSlug,
     which: &str,
 ) -> Result<bool, StoreError> {
-    let row: Option<String> =
-        sqlx::query_scalar("SELECT reminded FROM connections WHERE client = ?")
+    let row: Option<String> = run!(
+        fetch_optional,
+        db,
+        sqlx::query_scalar("SELECT reminded FROM connections WHERE client = $1")
             .bind(client.as_str())
-            .fetch_optional(db.c())
-            .await?;
+    )?;
     let Some(reminded) = row else {
         return Ok(false);
     };
@@ -156,23 +168,24 @@ pub async fn mark_reminded(
     } else {
         format!("{reminded},{which}")
     };
-    sqlx::query("UPDATE connections SET reminded = ? WHERE client = ? AND reminded = ?")
-        .bind(next)
-        .bind(client.as_str())
-        .bind(reminded)
-        .execute(db.c())
-        .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query("UPDATE connections SET reminded = $1 WHERE client = $2 AND reminded = $3")
+            .bind(next)
+            .bind(client.as_str())
+            .bind(reminded)
+    )?;
     Ok(true)
 }
 
 /// Deletes a client's connection row; returns whether there was one.
 pub async fn delete(db: &mut Db, client: &ClientSlug) -> Result<bool, StoreError> {
-    Ok(sqlx::query("DELETE FROM connections WHERE client = ?")
-        .bind(client.as_str())
-        .execute(db.c())
-        .await?
-        .rows_affected()
-        == 1)
+    Ok(run!(
+        execute,
+        db,
+        sqlx::query("DELETE FROM connections WHERE client = $1").bind(client.as_str())
+    )? == 1)
 }
 
 /// A connect in progress, keyed by the hash of its OAuth `state`.
@@ -196,18 +209,20 @@ pub struct StateRow {
 
 /// Stores a new connect in progress.
 pub async fn put_state(db: &mut Db, row: &StateRow) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO oauth_states (state_hash, client, person, channel, grant_ends, expires_at, used_at)
-         VALUES (?, ?, ?, ?, ?, ?, NULL)",
-    )
-    .bind(&row.state_hash)
-    .bind(&row.client)
-    .bind(&row.person)
-    .bind(&row.channel)
-    .bind(ts(row.grant_ends))
-    .bind(ts(row.expires_at))
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO oauth_states (state_hash, client, person, channel, grant_ends, expires_at, used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(&row.state_hash)
+        .bind(&row.client)
+        .bind(&row.person)
+        .bind(&row.channel)
+        .bind(Ts(row.grant_ends))
+        .bind(Ts(row.expires_at))
+    )?;
     Ok(())
 }
 
@@ -219,36 +234,42 @@ pub async fn take_state(
     state_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<StateRow>, StoreError> {
-    let taken =
-        sqlx::query("UPDATE oauth_states SET used_at = ? WHERE state_hash = ? AND used_at IS NULL")
-            .bind(ts(now))
-            .bind(state_hash)
-            .execute(db.c())
-            .await?
-            .rows_affected();
+    let taken = run!(
+        execute,
+        db,
+        sqlx::query(
+            "UPDATE oauth_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL"
+        )
+        .bind(Ts(now))
+        .bind(state_hash)
+    )?;
     if taken != 1 {
         return Ok(None);
     }
-    Ok(sqlx::query_as(
-        "SELECT state_hash, client, person, channel, grant_ends, expires_at, used_at
-         FROM oauth_states WHERE state_hash = ?",
-    )
-    .bind(state_hash)
-    .fetch_optional(db.c())
-    .await?)
+    Ok(run!(
+        fetch_optional,
+        db,
+        sqlx::query_as(
+            "SELECT state_hash, client, person, channel, grant_ends, expires_at, used_at
+             FROM oauth_states WHERE state_hash = $1",
+        )
+        .bind(state_hash)
+    )?)
 }
 
 /// Deletes states that expired before `cutoff` (their sealed verifiers go with
 /// them); returns their hashes.
 pub async fn purge_states(db: &mut Db, cutoff: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-    let hashes: Vec<String> =
-        sqlx::query_scalar("SELECT state_hash FROM oauth_states WHERE expires_at < ?")
-            .bind(ts(cutoff))
-            .fetch_all(db.c())
-            .await?;
-    sqlx::query("DELETE FROM oauth_states WHERE expires_at < ?")
-        .bind(ts(cutoff))
-        .execute(db.c())
-        .await?;
+    let hashes: Vec<String> = run!(
+        fetch_all,
+        db,
+        sqlx::query_scalar("SELECT state_hash FROM oauth_states WHERE expires_at < $1")
+            .bind(Ts(cutoff))
+    )?;
+    run!(
+        execute,
+        db,
+        sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1").bind(Ts(cutoff))
+    )?;
     Ok(hashes)
 }

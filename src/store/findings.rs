@@ -8,10 +8,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::FromRow;
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, Ts};
 use crate::checks::Observation;
 use crate::domain::{ClientSlug, FindingId, Fingerprint, Money, Severity, Track};
-use crate::findings::{Actor, Finding, FindingEvent, FindingState, Note, Timing, ts};
+use crate::findings::{Actor, Finding, FindingEvent, FindingState, Note, Timing};
 use crate::message::{ChannelRef, MessageRef};
 
 /// A lifecycle request that cannot be carried out.
@@ -190,14 +190,16 @@ impl Findings {
         slug: &ClientSlug,
         now: DateTime<Utc>,
     ) -> Result<bool, FindingError> {
-        let r = sqlx::query(
-            "UPDATE clients SET first_scan_at = ? WHERE slug = ? AND first_scan_at IS NULL",
-        )
-        .bind(ts(now))
-        .bind(slug.as_str())
-        .execute(db.c())
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let r = run!(
+            execute,
+            db,
+            sqlx::query(
+                "UPDATE clients SET first_scan_at = $1 WHERE slug = $2 AND first_scan_at IS NULL",
+            )
+            .bind(Ts(now))
+            .bind(slug.as_str())
+        )?;
+        Ok(r == 1)
     }
 
     /// When the client's first scan (its onboarding audit) ran, if it has.
@@ -205,22 +207,13 @@ impl Findings {
         db: &mut Db,
         slug: &ClientSlug,
     ) -> Result<Option<DateTime<Utc>>, FindingError> {
-        let at: Option<Option<String>> =
-            sqlx::query_scalar("SELECT first_scan_at FROM clients WHERE slug = ?")
+        let at: Option<Option<DateTime<Utc>>> = run!(
+            fetch_optional,
+            db,
+            sqlx::query_scalar("SELECT first_scan_at FROM clients WHERE slug = $1")
                 .bind(slug.as_str())
-                .fetch_optional(db.c())
-                .await?;
-        at.flatten()
-            .map(|t| {
-                DateTime::parse_from_rfc3339(&t)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|e| {
-                        FindingError::Store(StoreError::Corrupt(format!(
-                            "clients.first_scan_at `{t}`: {e}"
-                        )))
-                    })
-            })
-            .transpose()
+        )?;
+        Ok(at.flatten())
     }
 
     /// What the client's first scan found (its onboarding findings), in any state now.
@@ -228,12 +221,12 @@ impl Findings {
         db: &mut Db,
         slug: &ClientSlug,
     ) -> Result<Vec<Finding>, FindingError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT * FROM findings WHERE client = ? AND onboarding = 1 ORDER BY id",
-        )
-        .bind(slug.as_str())
-        .fetch_all(db.c())
-        .await?;
+        let rows: Vec<Row> = run!(
+            fetch_all,
+            db,
+            sqlx::query_as("SELECT * FROM findings WHERE client = $1 AND onboarding ORDER BY id")
+                .bind(slug.as_str())
+        )?;
         rows.into_iter()
             .map(|r| r.try_into().map_err(FindingError::from))
             .collect()
@@ -241,10 +234,11 @@ impl Findings {
 
     /// One finding by id.
     pub async fn get(db: &mut Db, id: FindingId) -> Result<Finding, FindingError> {
-        let row: Option<Row> = sqlx::query_as("SELECT * FROM findings WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(db.c())
-            .await?;
+        let row: Option<Row> = run!(
+            fetch_optional,
+            db,
+            sqlx::query_as("SELECT * FROM findings WHERE id = $1").bind(id.0)
+        )?;
         match row {
             Some(r) => Ok(r.try_into()?),
             None => Err(FindingError::NotFound(id)),
@@ -257,13 +251,15 @@ impl Findings {
         client: Option<&ClientSlug>,
         min_severity: Option<Severity>,
     ) -> Result<Vec<Finding>, FindingError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT * FROM findings WHERE state != 'resolved' AND (?1 IS NULL OR client = ?1)
-             ORDER BY detected_at DESC, id DESC",
-        )
-        .bind(client.map(|c| c.as_str().to_owned()))
-        .fetch_all(db.c())
-        .await?;
+        let rows: Vec<Row> = run!(
+            fetch_all,
+            db,
+            sqlx::query_as(
+                "SELECT * FROM findings WHERE state != 'resolved' AND ($1 IS NULL OR client = $1)
+                 ORDER BY detected_at DESC, id DESC",
+            )
+            .bind(client.map(|c| c.as_str().to_owned()))
+        )?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let f: Finding = r.try_into()?;
@@ -282,14 +278,16 @@ impl Findings {
         check_id: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<Finding>, FindingError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT * FROM findings WHERE check_id = ?1 AND detected_at >= ?2 AND onboarding = 0
-             ORDER BY detected_at, id",
-        )
-        .bind(check_id)
-        .bind(ts(since))
-        .fetch_all(db.c())
-        .await?;
+        let rows: Vec<Row> = run!(
+            fetch_all,
+            db,
+            sqlx::query_as(
+                "SELECT * FROM findings WHERE check_id = $1 AND detected_at >= $2 AND NOT onboarding
+                 ORDER BY detected_at, id",
+            )
+            .bind(check_id)
+            .bind(Ts(since))
+        )?;
         rows.into_iter()
             .map(|r| r.try_into().map_err(FindingError::from))
             .collect()
@@ -328,16 +326,18 @@ impl Findings {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Finding>, FindingError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT * FROM findings WHERE client = ?1
-               AND ((detected_at >= ?2 AND detected_at <= ?3) OR (resolved_at >= ?2 AND resolved_at <= ?3))
-             ORDER BY id",
-        )
-        .bind(client.as_str())
-        .bind(ts(from))
-        .bind(ts(to))
-        .fetch_all(db.c())
-        .await?;
+        let rows: Vec<Row> = run!(
+            fetch_all,
+            db,
+            sqlx::query_as(
+                "SELECT * FROM findings WHERE client = $1
+                   AND ((detected_at >= $2 AND detected_at <= $3) OR (resolved_at >= $2 AND resolved_at <= $3))
+                 ORDER BY id",
+            )
+            .bind(client.as_str())
+            .bind(Ts(from))
+            .bind(Ts(to))
+        )?;
         decode_all(rows)
     }
 
@@ -357,18 +357,20 @@ impl Findings {
             Option<DateTime<Utc>>,
             Option<String>,
         );
-        let rows: Vec<Raw> = sqlx::query_as(
-            "SELECT id, severity, detected_at, acknowledged_at, resolved_at, resolved_by FROM findings
-             WHERE (client = ?1 AND detected_at >= ?2 AND detected_at <= ?3)
-                OR (client = ?1 AND resolved_at >= ?2 AND resolved_at <= ?3)
-                OR (client = ?1 AND state != 'resolved')
-             ORDER BY id",
-        )
-        .bind(client.as_str())
-        .bind(ts(from))
-        .bind(ts(to))
-        .fetch_all(db.c())
-        .await?;
+        let rows: Vec<Raw> = run!(
+            fetch_all,
+            db,
+            sqlx::query_as(
+                "SELECT id, severity, detected_at, acknowledged_at, resolved_at, resolved_by FROM findings
+                 WHERE (client = $1 AND detected_at >= $2 AND detected_at <= $3)
+                    OR (client = $1 AND resolved_at >= $2 AND resolved_at <= $3)
+                    OR (client = $1 AND state != 'resolved')
+                 ORDER BY id",
+            )
+            .bind(client.as_str())
+            .bind(Ts(from))
+            .bind(Ts(to))
+        )?;
         rows.into_iter()
             .map(
                 |(id, severity, detected_at, acknowledged_at, resolved_at, resolved_by)| {
@@ -396,20 +398,22 @@ impl Findings {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Finding>, FindingError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            // Three indexed reads rather than one scan of the client's history:
-            // detected in the window, or before it and resolved in or after it,
-            // or before it and still active.
-            "SELECT * FROM findings WHERE client = ?1 AND detected_at >= ?2 AND detected_at <= ?3
-             UNION SELECT * FROM findings WHERE client = ?1 AND detected_at < ?2 AND resolved_at >= ?2
-             UNION SELECT * FROM findings WHERE client = ?1 AND detected_at < ?2 AND state != 'resolved'
-             ORDER BY id",
-        )
-        .bind(client.as_str())
-        .bind(ts(from))
-        .bind(ts(to))
-        .fetch_all(db.c())
-        .await?;
+        let rows: Vec<Row> = run!(
+            fetch_all,
+            db,
+            sqlx::query_as(
+                // Three indexed reads rather than one scan of the client's history:
+                // detected in the window, or before it and resolved in or after it,
+                // or before it and still active.
+                "SELECT * FROM findings WHERE client = $1 AND detected_at >= $2 AND detected_at <= $3
+                 UNION SELECT * FROM findings WHERE client = $1 AND detected_at < $2 AND resolved_at >= $2
+                 UNION SELECT * FROM findings WHERE client = $1 AND detected_at < $2 AND state != 'resolved'
+                 ORDER BY id",
+            )
+            .bind(client.as_str())
+            .bind(Ts(from))
+            .bind(Ts(to))
+        )?;
         decode_all(rows)
     }
 
@@ -433,15 +437,17 @@ impl Findings {
         // the reopen window (older ones are history, and a year of it would
         // otherwise be read at every scan). Oldest first, so the map ends up
         // holding the newest finding per fingerprint.
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT * FROM findings WHERE client = ?1 AND state != 'resolved'
-             UNION SELECT * FROM findings WHERE client = ?1 AND resolved_at >= ?2
+        let rows: Vec<Row> = run!(
+            fetch_all,
+            db,
+            sqlx::query_as(
+                "SELECT * FROM findings WHERE client = $1 AND state != 'resolved'
+             UNION SELECT * FROM findings WHERE client = $1 AND resolved_at >= $2
              ORDER BY id",
-        )
-        .bind(client.as_str())
-        .bind(ts(now - reopen_window))
-        .fetch_all(db.c())
-        .await?;
+            )
+            .bind(client.as_str())
+            .bind(Ts(now - reopen_window))
+        )?;
         let mut existing: HashMap<String, Finding> = HashMap::new();
         for r in rows {
             let f: Finding = r.try_into()?;
@@ -464,29 +470,31 @@ impl Findings {
             match current {
                 None => {
                     // RETURNING * hands back the row as stored: no read after the write.
-                    let row: Row = sqlx::query_as(
-                        "INSERT INTO findings (fingerprint, client, check_id, subject, severity, track, state,
-                            title, why, deep_link, value_minor, currency, began_at, detected_at, last_seen_at,
-                            onboarding)
-                         VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-                    )
-                    .bind(fp.as_str())
-                    .bind(client.as_str())
-                    .bind(&obs.check)
-                    .bind(&obs.subject)
-                    .bind(obs.severity.as_str())
-                    .bind(track_str(obs.track))
-                    .bind(&obs.title)
-                    .bind(&obs.why)
-                    .bind(&obs.deep_link)
-                    .bind(value.as_ref().map(|m| m.minor))
-                    .bind(value.as_ref().map(|m| m.currency.clone()))
-                    .bind(obs.began_at.map(ts))
-                    .bind(ts(now))
-                    .bind(ts(now))
-                    .bind(onboarding)
-                    .fetch_one(db.c())
-                    .await?;
+                    let row: Row = run!(
+                        fetch_one,
+                        db,
+                        sqlx::query_as(
+                            "INSERT INTO findings (fingerprint, client, check_id, subject, severity, track, state,
+                                title, why, deep_link, value_minor, currency, began_at, detected_at, last_seen_at,
+                                onboarding)
+                             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *",
+                        )
+                        .bind(fp.as_str())
+                        .bind(client.as_str())
+                        .bind(&obs.check)
+                        .bind(&obs.subject)
+                        .bind(obs.severity.as_str())
+                        .bind(track_str(obs.track))
+                        .bind(&obs.title)
+                        .bind(&obs.why)
+                        .bind(&obs.deep_link)
+                        .bind(value.as_ref().map(|m| m.minor))
+                        .bind(value.as_ref().map(|m| m.currency.clone()))
+                        .bind(obs.began_at.map(Ts))
+                        .bind(Ts(now))
+                        .bind(Ts(now))
+                        .bind(onboarding)
+                    )?;
                     let finding: Finding = row.try_into()?;
                     record(db, finding.id, &actor, "detected", &obs.title, now).await?;
                     changes.push(Change {
@@ -518,28 +526,30 @@ impl Findings {
                         _ if wake => FindingState::Open,
                         _ => f.state,
                     };
-                    let updated: Row = sqlx::query_as(
-                        "UPDATE findings SET severity = ?1, title = ?2, why = ?3, deep_link = ?4, value_minor = ?5,
-                            currency = ?6, last_seen_at = ?7, state = ?8,
-                            snoozed_until = CASE WHEN ?8 = 'snoozed' THEN snoozed_until ELSE NULL END,
-                            resolved_at = CASE WHEN ?8 = 'resolved' THEN resolved_at ELSE NULL END,
-                            resolved_by = CASE WHEN ?8 = 'resolved' THEN resolved_by ELSE NULL END,
-                            resolution = CASE WHEN ?8 = 'resolved' THEN resolution ELSE NULL END,
-                            began_at = COALESCE(began_at, ?9)
-                         WHERE id = ?10 RETURNING *",
-                    )
-                    .bind(obs.severity.as_str())
-                    .bind(&obs.title)
-                    .bind(&obs.why)
-                    .bind(&obs.deep_link)
-                    .bind(value.as_ref().map(|m| m.minor))
-                    .bind(value.as_ref().map(|m| m.currency.clone()))
-                    .bind(ts(now))
-                    .bind(new_state.as_str())
-                    .bind(obs.began_at.map(ts))
-                    .bind(f.id.0)
-                    .fetch_one(db.c())
-                    .await?;
+                    let updated: Row = run!(
+                        fetch_one,
+                        db,
+                        sqlx::query_as(
+                            "UPDATE findings SET severity = $1, title = $2, why = $3, deep_link = $4, value_minor = $5,
+                                currency = $6, last_seen_at = $7, state = $8,
+                                snoozed_until = CASE WHEN $8 = 'snoozed' THEN snoozed_until ELSE NULL END,
+                                resolved_at = CASE WHEN $8 = 'resolved' THEN resolved_at ELSE NULL END,
+                                resolved_by = CASE WHEN $8 = 'resolved' THEN resolved_by ELSE NULL END,
+                                resolution = CASE WHEN $8 = 'resolved' THEN resolution ELSE NULL END,
+                                began_at = COALESCE(began_at, $9)
+                             WHERE id = $10 RETURNING *",
+                        )
+                        .bind(obs.severity.as_str())
+                        .bind(&obs.title)
+                        .bind(&obs.why)
+                        .bind(&obs.deep_link)
+                        .bind(value.as_ref().map(|m| m.minor))
+                        .bind(value.as_ref().map(|m| m.currency.clone()))
+                        .bind(Ts(now))
+                        .bind(new_state.as_str())
+                        .bind(obs.began_at.map(Ts))
+                        .bind(f.id.0)
+                    )?;
                     let updated: Finding = updated.try_into()?;
                     match &kind {
                         ChangeKind::Reopened => {
@@ -573,14 +583,16 @@ impl Findings {
                 && ran.contains(&f.check_id)
                 && !seen.contains(f.fingerprint.as_str())
             {
-                let cleared: Row = sqlx::query_as(
-                    "UPDATE findings SET state = 'resolved', resolved_at = ?, resolved_by = 'lookout',
-                        resolution = 'cleared', snoozed_until = NULL WHERE id = ? RETURNING *",
-                )
-                .bind(ts(now))
-                .bind(f.id.0)
-                .fetch_one(db.c())
-                .await?;
+                let cleared: Row = run!(
+                    fetch_one,
+                    db,
+                    sqlx::query_as(
+                        "UPDATE findings SET state = 'resolved', resolved_at = $1, resolved_by = 'lookout',
+                            resolution = 'cleared', snoozed_until = NULL WHERE id = $2 RETURNING *",
+                    )
+                    .bind(Ts(now))
+                    .bind(f.id.0)
+                )?;
                 let cleared: Finding = cleared.try_into()?;
                 record(
                     db,
@@ -625,15 +637,17 @@ impl Findings {
             }
             FindingState::Open | FindingState::Snoozed => {}
         }
-        sqlx::query(
-            "UPDATE findings SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?,
-                snoozed_until = NULL, snoozed_by = NULL, snooze_until_worse = 0 WHERE id = ?",
-        )
-        .bind(ts(now))
-        .bind(&actor.name)
-        .bind(id.0)
-        .execute(db.c())
-        .await?;
+        run!(
+            execute,
+            db,
+            sqlx::query(
+                "UPDATE findings SET state = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2,
+                    snoozed_until = NULL, snoozed_by = NULL, snooze_until_worse = FALSE WHERE id = $3",
+            )
+            .bind(Ts(now))
+            .bind(&actor.name)
+            .bind(id.0)
+        )?;
         record(db, id, actor, "acknowledged", "", now).await?;
         Self::changed(db, id, ChangeKind::Acknowledged, actor).await
     }
@@ -659,17 +673,19 @@ impl Findings {
                 until.format("%Y-%m-%d %H:%M UTC")
             )));
         }
-        sqlx::query(
-            "UPDATE findings SET state = 'snoozed', snoozed_until = ?, snoozed_by = ?, snooze_until_worse = ?,
-                snooze_severity = severity, snooze_value_minor = value_minor
-             WHERE id = ?",
-        )
-        .bind(ts(until))
-        .bind(&actor.name)
-        .bind(until_worse)
-        .bind(id.0)
-        .execute(db.c())
-        .await?;
+        run!(
+            execute,
+            db,
+            sqlx::query(
+                "UPDATE findings SET state = 'snoozed', snoozed_until = $1, snoozed_by = $2, snooze_until_worse = $3,
+                    snooze_severity = severity, snooze_value_minor = value_minor
+                 WHERE id = $4",
+            )
+            .bind(Ts(until))
+            .bind(&actor.name)
+            .bind(until_worse)
+            .bind(id.0)
+        )?;
         let detail = format!(
             "until {}{}",
             until.format("%Y-%m-%d %H:%M UTC"),
@@ -696,16 +712,18 @@ impl Findings {
             return Err(FindingError::Invalid(format!("{id} is already resolved")));
         }
         let reason = reason.unwrap_or("resolved by hand");
-        sqlx::query(
-            "UPDATE findings SET state = 'resolved', resolved_at = ?, resolved_by = ?, resolution = ?,
-                snoozed_until = NULL WHERE id = ?",
-        )
-        .bind(ts(now))
-        .bind(&actor.name)
-        .bind(reason)
-        .bind(id.0)
-        .execute(db.c())
-        .await?;
+        run!(
+            execute,
+            db,
+            sqlx::query(
+                "UPDATE findings SET state = 'resolved', resolved_at = $1, resolved_by = $2, resolution = $3,
+                    snoozed_until = NULL WHERE id = $4",
+            )
+            .bind(Ts(now))
+            .bind(&actor.name)
+            .bind(reason)
+            .bind(id.0)
+        )?;
         record(db, id, actor, "resolved", reason, now).await?;
         Self::changed(db, id, ChangeKind::Resolved, actor).await
     }
@@ -715,21 +733,27 @@ impl Findings {
         db: &mut Db,
         now: DateTime<Utc>,
     ) -> Result<Vec<Change>, FindingError> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM findings WHERE state = 'snoozed' AND snoozed_until <= ? ORDER BY id",
-        )
-        .bind(ts(now))
-        .fetch_all(db.c())
-        .await?;
+        let ids: Vec<i64> = run!(
+            fetch_all,
+            db,
+            sqlx::query_scalar(
+                "SELECT id FROM findings WHERE state = 'snoozed' AND snoozed_until <= $1 ORDER BY id",
+            )
+            .bind(Ts(now))
+        )?;
         let actor = Actor::scheduler();
         let mut out = Vec::new();
         for id in ids {
             let id = FindingId(id);
             // Keep snoozed_by so the re-raise can mention whoever snoozed it.
-            sqlx::query("UPDATE findings SET state = 'open', snoozed_until = NULL WHERE id = ?")
+            run!(
+                execute,
+                db,
+                sqlx::query(
+                    "UPDATE findings SET state = 'open', snoozed_until = NULL WHERE id = $1"
+                )
                 .bind(id.0)
-                .execute(db.c())
-                .await?;
+            )?;
             record(db, id, &actor, "snooze-ended", "its time came", now).await?;
             out.push(Self::changed(db, id, ChangeKind::SnoozeEnded, &actor).await?);
         }
@@ -745,16 +769,18 @@ impl Findings {
         now: DateTime<Utc>,
     ) -> Result<Finding, FindingError> {
         let f = Self::get(db, id).await?;
-        sqlx::query(
-            "INSERT INTO notes (finding_id, author, surface, at, body) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(id.0)
-        .bind(&actor.name)
-        .bind(&actor.surface)
-        .bind(ts(now))
-        .bind(body)
-        .execute(db.c())
-        .await?;
+        run!(
+            execute,
+            db,
+            sqlx::query(
+                "INSERT INTO notes (finding_id, author, surface, at, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id.0)
+            .bind(&actor.name)
+            .bind(&actor.surface)
+            .bind(Ts(now))
+            .bind(body)
+        )?;
         record(db, id, actor, "note", "", now).await?;
         Ok(f)
     }
@@ -762,12 +788,14 @@ impl Findings {
     /// A finding's notes, oldest first.
     pub async fn notes(db: &mut Db, id: FindingId) -> Result<Vec<Note>, FindingError> {
         Self::get(db, id).await?;
-        let rows: Vec<(String, String, DateTime<Utc>, String)> = sqlx::query_as(
-            "SELECT author, surface, at, body FROM notes WHERE finding_id = ? ORDER BY id",
-        )
-        .bind(id.0)
-        .fetch_all(db.c())
-        .await?;
+        let rows: Vec<(String, String, DateTime<Utc>, String)> = run!(
+            fetch_all,
+            db,
+            sqlx::query_as(
+                "SELECT author, surface, at, body FROM notes WHERE finding_id = $1 ORDER BY id",
+            )
+            .bind(id.0)
+        )?;
         Ok(rows
             .into_iter()
             .map(|(author, surface, at, body)| Note {
@@ -781,12 +809,14 @@ impl Findings {
 
     /// A finding's history, oldest first.
     pub async fn events(db: &mut Db, id: FindingId) -> Result<Vec<FindingEvent>, FindingError> {
-        let rows: Vec<(DateTime<Utc>, String, String, String, String)> = sqlx::query_as(
-            "SELECT at, actor, surface, kind, detail FROM finding_events WHERE finding_id = ? ORDER BY id",
-        )
-        .bind(id.0)
-        .fetch_all(db.c())
-        .await?;
+        let rows: Vec<(DateTime<Utc>, String, String, String, String)> = run!(
+            fetch_all,
+            db,
+            sqlx::query_as(
+                "SELECT at, actor, surface, kind, detail FROM finding_events WHERE finding_id = $1 ORDER BY id",
+            )
+            .bind(id.0)
+        )?;
         Ok(rows
             .into_iter()
             .map(|(at, actor, surface, kind, detail)| FindingEvent {
@@ -806,15 +836,17 @@ impl Findings {
         channel: &ChannelRef,
         message: &MessageRef,
     ) -> Result<(), FindingError> {
+        run!(
+        execute,
+        db,
         sqlx::query(
-            "INSERT INTO finding_messages (finding_id, channel, message_ref) VALUES (?, ?, ?)
-             ON CONFLICT (finding_id, channel) DO UPDATE SET message_ref = excluded.message_ref",
-        )
-        .bind(id.0)
-        .bind(channel.to_string())
-        .bind(&message.0)
-        .execute(db.c())
-        .await?;
+                "INSERT INTO finding_messages (finding_id, channel, message_ref) VALUES ($1, $2, $3)
+                 ON CONFLICT (finding_id, channel) DO UPDATE SET message_ref = excluded.message_ref",
+            )
+            .bind(id.0)
+            .bind(channel.to_string())
+            .bind(&message.0)
+    )?;
         Ok(())
     }
 
@@ -824,13 +856,15 @@ impl Findings {
         id: FindingId,
         channel: &ChannelRef,
     ) -> Result<Option<MessageRef>, FindingError> {
-        let r: Option<String> = sqlx::query_scalar(
-            "SELECT message_ref FROM finding_messages WHERE finding_id = ? AND channel = ?",
-        )
-        .bind(id.0)
-        .bind(channel.to_string())
-        .fetch_optional(db.c())
-        .await?;
+        let r: Option<String> = run!(
+            fetch_optional,
+            db,
+            sqlx::query_scalar(
+                "SELECT message_ref FROM finding_messages WHERE finding_id = $1 AND channel = $2",
+            )
+            .bind(id.0)
+            .bind(channel.to_string())
+        )?;
         Ok(r.map(MessageRef))
     }
 
@@ -839,12 +873,14 @@ impl Findings {
         db: &mut Db,
         id: FindingId,
     ) -> Result<Vec<(ChannelRef, MessageRef)>, FindingError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT channel, message_ref FROM finding_messages WHERE finding_id = ? ORDER BY channel",
-        )
-        .bind(id.0)
-        .fetch_all(db.c())
-        .await?;
+        let rows: Vec<(String, String)> = run!(
+            fetch_all,
+            db,
+            sqlx::query_as(
+                "SELECT channel, message_ref FROM finding_messages WHERE finding_id = $1 ORDER BY channel",
+            )
+            .bind(id.0)
+        )?;
         rows.into_iter()
             .map(|(c, m)| {
                 ChannelRef::parse(&c)
@@ -862,13 +898,15 @@ impl Findings {
         channel: &ChannelRef,
         message: &MessageRef,
     ) -> Result<Option<FindingId>, FindingError> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT finding_id FROM finding_messages WHERE channel = ? AND message_ref = ?",
-        )
-        .bind(channel.to_string())
-        .bind(&message.0)
-        .fetch_optional(db.c())
-        .await?;
+        let id: Option<i64> = run!(
+            fetch_optional,
+            db,
+            sqlx::query_scalar(
+                "SELECT finding_id FROM finding_messages WHERE channel = $1 AND message_ref = $2",
+            )
+            .bind(channel.to_string())
+            .bind(&message.0)
+        )?;
         Ok(id.map(FindingId))
     }
 
@@ -894,16 +932,18 @@ async fn record(
     detail: &str,
     now: DateTime<Utc>,
 ) -> Result<(), FindingError> {
+    run!(
+    execute,
+    db,
     sqlx::query(
-        "INSERT INTO finding_events (finding_id, at, actor, surface, kind, detail) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id.0)
-    .bind(ts(now))
-    .bind(&actor.name)
-    .bind(&actor.surface)
-    .bind(kind)
-    .bind(detail)
-    .execute(db.c())
-    .await?;
+            "INSERT INTO finding_events (finding_id, at, actor, surface, kind, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.0)
+        .bind(Ts(now))
+        .bind(&actor.name)
+        .bind(&actor.surface)
+        .bind(kind)
+        .bind(detail)
+)?;
     Ok(())
 }

@@ -3,9 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, Ts};
 use crate::domain::FindingId;
-use crate::findings::ts;
 use crate::message::{ChannelRef, MessageRef};
 
 /// One row as the deliverer reads it.
@@ -38,18 +37,19 @@ pub async fn enqueue(
     body: &str,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox (channel, op, finding_id, body, created_at, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(channel.to_string())
-    .bind(op)
-    .bind(finding.map(|f| f.0))
-    .bind(body)
-    .bind(ts(now))
-    .bind(ts(now))
-    .fetch_one(db.c())
-    .await?;
+    let id: i64 = run!(
+        fetch_one,
+        db,
+        sqlx::query_scalar(
+            "INSERT INTO outbox (channel, op, finding_id, body, created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(channel.to_string())
+        .bind(op)
+        .bind(finding.map(|f| f.0))
+        .bind(body)
+        .bind(Ts(now))
+    )?;
     Ok(id)
 }
 
@@ -58,12 +58,14 @@ pub async fn posted_channels(
     db: &mut Db,
     finding: FindingId,
 ) -> Result<Vec<ChannelRef>, StoreError> {
-    let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT channel FROM outbox WHERE op = 'post' AND finding_id = ? ORDER BY channel",
-    )
-    .bind(finding.0)
-    .fetch_all(db.c())
-    .await?;
+    let rows: Vec<String> = run!(
+        fetch_all,
+        db,
+        sqlx::query_scalar(
+            "SELECT DISTINCT channel FROM outbox WHERE op = 'post' AND finding_id = $1 ORDER BY channel",
+        )
+        .bind(finding.0)
+    )?;
     rows.iter()
         .map(|c| {
             ChannelRef::parse(c)
@@ -74,48 +76,56 @@ pub async fn posted_channels(
 
 /// Pending rows, oldest first.
 pub async fn pending(db: &mut Db, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT id, channel, op, finding_id, body, attempts, next_attempt_at, inflight_at FROM outbox
-         WHERE status = 'pending' ORDER BY id LIMIT ?",
-    )
-    .bind(limit)
-    .fetch_all(db.c())
-    .await?)
+    Ok(run!(
+        fetch_all,
+        db,
+        sqlx::query_as(
+            "SELECT id, channel, op, finding_id, body, attempts, next_attempt_at, inflight_at FROM outbox
+             WHERE status = 'pending' ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+    )?)
 }
 
 /// This database's install id, created on first use.
 pub async fn install_id(db: &mut Db) -> Result<String, StoreError> {
     let candidate = format!("{:016x}", rand::random::<u64>());
-    sqlx::query(
-        "INSERT INTO settings (key, value) VALUES ('install-id', ?) ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(&candidate)
-    .execute(db.c())
-    .await?;
-    Ok(
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ('install-id', $1) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&candidate)
+    )?;
+    Ok(run!(
+        fetch_one,
+        db,
         sqlx::query_scalar("SELECT value FROM settings WHERE key = 'install-id'")
-            .fetch_one(db.c())
-            .await?,
-    )
+    )?)
 }
 
 /// Marks a delivery attempt as started.
 pub async fn mark_inflight(db: &mut Db, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE outbox SET inflight_at = ? WHERE id = ?")
-        .bind(ts(now))
-        .bind(id)
-        .execute(db.c())
-        .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query("UPDATE outbox SET inflight_at = $1 WHERE id = $2")
+            .bind(Ts(now))
+            .bind(id)
+    )?;
     Ok(())
 }
 
 /// Replaces a row's message (the outbox records uploaded files in it).
 pub async fn set_body(db: &mut Db, id: i64, body: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE outbox SET body = ? WHERE id = ?")
-        .bind(body)
-        .bind(id)
-        .execute(db.c())
-        .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2")
+            .bind(body)
+            .bind(id)
+    )?;
     Ok(())
 }
 
@@ -126,14 +136,17 @@ pub async fn mark_sent(
     posted: Option<&MessageRef>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE outbox SET status = 'sent', sent_at = ?, message_ref = ?, attempts = attempts + 1 WHERE id = ?",
-    )
-    .bind(ts(now))
-    .bind(posted.map(|m| m.0.clone()))
-    .bind(id)
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, message_ref = $2, attempts = attempts + 1
+             WHERE id = $3",
+        )
+        .bind(Ts(now))
+        .bind(posted.map(|m| m.0.clone()))
+        .bind(id)
+    )?;
     Ok(())
 }
 
@@ -144,44 +157,54 @@ pub async fn mark_retry(
     next: DateTime<Utc>,
     why: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
-    )
-    .bind(ts(next))
-    .bind(why)
-    .bind(id)
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3",
+        )
+        .bind(Ts(next))
+        .bind(why)
+        .bind(id)
+    )?;
     Ok(())
 }
 
 /// Gives up on a row.
 pub async fn mark_failed(db: &mut Db, id: i64, why: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",
-    )
-    .bind(why)
-    .bind(id)
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2",
+        )
+        .bind(why)
+        .bind(id)
+    )?;
     Ok(())
 }
 
 /// A row's status and the message it produced (tests and diagnostics).
 pub async fn status(db: &mut Db, id: i64) -> Result<(String, Option<String>), StoreError> {
-    Ok(
-        sqlx::query_as("SELECT status, message_ref FROM outbox WHERE id = ?")
-            .bind(id)
-            .fetch_one(db.c())
-            .await?,
-    )
+    Ok(run!(
+        fetch_one,
+        db,
+        sqlx::query_as("SELECT status, message_ref FROM outbox WHERE id = $1").bind(id)
+    )?)
 }
 
 /// Counts of rows by status: (pending, sent, failed).
 pub async fn counts(db: &mut Db) -> Result<(i64, i64, i64), StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT coalesce(sum(status = 'pending'), 0), coalesce(sum(status = 'sent'), 0), coalesce(sum(status = 'failed'), 0) FROM outbox",
-    )
-    .fetch_one(db.c())
-    .await?)
+    // `count(*) FILTER`: SQLite's `sum(status = 'pending')` adds booleans,
+    // which PostgreSQL does not, and its `sum` of integers is NUMERIC there;
+    // `count` is a 64-bit integer (0 on no rows) on both.
+    Ok(run!(
+        fetch_one,
+        db,
+        sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'sent'),
+                    count(*) FILTER (WHERE status = 'failed')
+             FROM outbox",
+        )
+    )?)
 }

@@ -4,9 +4,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, Ts};
 use crate::domain::{ClientSlug, FindingId, Severity};
-use crate::findings::ts;
 
 /// A platform event as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,14 +36,8 @@ struct EventRow {
     id: i64,
     check_id: String,
     severity: String,
-    opened_at: String,
-    resolved_at: Option<String>,
-}
-
-fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("platform event time `{s}`: {e}")))
+    opened_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<EventRow> for PlatformEvent {
@@ -59,21 +52,23 @@ impl TryFrom<EventRow> for PlatformEvent {
                 ))
             })?,
             check_id: r.check_id,
-            opened_at: parse_time(&r.opened_at)?,
-            resolved_at: r.resolved_at.as_deref().map(parse_time).transpose()?,
+            opened_at: r.opened_at,
+            resolved_at: r.resolved_at,
         })
     }
 }
 
 /// The open event of a check, if any.
 pub async fn open_for(db: &mut Db, check_id: &str) -> Result<Option<PlatformEvent>, StoreError> {
-    let row: Option<EventRow> = sqlx::query_as(
-        "SELECT id, check_id, severity, opened_at, resolved_at FROM platform_events
-         WHERE check_id = ? AND resolved_at IS NULL",
-    )
-    .bind(check_id)
-    .fetch_optional(db.c())
-    .await?;
+    let row: Option<EventRow> = run!(
+        fetch_optional,
+        db,
+        sqlx::query_as(
+            "SELECT id, check_id, severity, opened_at, resolved_at FROM platform_events
+             WHERE check_id = $1 AND resolved_at IS NULL",
+        )
+        .bind(check_id)
+    )?;
     row.map(PlatformEvent::try_from).transpose()
 }
 
@@ -84,15 +79,17 @@ pub async fn open(
     severity: Severity,
     now: DateTime<Utc>,
 ) -> Result<PlatformEvent, StoreError> {
-    let row: EventRow = sqlx::query_as(
-        "INSERT INTO platform_events (check_id, severity, opened_at) VALUES (?, ?, ?)
-         RETURNING id, check_id, severity, opened_at, resolved_at",
-    )
-    .bind(check_id)
-    .bind(severity.as_str())
-    .bind(ts(now))
-    .fetch_one(db.c())
-    .await?;
+    let row: EventRow = run!(
+        fetch_one,
+        db,
+        sqlx::query_as(
+            "INSERT INTO platform_events (check_id, severity, opened_at) VALUES ($1, $2, $3)
+             RETURNING id, check_id, severity, opened_at, resolved_at",
+        )
+        .bind(check_id)
+        .bind(severity.as_str())
+        .bind(Ts(now))
+    )?;
     row.try_into()
 }
 
@@ -103,28 +100,34 @@ pub async fn add_member(
     member: &Member,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "INSERT OR IGNORE INTO platform_event_members (event_id, finding_id, client, joined_at)
-         VALUES (?, ?, ?, ?)",
-    )
-    .bind(event)
-    .bind(member.finding.0)
-    .bind(member.client.as_str())
-    .bind(ts(now))
-    .execute(db.c())
-    .await?;
-    Ok(done.rows_affected() == 1)
+    // `ON CONFLICT DO NOTHING` rather than SQLite's `INSERT OR IGNORE`: both
+    // backends read it, and it ignores only the key conflict, not other errors.
+    let done = run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO platform_event_members (event_id, finding_id, client, joined_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(event)
+        .bind(member.finding.0)
+        .bind(member.client.as_str())
+        .bind(Ts(now))
+    )?;
+    Ok(done == 1)
 }
 
 /// An event's members, oldest first.
 pub async fn members(db: &mut Db, event: i64) -> Result<Vec<Member>, StoreError> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT finding_id, client FROM platform_event_members WHERE event_id = ?
-         ORDER BY joined_at, finding_id",
-    )
-    .bind(event)
-    .fetch_all(db.c())
-    .await?;
+    let rows: Vec<(i64, String)> = run!(
+        fetch_all,
+        db,
+        sqlx::query_as(
+            "SELECT finding_id, client FROM platform_event_members WHERE event_id = $1
+             ORDER BY joined_at, finding_id",
+        )
+        .bind(event)
+    )?;
     rows.into_iter()
         .map(|(f, c)| {
             Ok(Member {
@@ -138,37 +141,45 @@ pub async fn members(db: &mut Db, event: i64) -> Result<Vec<Member>, StoreError>
 
 /// The events a finding belongs to (usually one).
 pub async fn events_of(db: &mut Db, finding: FindingId) -> Result<Vec<PlatformEvent>, StoreError> {
-    let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT e.id, e.check_id, e.severity, e.opened_at, e.resolved_at
-         FROM platform_events e JOIN platform_event_members m ON m.event_id = e.id
-         WHERE m.finding_id = ? ORDER BY e.id",
-    )
-    .bind(finding.0)
-    .fetch_all(db.c())
-    .await?;
+    let rows: Vec<EventRow> = run!(
+        fetch_all,
+        db,
+        sqlx::query_as(
+            "SELECT e.id, e.check_id, e.severity, e.opened_at, e.resolved_at
+             FROM platform_events e JOIN platform_event_members m ON m.event_id = e.id
+             WHERE m.finding_id = $1 ORDER BY e.id",
+        )
+        .bind(finding.0)
+    )?;
     rows.into_iter().map(PlatformEvent::try_from).collect()
 }
 
 /// Open events none of whose members is still active.
 pub async fn finished(db: &mut Db) -> Result<Vec<PlatformEvent>, StoreError> {
-    let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT id, check_id, severity, opened_at, resolved_at FROM platform_events e
-         WHERE resolved_at IS NULL AND NOT EXISTS (
-             SELECT 1 FROM platform_event_members m JOIN findings f ON f.id = m.finding_id
-             WHERE m.event_id = e.id AND f.state != 'resolved')
-         ORDER BY id",
-    )
-    .fetch_all(db.c())
-    .await?;
+    let rows: Vec<EventRow> = run!(
+        fetch_all,
+        db,
+        sqlx::query_as(
+            "SELECT id, check_id, severity, opened_at, resolved_at FROM platform_events e
+             WHERE resolved_at IS NULL AND NOT EXISTS (
+                 SELECT 1 FROM platform_event_members m JOIN findings f ON f.id = m.finding_id
+                 WHERE m.event_id = e.id AND f.state != 'resolved')
+             ORDER BY id",
+        )
+    )?;
     rows.into_iter().map(PlatformEvent::try_from).collect()
 }
 
 /// Marks an event resolved.
 pub async fn resolve(db: &mut Db, event: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE platform_events SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL")
-        .bind(ts(now))
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "UPDATE platform_events SET resolved_at = $1 WHERE id = $2 AND resolved_at IS NULL"
+        )
+        .bind(Ts(now))
         .bind(event)
-        .execute(db.c())
-        .await?;
+    )?;
     Ok(())
 }

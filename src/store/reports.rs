@@ -2,9 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, Ts};
 use crate::domain::ClientSlug;
-use crate::findings::ts;
 use crate::message::{ChannelRef, PersonRef};
 
 /// Records a report request.
@@ -16,16 +15,19 @@ pub async fn record_request(
     channel: &ChannelRef,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO report_requests (report, client, requested_by, channel, at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(report)
-    .bind(client.map(|c| c.as_str().to_owned()))
-    .bind(by.to_string())
-    .bind(channel.to_string())
-    .bind(ts(at))
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO report_requests (report, client, requested_by, channel, at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(report)
+        .bind(client.map(|c| c.as_str().to_owned()))
+        .bind(by.to_string())
+        .bind(channel.to_string())
+        .bind(Ts(at))
+    )?;
     Ok(())
 }
 
@@ -33,9 +35,9 @@ pub async fn record_request(
 pub async fn requests(
     db: &mut Db,
 ) -> Result<Vec<(String, Option<String>, String, DateTime<Utc>)>, StoreError> {
-    Ok(
+    Ok(run!(
+        fetch_all,
+        db,
         sqlx::query_as("SELECT report, client, requested_by, at FROM report_requests ORDER BY id")
-            .fetch_all(db.c())
-            .await?,
-    )
+    )?)
 }

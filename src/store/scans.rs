@@ -2,9 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, Ts};
 use crate::domain::ClientSlug;
-use crate::findings::ts;
 
 /// One finished scan, as recorded.
 #[derive(Debug, Clone)]
@@ -57,25 +56,27 @@ pub struct ScanStat {
 
 /// Records a scan.
 pub async fn record_scan(db: &mut Db, row: &ScanRow<'_>) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO scans (client, trigger, started_at, finished_at, status, api_calls, observations, gaps,
-                            checks_run, received_24h, bounced_24h, spam_24h)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(row.client.as_str())
-    .bind(row.trigger)
-    .bind(ts(row.started_at))
-    .bind(ts(row.finished_at))
-    .bind(row.status)
-    .bind(i64::try_from(row.api_calls).unwrap_or(i64::MAX))
-    .bind(i64::try_from(row.observations).unwrap_or(i64::MAX))
-    .bind(&row.gaps)
-    .bind(i64::try_from(row.checks_run).unwrap_or(i64::MAX))
-    .bind(row.delivery.map(|d| d.received))
-    .bind(row.delivery.map(|d| d.bounced))
-    .bind(row.delivery.map(|d| d.spam))
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO scans (client, trigger, started_at, finished_at, status, api_calls, observations, gaps,
+                                checks_run, received_24h, bounced_24h, spam_24h)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(row.client.as_str())
+        .bind(row.trigger)
+        .bind(Ts(row.started_at))
+        .bind(Ts(row.finished_at))
+        .bind(row.status)
+        .bind(i64::try_from(row.api_calls).unwrap_or(i64::MAX))
+        .bind(i64::try_from(row.observations).unwrap_or(i64::MAX))
+        .bind(&row.gaps)
+        .bind(i64::try_from(row.checks_run).unwrap_or(i64::MAX))
+        .bind(row.delivery.map(|d| d.received))
+        .bind(row.delivery.map(|d| d.bounced))
+        .bind(row.delivery.map(|d| d.spam))
+    )?;
     Ok(())
 }
 
@@ -94,15 +95,17 @@ pub async fn between(
         Option<f64>,
         Option<f64>,
     );
-    let rows: Vec<Raw> = sqlx::query_as(
-        "SELECT started_at, status, checks_run, received_24h, bounced_24h, spam_24h FROM scans
-         WHERE client = ? AND started_at >= ? AND started_at <= ? ORDER BY started_at",
-    )
-    .bind(client.as_str())
-    .bind(ts(from))
-    .bind(ts(to))
-    .fetch_all(db.c())
-    .await?;
+    let rows: Vec<Raw> = run!(
+        fetch_all,
+        db,
+        sqlx::query_as(
+            "SELECT started_at, status, checks_run, received_24h, bounced_24h, spam_24h FROM scans
+             WHERE client = $1 AND started_at >= $2 AND started_at <= $3 ORDER BY started_at",
+        )
+        .bind(client.as_str())
+        .bind(Ts(from))
+        .bind(Ts(to))
+    )?;
     Ok(rows
         .into_iter()
         .map(|(started_at, status, checks, received, bounced, spam)| {
@@ -126,12 +129,11 @@ pub async fn between(
 
 /// The client's baseline snapshot (JSON), if any.
 pub async fn snapshot(db: &mut Db, client: &ClientSlug) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT body FROM snapshots WHERE client = ?")
-            .bind(client.as_str())
-            .fetch_optional(db.c())
-            .await?,
-    )
+    Ok(run!(
+        fetch_optional,
+        db,
+        sqlx::query_scalar("SELECT body FROM snapshots WHERE client = $1").bind(client.as_str())
+    )?)
 }
 
 /// Replaces the client's baseline snapshot.
@@ -141,14 +143,16 @@ pub async fn save_snapshot(
     taken_at: DateTime<Utc>,
     body: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO snapshots (client, taken_at, body) VALUES (?, ?, ?)
-         ON CONFLICT (client) DO UPDATE SET taken_at = excluded.taken_at, body = excluded.body",
-    )
-    .bind(client.as_str())
-    .bind(ts(taken_at))
-    .bind(body)
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO snapshots (client, taken_at, body) VALUES ($1, $2, $3)
+             ON CONFLICT (client) DO UPDATE SET taken_at = excluded.taken_at, body = excluded.body",
+        )
+        .bind(client.as_str())
+        .bind(Ts(taken_at))
+        .bind(body)
+    )?;
     Ok(())
 }

@@ -3,18 +3,16 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, Ts};
 use crate::domain::ClientSlug;
-use crate::findings::ts;
 
 /// When the scheduled work `key` last ran.
 pub async fn last_run(db: &mut Db, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = ?")
-            .bind(key)
-            .fetch_optional(db.c())
-            .await?,
-    )
+    Ok(run!(
+        fetch_optional,
+        db,
+        sqlx::query_scalar("SELECT last_at FROM schedule WHERE key = $1").bind(key)
+    )?)
 }
 
 /// Every key starting with `prefix` and when it last ran (one read for many clients).
@@ -24,23 +22,26 @@ pub async fn last_runs(
 ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
     // `prefix` is one of Lookout's own key stems, never a pattern from input;
     // `substr` keeps `%` and `_` in it from acting as wildcards anyway.
-    Ok(
-        sqlx::query_as("SELECT key, last_at FROM schedule WHERE substr(key, 1, length(?1)) = ?1")
+    Ok(run!(
+        fetch_all,
+        db,
+        sqlx::query_as("SELECT key, last_at FROM schedule WHERE substr(key, 1, length($1)) = $1")
             .bind(prefix)
-            .fetch_all(db.c())
-            .await?,
-    )
+    )?)
 }
 
 /// Records that the scheduled work `key` ran at `at`.
 pub async fn set_last_run(db: &mut Db, key: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO schedule (key, last_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at",
-    )
-    .bind(key)
-    .bind(ts(at))
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO schedule (key, last_at) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at",
+        )
+        .bind(key)
+        .bind(Ts(at))
+    )?;
     Ok(())
 }
 
@@ -50,14 +51,15 @@ pub async fn in_maintenance(
     client: &ClientSlug,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM maintenance WHERE client = ? AND starts_at <= ? AND ends_at > ?",
-    )
-    .bind(client.as_str())
-    .bind(ts(now))
-    .bind(ts(now))
-    .fetch_one(db.c())
-    .await?;
+    let n: i64 = run!(
+        fetch_one,
+        db,
+        sqlx::query_scalar(
+            "SELECT count(*) FROM maintenance WHERE client = $1 AND starts_at <= $2 AND ends_at > $2",
+        )
+        .bind(client.as_str())
+        .bind(Ts(now))
+    )?;
     Ok(n > 0)
 }
 
@@ -69,15 +71,17 @@ pub async fn add_maintenance(
     ends: DateTime<Utc>,
     by: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO maintenance (client, starts_at, ends_at, created_by) VALUES (?, ?, ?, ?)",
-    )
-    .bind(client.as_str())
-    .bind(ts(starts))
-    .bind(ts(ends))
-    .bind(by)
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO maintenance (client, starts_at, ends_at, created_by) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(client.as_str())
+        .bind(Ts(starts))
+        .bind(Ts(ends))
+        .bind(by)
+    )?;
     Ok(())
 }
 
@@ -99,17 +103,23 @@ pub async fn take_ended_windows(
     db: &mut Db,
     now: DateTime<Utc>,
 ) -> Result<Vec<EndedWindow>, StoreError> {
-    let rows: Vec<(i64, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT id, client, starts_at, ends_at FROM maintenance WHERE summarized = 0 AND ends_at <= ? ORDER BY id",
-    )
-    .bind(ts(now))
-    .fetch_all(db.c())
-    .await?;
+    // `summarized` is a flag: 0/1 on SQLite, BOOLEAN on PostgreSQL; `NOT`
+    // and `TRUE` read the same on both.
+    let rows: Vec<(i64, String, DateTime<Utc>, DateTime<Utc>)> = run!(
+        fetch_all,
+        db,
+        sqlx::query_as(
+            "SELECT id, client, starts_at, ends_at FROM maintenance
+             WHERE NOT summarized AND ends_at <= $1 ORDER BY id",
+        )
+        .bind(Ts(now))
+    )?;
     for (id, ..) in &rows {
-        sqlx::query("UPDATE maintenance SET summarized = 1 WHERE id = ?")
-            .bind(id)
-            .execute(db.c())
-            .await?;
+        run!(
+            execute,
+            db,
+            sqlx::query("UPDATE maintenance SET summarized = TRUE WHERE id = $1").bind(id)
+        )?;
     }
     Ok(rows
         .into_iter()

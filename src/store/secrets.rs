@@ -3,9 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, StoreError};
+use super::{Db, StoreError, Ts};
 use crate::domain::ClientSlug;
-use crate::findings::ts;
 
 /// One stored secret, still sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,16 +25,18 @@ pub async fn put(
     sealed: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO secrets (client, purpose, sealed, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (client, purpose) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
-    )
-    .bind(client.as_str())
-    .bind(purpose)
-    .bind(sealed)
-    .bind(ts(now))
-    .execute(db.c())
-    .await?;
+    run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO secrets (client, purpose, sealed, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (client, purpose) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+        )
+        .bind(client.as_str())
+        .bind(purpose)
+        .bind(sealed)
+        .bind(Ts(now))
+    )?;
     Ok(())
 }
 
@@ -45,30 +46,31 @@ pub async fn get(
     client: &ClientSlug,
     purpose: &str,
 ) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT sealed FROM secrets WHERE client = ? AND purpose = ?")
+    Ok(run!(
+        fetch_optional,
+        db,
+        sqlx::query_scalar("SELECT sealed FROM secrets WHERE client = $1 AND purpose = $2")
             .bind(client.as_str())
             .bind(purpose)
-            .fetch_optional(db.c())
-            .await?,
-    )
+    )?)
 }
 
 /// Deletes every secret of a client (a disconnect); returns how many.
 pub async fn delete_client(db: &mut Db, client: &ClientSlug) -> Result<u64, StoreError> {
-    Ok(sqlx::query("DELETE FROM secrets WHERE client = ?")
-        .bind(client.as_str())
-        .execute(db.c())
-        .await?
-        .rows_affected())
+    Ok(run!(
+        execute,
+        db,
+        sqlx::query("DELETE FROM secrets WHERE client = $1").bind(client.as_str())
+    )?)
 }
 
 /// Every stored secret, sealed (a key rotation re-seals them).
 pub async fn all(db: &mut Db) -> Result<Vec<SealedRow>, StoreError> {
-    let rows: Vec<(String, String, String)> =
+    let rows: Vec<(String, String, String)> = run!(
+        fetch_all,
+        db,
         sqlx::query_as("SELECT client, purpose, sealed FROM secrets ORDER BY client, purpose")
-            .fetch_all(db.c())
-            .await?;
+    )?;
     Ok(rows
         .into_iter()
         .map(|(client, purpose, sealed)| SealedRow {
@@ -87,29 +89,28 @@ pub async fn replace(
     new: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    Ok(sqlx::query(
-        "UPDATE secrets SET sealed = ?, updated_at = ? WHERE client = ? AND purpose = ? AND sealed = ?",
-    )
-    .bind(new)
-    .bind(ts(now))
-    .bind(&row.client)
-    .bind(&row.purpose)
-    .bind(&row.sealed)
-    .execute(db.c())
-    .await?
-    .rows_affected()
-        == 1)
+    Ok(run!(
+        execute,
+        db,
+        sqlx::query(
+            "UPDATE secrets SET sealed = $1, updated_at = $2
+             WHERE client = $3 AND purpose = $4 AND sealed = $5",
+        )
+        .bind(new)
+        .bind(Ts(now))
+        .bind(&row.client)
+        .bind(&row.purpose)
+        .bind(&row.sealed)
+    )? == 1)
 }
 
 /// Deletes one of a client's secrets; returns whether it was there.
 pub async fn delete(db: &mut Db, client: &ClientSlug, purpose: &str) -> Result<bool, StoreError> {
-    Ok(
-        sqlx::query("DELETE FROM secrets WHERE client = ? AND purpose = ?")
+    Ok(run!(
+        execute,
+        db,
+        sqlx::query("DELETE FROM secrets WHERE client = $1 AND purpose = $2")
             .bind(client.as_str())
             .bind(purpose)
-            .execute(db.c())
-            .await?
-            .rows_affected()
-            == 1,
-    )
+    )? == 1)
 }
