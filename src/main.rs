@@ -308,9 +308,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 Config::default()
             };
-            let path = cfg.data_dir.join("lookout.db");
-            Store::open_file(&path).await?;
-            println!("database ready at {}", path.display());
+            let store = Store::open_url(cfg.database().expose()).await?;
+            match store.backend() {
+                lookout::store::Backend::Postgres => println!("PostgreSQL database ready"),
+                lookout::store::Backend::Sqlite => println!(
+                    "database ready at {}",
+                    cfg.data_dir.join("lookout.db").display()
+                ),
+            }
         }
         Cmd::Keys { which } => {
             startup::init_tracing("warn");
@@ -326,7 +331,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match which {
                 KeysCmd::Show { .. } => println!("keys: {}", vault.key_ids().join(", ")),
                 KeysCmd::Rotate { .. } => {
-                    let store = Store::open_file(&cfg.data_dir.join("lookout.db")).await?;
+                    let store = Store::open_url(cfg.database().expose()).await?;
                     let r = lookout::vault::rotate(&store, &vault).await?;
                     println!(
                         "rotated: new key {}, {} secrets re-sealed, dropped {}",

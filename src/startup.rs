@@ -29,7 +29,7 @@ use crate::vault::Vault;
 pub struct StartOptions {
     /// Time.
     pub clock: SharedClock,
-    /// The database; `None` opens `data_dir/lookout.db`.
+    /// The database; `None` opens the config's (`database_url`, else `data_dir/lookout.db`).
     pub store: Option<Store>,
     /// Adapters to use instead of building them from the config (the demo's
     /// terminal, local fakes in tests); one per platform. Without a console
@@ -124,10 +124,7 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
                 None => Vault::load(&config.data_dir)
                     .map_err(|e| AppError::Startup(format!("master key: {e}")))?,
             };
-            (
-                Store::open_file(&config.data_dir.join("lookout.db")).await?,
-                vault,
-            )
+            (Store::open_url(config.database().expose()).await?, vault)
         }
     };
     let mut adapters = Adapters::one(Arc::new(

@@ -551,8 +551,14 @@ impl ClientConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Where the SQLite database lives.
+    /// Where the SQLite database (`lookout.db`), the master key and report
+    /// files live.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database to use instead of the SQLite file
+    /// (`postgres://user:password@host/db`), for several processes sharing
+    /// the work; `LOOKOUT_DATABASE_URL` overrides it. A secret: it may carry
+    /// a password, so it never reaches a log.
+    pub database_url: Option<Secret>,
     /// The agency.
     pub agency: AgencyConfig,
     /// Klaviyo.
@@ -587,6 +593,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("data"),
+            database_url: None,
             agency: AgencyConfig::default(),
             klaviyo: KlaviyoSettings::default(),
             scan: ScanSettings::default(),
@@ -647,10 +654,22 @@ impl Config {
         Ok(())
     }
 
+    /// The database to open: `database_url` when set, else the SQLite file
+    /// `data_dir/lookout.db`. Holds the password, if any: open it, do not log it.
+    pub fn database(&self) -> Secret {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => Secret::new(self.data_dir.join("lookout.db").display().to_string()),
+        }
+    }
+
     /// Applies environment overrides through `get` (a seam for tests).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
         if let Some(d) = get("LOOKOUT_DATA_DIR") {
             self.data_dir = PathBuf::from(d);
+        }
+        if let Some(u) = get("LOOKOUT_DATABASE_URL").filter(|u| !u.trim().is_empty()) {
+            self.database_url = Some(Secret::new(u));
         }
         if let Some(u) = get("LOOKOUT_KLAVIYO_BASE_URL") {
             self.klaviyo.base_url = u;
@@ -659,6 +678,15 @@ impl Config {
 
     /// Checks cross-field rules the types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url
+            && !["postgres://", "postgresql://"]
+                .iter()
+                .any(|p| url.expose().starts_with(p))
+        {
+            return Err(ConfigError::Invalid(
+                "database_url must be a postgres:// URL (leave it out to keep the SQLite file in data_dir)".into(),
+            ));
+        }
         self.agency.tz()?;
         self.agency.weekly_day()?;
         self.agency.quiet()?;
@@ -991,5 +1019,22 @@ thresholds = { "deliv-bounce-rate.warning" = 0.5 }
         });
         assert_eq!(c.klaviyo.base_url, "http://127.0.0.1:9");
         assert_eq!(c.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn the_database_is_the_sqlite_file_unless_a_postgres_url_is_given() {
+        let mut c = Config::default();
+        assert_eq!(c.database().expose(), "data/lookout.db");
+        let url = "postgres://lookout:s3cret@db.internal/lookout";
+        c.apply_env(|k| (k == "LOOKOUT_DATABASE_URL").then(|| url.to_string()));
+        assert_eq!(c.database().expose(), url);
+        assert!(c.validate().is_ok());
+        // The password never shows in the config's debug output.
+        assert!(!format!("{c:?}").contains("s3cret"));
+        c.database_url = Some(Secret::new("mysql://x@y/z"));
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("postgres://"), "{err}");
+        let file: Config = toml::from_str("database_url = \"postgresql://a@b/c\"").unwrap();
+        assert_eq!(file.database().expose(), "postgresql://a@b/c");
     }
 }
