@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use lookout::chat::console::{ConsoleChat, ConsoleEventKind};
+use lookout::chat::console::ConsoleChat;
 use lookout::clock::SimClock;
 use lookout::demo::{Stack, demo_start};
 use lookout::domain::ClientSlug;
@@ -58,17 +58,9 @@ async fn inventory_of_one_client_and_of_the_portfolio() {
     let agency = run(&stack, "ana", "agency", "/inventory").await.unwrap();
     assert!(agency.contains("posting it in this channel"), "{agency}");
     stack.app.deliverer.run_once().await.unwrap();
-    let posted = chat
-        .transcript()
-        .into_iter()
-        .filter(|e| e.kind == ConsoleEventKind::Post && e.text.contains("Inventory: 12 clients"))
-        .count();
+    let posted = support::posts_containing(&chat, "Inventory: 12 clients");
     assert_eq!(posted, 1);
-    let docs: Vec<_> = std::fs::read_dir(files.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .collect();
+    let docs = support::markdown_files(files.path());
     assert_eq!(docs.len(), 1, "{docs:?}");
     let doc = std::fs::read_to_string(&docs[0]).unwrap();
     assert!(doc.starts_with("# Client inventory"), "{doc}");

@@ -94,17 +94,9 @@ async fn the_first_scan_posts_one_kickoff_and_later_scans_alert_as_usual() {
         .unwrap();
     assert!(answer.contains("posting it in this channel"), "{answer}");
     stack.app.deliverer.run_once().await.unwrap();
-    let again = chat
-        .transcript()
-        .into_iter()
-        .filter(|e| e.kind == ConsoleEventKind::Post && e.text.contains("Onboarding audit for"))
-        .count();
+    let again = support::posts_containing(&chat, "Onboarding audit for");
     assert_eq!(again, 2);
-    let docs: Vec<_> = std::fs::read_dir(files.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .collect();
+    let docs = support::markdown_files(files.path());
     assert_eq!(docs.len(), 1, "{docs:?}");
     let doc = std::fs::read_to_string(&docs[0]).unwrap();
     assert!(doc.starts_with("# Onboarding audit:"), "{doc}");

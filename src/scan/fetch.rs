@@ -989,14 +989,7 @@ async fn recent_hours(
     for (metric, id, from) in series {
         let api = api.clone();
         set.spawn(async move {
-            let q = AggregateQuery {
-                metric_id: id,
-                interval: Interval::Hour,
-                start: from,
-                end,
-                measurements: vec!["count"],
-                timezone: "UTC".into(),
-            };
+            let q = hourly(id, metric, from, end);
             let placed = api.metric_aggregate(&q).await.map(|s| place(&s, from, end));
             (metric, from, placed)
         });
@@ -1034,6 +1027,29 @@ fn patch(a: &mut Activity, from: DateTime<Utc>, counts: &[f64]) {
     }
 }
 
+/// An hourly UTC aggregate of `metric` over `[start, end)`. Only Placed
+/// Order's `$value` is asked for (revenue); the others' sums would double what
+/// travels and is kept.
+fn hourly(
+    metric_id: String,
+    metric: KnownMetric,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> AggregateQuery {
+    AggregateQuery {
+        metric_id,
+        interval: Interval::Hour,
+        start,
+        end,
+        measurements: if metric == KnownMetric::PlacedOrder {
+            vec!["count", "sum_value"]
+        } else {
+            vec!["count"]
+        },
+        timezone: "UTC".into(),
+    }
+}
+
 async fn fetch_activity(
     api: &AccountClient,
     known: &[(KnownMetric, String)],
@@ -1046,20 +1062,7 @@ async fn fetch_activity(
         // The aggregates are the chain that sets when the scan can end.
         let chain = api.urgent();
         set.spawn(async move {
-            let q = AggregateQuery {
-                metric_id: id.clone(),
-                interval: Interval::Hour,
-                start,
-                end,
-                // Only Placed Order's `$value` is read (revenue); asking for
-                // the others' sums would double what travels and is kept.
-                measurements: if metric == KnownMetric::PlacedOrder {
-                    vec!["count", "sum_value"]
-                } else {
-                    vec!["count"]
-                },
-                timezone: "UTC".into(),
-            };
+            let q = hourly(id.clone(), metric, start, end);
             let latest = async {
                 if LAST_EVENT_METRICS.contains(&metric) {
                     Some(api.latest_event(&id).await)

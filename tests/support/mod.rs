@@ -179,3 +179,21 @@ pub async fn run_command(
         .map(|r| r.message.to_plain())
         .map_err(|e| e.to_string())
 }
+
+/// Posts (not edits or replies) in the console transcript whose text contains `text`.
+pub fn posts_containing(chat: &lookout::chat::console::ConsoleChat, text: &str) -> usize {
+    use lookout::chat::console::ConsoleEventKind;
+    chat.transcript()
+        .into_iter()
+        .filter(|e| e.kind == ConsoleEventKind::Post && e.text.contains(text))
+        .count()
+}
+
+/// The Markdown files in `dir` (the documents the console chat attached).
+pub fn markdown_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect()
+}
