@@ -481,6 +481,29 @@ async fn a_401_mid_scan_renews_the_token_and_retries_that_request() {
 }
 
 #[tokio::test]
+async fn the_retry_after_a_401_does_not_wait_for_another_place_in_the_rate_limit() {
+    // `/api/accounts` allows one request a second. Klaviyo authenticates
+    // before it counts, so the retry takes the 401's place: waiting a second
+    // for a new one could outlast a short-lived renewed token.
+    let fake = spawn_fake(bearer_only("new-token")).await;
+    let renewer = Arc::new(Renewer {
+        token: Some("new-token"),
+        asked: Mutex::new(vec![]),
+    });
+    let api = bearer_client(&fake, &renewer);
+    let started = std::time::Instant::now();
+    assert!(api.get_accounts().await.unwrap().is_empty());
+    let took = started.elapsed();
+    assert_eq!(fake.seen().len(), 2);
+    assert!(took < Duration::from_millis(800), "{took:?}");
+    // Both requests were sent and both are counted.
+    assert_eq!(api.calls_made(), 2);
+    // The next request does wait for its place again.
+    assert!(api.get_accounts().await.unwrap().is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
 async fn a_401_with_nothing_to_renew_or_a_renewal_refused_too_is_unauthorized() {
     // Nothing to renew with: one request, one question, the 401 stands.
     let fake = spawn_fake(bearer_only("new-token")).await;

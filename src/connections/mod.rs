@@ -639,7 +639,8 @@ impl Connections {
             .is_some_and(|at| at - now > REFRESH_AHEAD);
         match (stale, &current) {
             (None, Some(c)) if still_fresh && !always => return Ok(c.clone()),
-            (Some(s), Some(c)) if s != c => return Ok(c.clone()),
+            // Unless theirs has expired since (a long wait on Klaviyo's limits).
+            (Some(s), Some(c)) if s != c && still_fresh => return Ok(c.clone()),
             _ => {}
         }
         let refresh = self.open(client, REFRESH).await.map_err(|_| {

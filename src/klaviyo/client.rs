@@ -780,10 +780,18 @@ impl AccountClient {
         let path = url.path().to_owned();
         let mut attempt: u32 = 0;
         let mut renewals: u32 = 0;
+        // Klaviyo authenticates before it counts a request against the
+        // account's limits, so the retry after a 401 takes the place the 401
+        // took instead of waiting for another: a wait could outlast the
+        // renewed token itself.
+        let mut renewed = false;
         loop {
             attempt += 1;
             // Held until the answer is back: the window counts from then.
-            let ticket = if self.shared.paced.load(Ordering::Relaxed) {
+            let ticket = if std::mem::take(&mut renewed) {
+                self.budget.count_unpaced(method.as_str(), &path);
+                None
+            } else if self.shared.paced.load(Ordering::Relaxed) {
                 Some(
                     self.budget
                         .acquire(method.as_str(), &path)
@@ -811,6 +819,7 @@ impl AccountClient {
                 if let Some(fresh) = renew.renew(&credential).await {
                     debug!(account = %self.account, path = %path, "retrying with a renewed credential");
                     *self.current.write().unwrap_or_else(|e| e.into_inner()) = Current::new(fresh);
+                    renewed = true;
                     continue;
                 }
             }
