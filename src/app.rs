@@ -73,6 +73,8 @@ pub struct App {
     pub(crate) klaviyo: KlaviyoClient,
     pub(crate) catalogue: Vec<Check>,
     running: Mutex<HashSet<ClientSlug>>,
+    /// Leases on work shared with other processes on the same database.
+    pub(crate) leaser: crate::lease::Leaser,
     /// Each client's reports as its last full scan read them, for a scan that
     /// follows within a minute (see `scan::fetch::RecentReports`); entries
     /// older than that are dropped, so this holds a minute's scans at most.
@@ -115,7 +117,9 @@ impl App {
             ..KlaviyoConfig::default()
         })?;
         let clients = Clients::load(&config, &store, clock.now()).await?;
-        let deliverer = Deliverer::new(store.clone(), chat.clone(), clock.clone());
+        let leaser = crate::lease::Leaser::new(store.clone(), config.scan.lease());
+        let deliverer =
+            Deliverer::new(store.clone(), chat.clone(), clock.clone()).leasing(leaser.clone());
         let connections = Connections::new(&config, store.clone(), vault, clock.clone())?;
         Ok(std::sync::Arc::new(Self {
             config,
@@ -128,6 +132,7 @@ impl App {
             klaviyo,
             catalogue: checks::catalogue(),
             running: Mutex::new(HashSet::new()),
+            leaser,
             recent_reports: Mutex::new(std::collections::HashMap::new()),
         }))
     }

@@ -40,6 +40,7 @@ pub mod demo;
 pub mod domain;
 pub mod findings;
 pub mod klaviyo;
+pub mod lease;
 pub mod memory;
 pub mod message;
 pub mod ops;

@@ -92,44 +92,42 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
         if *shutdown.borrow() {
             break;
         }
-        if let Err(e) = app.wake_snoozes().await {
-            warn!(error = %e, "could not end due snoozes");
-        }
-        if let Err(e) = app.run_digests().await {
-            warn!(error = %e, "could not post digests");
-        }
-        if let Err(e) = app.end_maintenance_windows().await {
-            warn!(error = %e, "could not close maintenance windows");
-        }
-        if let Err(e) = app.end_quiet_hours().await {
-            warn!(error = %e, "could not post the end-of-quiet-hours catch-up");
-        }
-        if let Err(e) = app.run_access_review().await {
-            warn!(error = %e, "could not post the weekly access review");
-        }
-        if let Err(e) = app.sweep_connections().await {
-            warn!(error = %e, "could not sweep the connections (reminders, ends, refreshes)");
+        // Portfolio-wide jobs run in one process at a time: whichever holds
+        // the `jobs` lease, claimed again every tick (so taken over within a
+        // lease time when that process stops).
+        match app.leaser.claim(JOBS_LEASE).await {
+            Ok(true) => run_jobs(&app).await,
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "could not claim the scheduler's jobs"),
         }
         let now = app.clock.now();
-        let due = due_now(&app, now, interval, pulse_interval).await;
+        let due = due_work(&app, now, interval, pulse_interval).await;
         let mut waiting = due.len();
-        for (slug, kind) in due {
+        for (slug, kind, seen) in due {
             let Some(pass) = gate.try_enter() else {
                 break; // no room for another scan; the rest wait for the next tick
             };
-            if let Err(e) = app.mark_scheduled(&slug, kind, now).await {
-                warn!(error = %e, "could not record the schedule");
-                continue;
-            }
+            let lease = match app.claim_scheduled(&slug, kind, seen, now).await {
+                Ok(Some(l)) => l,
+                // Another process is scanning it, or has just scanned it.
+                Ok(None) => {
+                    waiting -= 1;
+                    continue;
+                }
+                Err(e) => {
+                    warn!(error = %e, "could not record the schedule");
+                    continue;
+                }
+            };
             waiting -= 1;
             let app = app.clone();
             tasks.spawn(async move {
                 let _pass = pass;
-                let done = match kind {
-                    ScanKind::Full => app.scan(&slug, "schedule", None).await,
-                    ScanKind::Pulse => app.pulse(&slug, "pulse").await,
+                let trigger = match kind {
+                    ScanKind::Full => "schedule",
+                    ScanKind::Pulse => "pulse",
                 };
-                match done {
+                match app.scan_leased(&slug, kind, trigger, None, Some(lease)).await {
                     Ok(r) => debug!(client = %slug, kind = ?r.kind, calls = r.api_calls, "scheduled scan done"),
                     Err(e) => warn!(client = %slug, kind = ?kind, error = %e, "scheduled scan failed"),
                 }
@@ -146,6 +144,36 @@ pub async fn run(app: Arc<App>, tick: std::time::Duration, mut shutdown: watch::
     }
     // Let running scans finish their transaction rather than cutting them off.
     while tasks.join_next().await.is_some() {}
+    // Another process need not wait out the jobs lease.
+    if let Err(e) = app.leaser.unclaim(JOBS_LEASE).await {
+        warn!(error = %e, "could not give back the scheduler's jobs");
+    }
+}
+
+/// The lease on the scheduler's portfolio-wide jobs.
+const JOBS_LEASE: &str = "jobs";
+
+/// Snoozes, digests, maintenance and quiet-hours ends, the access review and
+/// the connections sweep: each at most once per due time, in one process.
+async fn run_jobs(app: &Arc<App>) {
+    if let Err(e) = app.wake_snoozes().await {
+        warn!(error = %e, "could not end due snoozes");
+    }
+    if let Err(e) = app.run_digests().await {
+        warn!(error = %e, "could not post digests");
+    }
+    if let Err(e) = app.end_maintenance_windows().await {
+        warn!(error = %e, "could not close maintenance windows");
+    }
+    if let Err(e) = app.end_quiet_hours().await {
+        warn!(error = %e, "could not post the end-of-quiet-hours catch-up");
+    }
+    if let Err(e) = app.run_access_review().await {
+        warn!(error = %e, "could not post the weekly access review");
+    }
+    if let Err(e) = app.sweep_connections().await {
+        warn!(error = %e, "could not sweep the connections (reminders, ends, refreshes)");
+    }
 }
 
 /// The clients due for a full scan or a pulse at `now`, in client order:
@@ -158,6 +186,21 @@ pub async fn due_now(
     interval: Duration,
     pulse_interval: Option<Duration>,
 ) -> Vec<(ClientSlug, ScanKind)> {
+    due_work(app, now, interval, pulse_interval)
+        .await
+        .into_iter()
+        .map(|(slug, kind, _)| (slug, kind))
+        .collect()
+}
+
+/// As [`due_now`], with when each one's kind of work last started as read
+/// (for [`App::claim_scheduled`] to see whether another process ran it since).
+async fn due_work(
+    app: &App,
+    now: DateTime<Utc>,
+    interval: Duration,
+    pulse_interval: Option<Duration>,
+) -> Vec<(ClientSlug, ScanKind, Option<DateTime<Utc>>)> {
     // Three reads for the whole portfolio, not three per client: the loop
     // runs every second, and 2,000 clients would otherwise mean 6,000 queries.
     let grants = match app.connections.scannable_all().await {
@@ -201,7 +244,11 @@ pub async fn due_now(
             None => pulse_interval,
         };
         if let Some(kind) = due(&slug, now, last, last_pulse, interval, pulse_every) {
-            out.push((slug, kind));
+            let seen = match kind {
+                ScanKind::Full => last,
+                ScanKind::Pulse => last_pulse,
+            };
+            out.push((slug, kind, seen));
         }
     }
     out
@@ -298,6 +345,31 @@ impl App {
         let full = schedules::last_run(&mut db, &schedule_key(slug, ScanKind::Full)).await?;
         let pulse = schedules::last_run(&mut db, &schedule_key(slug, ScanKind::Pulse)).await?;
         Ok((full, pulse))
+    }
+
+    /// Takes the client's scan lease and records the scheduled start, in one
+    /// transaction, unless another process holds the lease or started this
+    /// work since `seen` (when the scheduler read the schedule).
+    pub async fn claim_scheduled(
+        &self,
+        slug: &ClientSlug,
+        kind: ScanKind,
+        seen: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<crate::lease::Held>, AppError> {
+        let name = crate::scan::pipeline::scan_lease(slug);
+        let key = schedule_key(slug, kind);
+        let mut tx = self.store.begin().await?;
+        let Some(taken) = self.leaser.take_in(&mut tx, &name).await? else {
+            return Ok(None);
+        };
+        if schedules::last_run(&mut tx, &key).await? != seen {
+            // Dropped uncommitted: the lease stays as it was.
+            return Ok(None);
+        }
+        schedules::set_last_run(&mut tx, &key, at).await?;
+        tx.commit().await?;
+        Ok(Some(self.leaser.held(&name, taken.token)))
     }
 
     /// Records that the scheduler started a full scan or a pulse of the client.

@@ -169,6 +169,10 @@ pub struct ScanSettings {
     pub pulse_minutes: u32,
     /// Seconds between pulses; overrides `pulse_minutes` (tests and load runs).
     pub pulse_seconds: Option<u32>,
+    /// Seconds a process holds a client's scan, a channel's deliveries or the
+    /// scheduler's jobs without renewing: how soon another process sharing the
+    /// database takes over the work of one that died.
+    pub lease_seconds: u32,
 }
 
 impl Default for ScanSettings {
@@ -180,6 +184,7 @@ impl Default for ScanSettings {
             memory_mb: 96,
             pulse_minutes: 5,
             pulse_seconds: None,
+            lease_seconds: 30,
         }
     }
 }
@@ -248,6 +253,11 @@ impl ScanSettings {
             None if self.pulse_minutes == 0 => None,
             None => Some(chrono::Duration::minutes(i64::from(self.pulse_minutes))),
         }
+    }
+
+    /// How long a lease lasts without renewal (at least 3 s: it is renewed every third of it).
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.lease_seconds.max(3)))
     }
 
     /// Time between scheduled scans of one client.

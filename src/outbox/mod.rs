@@ -1,6 +1,12 @@
 //! The durable outbox: every post, edit and thread reply is a row, written in
 //! the same transaction as the change that caused it, and delivered at least
 //! once by a worker that keeps order per finding and honours `Retry-After`.
+//!
+//! Several processes may share one database: each channel's deliveries are
+//! leased to one process at a time (`outbox:<channel>`), which keeps the
+//! channel's order, and every write a delivery makes checks the lease's
+//! fencing token, so a process that wakes after losing the lease records
+//! nothing over the new holder's work.
 
 use std::sync::Arc;
 
@@ -14,6 +20,7 @@ use tracing::{Instrument, debug, info_span, warn};
 use crate::clock::SharedClock;
 use crate::domain::FindingId;
 use crate::findings::Findings;
+use crate::lease::{Held, Leaser};
 use crate::message::{Adapters, Block, ChannelRef, ChatError, Message, MessageRef, Span};
 use crate::ops::metrics::{self, Outcome};
 use crate::store::outbox::{self as rows, OutboxRow as Row};
@@ -146,6 +153,7 @@ pub struct Deliverer {
     chat: Adapters,
     clock: SharedClock,
     wake: Arc<Notify>,
+    leaser: Leaser,
     /// Real time each channel last got a message, for pacing.
     last_sent: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
@@ -159,12 +167,19 @@ impl Deliverer {
     /// A deliverer over a store and a chat adapter.
     pub fn new(store: Store, chat: Adapters, clock: SharedClock) -> Self {
         Self {
+            leaser: Leaser::new(store.clone(), std::time::Duration::from_secs(30)),
             store,
             chat,
             clock,
             wake: Arc::new(Notify::new()),
             last_sent: Default::default(),
         }
+    }
+
+    /// The same deliverer, leasing channels as `leaser` (the app's, so its
+    /// holder id and lease time are the process's).
+    pub fn leasing(self, leaser: Leaser) -> Self {
+        Self { leaser, ..self }
     }
 
     /// The adapters it delivers through.
@@ -199,7 +214,9 @@ impl Deliverer {
         self.wake.notify_one();
     }
 
-    /// Delivers every row that is due, oldest first, keeping order per finding.
+    /// Delivers every row that is due, oldest first, keeping order per
+    /// channel and per finding; channels another process is delivering are
+    /// left to it.
     pub async fn run_once(&self) -> Result<Pass, StoreError> {
         let now = self.clock.now();
         let rows: Vec<Row> = rows::pending(&mut self.store.conn().await?, 500).await?;
@@ -208,32 +225,88 @@ impl Deliverer {
             return Ok(pass);
         }
         let install = rows::install_id(&mut self.store.conn().await?).await?;
+        // Channels with work, in the order of their oldest row, and how many rows each has.
+        let mut channels: Vec<(&Row, usize)> = Vec::new();
+        let mut index: std::collections::HashMap<&str, usize> = Default::default();
+        for row in &rows {
+            match index.get(row.channel.as_str()) {
+                Some(&i) => channels[i].1 += 1,
+                None => {
+                    index.insert(&row.channel, channels.len());
+                    channels.push((row, 1));
+                }
+            }
+        }
         // A finding whose earlier row is deferred must not have later rows overtake it.
         let mut blocked: std::collections::HashSet<i64> = Default::default();
-        let mut blocked_channels: std::collections::HashSet<String> = Default::default();
+        for (first, n) in channels {
+            // The channel's oldest row waits out a Retry-After or a backoff,
+            // or pacing holds the channel: the rest wait behind it.
+            if first.next_attempt_at > now || self.paced_out(&first.channel) {
+                if let Some(f) = first.finding_id {
+                    blocked.insert(f);
+                }
+                pass.deferred += n;
+                continue;
+            }
+            let Some(lease) = self
+                .leaser
+                .take(&format!("outbox:{}", first.channel))
+                .await?
+            else {
+                // Another process is delivering this channel.
+                pass.deferred += n;
+                continue;
+            };
+            let done = self
+                .deliver_channel(&first.channel, &install, &lease, &mut blocked, &mut pass)
+                .await;
+            lease.release().await;
+            match done {
+                Ok(()) => {}
+                Err(StoreError::Fenced(name)) => {
+                    warn!(lease = %name, "another process took over a channel's deliveries mid-pass");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Delivers a channel's due rows in order under its lease. They are read
+    /// again now that the lease is held: another process may have delivered
+    /// some since the pass looked.
+    async fn deliver_channel(
+        &self,
+        channel: &str,
+        install: &str,
+        lease: &Held,
+        blocked: &mut std::collections::HashSet<i64>,
+        pass: &mut Pass,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let rows = rows::pending_in(&mut self.store.conn().await?, channel, 500).await?;
+        let mut channel_blocked = false;
         for row in rows {
-            if row.next_attempt_at > now {
-                // Waiting out a Retry-After or a backoff: later rows in the same
-                // channel or for the same finding wait behind it, to keep order.
-                blocked_channels.insert(row.channel.clone());
+            if channel_blocked
+                || row.next_attempt_at > now
+                || row.finding_id.is_some_and(|f| blocked.contains(&f))
+            {
+                // Later rows in the channel, and the finding's, wait behind it.
+                channel_blocked |= row.next_attempt_at > now;
                 if let Some(f) = row.finding_id {
                     blocked.insert(f);
                 }
                 pass.deferred += 1;
                 continue;
             }
-            // Pacing holds the channel: later rows there wait their turn.
             if self.paced_out(&row.channel) {
-                blocked_channels.insert(row.channel.clone());
-            }
-            if row.finding_id.is_some_and(|f| blocked.contains(&f))
-                || blocked_channels.contains(&row.channel)
-            {
+                channel_blocked = true;
                 pass.deferred += 1;
                 continue;
             }
             let span = info_span!("deliver", outbox_id = row.id, op = %row.op, channel = %row.channel, finding = ?row.finding_id);
-            match self.deliver(&row, &install).instrument(span).await? {
+            match self.deliver(&row, install, lease).instrument(span).await? {
                 Delivery::Sent => {
                     pass.sent += 1;
                     self.mark_sent(&row.channel);
@@ -243,21 +316,24 @@ impl Deliverer {
                     if let Some(f) = row.finding_id {
                         blocked.insert(f);
                     }
-                    if channel_wide {
-                        blocked_channels.insert(row.channel.clone());
-                    }
+                    channel_blocked |= channel_wide;
                 }
                 Delivery::Failed => pass.failed += 1,
             }
         }
-        Ok(pass)
+        Ok(())
     }
 
-    async fn deliver(&self, row: &Row, install: &str) -> Result<Delivery, StoreError> {
+    async fn deliver(
+        &self,
+        row: &Row,
+        install: &str,
+        lease: &Held,
+    ) -> Result<Delivery, StoreError> {
         let channel = match ChannelRef::parse(&row.channel) {
             Ok(c) => c,
             Err(e) => {
-                self.fail(row, &e.to_string()).await?;
+                self.fail(lease, row, &e.to_string()).await?;
                 return Ok(Delivery::Failed);
             }
         };
@@ -267,7 +343,7 @@ impl Deliverer {
                 // Nothing serves that platform now (removed from the config): keep the
                 // row as failed with the reason rather than retrying forever.
                 warn!(error = %e, "no adapter for an outbox row");
-                self.fail(row, &e.to_string()).await?;
+                self.fail(lease, row, &e.to_string()).await?;
                 return Ok(Delivery::Failed);
             }
         };
@@ -286,12 +362,12 @@ impl Deliverer {
                 }
                 Target::Never => {
                     // Never posted (digest-only finding): nothing to edit.
-                    self.finish(row.id, &channel, None, None).await?;
+                    self.finish(lease, row.id, &channel, None, None).await?;
                     return Ok(Delivery::Sent);
                 }
                 Target::Missing(e) => {
                     warn!(error = %e, "outbox row for a missing finding");
-                    self.fail(row, &e).await?;
+                    self.fail(lease, row, &e).await?;
                     return Ok(Delivery::Failed);
                 }
             },
@@ -320,14 +396,20 @@ impl Deliverer {
                     } else {
                         None
                     };
-                    self.finish(row.id, &channel, Some(found), finding_message)
+                    self.finish(lease, row.id, &channel, Some(found), finding_message)
                         .await?;
                     return Ok(Delivery::Sent);
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    self.retry(row, Duration::seconds(5), &e.to_string(), "unavailable")
-                        .await?;
+                    self.retry(
+                        lease,
+                        row,
+                        Duration::seconds(5),
+                        &e.to_string(),
+                        "unavailable",
+                    )
+                    .await?;
                     return Ok(Delivery::Deferred { channel_wide: true });
                 }
             }
@@ -340,14 +422,20 @@ impl Deliverer {
                 Ok(Some(staged)) => {
                     let body = serde_json::to_string(&staged)
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    rows::set_body(&mut self.store.conn().await?, row.id, &body).await?;
+                    let mut tx = self.store.begin().await?;
+                    lease.check(&mut tx).await?;
+                    rows::set_body(&mut tx, row.id, &body).await?;
+                    tx.commit().await?;
                     message = staged;
                 }
                 Ok(None) => {}
-                Err(e) => return self.failed_call(row, e).await,
+                Err(e) => return self.failed_call(lease, row, e).await,
             }
         }
-        rows::mark_inflight(&mut self.store.conn().await?, row.id, self.clock.now()).await?;
+        let mut tx = self.store.begin().await?;
+        lease.check(&mut tx).await?;
+        rows::mark_inflight(&mut tx, row.id, self.clock.now()).await?;
+        tx.commit().await?;
         let result = match (row.op.as_str(), &target) {
             ("post", _) => adapter
                 .post_keyed(&channel, &message, None, &key)
@@ -359,7 +447,8 @@ impl Deliverer {
                 .await
                 .map(Some),
             (op, _) => {
-                self.fail(row, &format!("unknown outbox op `{op}`")).await?;
+                self.fail(lease, row, &format!("unknown outbox op `{op}`"))
+                    .await?;
                 return Ok(Delivery::Failed);
             }
         };
@@ -370,20 +459,26 @@ impl Deliverer {
                 } else {
                     None
                 };
-                self.finish(row.id, &channel, posted, finding_message)
+                self.finish(lease, row.id, &channel, posted, finding_message)
                     .await?;
                 debug!("delivered");
                 Ok(Delivery::Sent)
             }
-            Err(e) => self.failed_call(row, e).await,
+            Err(e) => self.failed_call(lease, row, e).await,
         }
     }
 
     /// What a failed platform call means for the row: wait, retry or give up.
-    async fn failed_call(&self, row: &Row, error: ChatError) -> Result<Delivery, StoreError> {
+    async fn failed_call(
+        &self,
+        lease: &Held,
+        row: &Row,
+        error: ChatError,
+    ) -> Result<Delivery, StoreError> {
         match error {
             ChatError::RateLimited { retry_after_secs } => {
                 self.retry(
+                    lease,
                     row,
                     Duration::seconds(retry_after_secs.max(1) as i64),
                     "rate limited",
@@ -394,16 +489,16 @@ impl Deliverer {
             }
             ChatError::Unavailable(e) => {
                 if row.attempts + 1 >= MAX_ATTEMPTS {
-                    self.fail(row, &e).await?;
+                    self.fail(lease, row, &e).await?;
                     return Ok(Delivery::Failed);
                 }
                 let backoff = Duration::seconds(2i64.pow(row.attempts.clamp(0, 8) as u32));
-                self.retry(row, backoff, &e, "unavailable").await?;
+                self.retry(lease, row, backoff, &e, "unavailable").await?;
                 Ok(Delivery::Deferred { channel_wide: true })
             }
             e @ (ChatError::Rejected(_) | ChatError::NotConnected(_)) => {
                 warn!(error = %e, "chat platform rejected a message");
-                self.fail(row, &e.to_string()).await?;
+                self.fail(lease, row, &e.to_string()).await?;
                 Ok(Delivery::Failed)
             }
         }
@@ -428,12 +523,14 @@ impl Deliverer {
 
     async fn finish(
         &self,
+        lease: &Held,
         id: i64,
         channel: &ChannelRef,
         posted: Option<MessageRef>,
         finding_message: Option<(FindingId, MessageRef)>,
     ) -> Result<(), StoreError> {
         let mut tx = self.store.begin().await?;
+        lease.check(&mut tx).await?;
         rows::mark_sent(&mut tx, id, posted.as_ref(), self.clock.now()).await?;
         if let Some((f, m)) = finding_message {
             Findings::set_message_ref(&mut tx, f, channel, &m)
@@ -449,21 +546,28 @@ impl Deliverer {
     /// labels the retry counter, `why` is kept on the row.
     async fn retry(
         &self,
+        lease: &Held,
         row: &Row,
         after: Duration,
         why: &str,
         reason: &'static str,
     ) -> Result<(), StoreError> {
         let next = self.clock.now() + after;
-        rows::mark_retry(&mut self.store.conn().await?, row.id, next, why).await?;
+        let mut tx = self.store.begin().await?;
+        lease.check(&mut tx).await?;
+        rows::mark_retry(&mut tx, row.id, next, why).await?;
+        tx.commit().await?;
         let platform = platform_label(&row.channel);
         metrics::outbox_delivery(platform, Outcome::Retry);
         metrics::outbox_retry(platform, reason);
         Ok(())
     }
 
-    async fn fail(&self, row: &Row, why: &str) -> Result<(), StoreError> {
-        rows::mark_failed(&mut self.store.conn().await?, row.id, why).await?;
+    async fn fail(&self, lease: &Held, row: &Row, why: &str) -> Result<(), StoreError> {
+        let mut tx = self.store.begin().await?;
+        lease.check(&mut tx).await?;
+        rows::mark_failed(&mut tx, row.id, why).await?;
+        tx.commit().await?;
         metrics::outbox_delivery(platform_label(&row.channel), Outcome::Failed);
         Ok(())
     }

@@ -72,6 +72,11 @@ fn delivery_24h(s: &Snapshot) -> Option<scans::Delivery> {
     })
 }
 
+/// The lease a client's scans and pulses run under, one process at a time.
+pub(crate) fn scan_lease(slug: &ClientSlug) -> String {
+    format!("scan:{slug}")
+}
+
 /// Check ids for what the pipeline itself reports (not in the catalogue).
 pub const SCAN_INCOMPLETE: &str = "scan-incomplete";
 /// The token was revoked or the key is wrong.
@@ -100,18 +105,48 @@ impl App {
         trigger: &str,
         progress: Option<&UnboundedSender<ScanProgress>>,
     ) -> Result<ScanReport, AppError> {
+        self.scan_leased(slug, kind, trigger, progress, None).await
+    }
+
+    /// Scans under the client's scan lease: the one given (the scheduler
+    /// took it with the schedule), else one taken now. A client another
+    /// process is scanning is `AlreadyScanning` here too.
+    pub(crate) async fn scan_leased(
+        &self,
+        slug: &ClientSlug,
+        kind: ScanKind,
+        trigger: &str,
+        progress: Option<&UnboundedSender<ScanProgress>>,
+        lease: Option<crate::lease::Held>,
+    ) -> Result<ScanReport, AppError> {
         let entry = self.clients.get(slug)?;
         if !self.start_running(slug) {
             return Err(AppError::AlreadyScanning(slug.clone()));
         }
+        let lease = match lease {
+            Some(l) => Ok(Some(l)),
+            None => self.leaser.take(&scan_lease(slug)).await,
+        };
+        let lease = match lease {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                self.stop_running(slug);
+                return Err(AppError::AlreadyScanning(slug.clone()));
+            }
+            Err(e) => {
+                self.stop_running(slug);
+                return Err(e.into());
+            }
+        };
         let span = match kind {
             ScanKind::Full => info_span!("scan", client = %slug, trigger),
             ScanKind::Pulse => info_span!("pulse", client = %slug, trigger),
         };
         let result = self
-            .scan_inner(&entry, kind, trigger, progress)
+            .scan_inner(&entry, kind, trigger, progress, &lease)
             .instrument(span)
             .await;
+        lease.release().await;
         self.stop_running(slug);
         result
     }
@@ -122,6 +157,7 @@ impl App {
         kind: ScanKind,
         trigger: &str,
         progress: Option<&UnboundedSender<ScanProgress>>,
+        lease: &crate::lease::Held,
     ) -> Result<ScanReport, AppError> {
         let slug = &entry.profile.slug;
         let started = self.clock.now();
@@ -240,6 +276,9 @@ impl App {
             _ => None,
         };
         let mut tx = self.store.begin().await?;
+        // Fencing: a process that lost the lease mid-scan (it stalled past
+        // the lease time) leaves the results to the one that took it over.
+        lease.check(&mut tx).await?;
         let onboarding =
             !pulse && snapshot.is_some() && Findings::mark_first_scan(&mut tx, slug, now).await?;
         let changes = Findings::reconcile(

@@ -5,7 +5,8 @@
 //! routes), `findings` (findings, their events, notes and messages), `outbox`,
 //! `schedules` (scheduled work and maintenance windows), `scans` (scan rows
 //! and snapshots), `audit` (the audit trail and the config file's hashes) and
-//! `ops` (counts for `/metrics`, the migration check for `/readyz`).
+//! `ops` (counts for `/metrics`, the migration check for `/readyz`) and
+//! `leases` (work shared between processes).
 //! Stages hold a `Db` (a transaction or a plain connection) and call these
 //! functions; no module outside `store` names a sqlx type.
 //!
@@ -68,6 +69,7 @@ pub mod audit;
 pub mod clients;
 pub mod connections;
 pub mod findings;
+pub mod leases;
 pub mod ops;
 pub mod outbox;
 pub mod platform;
@@ -104,6 +106,10 @@ pub enum StoreError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// Another process took over the lease this work was done under, so it
+    /// was not committed (the other process does it instead).
+    #[error("lease {0} was taken over by another process; this work was not committed")]
+    Fenced(String),
     /// A channel can belong to one client only.
     #[error("{channel} already belongs to client `{client}`; move that client first with /route")]
     ChannelTaken {

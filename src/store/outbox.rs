@@ -87,6 +87,24 @@ pub async fn pending(db: &mut Db, limit: i64) -> Result<Vec<OutboxRow>, StoreErr
     )?)
 }
 
+/// A channel's pending rows, oldest first.
+pub async fn pending_in(
+    db: &mut Db,
+    channel: &str,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    Ok(run!(
+        fetch_all,
+        db,
+        sqlx::query_as(
+            "SELECT id, channel, op, finding_id, body, attempts, next_attempt_at, inflight_at FROM outbox
+             WHERE status = 'pending' AND channel = $1 ORDER BY id LIMIT $2",
+        )
+        .bind(channel)
+        .bind(limit)
+    )?)
+}
+
 /// This database's install id, created on first use.
 pub async fn install_id(db: &mut Db) -> Result<String, StoreError> {
     let candidate = format!("{:016x}", rand::random::<u64>());
