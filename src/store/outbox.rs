@@ -211,6 +211,32 @@ pub async fn status(db: &mut Db, id: i64) -> Result<(String, Option<String>), St
     )?)
 }
 
+/// One row with its status, as diagnostics and tests read the whole outbox.
+#[derive(Debug, Clone, FromRow)]
+pub struct OutboxEntry {
+    /// Row id.
+    pub id: i64,
+    /// `platform:id` of the channel.
+    pub channel: String,
+    /// `post`, `update` or `reply`.
+    pub op: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    /// The finding it belongs to, if any.
+    pub finding_id: Option<i64>,
+    /// The message, as JSON.
+    pub body: String,
+}
+
+/// Every row, oldest first (tests and diagnostics).
+pub async fn all(db: &mut Db) -> Result<Vec<OutboxEntry>, StoreError> {
+    Ok(run!(
+        fetch_all,
+        db,
+        sqlx::query_as("SELECT id, channel, op, status, finding_id, body FROM outbox ORDER BY id",)
+    )?)
+}
+
 /// Counts of rows by status: (pending, sent, failed).
 pub async fn counts(db: &mut Db) -> Result<(i64, i64, i64), StoreError> {
     // `count(*) FILTER`: SQLite's `sum(status = 'pending')` adds booleans,

@@ -54,6 +54,18 @@ pub struct ScanStat {
     pub delivery: Option<Delivery>,
 }
 
+/// Every recorded scan's client, start and end, in start order (tests and
+/// diagnostics: whether two scans of a client ever overlapped).
+pub async fn intervals(
+    db: &mut Db,
+) -> Result<Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError> {
+    Ok(run!(
+        fetch_all,
+        db,
+        sqlx::query_as("SELECT client, started_at, finished_at FROM scans ORDER BY started_at, id")
+    )?)
+}
+
 /// Records a scan.
 pub async fn record_scan(db: &mut Db, row: &ScanRow<'_>) -> Result<(), StoreError> {
     run!(
