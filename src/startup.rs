@@ -354,6 +354,7 @@ fn discord_config(config: &Config) -> Result<DiscordConfig, AppError> {
         bot_token: chat.discord_token()?,
         application_id,
         message_content: chat.discord_message_content,
+        sharding: chat.discord_sharding()?,
     })
 }
 

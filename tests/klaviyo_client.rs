@@ -500,7 +500,11 @@ async fn the_retry_after_a_401_does_not_wait_for_another_place_in_the_rate_limit
     assert_eq!(api.calls_made(), 2);
     // The next request does wait for its place again.
     assert!(api.get_accounts().await.unwrap().is_empty());
-    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -425,6 +425,62 @@ pub struct ChatSettings {
     /// Whether the privileged message-content intent is enabled for the bot,
     /// so plain replies in a finding's thread become notes.
     pub discord_message_content: bool,
+    /// Which gateway shards this process runs: `auto` (default: every shard,
+    /// as many as Discord recommends) or `FIRST-LAST/TOTAL`, e.g. `0-1/4` in
+    /// one process and `2-3/4` in another, to spread a large bot's guilds.
+    pub discord_shards: String,
+}
+
+/// Which Discord gateway shards a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharding {
+    /// All of them, as many as Discord recommends.
+    Auto,
+    /// Shards `first..=last` of `total`.
+    Range {
+        /// First shard id run here.
+        first: u32,
+        /// Last shard id run here (inclusive).
+        last: u32,
+        /// Shards across all processes.
+        total: u32,
+    },
+}
+
+impl std::str::FromStr for Sharding {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Sharding::Auto);
+        }
+        let bad = || {
+            ConfigError::Invalid(format!(
+                "chat.discord_shards is `{s}`: use \"auto\" or FIRST-LAST/TOTAL, e.g. \"0-1/4\""
+            ))
+        };
+        let (range, total) = s.split_once('/').ok_or_else(bad)?;
+        let (first, last) = match range.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (range, range),
+        };
+        let num = |t: &str| t.trim().parse::<u32>().map_err(|_| bad());
+        let (first, last, total) = (num(first)?, num(last)?, num(total)?);
+        if total == 0 || first > last || last >= total {
+            return Err(ConfigError::Invalid(format!(
+                "chat.discord_shards is `{s}`: shards are numbered 0 to TOTAL-1, FIRST no later than LAST"
+            )));
+        }
+        Ok(Sharding::Range { first, last, total })
+    }
+}
+
+impl ChatSettings {
+    /// The gateway shards this process runs.
+    pub fn discord_sharding(&self) -> Result<Sharding, ConfigError> {
+        self.discord_shards.parse()
+    }
 }
 
 impl Default for ChatSettings {
@@ -445,6 +501,7 @@ impl Default for ChatSettings {
             discord_mode: "gateway".into(),
             discord_guild_id: None,
             discord_message_content: false,
+            discord_shards: "auto".into(),
         }
     }
 }
@@ -700,6 +757,7 @@ impl Config {
         self.agency.tz()?;
         self.agency.weekly_day()?;
         self.agency.quiet()?;
+        self.chat.discord_sharding()?;
         if !matches!(self.chat.slack_mode.as_str(), "socket" | "http") {
             return Err(ConfigError::Invalid(format!(
                 "chat.slack_mode `{}` is not supported: use socket or http",
@@ -856,6 +914,35 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discord_shards_are_auto_or_a_range_of_a_total() {
+        assert_eq!("auto".parse::<Sharding>().unwrap(), Sharding::Auto);
+        assert_eq!(
+            " 2-3/4 ".parse::<Sharding>().unwrap(),
+            Sharding::Range {
+                first: 2,
+                last: 3,
+                total: 4
+            }
+        );
+        assert_eq!(
+            "1/2".parse::<Sharding>().unwrap(),
+            Sharding::Range {
+                first: 1,
+                last: 1,
+                total: 2
+            }
+        );
+        for bad in ["", "4", "3-2/4", "0-4/4", "0-1/0", "a-b/c", "0-1/4/8"] {
+            let e = bad.parse::<Sharding>().unwrap_err().to_string();
+            assert!(e.contains("chat.discord_shards"), "{bad}: {e}");
+        }
+        let mut c = Config::default();
+        assert!(c.validate().is_ok());
+        c.chat.discord_shards = "5/4".into();
+        assert!(c.validate().is_err());
+    }
 
     const SAMPLE: &str = r#"
 data_dir = "/var/lib/lookout"

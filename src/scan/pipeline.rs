@@ -142,10 +142,13 @@ impl App {
             ScanKind::Full => info_span!("scan", client = %slug, trigger),
             ScanKind::Pulse => info_span!("pulse", client = %slug, trigger),
         };
-        let result = self
-            .scan_inner(&entry, kind, trigger, progress, &lease)
-            .instrument(span)
-            .await;
+        // Boxed: a scan's future is large, and callers (a test's 2 MiB
+        // thread among them) should not carry it on their stack.
+        let result = Box::pin(
+            self.scan_inner(&entry, kind, trigger, progress, &lease)
+                .instrument(span),
+        )
+        .await;
         lease.release().await;
         self.stop_running(slug);
         result

@@ -66,6 +66,7 @@ pub fn chat_for(api_url: &str, token: &str) -> DiscordChat {
         bot_token: Secret::new(token),
         application_id: APP_ID,
         message_content: false,
+        sharding: lookout::config::Sharding::Auto,
     })
     .expect("config is valid")
 }

@@ -17,6 +17,7 @@
 //!   the text only of messages that @-mention the bot; the mention is
 //!   stripped. A kept note is confirmed with a 📝 reaction.
 
+use crate::config::Sharding;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -288,8 +289,21 @@ pub async fn run_gateway(
         .await;
     let mut client = built.map_err(|e| gateway_error(&e, &token))?;
     let shards = client.shard_manager.clone();
+    let started = async {
+        match cfg.sharding {
+            Sharding::Auto => client.start_autosharded().await,
+            // serenity's range includes its end: `first..last` runs `last` too.
+            Sharding::Range { first, last, total } => {
+                info!(
+                    first,
+                    last, total, "running a range of the gateway's shards"
+                );
+                client.start_shard_range(first..last, total).await
+            }
+        }
+    };
     tokio::select! {
-        result = client.start_autosharded() => result.map_err(|e| gateway_error(&e, &token)),
+        result = started => result.map_err(|e| gateway_error(&e, &token)),
         () = stopped(&mut shutdown) => {
             info!("disconnecting from the Discord gateway");
             shards.shutdown_all().await;
@@ -366,6 +380,7 @@ mod tests {
                 bot_token: crate::config::Secret::new("t"),
                 application_id: 1,
                 message_content: false,
+                sharding: crate::config::Sharding::Auto,
             })
             .unwrap(),
         );

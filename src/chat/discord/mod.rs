@@ -112,6 +112,8 @@ pub struct DiscordConfig {
     /// in a finding's thread carry their text (otherwise only replies that
     /// @-mention the bot do).
     pub message_content: bool,
+    /// Which gateway shards this process runs.
+    pub sharding: crate::config::Sharding,
 }
 
 impl DiscordConfig {
@@ -122,6 +124,7 @@ impl DiscordConfig {
             bot_token,
             application_id,
             message_content: false,
+            sharding: crate::config::Sharding::Auto,
         }
     }
 }
@@ -1176,6 +1179,7 @@ mod tests {
             bot_token: Secret::new(token),
             application_id: app,
             message_content: false,
+            sharding: crate::config::Sharding::Auto,
         }
     }
 
