@@ -49,6 +49,7 @@ pub mod reports;
 pub mod routing;
 pub mod scan;
 pub mod scheduler;
+pub mod shared;
 pub mod simulator;
 pub mod startup;
 pub mod store;

@@ -336,7 +336,8 @@ fn slack_http(
         slack,
         handler,
         app.clock.clone(),
-    );
+    )
+    .sharing(shared_seen(app));
     info!("Slack HTTP endpoints at /slack/commands, /slack/interactions, /slack/events");
     Ok(router(state))
 }
@@ -416,9 +417,19 @@ fn discord_http(
     let key = app.config.chat.discord_public_key()?;
     let verifier = Verifier::new(&key)
         .map_err(|e| AppError::Startup(format!("chat.discord_public_key_env: {e}")))?;
-    let state = DiscordHttp::new(Arc::new(verifier), discord, handler, app.clock.clone());
+    let state = DiscordHttp::new(Arc::new(verifier), discord, handler, app.clock.clone())
+        .sharing(shared_seen(app));
     info!("Discord interactions endpoint at /discord/interactions");
     Ok(router(state))
+}
+
+/// The chat requests taken by any process on the app's database: the HTTP
+/// endpoints keep nothing in memory another process would need.
+fn shared_seen(app: &App) -> Arc<dyn crate::chat::replay::SharedSeen> {
+    Arc::new(crate::shared::StoreSeen::new(
+        app.store.clone(),
+        app.clock.clone(),
+    ))
 }
 
 /// Binds `listen` (the value of the `setting` named in errors) and serves

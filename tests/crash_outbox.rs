@@ -287,7 +287,7 @@ async fn sigkill_twenty_times(discord: bool) {
         "slack:U0ANA"
     };
     let mut toml = format!(
-        "data_dir = {:?}\n[agency]\nchannel = \"{}\"\n[klaviyo]\nbase_url = \"http://{sim_addr}\"\n[scan]\ninterval_seconds = 2\nconcurrency = 8\n[chat]\n{chat}",
+        "data_dir = {:?}\n[agency]\nchannel = \"{}\"\n[klaviyo]\nbase_url = \"http://{sim_addr}\"\n[scan]\ninterval_seconds = 2\nconcurrency = 8\nlease_seconds = 3\n[chat]\n{chat}",
         dir.path().join("data"),
         channels[BRANDS.len()],
     );

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
+use lookout::chat::replay::SharedSeen;
 use lookout::chat::slack::fake::{FakeCall, FakeSlack};
 use lookout::chat::slack::http::{SlackHttp, router};
 use lookout::chat::slack::verify::Verifier;
@@ -76,6 +77,16 @@ impl Drop for Harness {
 }
 
 async fn harness_with(decide: Decide, gate: Option<oneshot::Receiver<()>>) -> Harness {
+    harness_sharing(decide, gate, None).await
+}
+
+/// A harness whose endpoints also remember taken requests in `shared`, as
+/// each process behind a load balancer does in the database.
+async fn harness_sharing(
+    decide: Decide,
+    gate: Option<oneshot::Receiver<()>>,
+    shared: Option<Arc<dyn SharedSeen>>,
+) -> Harness {
     let fake = FakeSlack::new(&["client-acme", "client-beta"]);
     let (addr, fake_task) = fake.start().await.unwrap();
     let chat = Arc::new(
@@ -93,12 +104,15 @@ async fn harness_with(decide: Decide, gate: Option<oneshot::Receiver<()>>) -> Ha
         finished: Mutex::new(false),
     });
     let clock = SimClock::frozen(Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap());
-    let state = SlackHttp::new(
+    let mut state = SlackHttp::new(
         Arc::new(Verifier::new(Secret::new(SIGNING_SECRET))),
         chat.clone(),
         recorder.clone(),
         Arc::new(clock.clone()),
     );
+    if let Some(shared) = shared {
+        state = state.sharing(shared);
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .unwrap();
@@ -473,7 +487,8 @@ async fn bot_messages_and_link_clicks_are_ignored() {
             "/slack/events",
             message_event(json!({
                 "type": "message", "channel": "C0001", "bot_id": "B0001", "user": "U0BOT",
-                "text": "Flow stopped", "ts": "1700000100.000200", "thread_ts": "1700000000.000100"
+                "text": "Flow stopped", "ts": "1700000100.000200", "thread_ts": "1700000000.000100",
+        "channel_type": "channel", "event_ts": "1700000100.000200"
             })),
         )
         .await;
@@ -579,6 +594,54 @@ async fn a_replayed_request_is_refused_the_second_time() {
         .await;
     assert_eq!(again.status(), 401);
     assert!(h.handled_nothing());
+}
+
+#[tokio::test]
+async fn a_replay_or_a_retried_event_reaching_another_process_is_refused_there_too() {
+    // Two processes behind one load balancer, sharing one database.
+    let store = lookout::store::Store::open_memory().await.unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
+    let shared: Arc<dyn SharedSeen> = Arc::new(lookout::shared::StoreSeen::new(
+        store,
+        Arc::new(SimClock::frozen(at)),
+    ));
+    let nothing = || -> Decide { Box::new(|_| Outcome::Nothing) };
+    let mut a = harness_sharing(nothing(), None, Some(shared.clone())).await;
+    let mut b = harness_sharing(nothing(), None, Some(shared)).await;
+    let body = click(json!({"action_id": "lookout_ack", "type": "button", "value": "F-12"}));
+    let (ts, sig) = (a.now(), signature(SIGNING_SECRET, a.now(), &body));
+    let first = a
+        .send_raw(
+            "/slack/interactions",
+            body.clone(),
+            Some(ts.to_string()),
+            Some(sig.clone()),
+        )
+        .await;
+    assert_eq!(first.status(), 200);
+    assert!(matches!(a.next_event().await, Inbound::Button { .. }));
+    // The captured request replayed at the other process: its own memory
+    // never saw it, the database did.
+    let replayed = b
+        .send_raw("/slack/interactions", body, Some(ts.to_string()), Some(sig))
+        .await;
+    assert_eq!(replayed.status(), 401);
+    // Slack retries an event with a new signature; the retry reaching the
+    // other process is acknowledged there and not handled twice.
+    let event = message_event(json!({
+        "type": "message", "channel": "C0001", "user": "U0ANA", "text": "on it",
+        "ts": "1700000100.000200", "thread_ts": "1700000000.000100",
+        "channel_type": "channel", "event_ts": "1700000100.000200"
+    }));
+    assert_eq!(a.send("/slack/events", event.clone()).await.status(), 200);
+    let _ = a.next_event().await;
+    assert_eq!(b.send_at("/slack/events", event, 3).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(b.handled_nothing());
+    // A new request is taken by either.
+    let other = click(json!({"action_id": "lookout_ack", "type": "button", "value": "F-13"}));
+    assert_eq!(b.send("/slack/interactions", other).await.status(), 200);
+    assert!(matches!(b.next_event().await, Inbound::Button { .. }));
 }
 
 #[tokio::test]

@@ -15,6 +15,26 @@ pub const DEFAULT_WINDOW: TimeDelta = TimeDelta::minutes(5);
 /// Most requests remembered at once; far above one app's traffic in five minutes.
 pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
+/// Requests already taken, remembered where every process serving the app
+/// sees them (the database), so a replay or a platform's retry that reaches
+/// another process behind a load balancer is refused there too.
+#[async_trait::async_trait]
+pub trait SharedSeen: Send + Sync {
+    /// Records `key` until `until`; `Ok(false)` when some process took it first.
+    async fn first_time(&self, key: &str, until: DateTime<Utc>) -> Result<bool, String>;
+}
+
+/// How long a signature is remembered in the shared memory: past the
+/// freshness window either way, after which the window refuses it anyway.
+pub const SHARED_SIGNATURE_TTL: TimeDelta = TimeDelta::minutes(11);
+
+/// The shared-memory key of a request signature (hex or base64 text, any case).
+pub fn signature_key(platform: &str, signature: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(signature.trim().to_ascii_lowercase().as_bytes());
+    format!("{platform}-sig:{}", hex::encode(&digest[..16]))
+}
+
 /// A request outside the window: its distance from now and the window, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stale {

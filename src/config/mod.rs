@@ -184,7 +184,7 @@ impl Default for ScanSettings {
             memory_mb: 96,
             pulse_minutes: 5,
             pulse_seconds: None,
-            lease_seconds: 30,
+            lease_seconds: 15,
         }
     }
 }

@@ -143,8 +143,14 @@ pub struct Pass {
     pub failed: usize,
 }
 
-/// Rows are retried this many times before they are marked failed.
-const MAX_ATTEMPTS: i64 = 8;
+/// A platform that is down keeps a row waiting, not failed: retries back off
+/// to one every `MAX_BACKOFF_SECS`, and the row is given up on only after
+/// this many attempts, about a day of outage. (A message is worth more late
+/// than lost; an outage of hours is something platforms have.)
+const MAX_ATTEMPTS: i64 = 300;
+/// The longest wait between two attempts while a platform is unavailable,
+/// which is also how long after an outage ends delivery resumes at most.
+const MAX_BACKOFF_SECS: i64 = 300;
 
 /// Delivers outbox rows through the adapter of each row's platform.
 #[derive(Clone)]
@@ -167,7 +173,7 @@ impl Deliverer {
     /// A deliverer over a store and a chat adapter.
     pub fn new(store: Store, chat: Adapters, clock: SharedClock) -> Self {
         Self {
-            leaser: Leaser::new(store.clone(), std::time::Duration::from_secs(30)),
+            leaser: Leaser::new(store.clone(), std::time::Duration::from_secs(15)),
             store,
             chat,
             clock,
@@ -401,17 +407,9 @@ impl Deliverer {
                     return Ok(Delivery::Sent);
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    self.retry(
-                        lease,
-                        row,
-                        Duration::seconds(5),
-                        &e.to_string(),
-                        "unavailable",
-                    )
-                    .await?;
-                    return Ok(Delivery::Deferred { channel_wide: true });
-                }
+                // The lookup failed (the platform is down, say): wait and
+                // back off as a failed post would, never post blind.
+                Err(e) => return self.failed_call(lease, row, e).await,
             }
         }
         // Files some platforms take apart from messages are uploaded first and
@@ -492,7 +490,10 @@ impl Deliverer {
                     self.fail(lease, row, &e).await?;
                     return Ok(Delivery::Failed);
                 }
-                let backoff = Duration::seconds(2i64.pow(row.attempts.clamp(0, 8) as u32));
+                let backoff = Duration::seconds(
+                    2i64.pow(row.attempts.clamp(0, 9) as u32)
+                        .min(MAX_BACKOFF_SECS),
+                );
                 self.retry(lease, row, backoff, &e, "unavailable").await?;
                 Ok(Delivery::Deferred { channel_wide: true })
             }

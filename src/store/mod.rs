@@ -6,7 +6,7 @@
 //! `schedules` (scheduled work and maintenance windows), `scans` (scan rows
 //! and snapshots), `audit` (the audit trail and the config file's hashes) and
 //! `ops` (counts for `/metrics`, the migration check for `/readyz`) and
-//! `leases` (work shared between processes).
+//! `leases` and `seen` (work and chat requests shared between processes).
 //! Stages hold a `Db` (a transaction or a plain connection) and call these
 //! functions; no module outside `store` names a sqlx type.
 //!
@@ -77,6 +77,7 @@ pub mod reports;
 pub mod scans;
 pub mod schedules;
 pub mod secrets;
+pub mod seen;
 mod time;
 
 pub use time::Ts;

@@ -24,7 +24,8 @@ use tracing::warn;
 use super::DiscordChat;
 use super::inbound::{self, Parsed};
 use super::respond::{self, ANSWER_WITHIN};
-use super::verify::Verifier;
+use super::verify::{SIGNATURE_HEADER, Verifier};
+use crate::chat::replay::{SHARED_SIGNATURE_TTL, SharedSeen, signature_key};
 use crate::clock::SharedClock;
 use crate::message::InboundHandler;
 
@@ -46,6 +47,9 @@ pub struct DiscordHttp {
     pub clock: SharedClock,
     /// How long the first answer waits for the handler before deferring.
     pub answer_within: Duration,
+    /// Signatures taken by any process on the same database, so a replay
+    /// reaching another process is refused there too.
+    pub shared: Option<Arc<dyn SharedSeen>>,
 }
 
 impl DiscordHttp {
@@ -62,6 +66,38 @@ impl DiscordHttp {
             handler,
             clock,
             answer_within: ANSWER_WITHIN,
+            shared: None,
+        }
+    }
+
+    /// The same endpoint remembering taken requests in `shared` too.
+    pub fn sharing(self, shared: Arc<dyn SharedSeen>) -> Self {
+        Self {
+            shared: Some(shared),
+            ..self
+        }
+    }
+
+    /// Whether the request's signature is new to the shared memory (true
+    /// without one, or when the database cannot answer: this process's own
+    /// memory refused replays it saw, and losing a real request is worse).
+    async fn first_time_shared(&self, headers: &HeaderMap) -> bool {
+        let Some(shared) = &self.shared else {
+            return true;
+        };
+        let Some(signature) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
+            return true;
+        };
+        let key = signature_key("discord", signature);
+        match shared
+            .first_time(&key, self.clock.now() + SHARED_SIGNATURE_TTL)
+            .await
+        {
+            Ok(first) => first,
+            Err(e) => {
+                warn!(error = %e, "could not check the shared memory of Discord requests");
+                true
+            }
         }
     }
 
@@ -83,6 +119,10 @@ pub fn router(state: DiscordHttp) -> Router {
 async fn interactions(State(s): State<DiscordHttp>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(e) = s.verifier.verify(&headers, &body, s.clock.now()) {
         warn!(reason = %e, "refused an unverified Discord interaction");
+        return (StatusCode::UNAUTHORIZED, "invalid request signature").into_response();
+    }
+    if !s.first_time_shared(&headers).await {
+        warn!("refused a Discord interaction another process already took (a replay)");
         return (StatusCode::UNAUTHORIZED, "invalid request signature").into_response();
     }
     let received = match inbound::parse(&body) {

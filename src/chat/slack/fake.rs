@@ -142,6 +142,8 @@ struct State {
     files: Vec<FakeFile>,
     /// `http://addr`, for the upload URLs handed out.
     base: String,
+    /// While true, every request is answered 503, as during a Slack outage.
+    outage: bool,
 }
 
 /// Slack's 200-with-error answer.
@@ -159,6 +161,7 @@ impl FakeSlack {
                 page_size: 100,
                 files: Vec::new(),
                 base: String::new(),
+                outage: false,
             })),
             latency_ms: Default::default(),
         };
@@ -289,6 +292,11 @@ impl FakeSlack {
         Some(ts)
     }
 
+    /// Starts (`true`) or ends an outage: meanwhile every request is answered 503.
+    pub fn set_outage(&self, down: bool) {
+        self.lock().outage = down;
+    }
+
     /// Makes the next `n` requests (after the token check) fail this way.
     pub fn fail_next(&self, n: usize, how: FakeFailure) {
         let mut st = self.lock();
@@ -346,6 +354,11 @@ impl FakeSlack {
             call.error = Some(code.clone());
             st.calls.push(call);
             return slack_error(&code);
+        }
+        if st.outage {
+            call.error = Some("http_503".to_owned());
+            st.calls.push(call);
+            return (StatusCode::SERVICE_UNAVAILABLE, "Slack is having trouble").into_response();
         }
         if let Some(failure) = st.failures.pop_front() {
             let (response, code) = match failure {

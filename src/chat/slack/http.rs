@@ -24,6 +24,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::SlackChat;
 use super::inbound::{self, ParseError, Received, SlackRequest};
+use crate::chat::replay::{SHARED_SIGNATURE_TTL, SharedSeen, signature_key};
 use crate::clock::SharedClock;
 use crate::message::ChatAdapter;
 use crate::message::{Inbound, InboundHandler, Outcome};
@@ -50,7 +51,14 @@ pub struct SlackHttp {
     /// thinks was not acknowledged, with a new signature, and a retried thread
     /// reply must not become a second note.
     pub seen_events: Arc<SeenEvents>,
+    /// Signatures and event ids taken by any process on the same database,
+    /// so a replay or a retry reaching another process is refused there too.
+    pub shared: Option<Arc<dyn SharedSeen>>,
 }
+
+/// How long an event id is remembered in the shared memory: Slack retries
+/// an event three times, over about an hour and a half at most.
+const EVENT_ID_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(2);
 
 /// A bounded memory of recent Slack `event_id`s.
 #[derive(Debug, Default)]
@@ -97,16 +105,55 @@ impl SlackHttp {
             handler,
             clock,
             seen_events: Arc::default(),
+            shared: None,
+        }
+    }
+
+    /// The same endpoints remembering taken requests in `shared` too.
+    pub fn sharing(self, shared: Arc<dyn SharedSeen>) -> Self {
+        Self {
+            shared: Some(shared),
+            ..self
         }
     }
 
     /// Verifies a request; on failure, the 401 to send.
-    fn verify(&self, endpoint: &'static str, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
-        match self.verifier.verify(headers, body, self.clock.now()) {
-            Ok(()) => None,
+    async fn verify(
+        &self,
+        endpoint: &'static str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<Response> {
+        if let Err(e) = self.verifier.verify(headers, body, self.clock.now()) {
+            warn!(endpoint, reason = %e, "refused an unverified Slack request");
+            return Some((StatusCode::UNAUTHORIZED, "request signature not valid").into_response());
+        }
+        let signature = headers
+            .get(super::verify::SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())?;
+        let key = signature_key("slack", signature);
+        if !self.first_time_shared(&key, SHARED_SIGNATURE_TTL).await {
+            warn!(
+                endpoint,
+                "refused a Slack request another process already took (a replay)"
+            );
+            return Some((StatusCode::UNAUTHORIZED, "request signature not valid").into_response());
+        }
+        None
+    }
+
+    /// Whether `key` is new to the shared memory (true without one). When the
+    /// database cannot answer, the request is taken: this process's own
+    /// memory has refused replays it saw, and losing a real request is worse.
+    async fn first_time_shared(&self, key: &str, ttl: chrono::TimeDelta) -> bool {
+        let Some(shared) = &self.shared else {
+            return true;
+        };
+        match shared.first_time(key, self.clock.now() + ttl).await {
+            Ok(first) => first,
             Err(e) => {
-                warn!(endpoint, reason = %e, "refused an unverified Slack request");
-                Some((StatusCode::UNAUTHORIZED, "request signature not valid").into_response())
+                warn!(error = %e, "could not check the shared memory of Slack requests");
+                true
             }
         }
     }
@@ -180,7 +227,7 @@ pub fn router(state: SlackHttp) -> Router {
 
 async fn commands(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
     const ENDPOINT: &str = "commands";
-    if let Some(refused) = s.verify(ENDPOINT, &headers, &body) {
+    if let Some(refused) = s.verify(ENDPOINT, &headers, &body).await {
         return refused;
     }
     match inbound::parse_command(&body) {
@@ -195,7 +242,7 @@ async fn commands(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -
 
 async fn interactions(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
     const ENDPOINT: &str = "interactions";
-    if let Some(refused) = s.verify(ENDPOINT, &headers, &body) {
+    if let Some(refused) = s.verify(ENDPOINT, &headers, &body).await {
         return refused;
     }
     match inbound::parse_interaction(&body) {
@@ -211,17 +258,25 @@ async fn interactions(State(s): State<SlackHttp>, headers: HeaderMap, body: Byte
 
 async fn events(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
     const ENDPOINT: &str = "events";
-    if let Some(refused) = s.verify(ENDPOINT, &headers, &body) {
+    if let Some(refused) = s.verify(ENDPOINT, &headers, &body).await {
         return refused;
     }
     match inbound::parse_event(&body) {
         Ok(SlackRequest::Challenge(c)) => axum::Json(json!({"challenge": c})).into_response(),
         Ok(SlackRequest::Event(r)) => {
-            match event_id(&body) {
-                Some(id) if !s.seen_events.first_time(&id) => {
-                    debug!(endpoint = ENDPOINT, event_id = %id, "a retried event was already taken");
+            let retried = match event_id(&body) {
+                Some(id) => {
+                    !s.seen_events.first_time(&id)
+                        || !s
+                            .first_time_shared(&format!("slack-event:{id}"), EVENT_ID_TTL)
+                            .await
                 }
-                _ => s.spawn(ENDPOINT, r),
+                None => false,
+            };
+            if retried {
+                debug!(endpoint = ENDPOINT, "a retried event was already taken");
+            } else {
+                s.spawn(ENDPOINT, r);
             }
             StatusCode::OK.into_response()
         }
