@@ -4,6 +4,11 @@
 //! SIGKILL, twenty times, and started again. Throughout: every outbox message
 //! is on Slack exactly once, each channel's messages arrive in outbox order,
 //! and no client's scans ever overlap, whichever processes ran them.
+//!
+//! With `LOOKOUT_TEST_PG_RESTART` set to a command that restarts that
+//! PostgreSQL server (`.ci/run` sets it), the server is also restarted
+//! halfway: every process reconnects by itself and nothing is lost or
+//! duplicated.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -64,16 +69,36 @@ fn lookout(args: &[&str], config: &std::path::Path) -> Command {
     c
 }
 
-/// The outbox and this database's install id.
+/// The outbox and this database's install id (read again while the
+/// database is restarting).
 async fn outbox_of(store: &Store) -> (String, Vec<OutboxEntry>) {
-    let mut db = store.conn().await.unwrap();
-    let rows = outbox::all(&mut db).await.unwrap();
-    let install = if rows.is_empty() {
-        String::new()
-    } else {
-        outbox::install_id(&mut db).await.unwrap()
+    for _ in 0..100 {
+        let read = async {
+            let mut db = store.conn().await?;
+            let rows = outbox::all(&mut db).await?;
+            let install = if rows.is_empty() {
+                String::new()
+            } else {
+                outbox::install_id(&mut db).await?
+            };
+            Ok::<_, lookout::store::StoreError>((install, rows))
+        };
+        match read.await {
+            Ok(r) => return r,
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    panic!("the database did not come back within 20 s");
+}
+
+/// Restarts the PostgreSQL server with the command in `LOOKOUT_TEST_PG_RESTART`.
+fn restart_postgres() -> bool {
+    let Ok(command) = std::env::var("LOOKOUT_TEST_PG_RESTART") else {
+        return false;
     };
-    (install, rows)
+    let status = Command::new("sh").args(["-c", &command]).status().unwrap();
+    assert!(status.success(), "{command}: {status:?}");
+    true
 }
 
 /// Each message once, each sent post or reply there, each channel in outbox order.
@@ -222,6 +247,9 @@ async fn three_processes_killed_twenty_times_post_everything_once_in_order() {
             sim.clear("cedar-co", FaultKind::TokenRevoked);
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(500..2_500))).await;
+        if round == 10 && url.starts_with("postgres") && restart_postgres() {
+            eprintln!("restarted PostgreSQL under the running processes");
+        }
         let victim = rng.random_range(0..PROCESSES);
         procs[victim].kill().unwrap(); // SIGKILL: no chance to finish anything
         procs[victim].wait().unwrap();
