@@ -161,6 +161,23 @@ enum BenchCmd {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Runs several `lookout run` processes on one database against a
+    /// simulated portfolio and a fake Slack for one scan interval, sending
+    /// slash commands meanwhile.
+    Load {
+        /// Accounts in the portfolio.
+        #[arg(long, default_value_t = 2000)]
+        accounts: usize,
+        /// Processes sharing the database.
+        #[arg(long, default_value_t = 3)]
+        processes: usize,
+        /// Real minutes the simulated hour (one scan interval) takes.
+        #[arg(long, default_value_t = 1.0)]
+        minutes: f64,
+        /// A postgres:// URL to share (else LOOKOUT_DATABASE_URL, else a SQLite file).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
@@ -437,6 +454,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Bench {
             which:
+                BenchCmd::Load {
+                    accounts,
+                    processes,
+                    minutes,
+                    database_url,
+                },
+        } => bench_load(accounts, processes, minutes, database_url).await?,
+        Cmd::Bench {
+            which:
                 BenchCmd::Latency {
                     accounts,
                     per_kind,
@@ -485,6 +511,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", f.last_line());
         }
     }
+    Ok(())
+}
+
+/// `bench load`: figures, then the last line.
+async fn bench_load(
+    accounts: usize,
+    processes: usize,
+    minutes: f64,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    startup::init_tracing("warn");
+    let database_url = database_url.or_else(|| std::env::var("LOOKOUT_DATABASE_URL").ok());
+    let opts = lookout::bench::LoadBench {
+        accounts,
+        processes: processes.max(1),
+        minutes,
+        database_url,
+        ..Default::default()
+    };
+    println!(
+        "{} processes on {} share {accounts} simulated accounts for {minutes} min (one scan interval), slash commands meanwhile…",
+        opts.processes,
+        if opts.database_url.is_some() { "PostgreSQL" } else { "one SQLite file" }
+    );
+    let exe = std::env::current_exe().context("cannot find the lookout binary")?;
+    let dir = tempfile_dir()?;
+    let result = lookout::bench::load(&opts, &exe, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let f = result?;
+    println!(
+        "{:.0} s: {} of {} accounts scanned, {:.0} scans a minute; {} messages delivered, p99 {:.0} ms after they were written",
+        f.wall_s, f.accounts_scanned, f.accounts, f.scans_per_min, f.delivered, f.outbox_lag_p99_ms
+    );
+    println!(
+        "{} slash commands, {} refused; acknowledged in {:.1} ms at p99 (target {:.0} ms); peak RSS {:.1} MB in the largest process",
+        f.commands,
+        f.commands_refused,
+        f.ack_p99_ms,
+        lookout::bench::ACK_TARGET_MS,
+        f.rss_mb_max
+    );
+    println!("{}", f.last_line());
     Ok(())
 }
 

@@ -3,12 +3,15 @@
 //! `reports` times the report commands over a year of history; `scan` scans
 //! a simulated portfolio at Klaviyo's real rate limits and compares the wall
 //! time with the floor those limits set; `latency` measures, in simulated
-//! time, how long after a fault starts its finding reaches chat.
+//! time, how long after a fault starts its finding reaches chat; `load` runs
+//! several `lookout run` processes on one database for a simulated hour.
 
 mod latency;
+mod load;
 mod reports;
 mod scan;
 
+pub use load::{ACK_TARGET_MS, LoadBench, LoadFigures, load};
 pub use latency::{Cadence, KindFigures, LatencyBench, LatencyFigures, latency};
 pub use reports::{REPORT_TARGET_MS, ReportsBench, ReportsFigures, reports};
 pub use scan::{ScanBench, ScanFigures, scan};

@@ -237,6 +237,17 @@ pub async fn all(db: &mut Db) -> Result<Vec<OutboxEntry>, StoreError> {
     )?)
 }
 
+/// When each row was written and when it was delivered, if it was (benchmarks).
+pub async fn delivery_times(
+    db: &mut Db,
+) -> Result<Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>, StoreError> {
+    Ok(run!(
+        fetch_all,
+        db,
+        sqlx::query_as("SELECT created_at, sent_at FROM outbox ORDER BY id")
+    )?)
+}
+
 /// Counts of rows by status: (pending, sent, failed).
 pub async fn counts(db: &mut Db) -> Result<(i64, i64, i64), StoreError> {
     // `count(*) FILTER`: SQLite's `sum(status = 'pending')` adds booleans,
