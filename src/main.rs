@@ -533,7 +533,11 @@ async fn bench_load(
     println!(
         "{} processes on {} share {accounts} simulated accounts for {minutes} min (one scan interval), slash commands meanwhile…",
         opts.processes,
-        if opts.database_url.is_some() { "PostgreSQL" } else { "one SQLite file" }
+        if opts.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "one SQLite file"
+        }
     );
     let exe = std::env::current_exe().context("cannot find the lookout binary")?;
     let dir = tempfile_dir()?;

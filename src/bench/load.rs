@@ -169,7 +169,10 @@ pub async fn load(opts: &LoadBench, exe: &Path, dir: &Path) -> Result<LoadFigure
         .await
         .map_err(|e| fail("cannot start the simulator", &e))?;
     let brands = sim.brands();
-    let mut names: Vec<String> = brands.iter().map(|b| format!("client-{}", b.slug)).collect();
+    let mut names: Vec<String> = brands
+        .iter()
+        .map(|b| format!("client-{}", b.slug))
+        .collect();
     names.push("agency".into());
     let fake = FakeSlack::new(&names.iter().map(String::as_str).collect::<Vec<_>>());
     let (slack_addr, _slack_task) = fake
@@ -224,7 +227,9 @@ pub async fn load(opts: &LoadBench, exe: &Path, dir: &Path) -> Result<LoadFigure
         .status()
         .map_err(|e| fail("cannot run lookout migrate", &e))?;
     if !migrated.success() {
-        return Err(AppError::Startup(format!("lookout migrate failed: {migrated}")));
+        return Err(AppError::Startup(format!(
+            "lookout migrate failed: {migrated}"
+        )));
     }
     let store_url = opts
         .database_url
@@ -245,7 +250,10 @@ pub async fn load(opts: &LoadBench, exe: &Path, dir: &Path) -> Result<LoadFigure
     let http = reqwest::Client::new();
     for (_, port) in &configs {
         let deadline = Instant::now() + Duration::from_secs(120);
-        while tokio::net::TcpStream::connect(("127.0.0.1", *port)).await.is_err() {
+        while tokio::net::TcpStream::connect(("127.0.0.1", *port))
+            .await
+            .is_err()
+        {
             if Instant::now() > deadline {
                 return Err(AppError::Startup(format!(
                     "lookout run did not listen on port {port} within 2 minutes"
@@ -353,6 +361,9 @@ mod tests {
         assert_eq!(quantile(&mut v, 0.99), 99.0);
         assert_eq!(quantile(&mut [], 0.99), 0.0);
         let body = slash_body("C0001", "/findings", "a b&c");
-        assert!(body.contains("command=%2Ffindings&text=a%20b%26c"), "{body}");
+        assert!(
+            body.contains("command=%2Ffindings&text=a%20b%26c"),
+            "{body}"
+        );
     }
 }

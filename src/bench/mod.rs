@@ -11,7 +11,7 @@ mod load;
 mod reports;
 mod scan;
 
-pub use load::{ACK_TARGET_MS, LoadBench, LoadFigures, load};
 pub use latency::{Cadence, KindFigures, LatencyBench, LatencyFigures, latency};
+pub use load::{ACK_TARGET_MS, LoadBench, LoadFigures, load};
 pub use reports::{REPORT_TARGET_MS, ReportsBench, ReportsFigures, reports};
 pub use scan::{ScanBench, ScanFigures, scan};

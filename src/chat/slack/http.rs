@@ -60,6 +60,9 @@ pub struct SlackHttp {
 /// an event three times, over about an hour and a half at most.
 const EVENT_ID_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(2);
 
+/// Keys a request takes in the shared memory, each with how long it is kept.
+type Keys = Vec<(String, chrono::TimeDelta)>;
+
 /// A bounded memory of recent Slack `event_id`s.
 #[derive(Debug, Default)]
 pub struct SeenEvents {
@@ -117,29 +120,28 @@ impl SlackHttp {
         }
     }
 
-    /// Verifies a request; on failure, the 401 to send.
-    async fn verify(
+    /// Verifies a request against this process's memory; on failure, the
+    /// 401 to send. On success, the keys to take in the shared memory before
+    /// handling it (its signature; an event adds its id): checked after the
+    /// acknowledgement, so a database round trip never delays it.
+    fn verify(
         &self,
         endpoint: &'static str,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Option<Response> {
+    ) -> Result<Keys, Response> {
         if let Err(e) = self.verifier.verify(headers, body, self.clock.now()) {
             warn!(endpoint, reason = %e, "refused an unverified Slack request");
-            return Some((StatusCode::UNAUTHORIZED, "request signature not valid").into_response());
+            return Err((StatusCode::UNAUTHORIZED, "request signature not valid").into_response());
         }
         let signature = headers
             .get(super::verify::SIGNATURE_HEADER)
-            .and_then(|v| v.to_str().ok())?;
-        let key = signature_key("slack", signature);
-        if !self.first_time_shared(&key, SHARED_SIGNATURE_TTL).await {
-            warn!(
-                endpoint,
-                "refused a Slack request another process already took (a replay)"
-            );
-            return Some((StatusCode::UNAUTHORIZED, "request signature not valid").into_response());
-        }
-        None
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        Ok(vec![(
+            signature_key("slack", signature),
+            SHARED_SIGNATURE_TTL,
+        )])
     }
 
     /// Whether `key` is new to the shared memory (true without one). When the
@@ -158,11 +160,24 @@ impl SlackHttp {
         }
     }
 
-    /// Runs the handler for `received` in the background and shows its outcome.
-    fn spawn(&self, endpoint: &'static str, received: Received) {
+    /// Runs the handler for `received` in the background and shows its
+    /// outcome, unless another process took it already (`keys`: a replay, or
+    /// a retry Slack sent there): then it is acknowledged and dropped.
+    fn spawn(&self, endpoint: &'static str, received: Received, keys: Keys) {
         let this = self.clone();
         let span = info_span!("slack_inbound", endpoint, user = %received.user());
-        tokio::spawn(async move { this.dispatch(received).await }.instrument(span));
+        tokio::spawn(
+            async move {
+                for (key, ttl) in &keys {
+                    if !this.first_time_shared(key, *ttl).await {
+                        warn!("dropped a Slack request another process already took (a replay or a retry)");
+                        return;
+                    }
+                }
+                this.dispatch(received).await;
+            }
+            .instrument(span),
+        );
     }
 
     async fn dispatch(&self, received: Received) {
@@ -227,12 +242,13 @@ pub fn router(state: SlackHttp) -> Router {
 
 async fn commands(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
     const ENDPOINT: &str = "commands";
-    if let Some(refused) = s.verify(ENDPOINT, &headers, &body).await {
-        return refused;
-    }
+    let keys = match s.verify(ENDPOINT, &headers, &body) {
+        Ok(k) => k,
+        Err(refused) => return refused,
+    };
     match inbound::parse_command(&body) {
         Ok(SlackRequest::Event(r)) => {
-            s.spawn(ENDPOINT, r);
+            s.spawn(ENDPOINT, r, keys);
             axum::Json(json!({"response_type": "ephemeral", "text": WORKING_TEXT})).into_response()
         }
         Ok(other) => ignored(ENDPOINT, &other),
@@ -242,12 +258,13 @@ async fn commands(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -
 
 async fn interactions(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
     const ENDPOINT: &str = "interactions";
-    if let Some(refused) = s.verify(ENDPOINT, &headers, &body).await {
-        return refused;
-    }
+    let keys = match s.verify(ENDPOINT, &headers, &body) {
+        Ok(k) => k,
+        Err(refused) => return refused,
+    };
     match inbound::parse_interaction(&body) {
         Ok(SlackRequest::Event(r)) => {
-            s.spawn(ENDPOINT, r);
+            s.spawn(ENDPOINT, r, keys);
             // An empty 200 also closes a submitted modal.
             StatusCode::OK.into_response()
         }
@@ -258,25 +275,23 @@ async fn interactions(State(s): State<SlackHttp>, headers: HeaderMap, body: Byte
 
 async fn events(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
     const ENDPOINT: &str = "events";
-    if let Some(refused) = s.verify(ENDPOINT, &headers, &body).await {
-        return refused;
-    }
+    let keys = match s.verify(ENDPOINT, &headers, &body) {
+        Ok(k) => k,
+        Err(refused) => return refused,
+    };
     match inbound::parse_event(&body) {
         Ok(SlackRequest::Challenge(c)) => axum::Json(json!({"challenge": c})).into_response(),
         Ok(SlackRequest::Event(r)) => {
-            let retried = match event_id(&body) {
-                Some(id) => {
-                    !s.seen_events.first_time(&id)
-                        || !s
-                            .first_time_shared(&format!("slack-event:{id}"), EVENT_ID_TTL)
-                            .await
+            match event_id(&body) {
+                Some(id) if !s.seen_events.first_time(&id) => {
+                    debug!(endpoint = ENDPOINT, event_id = %id, "a retried event was already taken");
                 }
-                None => false,
-            };
-            if retried {
-                debug!(endpoint = ENDPOINT, "a retried event was already taken");
-            } else {
-                s.spawn(ENDPOINT, r);
+                Some(id) => {
+                    let mut keys = keys;
+                    keys.push((format!("slack-event:{id}"), EVENT_ID_TTL));
+                    s.spawn(ENDPOINT, r, keys);
+                }
+                None => s.spawn(ENDPOINT, r, keys),
             }
             StatusCode::OK.into_response()
         }
