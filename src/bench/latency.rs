@@ -24,6 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::{Rng, SeedableRng};
 use tracing::info;
 
+use super::quantile;
 use crate::app::AppError;
 use crate::chat::console::ConsoleChat;
 use crate::clock::{Clock, SimClock};
@@ -128,16 +129,6 @@ pub struct LatencyFigures {
     pub simulated_hours: f64,
     /// Wall-clock seconds it took.
     pub wall_s: f64,
-}
-
-/// The `q` quantile (nearest rank) of `v`, or 0 when empty.
-fn quantile(v: &mut [f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    v[rank - 1]
 }
 
 impl LatencyFigures {

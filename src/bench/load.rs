@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use super::quantile;
 use crate::app::AppError;
 use crate::chat::slack::fake::FakeSlack;
 use crate::clock::{SharedClock, SimClock};
@@ -99,16 +100,6 @@ impl LoadFigures {
             self.rss_mb_max
         )
     }
-}
-
-/// The nearest-rank quantile `q` of `v` (0 when empty).
-fn quantile(v: &mut [f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    v[rank - 1]
 }
 
 /// Peak resident memory of process `pid` in MB (`VmHWM`), where the OS tells it.

@@ -15,3 +15,13 @@ pub use latency::{Cadence, KindFigures, LatencyBench, LatencyFigures, latency};
 pub use load::{ACK_TARGET_MS, LoadBench, LoadFigures, load};
 pub use reports::{REPORT_TARGET_MS, ReportsBench, ReportsFigures, reports};
 pub use scan::{ScanBench, ScanFigures, scan};
+
+/// The `q` quantile (nearest rank) of `v`, or 0 when empty.
+fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}

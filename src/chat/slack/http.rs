@@ -120,25 +120,20 @@ impl SlackHttp {
         }
     }
 
-    /// Verifies a request against this process's memory; on failure, the
-    /// 401 to send. On success, the keys to take in the shared memory before
+    /// Verifies a request against this process's memory; `None` when it
+    /// fails (answer [`unverified`]). On success, the keys to take in the shared memory before
     /// handling it (its signature; an event adds its id): checked after the
     /// acknowledgement, so a database round trip never delays it.
-    fn verify(
-        &self,
-        endpoint: &'static str,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Keys, Response> {
+    fn verify(&self, endpoint: &'static str, headers: &HeaderMap, body: &[u8]) -> Option<Keys> {
         if let Err(e) = self.verifier.verify(headers, body, self.clock.now()) {
             warn!(endpoint, reason = %e, "refused an unverified Slack request");
-            return Err((StatusCode::UNAUTHORIZED, "request signature not valid").into_response());
+            return None;
         }
         let signature = headers
             .get(super::verify::SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        Ok(vec![(
+        Some(vec![(
             signature_key("slack", signature),
             SHARED_SIGNATURE_TTL,
         )])
@@ -242,9 +237,8 @@ pub fn router(state: SlackHttp) -> Router {
 
 async fn commands(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
     const ENDPOINT: &str = "commands";
-    let keys = match s.verify(ENDPOINT, &headers, &body) {
-        Ok(k) => k,
-        Err(refused) => return refused,
+    let Some(keys) = s.verify(ENDPOINT, &headers, &body) else {
+        return unverified();
     };
     match inbound::parse_command(&body) {
         Ok(SlackRequest::Event(r)) => {
@@ -258,9 +252,8 @@ async fn commands(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -
 
 async fn interactions(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
     const ENDPOINT: &str = "interactions";
-    let keys = match s.verify(ENDPOINT, &headers, &body) {
-        Ok(k) => k,
-        Err(refused) => return refused,
+    let Some(keys) = s.verify(ENDPOINT, &headers, &body) else {
+        return unverified();
     };
     match inbound::parse_interaction(&body) {
         Ok(SlackRequest::Event(r)) => {
@@ -275,9 +268,8 @@ async fn interactions(State(s): State<SlackHttp>, headers: HeaderMap, body: Byte
 
 async fn events(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> Response {
     const ENDPOINT: &str = "events";
-    let keys = match s.verify(ENDPOINT, &headers, &body) {
-        Ok(k) => k,
-        Err(refused) => return refused,
+    let Some(keys) = s.verify(ENDPOINT, &headers, &body) else {
+        return unverified();
     };
     match inbound::parse_event(&body) {
         Ok(SlackRequest::Challenge(c)) => axum::Json(json!({"challenge": c})).into_response(),
@@ -298,6 +290,11 @@ async fn events(State(s): State<SlackHttp>, headers: HeaderMap, body: Bytes) -> 
         Ok(other) => ignored(ENDPOINT, &other),
         Err(e) => malformed(ENDPOINT, &e),
     }
+}
+
+/// The answer to a request whose signature did not check out.
+fn unverified() -> Response {
+    (StatusCode::UNAUTHORIZED, "request signature not valid").into_response()
 }
 
 fn ignored(endpoint: &'static str, request: &SlackRequest) -> Response {
