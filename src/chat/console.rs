@@ -447,14 +447,22 @@ fn render_rich(text: &RichText) -> String {
     out
 }
 
-/// Appends cleaned text; a `:` ending what came before and `//` starting
-/// this would read as `://` together, so that colon is written `[:]` too.
+/// Appends cleaned text; a `://` that only the two together spell (`:` +
+/// `//`, or `:/` + `/`) gets its colon written `[:]` too.
 fn push_text(out: &mut String, cleaned: &str) {
-    if cleaned.starts_with("//") && out.ends_with(':') {
-        out.pop();
-        out.push_str("[:]");
-    }
+    let boundary = out.len();
     out.push_str(cleaned);
+    let mut from = boundary.saturating_sub(2);
+    while !out.is_char_boundary(from) {
+        from -= 1;
+    }
+    while let Some(i) = out[from..]
+        .find("://")
+        .map(|i| i + from)
+        .filter(|i| *i < boundary)
+    {
+        out.replace_range(i..i + 1, "[:]");
+    }
 }
 
 /// Cleans text that may come from a client account: terminal controls go, an
@@ -720,6 +728,17 @@ mod tests {
             Span::Strong("//evil.example".into()),
         ]);
         assert_eq!(render_rich(&t), "see https[:]//evil.example");
+        // Split after the first slash, and twice over (proptest found it).
+        let t = RichText(vec![
+            Span::Plain("see https:/".into()),
+            Span::Strong("/evil.example".into()),
+        ]);
+        assert_eq!(render_rich(&t), "see https[:]//evil.example");
+        let t = RichText(vec![
+            Span::Plain("//http:/".into()),
+            Span::Plain("//http:/".into()),
+        ]);
+        assert_eq!(render_rich(&t), "//http[:]///http:/");
     }
 
     #[test]
