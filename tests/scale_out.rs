@@ -69,6 +69,19 @@ fn lookout(args: &[&str], config: &std::path::Path) -> Command {
     c
 }
 
+/// The processes, killed when the test ends however it ends: a failed
+/// assertion must not leave three `lookout run` behind.
+struct Running(Vec<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// The outbox and this database's install id (read again while the
 /// database is restarting).
 async fn outbox_of(store: &Store) -> (String, Vec<OutboxEntry>) {
@@ -229,9 +242,11 @@ async fn three_processes_killed_twenty_times_post_everything_once_in_order() {
     assert!(migrated.success(), "lookout migrate: {migrated:?}");
     let store = Store::open_url(&url).await.unwrap();
 
-    let mut procs: Vec<Child> = (0..PROCESSES)
-        .map(|_| lookout(&["run"], &config).spawn().unwrap())
-        .collect();
+    let mut procs = Running(
+        (0..PROCESSES)
+            .map(|_| lookout(&["run"], &config).spawn().unwrap())
+            .collect(),
+    );
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261207);
     for round in 0..20 {
         // Keys revoked and restored around the portfolio keep findings coming.
@@ -251,11 +266,11 @@ async fn three_processes_killed_twenty_times_post_everything_once_in_order() {
             eprintln!("restarted PostgreSQL under the running processes");
         }
         let victim = rng.random_range(0..PROCESSES);
-        procs[victim].kill().unwrap(); // SIGKILL: no chance to finish anything
-        procs[victim].wait().unwrap();
+        procs.0[victim].kill().unwrap(); // SIGKILL: no chance to finish anything
+        procs.0[victim].wait().unwrap();
         let (install, rows) = outbox_of(&store).await;
         check_messages(&fake, &names, &install, &rows, &format!("round {round}"));
-        procs[victim] = lookout(&["run"], &config).spawn().unwrap();
+        procs.0[victim] = lookout(&["run"], &config).spawn().unwrap();
     }
 
     // The survivors drain the outbox and see the cleared problems.
@@ -274,7 +289,7 @@ async fn three_processes_killed_twenty_times_post_everything_once_in_order() {
             "the outbox did not drain within 2 minutes"
         );
     }
-    for p in &mut procs {
+    for p in &mut procs.0 {
         p.kill().unwrap();
         p.wait().unwrap();
     }
