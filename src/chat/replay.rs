@@ -24,6 +24,26 @@ pub trait SharedSeen: Send + Sync {
     async fn first_time(&self, key: &str, until: DateTime<Utc>) -> Result<bool, String>;
 }
 
+/// Whether `key` is new to `shared` (always, without one). When the database
+/// cannot answer, the request is taken: this process's own memory refused
+/// the replays it saw, and losing a real request is worse.
+pub async fn first_time_shared(
+    shared: Option<&dyn SharedSeen>,
+    key: &str,
+    until: DateTime<Utc>,
+) -> bool {
+    let Some(shared) = shared else {
+        return true;
+    };
+    match shared.first_time(key, until).await {
+        Ok(first) => first,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check the shared memory of chat requests");
+            true
+        }
+    }
+}
+
 /// How long a signature is remembered in the shared memory: past the
 /// freshness window either way, after which the window refuses it anyway.
 pub const SHARED_SIGNATURE_TTL: TimeDelta = TimeDelta::minutes(11);

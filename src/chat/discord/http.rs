@@ -25,7 +25,7 @@ use super::DiscordChat;
 use super::inbound::{self, Parsed};
 use super::respond::{self, ANSWER_WITHIN};
 use super::verify::{SIGNATURE_HEADER, Verifier};
-use crate::chat::replay::{SHARED_SIGNATURE_TTL, SharedSeen, signature_key};
+use crate::chat::replay::{SHARED_SIGNATURE_TTL, SharedSeen, first_time_shared, signature_key};
 use crate::clock::SharedClock;
 use crate::message::InboundHandler;
 
@@ -81,7 +81,7 @@ impl DiscordHttp {
     /// Whether the request's signature is new to the shared memory (true
     /// without one, or when the database cannot answer: this process's own
     /// memory refused replays it saw, and losing a real request is worse).
-    async fn first_time_shared(&self, headers: &HeaderMap) -> bool {
+    async fn signature_first_time(&self, headers: &HeaderMap) -> bool {
         let Some(shared) = &self.shared else {
             return true;
         };
@@ -89,16 +89,12 @@ impl DiscordHttp {
             return true;
         };
         let key = signature_key("discord", signature);
-        match shared
-            .first_time(&key, self.clock.now() + SHARED_SIGNATURE_TTL)
-            .await
-        {
-            Ok(first) => first,
-            Err(e) => {
-                warn!(error = %e, "could not check the shared memory of Discord requests");
-                true
-            }
-        }
+        first_time_shared(
+            Some(shared.as_ref()),
+            &key,
+            self.clock.now() + SHARED_SIGNATURE_TTL,
+        )
+        .await
     }
 
     /// The same state with another wait before deferring (tests shorten it).
@@ -121,7 +117,7 @@ async fn interactions(State(s): State<DiscordHttp>, headers: HeaderMap, body: By
         warn!(reason = %e, "refused an unverified Discord interaction");
         return (StatusCode::UNAUTHORIZED, "invalid request signature").into_response();
     }
-    if !s.first_time_shared(&headers).await {
+    if !s.signature_first_time(&headers).await {
         warn!("refused a Discord interaction another process already took (a replay)");
         return (StatusCode::UNAUTHORIZED, "invalid request signature").into_response();
     }

@@ -24,7 +24,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::SlackChat;
 use super::inbound::{self, ParseError, Received, SlackRequest};
-use crate::chat::replay::{SHARED_SIGNATURE_TTL, SharedSeen, signature_key};
+use crate::chat::replay::{SHARED_SIGNATURE_TTL, SharedSeen, first_time_shared, signature_key};
 use crate::clock::SharedClock;
 use crate::message::ChatAdapter;
 use crate::message::{Inbound, InboundHandler, Outcome};
@@ -139,22 +139,6 @@ impl SlackHttp {
         )])
     }
 
-    /// Whether `key` is new to the shared memory (true without one). When the
-    /// database cannot answer, the request is taken: this process's own
-    /// memory has refused replays it saw, and losing a real request is worse.
-    async fn first_time_shared(&self, key: &str, ttl: chrono::TimeDelta) -> bool {
-        let Some(shared) = &self.shared else {
-            return true;
-        };
-        match shared.first_time(key, self.clock.now() + ttl).await {
-            Ok(first) => first,
-            Err(e) => {
-                warn!(error = %e, "could not check the shared memory of Slack requests");
-                true
-            }
-        }
-    }
-
     /// Runs the handler for `received` in the background and shows its
     /// outcome, unless another process took it already (`keys`: a replay, or
     /// a retry Slack sent there): then it is acknowledged and dropped.
@@ -164,7 +148,7 @@ impl SlackHttp {
         tokio::spawn(
             async move {
                 for (key, ttl) in &keys {
-                    if !this.first_time_shared(key, *ttl).await {
+                    if !first_time_shared(this.shared.as_deref(), key, this.clock.now() + *ttl).await {
                         warn!("dropped a Slack request another process already took (a replay or a retry)");
                         return;
                     }
