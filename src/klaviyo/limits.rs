@@ -2,7 +2,7 @@
 //!
 //! Generated from `shared/klaviyo/openapi-stable-2026-07-15.json` (each
 //! operation's `x-klaviyo-ratelimit` and `x-klaviyo-scopes`); the test
-//! `tests/spec_fidelity.rs` re-reads the spec and fails if a row drifts.
+//! `tests/it/spec_fidelity.rs` re-reads the spec and fails if a row drifts.
 //! The client paces itself with these numbers and the simulator enforces them.
 
 /// One operation's limits: requests per second (burst), per minute (steady), per day.

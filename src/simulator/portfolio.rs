@@ -35,7 +35,7 @@
 //! (bluebird, ember, ...) one webhook.
 //!
 //! mistral is outside the default 12-brand portfolio: tests that want it
-//! (`tests/hostile_input.rs`) ask for 13 brands or more. Its names exercise the
+//! (`tests/it/hostile_input.rs`) ask for 13 brands or more. Its names exercise the
 //! escaping of every chat surface; a scan shows them as findings.
 
 use std::collections::HashSet;

@@ -2,7 +2,7 @@
 //! that endpoint only, and the scan goes on without that part, naming the
 //! missing scope and the checks it could not run, and clearing nothing.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -18,7 +18,7 @@ use lookout::findings::{FindingState, Findings};
 use lookout::message::{ChannelRef, PersonRef};
 use lookout::routing::Mode;
 
-mod support;
+use crate::support;
 
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 

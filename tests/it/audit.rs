@@ -25,7 +25,7 @@ use lookout::routing::Mode;
 use lookout::startup::StartOptions;
 use lookout::store::Store;
 
-mod support;
+use crate::support;
 
 /// An entry as compared: who, surface, action, client, outcome, detail.
 type Row = (

@@ -18,7 +18,7 @@ use lookout::message::{
 };
 use lookout::routing::Mode;
 
-mod support;
+use crate::support;
 
 async fn stack() -> (Stack, Arc<ConsoleChat>) {
     let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));

@@ -12,7 +12,7 @@ use lookout::message::{ActionKind, ChannelRef, MessageRef, PersonRef};
 use lookout::message::{Actor, Inbound, InboundHandler, Outcome};
 use lookout::routing::Mode;
 
-mod support;
+use crate::support;
 
 async fn setup() -> (Stack, Arc<ConsoleChat>, FindingId, MessageRef) {
     let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));

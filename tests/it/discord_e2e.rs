@@ -5,7 +5,7 @@
 //! modal and a reply in the finding's Discord thread all land on the finding;
 //! cross-client views are refused in a client's channel.
 
-mod discord_support;
+use crate::discord_support;
 
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ use lookout::routing::Mode;
 use lookout::startup::StartOptions;
 use serde_json::{Value, json};
 
-mod support;
+use crate::support;
 
 struct Env {
     stack: Stack,

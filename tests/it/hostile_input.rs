@@ -7,8 +7,8 @@
 //! receive is checked: nothing mentions anyone, nothing links anywhere but
 //! Klaviyo, nothing reorders or hides text, and the names' letters still show.
 
-mod discord_support;
-mod support;
+use crate::discord_support;
+use crate::support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -10,7 +10,7 @@ use lookout::demo::{Stack, demo_start};
 use lookout::domain::{ClientSlug, Severity};
 use lookout::simulator::{Fault, FaultKind};
 
-mod support;
+use crate::support;
 
 use support::run_command as run;
 

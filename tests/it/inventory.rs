@@ -9,7 +9,7 @@ use lookout::clock::SimClock;
 use lookout::demo::{Stack, demo_start};
 use lookout::domain::ClientSlug;
 
-mod support;
+use crate::support;
 
 use support::run_command as run;
 

@@ -5,7 +5,7 @@
 //! Slack, Discord and the console. Parsers are called directly (no network),
 //! on small generated inputs, 10,000 cases each.
 
-mod discord_support;
+use crate::discord_support;
 
 use chrono::{Duration, NaiveDate};
 use proptest::prelude::*;

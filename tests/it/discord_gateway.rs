@@ -8,7 +8,7 @@
 //! interaction from the gateway, read by serenity and written back, goes
 //! through the same parser and is answered with an interaction callback.
 
-mod discord_support;
+use crate::discord_support;
 
 use std::time::Duration;
 

@@ -10,7 +10,7 @@
 //! setting), so that one reads the account through a client with a short
 //! timeout, the way a scan does, and asserts on the snapshot's gaps.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Instant;

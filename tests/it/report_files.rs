@@ -3,7 +3,7 @@
 //! their message, and not shared twice when a delivery is retried after a
 //! crash.
 
-mod discord_support;
+use crate::discord_support;
 
 use std::sync::Arc;
 

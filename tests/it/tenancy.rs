@@ -19,7 +19,7 @@ use lookout::message::{
 };
 use lookout::routing::Mode;
 
-mod support;
+use crate::support;
 
 /// Records every post and edit by channel.
 struct Recorder {

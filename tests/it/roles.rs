@@ -26,7 +26,7 @@ use lookout::message::{
 use lookout::routing::Mode;
 use lookout::simulator::{Fault, FaultKind};
 
-mod support;
+use crate::support;
 
 /// Who plays each role (the demo's people; a stranger is not in `[people]`).
 fn person(role: Role) -> PersonRef {

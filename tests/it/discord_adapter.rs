@@ -4,7 +4,7 @@
 //! does, and rendering that stays within Discord's limits and cannot be
 //! turned into a ping or a forged link by client text.
 
-mod discord_support;
+use crate::discord_support;
 
 use std::time::Duration;
 

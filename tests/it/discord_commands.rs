@@ -3,7 +3,7 @@
 //! manifest file is written, and syncing against the fake Discord writes
 //! once, then leaves an unchanged registration alone.
 
-mod discord_support;
+use crate::discord_support;
 
 use std::collections::HashSet;
 

@@ -6,7 +6,7 @@
 //! answer on the fake Discord. Missing, forged, stale and replayed
 //! signatures get 401, malformed payloads 400, oversized ones 413.
 
-mod discord_support;
+use crate::discord_support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! trait brand's trait visible in them, a 403 on one endpoint a gap for that
 //! part only, and the simulator's flow series report.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 
