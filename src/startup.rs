@@ -173,8 +173,14 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
     {
         crate::ops::metrics::install().map_err(|e| AppError::Startup(e.to_string()))?;
         let router = crate::ops::router(app.store.clone(), app.clock.clone());
-        let (addr, task) =
-            serve(&listen.to_string(), "ops.listen", router, stop_rx.clone()).await?;
+        let (addr, task) = serve(
+            &listen.to_string(),
+            "ops.listen",
+            router,
+            stop_rx.clone(),
+            Served::WithTheApp,
+        )
+        .await?;
         info!(addr = %addr, "ops endpoints at /metrics, /healthz, /readyz");
         ops_addr = Some(addr);
         tasks.push(("ops", task));
@@ -242,7 +248,9 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
     }
     if opts.inbound && app.connections.oauth_enabled() {
         // Klaviyo sends people back here after they approve a /connect.
-        http = http.merge(crate::connections::callback::router(app.clone()));
+        http = http.merge(on_app_runtime(crate::connections::callback::router(
+            app.clone(),
+        )));
         serve_http = true;
         info!(
             "OAuth callback at /oauth/callback ({})",
@@ -256,6 +264,7 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, AppErr
             "chat.http_listen",
             http,
             stop_rx.clone(),
+            Served::Apart,
         )
         .await?;
         http_addr = Some(addr);
@@ -432,6 +441,19 @@ fn shared_seen(app: &App) -> Arc<dyn crate::chat::replay::SharedSeen> {
     ))
 }
 
+/// Where a server's connections are read and answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Served {
+    /// On the app's runtime, beside everything else.
+    WithTheApp,
+    /// On a runtime of its own, on a thread of its own: Slack wants an
+    /// acknowledgement within 3 s and Discord an answer within 3 s, and
+    /// neither may wait for a turn behind scans busy on the app's runtime.
+    /// The chat endpoints run their handlers on the app's runtime; every
+    /// other route is moved there by [`on_app_runtime`].
+    Apart,
+}
+
 /// Binds `listen` (the value of the `setting` named in errors) and serves
 /// `router` until `stop` turns true; requests under way are answered first.
 async fn serve(
@@ -439,20 +461,28 @@ async fn serve(
     setting: &str,
     router: Router,
     mut stop: watch::Receiver<bool>,
+    served: Served,
 ) -> Result<(SocketAddr, JoinHandle<()>), AppError> {
     let addr: SocketAddr = listen.parse().map_err(|_| {
         AppError::Startup(format!(
             "{setting} `{listen}` is not an address like 127.0.0.1:3000"
         ))
     })?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| AppError::Startup(format!("cannot listen on {addr} ({setting}): {e}")))?;
     let bound = listener
         .local_addr()
         .map_err(|e| AppError::Startup(format!("cannot read the bound address: {e}")))?;
     info!(addr = %bound, setting, "HTTP server listening");
-    let task = tokio::spawn(async move {
+    let run = async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                error!(error = %e, "cannot serve HTTP");
+                return;
+            }
+        };
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -461,8 +491,41 @@ async fn serve(
         if let Err(e) = served {
             error!(error = %e, "HTTP server stopped");
         }
-    });
+    };
+    let task = match served {
+        Served::WithTheApp => tokio::spawn(run),
+        Served::Apart => {
+            tokio::task::spawn_blocking(move || match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(run),
+                Err(e) => error!(error = %e, "cannot start the HTTP server's runtime"),
+            })
+        }
+    };
     Ok((bound, task))
+}
+
+/// Runs each request of `router` on the runtime this is called on (the
+/// app's), whichever runtime serves the connection: what the app's handlers
+/// touch (the database's connections, HTTP clients) belongs to it.
+fn on_app_runtime(router: Router) -> Router {
+    use axum::response::IntoResponse;
+    let app_runtime = tokio::runtime::Handle::current();
+    router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let app_runtime = app_runtime.clone();
+            async move {
+                match app_runtime.spawn(next.run(req)).await {
+                    Ok(response) => response,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    // The app is stopping.
+                    Err(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                }
+            }
+        },
+    ))
 }
 
 /// Logs to stderr, filtered by `LOOKOUT_LOG` (default `default`), as text

@@ -66,7 +66,13 @@ pub async fn on_interaction(
         }
     };
     let (id, token) = (received.id, received.token.clone());
-    let (first, later) = respond::answer(handler, received, within).await;
+    let (first, later) = respond::answer(
+        &tokio::runtime::Handle::current(),
+        handler,
+        received,
+        within,
+    )
+    .await;
     chat.interaction_callback(id, &token, &first).await?;
     if let Some(later) = later {
         later.finish(chat).await;

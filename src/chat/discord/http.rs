@@ -50,6 +50,10 @@ pub struct DiscordHttp {
     /// Signatures taken by any process on the same database, so a replay
     /// reaching another process is refused there too.
     pub shared: Option<Arc<dyn SharedSeen>>,
+    /// The runtime the handler and the database run on (the one `new` was
+    /// called on): the endpoint may be served from a runtime of their own,
+    /// which only verifies and answers, so an answer never waits behind scans.
+    pub runtime: tokio::runtime::Handle,
 }
 
 impl DiscordHttp {
@@ -67,6 +71,9 @@ impl DiscordHttp {
             clock,
             answer_within: ANSWER_WITHIN,
             shared: None,
+            // Called from the app's start-up, on its runtime (Handle::current
+            // panics outside one; there is none before start-up).
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -117,7 +124,18 @@ async fn interactions(State(s): State<DiscordHttp>, headers: HeaderMap, body: By
         warn!(reason = %e, "refused an unverified Discord interaction");
         return (StatusCode::UNAUTHORIZED, "invalid request signature").into_response();
     }
-    if !s.signature_first_time(&headers).await {
+    // The database is the app's: asked from its runtime.
+    let first_time = {
+        let (s, headers) = (s.clone(), headers.clone());
+        s.runtime
+            .clone()
+            .spawn(async move { s.signature_first_time(&headers).await })
+            .await
+            // The check panicked or the app is stopping: fail open, as when
+            // the database cannot answer.
+            .unwrap_or(true)
+    };
+    if !first_time {
         warn!("refused a Discord interaction another process already took (a replay)");
         return (StatusCode::UNAUTHORIZED, "invalid request signature").into_response();
     }
@@ -129,9 +147,10 @@ async fn interactions(State(s): State<DiscordHttp>, headers: HeaderMap, body: By
             return (StatusCode::BAD_REQUEST, "malformed Discord interaction").into_response();
         }
     };
-    let (first, later) = respond::answer(s.handler.clone(), received, s.answer_within).await;
+    let (first, later) =
+        respond::answer(&s.runtime, s.handler.clone(), received, s.answer_within).await;
     if let Some(later) = later {
-        tokio::spawn(later.finish(s.chat.clone()));
+        s.runtime.spawn(later.finish(s.chat.clone()));
     }
     axum::Json(first).into_response()
 }

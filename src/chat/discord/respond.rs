@@ -83,9 +83,10 @@ impl Later {
     }
 }
 
-/// Runs the handler for one interaction; returns the first answer and, when
-/// the handler was too slow for it, what is left to show.
+/// Runs the handler for one interaction on `runtime`; returns the first
+/// answer and, when the handler was too slow for it, what is left to show.
 pub async fn answer(
+    runtime: &tokio::runtime::Handle,
     handler: Arc<dyn InboundHandler>,
     received: Received,
     within: Duration,
@@ -95,7 +96,7 @@ pub async fn answer(
     } = received;
     let (tx, mut rx) = oneshot::channel();
     let span = info_span!("discord_interaction", kind = ?kind, user = %event.actor().person);
-    tokio::spawn(
+    runtime.spawn(
         async move {
             let outcome = handler.handle(event).await;
             // The receiver is gone only if the process is shutting down.

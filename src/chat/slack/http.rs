@@ -54,6 +54,11 @@ pub struct SlackHttp {
     /// Signatures and event ids taken by any process on the same database,
     /// so a replay or a retry reaching another process is refused there too.
     pub shared: Option<Arc<dyn SharedSeen>>,
+    /// The runtime the handlers run on (the one `new` was called on): the
+    /// endpoints may be served from a runtime of their own, which only
+    /// verifies and acknowledges, so an acknowledgement never waits behind
+    /// scans.
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// How long an event id is remembered in the shared memory: Slack retries
@@ -109,6 +114,9 @@ impl SlackHttp {
             clock,
             seen_events: Arc::default(),
             shared: None,
+            // Called from the app's start-up, on its runtime (Handle::current
+            // panics outside one; there is none before start-up).
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -145,7 +153,7 @@ impl SlackHttp {
     fn spawn(&self, endpoint: &'static str, received: Received, keys: Keys) {
         let this = self.clone();
         let span = info_span!("slack_inbound", endpoint, user = %received.user());
-        tokio::spawn(
+        self.runtime.spawn(
             async move {
                 for (key, ttl) in &keys {
                     if !first_time_shared(this.shared.as_deref(), key, this.clock.now() + *ttl).await {
