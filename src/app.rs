@@ -72,6 +72,8 @@ pub struct App {
     pub connections: Connections,
     pub(crate) klaviyo: KlaviyoClient,
     pub(crate) catalogue: Vec<Check>,
+    /// Asks for the links in live templates of clients with link checking on.
+    pub(crate) links: crate::scan::links::LinkChecker,
     running: Mutex<HashSet<ClientSlug>>,
     /// Leases on work shared with other processes on the same database.
     pub(crate) leaser: crate::lease::Leaser,
@@ -116,6 +118,9 @@ impl App {
             revision: config.klaviyo.revision.clone(),
             ..KlaviyoConfig::default()
         })?;
+        let links =
+            crate::scan::links::LinkChecker::new(config.scan.link_sites, &config.klaviyo.base_url)
+                .map_err(|e| AppError::Startup(e.to_string()))?;
         let clients = Clients::load(&config, &store, clock.now()).await?;
         let leaser = crate::lease::Leaser::new(store.clone(), config.scan.lease());
         let deliverer =
@@ -131,6 +136,7 @@ impl App {
             connections,
             klaviyo,
             catalogue: checks::catalogue(),
+            links,
             running: Mutex::new(HashSet::new()),
             leaser,
             recent_reports: Mutex::new(std::collections::HashMap::new()),

@@ -11,29 +11,48 @@
 //! and `content-placeholder-text.missing_default` (1, the default, checks for
 //! them; 0 does not, e.g. for a brand whose name is "TEST").
 //!
-//! `content-broken-links` is not implemented: checking links needs network
-//! requests, which a check (a pure function of the snapshot) cannot make.
-
-use std::collections::BTreeSet;
+//! `content-broken-links` judges what the scan learnt by asking for each
+//! link in those same templates (`scan::links`, for clients with
+//! `link_checking` on): one observation per template with a link answering
+//! 404, 410, another client error or a 5xx twice. A link with no verdict (a
+//! timeout, a site refusing robots) neither fires nor clears: a template whose
+//! finding is open and whose links could not all be asked keeps it.
 
 use super::{Cadence, Check, CheckInput, Observation, links};
 use crate::domain::{Severity, Track};
-use crate::scan::snapshot::{Flow, FlowStep, Part, StepKind};
+use crate::scan::snapshot::{Flow, FlowStep, LinkOutcome, Part, StepKind};
 
 /// The content checks, in catalogue order.
-pub const CHECKS: &[Check] = &[Check {
-    id: PLACEHOLDER,
-    family: "content",
-    summary: "Placeholder text (\"lorem ipsum\", a name variable without a default, \"TEST\") in live messages",
-    threshold: "any",
-    default_severity: Severity::Warning,
-    track: Track::Now,
-    cadence: Cadence::Full,
-    needs: &[Part::Templates, Part::FlowSteps, Part::Flows],
-    run: placeholder_text,
-}];
+pub const CHECKS: &[Check] = &[
+    Check {
+        id: BROKEN_LINKS,
+        family: "content",
+        summary: "Links in live templates answering 4xx/5xx (for clients with link checking on)",
+        threshold: "any",
+        default_severity: Severity::Warning,
+        track: Track::Eventually,
+        cadence: Cadence::Full,
+        needs: &[Part::Links, Part::Templates],
+        run: broken_links,
+    },
+    Check {
+        id: PLACEHOLDER,
+        family: "content",
+        summary: "Placeholder text (\"lorem ipsum\", a name variable without a default, \"TEST\") in live messages",
+        threshold: "any",
+        default_severity: Severity::Warning,
+        track: Track::Now,
+        cadence: Cadence::Full,
+        needs: &[Part::Templates, Part::FlowSteps, Part::Flows],
+        run: placeholder_text,
+    },
+];
 
+const BROKEN_LINKS: &str = "content-broken-links";
 const PLACEHOLDER: &str = "content-placeholder-text";
+
+/// Broken links named in a finding; the rest are counted.
+const LINKS_SHOWN: usize = 3;
 
 /// Most characters of the client's text quoted in a finding.
 const QUOTE_CHARS: usize = 60;
@@ -126,13 +145,9 @@ fn test_word(text: &str) -> Option<usize> {
     })
 }
 
-/// Whether a send step of a sending flow is itself live.
+/// The sending flow a send step belongs to, if the step itself is live.
 fn live_step<'a>(step: &FlowStep, flows: &[&'a Flow]) -> Option<&'a Flow> {
-    let live = step
-        .status
-        .as_deref()
-        .is_none_or(|s| s.trim().eq_ignore_ascii_case("live"));
-    if !live {
+    if !step.is_live() {
         return None;
     }
     flows.iter().find(|f| f.id == step.flow_id).copied()
@@ -158,19 +173,8 @@ fn placeholder_text(input: &CheckInput<'_>) -> Vec<Observation> {
         .filter(|st| matches!(st.kind, StepKind::Email | StepKind::Sms))
         .filter_map(|st| live_step(st, &flows).map(|f| (st, f)))
         .collect();
-    let live_templates: BTreeSet<&str> = live_steps
-        .iter()
-        .filter(|(st, _)| st.kind == StepKind::Email)
-        .filter_map(|(st, _)| st.message.as_ref()?.template_id.as_deref())
-        .collect();
     let mut out = Vec::new();
-    for t in s.templates.iter().flatten() {
-        let in_use = live_templates.contains(t.id.as_str());
-        // Templates named as flow templates but not used by a live flow do not
-        // reach anyone; everything else may be a campaign's.
-        if !in_use && t.name.to_lowercase().contains("flow template") {
-            continue;
-        }
+    for (t, in_use) in s.live_templates() {
         let found = placeholders(&t.html, rules);
         if found.is_empty() {
             continue;
@@ -229,11 +233,68 @@ fn placeholder_text(input: &CheckInput<'_>) -> Vec<Observation> {
     out
 }
 
+fn broken_links(input: &CheckInput<'_>) -> Vec<Observation> {
+    let s = input.snapshot;
+    let links = s.links.as_deref().unwrap_or_default();
+    let mut out = Vec::new();
+    for (t, in_use) in s.live_templates() {
+        let of_template = || links.iter().filter(|l| l.templates.contains(&t.id));
+        let broken: Vec<String> = of_template()
+            .filter_map(|l| match l.outcome {
+                LinkOutcome::Broken { status } => Some(format!("{} ({status})", l.url)),
+                _ => None,
+            })
+            .collect();
+        let unknown = of_template()
+            .filter(|l| matches!(l.outcome, LinkOutcome::Unknown { .. }))
+            .count();
+        let keep = broken.is_empty() && unknown > 0 && input.is_open(BROKEN_LINKS, &t.id);
+        if broken.is_empty() && !keep {
+            continue;
+        }
+        let why = if keep {
+            format!(
+                "{unknown} of its links could not be asked this time, so Lookout keeps the \
+                 finding until it can see them answer."
+            )
+        } else {
+            format!(
+                "{} {} an error page: {}. {} Fix or remove the {} in the template.",
+                broken.len(),
+                if broken.len() == 1 {
+                    "link answers with"
+                } else {
+                    "links answer with"
+                },
+                crate::scan::first_and_more(&broken, LINKS_SHOWN, ", "),
+                if in_use {
+                    "A live flow sends it, so every recipient who clicks lands on it."
+                } else {
+                    "Campaigns may use it."
+                },
+                if broken.len() == 1 { "link" } else { "links" },
+            )
+        };
+        out.push(Observation {
+            check: BROKEN_LINKS.to_owned(),
+            subject: t.id.clone(),
+            severity: Severity::Warning,
+            track: Track::Eventually,
+            title: format!("Template \"{}\" links to a broken page", t.name),
+            why,
+            deep_link: links::template(&t.id),
+            value_at_stake: None,
+            began_at: None,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::fixtures::{self, ABANDONED_CHECKOUT, CAMPAIGN_TEMPLATE, WELCOME};
-    use crate::scan::snapshot::{FlowStatus, Snapshot, StepMessage};
+    use crate::scan::snapshot::{FlowStatus, LinkStatus, Snapshot, StepMessage, Template};
 
     fn template_html(s: &mut Snapshot, id: &str, f: impl Fn(&str) -> String) {
         if let Some(t) = s
@@ -395,5 +456,96 @@ mod tests {
         // The other rules still apply.
         message_mut(&mut s, "WEL1").subject = Some("Welcome {{ first_name }}".into());
         assert_eq!(fixtures::run_with(PLACEHOLDER, &s, None, &profile).len(), 1);
+    }
+
+    fn set_outcome(s: &mut Snapshot, url: &str, outcome: LinkOutcome) {
+        for l in s
+            .links
+            .as_mut()
+            .unwrap()
+            .iter_mut()
+            .filter(|l| l.url == url)
+        {
+            l.outcome = outcome.clone();
+        }
+    }
+
+    const SHOP: &str = "https://acme.example.com/shop";
+
+    #[test]
+    fn a_link_answering_404_fires_once_per_live_template() {
+        let mut s = fixtures::healthy();
+        set_outcome(&mut s, SHOP, LinkOutcome::Broken { status: 404 });
+        let obs = fixtures::run(BROKEN_LINKS, &s, None);
+        let live = s.live_templates();
+        assert_eq!(obs.len(), live.len());
+        let welcome = obs.iter().find(|o| o.subject == "TPLWEL1").unwrap();
+        assert_eq!(welcome.severity, Severity::Warning);
+        assert_eq!(welcome.track, Track::Eventually);
+        assert!(
+            welcome.why.contains("https://acme.example.com/shop (404)"),
+            "{}",
+            welcome.why
+        );
+        assert!(
+            welcome.why.contains("A live flow sends it"),
+            "{}",
+            welcome.why
+        );
+        assert_eq!(welcome.deep_link, links::template("TPLWEL1"));
+    }
+
+    #[test]
+    fn fine_links_and_templates_of_stopped_flows_are_quiet() {
+        assert!(fixtures::run(BROKEN_LINKS, &fixtures::healthy(), None).is_empty());
+        // A flow template no live flow uses does not reach anyone.
+        let mut s = fixtures::healthy();
+        if let Some(t) = s.templates.as_mut() {
+            t.push(Template {
+                id: "TPLOLD".into(),
+                name: "Old flow template".into(),
+                html: "<a href=\"https://acme.example.com/gone\">x</a>".into(),
+                updated: fixtures::NOW,
+            });
+        }
+        s.links.as_mut().unwrap().push(LinkStatus {
+            url: "https://acme.example.com/gone".into(),
+            templates: vec!["TPLOLD".into()],
+            outcome: LinkOutcome::Broken { status: 404 },
+        });
+        assert!(fixtures::run(BROKEN_LINKS, &s, None).is_empty());
+    }
+
+    #[test]
+    fn a_link_without_a_verdict_neither_fires_nor_clears() {
+        let mut s = fixtures::healthy();
+        set_outcome(
+            &mut s,
+            SHOP,
+            LinkOutcome::Unknown {
+                reason: "timed out".into(),
+            },
+        );
+        // Nothing open: no verdict is no finding.
+        assert!(fixtures::run(BROKEN_LINKS, &s, None).is_empty());
+        // Open for one template: kept, and said why.
+        let open: std::collections::HashSet<String> =
+            [format!("{BROKEN_LINKS}/TPLWEL1")].into_iter().collect();
+        let profile = fixtures::profile();
+        let mut input = fixtures::input(&s, None, &profile);
+        input.open = &open;
+        let obs = broken_links(&input);
+        assert_eq!(obs.len(), 1);
+        assert_eq!(obs[0].subject, "TPLWEL1");
+        assert!(obs[0].why.contains("could not be asked"), "{}", obs[0].why);
+    }
+
+    #[test]
+    fn without_link_results_the_check_is_skipped_not_quiet() {
+        let mut s = fixtures::healthy();
+        s.links = None;
+        let check = crate::checks::find(BROKEN_LINKS).unwrap();
+        let r = check.evaluate(&fixtures::input(&s, None, &fixtures::profile()));
+        assert_eq!(r.unwrap_err().missing, vec![Part::Links]);
     }
 }

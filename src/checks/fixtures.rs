@@ -18,8 +18,9 @@ use crate::config::ClientProfile;
 use crate::domain::ClientSlug;
 use crate::scan::snapshot::{
     Account, Activity, Campaign, CampaignStats, Catalog, Flow, FlowSeries, FlowStatus, FlowStep,
-    Form, FormStats, GrantFacts, KnownMetric, List, Metric, OrderValues, ProfileConsent,
-    ProfileSample, Segment, SmsRecipient, Snapshot, StepKind, StepMessage, Template,
+    Form, FormStats, GrantFacts, KnownMetric, LinkOutcome, LinkStatus, List, Metric, OrderValues,
+    ProfileConsent, ProfileSample, Segment, SmsRecipient, Snapshot, StepKind, StepMessage,
+    Template,
 };
 
 /// The scan time of every fixture: Monday 2025-03-10 12:00 UTC (an hour boundary).
@@ -356,6 +357,16 @@ pub fn healthy() -> Snapshot {
         granted_at: NOW - Duration::days(30),
         ends_at: NOW + Duration::days(335),
     });
+    s.links = Some(
+        crate::scan::links::links_in(&s)
+            .into_iter()
+            .map(|(url, templates)| LinkStatus {
+                url,
+                templates,
+                outcome: LinkOutcome::Fine { status: 200 },
+            })
+            .collect(),
+    );
     s
 }
 
@@ -755,16 +766,10 @@ mod tests {
     ];
 
     /// Ids in CHECKS.md that are not catalogue checks over a snapshot, and why.
-    const NOT_CHECKS: &[(&str, &str)] = &[
-        (
-            "access-token-revoked",
-            "raised by the scan pipeline when Klaviyo refuses the grant",
-        ),
-        (
-            "content-broken-links",
-            "link checking needs network I/O, which a pure check cannot do",
-        ),
-    ];
+    const NOT_CHECKS: &[(&str, &str)] = &[(
+        "access-token-revoked",
+        "raised by the scan pipeline when Klaviyo refuses the grant",
+    )];
 
     #[test]
     fn catalogue_ids_are_unique() {

@@ -173,6 +173,23 @@ pub struct ScanSettings {
     /// scheduler's jobs without renewing: how soon another process sharing the
     /// database takes over the work of one that died.
     pub lease_seconds: u32,
+    /// Where the links of clients with `link_checking` on are asked:
+    /// `"internet"` (public addresses only) or `"simulator"` (the built-in
+    /// simulator's brand stores, for the demo and tests).
+    pub link_sites: LinkSites,
+}
+
+/// Where links in templates are asked (`scan.link_sites`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkSites {
+    /// The open web, public addresses only.
+    #[default]
+    Internet,
+    /// The built-in simulator's brand stores: a link to `https://acme.example.com/shop`
+    /// is asked of `{klaviyo.base_url}/__sites/acme.example.com/shop`, and
+    /// hosts outside `example.com` (reserved for examples) are not asked.
+    Simulator,
 }
 
 impl Default for ScanSettings {
@@ -185,6 +202,7 @@ impl Default for ScanSettings {
             pulse_minutes: 5,
             pulse_seconds: None,
             lease_seconds: 15,
+            link_sites: LinkSites::Internet,
         }
     }
 }

@@ -55,6 +55,11 @@ pub struct ClientProfile {
     /// Minutes between this client's scheduled scans, if not `scan.interval_minutes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_minutes: Option<u32>,
+    /// Whether the links in this client's live templates are asked for on
+    /// full scans (`content-broken-links`); off unless the agency turns it on,
+    /// as the requests go to the client's own sites.
+    #[serde(default)]
+    pub link_checking: bool,
     /// Minutes between this client's pulses, if not `scan.pulse_minutes`; 0 turns them off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pulse_minutes: Option<u32>,
@@ -110,6 +115,7 @@ impl ClientProfile {
             sending_domain: None,
             bulk_sender: false,
             scan_minutes: None,
+            link_checking: false,
             pulse_minutes: None,
         }
     }

@@ -51,6 +51,9 @@ pub fn config_for(brands: &[BrandInfo], base_url: &str, data_dir: PathBuf) -> Co
         ..Config::default()
     };
     cfg.klaviyo.base_url = base_url.to_owned();
+    // The simulated brands' templates link to their stores, which the
+    // simulator serves: every demo client has its links checked there.
+    cfg.scan.link_sites = crate::config::LinkSites::Simulator;
     cfg.agency.name = "Demo Agency".into();
     cfg.agency.playbook = DEMO_PLAYBOOK.iter().map(|f| (*f).to_owned()).collect();
     cfg.people.insert(PersonRef::console("you"), Role::Admin);
@@ -69,6 +72,7 @@ pub fn config_for(brands: &[BrandInfo], base_url: &str, data_dir: PathBuf) -> Co
         // What the agency records of each client's plan and sender set-up
         // (Klaviyo's API does not expose them): all in order in the demo, so
         // the findings come from the accounts themselves.
+        profile.link_checking = true;
         profile.plan = Some("email-and-sms-250k".into());
         // Every simulated brand sends SMS campaigns, from a verified sender.
         profile.sms_enabled = true;

@@ -1,6 +1,7 @@
 //! Scanning: builds a snapshot of one account and runs it through the pipeline.
 
 pub mod fetch;
+pub mod links;
 pub mod pipeline;
 pub mod snapshot;
 

@@ -215,6 +215,9 @@ impl App {
                     self.remember_reports(&snapshot);
                 }
                 snapshot.grant = grant.as_ref().map(grant_facts);
+                if !pulse && entry.profile.link_checking {
+                    self.links.check(&mut snapshot, now).await;
+                }
                 let input = CheckInput {
                     snapshot: &snapshot,
                     previous: previous.as_ref(),
@@ -234,6 +237,10 @@ impl App {
                             observations.extend(obs);
                         }
                         Err(s) if !grant_applies && s.missing == [Part::Grant] => {}
+                        // Link checking is the agency's choice per client, not a gap.
+                        Err(s)
+                            if !entry.profile.link_checking && s.missing.contains(&Part::Links) => {
+                        }
                         Err(s) => skipped.push(format!("{} (missing {:?})", check.id, s.missing)),
                     }
                 }
@@ -511,6 +518,7 @@ pub fn next_baseline(s: &Snapshot, previous: Option<&Snapshot>) -> Snapshot {
         }
     }
     merged.profiles = None;
+    merged.links = None;
     merged.sms_recipients = None;
     merged.order_values = None;
     merged.grant = None;

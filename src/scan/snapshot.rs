@@ -50,6 +50,9 @@ pub enum Part {
     OrderValues,
     /// Lookout's own record of this client's grant (not read from Klaviyo).
     Grant,
+    /// What the links in live templates answer (asked of the web, not of
+    /// Klaviyo, and only for clients with link checking on).
+    Links,
 }
 
 /// Metrics Lookout reads by name, as Klaviyo names them.
@@ -341,6 +344,16 @@ pub struct FlowStep {
     pub updated: DateTime<Utc>,
 }
 
+impl FlowStep {
+    /// Whether the step itself is live (a step without a status of its own
+    /// follows its flow).
+    pub fn is_live(&self) -> bool {
+        self.status
+            .as_deref()
+            .is_none_or(|s| s.trim().eq_ignore_ascii_case("live"))
+    }
+}
+
 /// An email template.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Template {
@@ -352,6 +365,39 @@ pub struct Template {
     pub html: String,
     /// When it was last edited.
     pub updated: DateTime<Utc>,
+}
+
+/// What one link in live templates answered when Lookout asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    /// The link as the template has it (client text).
+    pub url: String,
+    /// The live templates it appears in.
+    pub templates: Vec<String>,
+    /// What asking gave.
+    pub outcome: LinkOutcome,
+}
+
+/// What asking for a link gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum LinkOutcome {
+    /// The page answered (2xx, or a redirect Lookout did not follow).
+    Fine {
+        /// HTTP status.
+        status: u16,
+    },
+    /// The page answered with an error a reader would see (404, 410, 5xx...).
+    Broken {
+        /// HTTP status.
+        status: u16,
+    },
+    /// No verdict: a timeout, a refused connection, a site that refuses
+    /// robots (401, 403, 429), or an address Lookout will not ask.
+    Unknown {
+        /// Why, for the scan's "could not check" note.
+        reason: String,
+    },
 }
 
 /// A segment.
@@ -579,6 +625,9 @@ pub struct Snapshot {
     /// This client's grant as Lookout holds it.
     #[serde(default)]
     pub grant: Option<GrantFacts>,
+    /// What the links in live templates answered.
+    #[serde(default)]
+    pub links: Option<Vec<LinkStatus>>,
     /// What could not be fetched.
     pub gaps: Vec<Gap>,
 }
@@ -607,6 +656,7 @@ impl Snapshot {
             sms_recipients: None,
             order_values: None,
             grant: None,
+            links: None,
             gaps: Vec::new(),
         }
     }
@@ -632,7 +682,39 @@ impl Snapshot {
             Part::SmsRecipients => self.sms_recipients.is_some(),
             Part::OrderValues => self.order_values.is_some(),
             Part::Grant => self.grant.is_some(),
+            Part::Links => self.links.is_some(),
         }
+    }
+
+    /// The templates that reach people, each with whether a live flow sends
+    /// it: those a live flow's email step uses, and every template whose name
+    /// does not call it a flow template (campaigns carry no template id in
+    /// the snapshot, so those stand in for campaign content).
+    pub fn live_templates(&self) -> Vec<(&Template, bool)> {
+        let flows: Vec<&Flow> = self
+            .flows
+            .iter()
+            .flatten()
+            .filter(|f| f.is_sending())
+            .collect();
+        let in_live_flows: std::collections::BTreeSet<&str> = self
+            .flow_steps
+            .iter()
+            .flatten()
+            .filter(|st| st.kind == StepKind::Email && st.is_live())
+            .filter(|st| flows.iter().any(|f| f.id == st.flow_id))
+            .filter_map(|st| st.message.as_ref()?.template_id.as_deref())
+            .collect();
+        self.templates
+            .iter()
+            .flatten()
+            .filter_map(|t| {
+                let in_use = in_live_flows.contains(t.id.as_str());
+                // Templates named as flow templates but not used by a live
+                // flow do not reach anyone.
+                (in_use || !t.name.to_lowercase().contains("flow template")).then_some((t, in_use))
+            })
+            .collect()
     }
 
     /// Activity of one known metric, if fetched and present.

@@ -20,6 +20,9 @@ pub enum FaultKind {
     BounceSpike,
     /// Marked Email as Spam becomes 0.4% of Received Email.
     SpamSpike,
+    /// The brand's store page that every template links to (`/shop`)
+    /// answers 404.
+    BrokenLink,
     /// Every request with the brand's key is answered 401.
     TokenRevoked,
     /// Every request for the brand is answered 503.
@@ -55,12 +58,13 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every fault kind, in a stable order.
-    pub const ALL: [FaultKind; 16] = [
+    pub const ALL: [FaultKind; 17] = [
         FaultKind::FlowDraft,
         FaultKind::FlowManual,
         FaultKind::OrdersStop,
         FaultKind::BounceSpike,
         FaultKind::SpamSpike,
+        FaultKind::BrokenLink,
         FaultKind::TokenRevoked,
         FaultKind::ServerErrors,
         FaultKind::ThrottleStorm,
@@ -82,6 +86,7 @@ impl FaultKind {
             FaultKind::OrdersStop => "orders-stop",
             FaultKind::BounceSpike => "bounce-spike",
             FaultKind::SpamSpike => "spam-spike",
+            FaultKind::BrokenLink => "broken-link",
             FaultKind::TokenRevoked => "token-revoked",
             FaultKind::ServerErrors => "server-errors",
             FaultKind::ThrottleStorm => "throttle-storm",
@@ -238,7 +243,7 @@ mod tests {
         assert_eq!(names.len(), FaultKind::ALL.len());
         assert!(FaultKind::GrantRevoked.is_request_fault());
         assert!(FaultKind::RefreshExpired.is_request_fault());
-        assert_eq!(FaultKind::ALL.len(), 16);
+        assert_eq!(FaultKind::ALL.len(), 17);
         for (name, kind) in [
             ("server-burst", FaultKind::ServerBurst),
             ("SLOW", FaultKind::Slow),

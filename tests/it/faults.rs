@@ -129,6 +129,35 @@ async fn spam_spike_is_a_spam_rate_finding() {
 }
 
 /// The access finding of a scan, which must be the only thing it says.
+#[tokio::test]
+async fn a_broken_link_is_a_broken_links_finding_and_clears_when_the_page_is_back() {
+    data_fault(FaultKind::BrokenLink, 1, false, "content-broken-links").await;
+    let stack = scanned().await;
+    inject(&stack, BRAND, FaultKind::BrokenLink, stack.clock.now());
+    stack.clock.advance(Duration::hours(1));
+    let r = scan(&stack).await;
+    let broken = r
+        .active
+        .iter()
+        .filter(|f| f.check_id == "content-broken-links")
+        .collect::<Vec<_>>();
+    assert!(!broken.is_empty());
+    assert!(
+        broken
+            .iter()
+            .all(|f| f.why.contains("https://acme.example.com/shop (404)")),
+        "{broken:?}"
+    );
+    assert!(stack.sim.clear(BRAND, FaultKind::BrokenLink));
+    stack.clock.advance(Duration::hours(1));
+    let r = scan(&stack).await;
+    assert!(
+        !active_checks(&r).contains(&"content-broken-links"),
+        "{:?}",
+        active_checks(&r)
+    );
+}
+
 fn only_revoked(r: &ScanReport) -> &lookout::findings::Finding {
     assert_eq!(active_checks(r), [TOKEN_REVOKED], "{:?}", r.active);
     let f = &r.active[0];

@@ -9,7 +9,8 @@
 //! `reports` and `aggregates` (metric aggregates, written as JSON text
 //! directly); accounts, lists, metrics and events are here. Request faults
 //! (bursts of 5xx, delays, expired tokens, broken bodies) are in
-//! `request_faults`.
+//! `request_faults`. The brands' web stores, which templates link to, are
+//! served under `/__sites/` (the `sites` module).
 //!
 //! Query strings are checked against the spec's parameters (the `query`
 //! module); sparse fieldsets and `include` are applied to every document.
@@ -30,6 +31,7 @@ mod content;
 mod flows;
 mod reports;
 mod request_faults;
+mod sites;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -70,6 +72,9 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/__sim/faults", get(admin_faults).post(admin_inject))
         .route("/__sim/faults/{brand}/{fault}", delete(admin_clear))
         .route("/__sim/clock", get(admin_clock))
+        .route("/__sites/{host}", get(sites::home))
+        .route("/__sites/{host}/", get(sites::home))
+        .route("/__sites/{host}/{*path}", get(sites::page))
         .merge(super::oauth::router())
         .fallback(api)
         .with_state(inner)
