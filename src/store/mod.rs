@@ -261,6 +261,28 @@ impl Store {
         Self::migrated_sqlite(pool).await
     }
 
+    /// `url` (a PostgreSQL URL) pointed at a new, empty schema `<prefix>_<16
+    /// hex>` of its database, for a run that must not meet an earlier run's
+    /// rows (a benchmark); a URL that already names a `search_path` is kept.
+    pub async fn fresh_schema_url(url: &str, prefix: &str) -> Result<String, StoreError> {
+        if url.contains("search_path") {
+            return Ok(url.to_owned());
+        }
+        let prefix: String = prefix
+            .chars()
+            .filter(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        let schema = format!("{prefix}_{:016x}", rand::random::<u64>());
+        let mut admin = PgConnection::connect_with(&PgConnectOptions::from_str(url)?).await?;
+        // Lowercase letters, `_` and hex digits only: safe to splice.
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut admin)
+            .await?;
+        admin.close().await?;
+        let sep = if url.contains('?') { '&' } else { '?' };
+        Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+    }
+
     /// A new schema `t_<16 hex>` of the PostgreSQL database at `url`, which
     /// every connection of the store searches first, migrated from empty.
     async fn open_fresh_schema(url: &str) -> Result<Self, StoreError> {
