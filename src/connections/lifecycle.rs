@@ -357,10 +357,12 @@ impl App {
             posts.push((channel, self.access_review(channel.platform).await?.1));
         }
         let mut tx = self.store.begin().await?;
+        if !crate::store::schedules::claim_run(&mut tx, KEY, now, now - Duration::days(6)).await? {
+            return Ok(false); // another process on the database posted it
+        }
         for (channel, message) in posts {
             outbox::post_to(&mut tx, channel, message, now).await?;
         }
-        crate::store::schedules::set_last_run(&mut tx, KEY, now).await?;
         tx.commit().await?;
         self.deliverer.notify();
         info!("posted the weekly access review");

@@ -51,6 +51,10 @@ impl App {
             // A fresh install starts counting from now instead of posting a
             // digest for a morning that passed before it was running.
             let first_run = last.is_none();
+            // Another process on the database took this slot meanwhile.
+            if !schedules::claim_run(&mut tx, key, slot, slot).await? {
+                continue;
+            }
             for entry in self.clients.all().iter().filter(|_| !first_run) {
                 if self.mode_for(&mut tx, &entry.profile.slug, now).await? == Mode::Muted {
                     continue; // its summary at the end of maintenance covers it
@@ -62,7 +66,6 @@ impl App {
                     posted += 1;
                 }
             }
-            schedules::set_last_run(&mut tx, key, slot).await?;
             tx.commit().await?;
         }
         if posted > 0 {
@@ -103,7 +106,9 @@ impl App {
         if last.is_some_and(|l| l >= slot) {
             return Ok(0);
         }
-        schedules::set_last_run(&mut tx, "quiet-end", slot).await?;
+        if !schedules::claim_run(&mut tx, "quiet-end", slot, slot).await? {
+            return Ok(0); // another process on the database posted it
+        }
         // Quiet hours began at `start` on the local day before the end (or the same day).
         let began = {
             let end_local = slot.with_timezone(&tz);

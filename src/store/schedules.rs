@@ -45,6 +45,32 @@ pub async fn set_last_run(db: &mut Db, key: &str, at: DateTime<Utc>) -> Result<(
     Ok(())
 }
 
+/// Records that the scheduled work `key` ran at `at`, unless it already ran
+/// at or after `unless_since`; whether it did. A claim, for work that two
+/// processes on one database may both find due (a digest): on PostgreSQL the
+/// second one waits on the first's row until it commits, then sees the new
+/// time and gets `false`, so it rolls back instead of posting twice.
+pub async fn claim_run(
+    db: &mut Db,
+    key: &str,
+    at: DateTime<Utc>,
+    unless_since: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let claimed = run!(
+        execute,
+        db,
+        sqlx::query(
+            "INSERT INTO schedule (key, last_at) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at
+             WHERE schedule.last_at < $3",
+        )
+        .bind(key)
+        .bind(Ts(at))
+        .bind(Ts(unless_since))
+    )?;
+    Ok(claimed == 1)
+}
+
 /// Whether a maintenance window covers the client at `now`.
 pub async fn in_maintenance(
     db: &mut Db,
@@ -130,4 +156,72 @@ pub async fn take_ended_windows(
             ends_at,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use chrono::{Duration, TimeZone};
+
+    #[tokio::test]
+    async fn a_slot_is_claimed_once_and_a_later_slot_again() {
+        let s = Store::open_memory().await.unwrap();
+        let slot = Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap();
+        let mut db = s.conn().await.unwrap();
+        assert!(
+            claim_run(&mut db, "digest:daily", slot, slot)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !claim_run(&mut db, "digest:daily", slot, slot)
+                .await
+                .unwrap()
+        );
+        // An earlier slot never moves the record back.
+        let before = slot - Duration::days(1);
+        assert!(
+            !claim_run(&mut db, "digest:daily", before, before)
+                .await
+                .unwrap()
+        );
+        assert_eq!(last_run(&mut db, "digest:daily").await.unwrap(), Some(slot));
+        let next = slot + Duration::days(1);
+        assert!(
+            claim_run(&mut db, "digest:daily", next, next)
+                .await
+                .unwrap()
+        );
+        assert_eq!(last_run(&mut db, "digest:daily").await.unwrap(), Some(next));
+        // "Unless it ran within six days": a run a day ago holds, one a week ago not.
+        let now = next + Duration::days(1);
+        assert!(
+            !claim_run(&mut db, "digest:daily", now, now - Duration::days(6))
+                .await
+                .unwrap()
+        );
+        let later = next + Duration::days(7);
+        assert!(
+            claim_run(&mut db, "digest:daily", later, later - Duration::days(6))
+                .await
+                .unwrap()
+        );
+        // Keys are independent.
+        assert!(claim_run(&mut db, "quiet-end", slot, slot).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_claim_rolled_back_leaves_the_slot_free() {
+        let s = Store::open_memory().await.unwrap();
+        let slot = Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap();
+        {
+            let mut tx = s.begin().await.unwrap();
+            assert!(claim_run(&mut tx, "k", slot, slot).await.unwrap());
+            // Dropped without commit: the process died before posting.
+        }
+        let mut tx = s.begin().await.unwrap();
+        assert!(claim_run(&mut tx, "k", slot, slot).await.unwrap());
+        tx.commit().await.unwrap();
+    }
 }

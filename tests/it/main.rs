@@ -8,6 +8,7 @@ mod support;
 mod audit;
 mod bench;
 mod chat_outage;
+mod claims;
 mod command_parsing;
 mod commands;
 mod connections;
