@@ -140,22 +140,28 @@ pub async fn take_ended_windows(
         )
         .bind(Ts(now))
     )?;
-    for (id, ..) in &rows {
-        run!(
+    let mut taken = Vec::with_capacity(rows.len());
+    for (id, client, starts_at, ends_at) in rows {
+        // Taken only if still untaken: another process on the database that
+        // read the same window waits here for it, then finds it summarized.
+        let updated = run!(
             execute,
             db,
-            sqlx::query("UPDATE maintenance SET summarized = TRUE WHERE id = $1").bind(id)
+            sqlx::query(
+                "UPDATE maintenance SET summarized = TRUE WHERE id = $1 AND NOT summarized"
+            )
+            .bind(id)
         )?;
+        if updated == 1 {
+            taken.push(EndedWindow {
+                id,
+                client,
+                starts_at,
+                ends_at,
+            });
+        }
     }
-    Ok(rows
-        .into_iter()
-        .map(|(id, client, starts_at, ends_at)| EndedWindow {
-            id,
-            client,
-            starts_at,
-            ends_at,
-        })
-        .collect())
+    Ok(taken)
 }
 
 #[cfg(test)]

@@ -7,10 +7,11 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{TimeZone, Utc};
-use lookout::store::{Store, schedules};
+use lookout::domain::ClientSlug;
+use lookout::store::{Store, clients, schedules};
 
-#[tokio::test]
-async fn of_two_processes_racing_for_a_digest_slot_one_claims_it() {
+/// Two stores on one new database, and the folder a SQLite one lives in.
+async fn two_processes() -> (Store, Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = match std::env::var("LOOKOUT_TEST_DATABASE_URL") {
         Ok(u) if u.starts_with("postgres") => {
@@ -20,6 +21,12 @@ async fn of_two_processes_racing_for_a_digest_slot_one_claims_it() {
     };
     let a = Store::open_url(&url).await.unwrap();
     let b = Store::open_url(&url).await.unwrap();
+    (a, b, dir)
+}
+
+#[tokio::test]
+async fn of_two_processes_racing_for_a_digest_slot_one_claims_it() {
+    let (a, b, _dir) = two_processes().await;
     let slot = Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap();
 
     let mut first = a.begin().await.unwrap();
@@ -50,5 +57,46 @@ async fn of_two_processes_racing_for_a_digest_slot_one_claims_it() {
     assert_eq!(
         schedules::last_run(&mut db, "digest:daily").await.unwrap(),
         Some(slot)
+    );
+}
+
+#[tokio::test]
+async fn an_ended_maintenance_window_is_summarised_by_one_process() {
+    let (a, b, _dir) = two_processes().await;
+    let acme = ClientSlug::parse("acme").unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap();
+    let end = start + chrono::Duration::hours(2);
+    {
+        let mut db = a.conn().await.unwrap();
+        clients::upsert_client(&mut db, &acme, "Acme", start)
+            .await
+            .unwrap();
+        schedules::add_maintenance(&mut db, &acme, start, end, "slack:U1")
+            .await
+            .unwrap();
+    }
+    let now = end + chrono::Duration::minutes(1);
+    let mut first = a.begin().await.unwrap();
+    assert_eq!(
+        schedules::take_ended_windows(&mut first, now)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let racing = tokio::spawn(async move {
+        let mut tx = b.begin().await.unwrap();
+        let taken = schedules::take_ended_windows(&mut tx, now).await;
+        (taken.map(|t| t.len()).map_err(|e| e.to_string()), tx)
+    });
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    first.commit().await.unwrap();
+    let (taken, _tx) = tokio::time::timeout(StdDuration::from_secs(20), racing)
+        .await
+        .expect("the second take waits for the first, not forever")
+        .unwrap();
+    assert!(
+        matches!(taken, Ok(0) | Err(_)),
+        "the window was summarised twice: {taken:?}"
     );
 }
