@@ -746,14 +746,20 @@ impl Findings {
         for id in ids {
             let id = FindingId(id);
             // Keep snoozed_by so the re-raise can mention whoever snoozed it.
-            run!(
+            // Only if still snoozed: another process on the database that
+            // read the same snooze waits here for it, then finds it woken.
+            let woke = run!(
                 execute,
                 db,
                 sqlx::query(
-                    "UPDATE findings SET state = 'open', snoozed_until = NULL WHERE id = $1"
+                    "UPDATE findings SET state = 'open', snoozed_until = NULL
+                     WHERE id = $1 AND state = 'snoozed'"
                 )
                 .bind(id.0)
             )?;
+            if woke != 1 {
+                continue;
+            }
             record(db, id, &actor, "snooze-ended", "its time came", now).await?;
             out.push(Self::changed(db, id, ChangeKind::SnoozeEnded, &actor).await?);
         }
