@@ -6,33 +6,23 @@
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use ed25519_dalek::SigningKey;
 use lookout::chat::discord::fake::FakeDiscord;
 use lookout::chat::discord::{nonce_of, render, tag_of};
 use lookout::chat::slack::blocks;
 use lookout::chat::slack::fake::FakeSlack;
-use lookout::clock::{SharedClock, SimClock};
 use lookout::message::Message;
 use lookout::outbox::row_key;
-use lookout::simulator::{Fault, FaultKind, Simulator};
 use rand::{Rng, SeedableRng};
+
+use crate::support::processes::{
+    BRANDS, Running, channel_names, churn, clients_toml, troubled_simulator,
+};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Row, SqlitePool};
 
-const BRANDS: [&str; 8] = [
-    "acme",
-    "bluebird",
-    "cedar-co",
-    "dune-supply",
-    "ember",
-    "fjord",
-    "granite",
-    "harbor-home",
-];
 const TOKEN: &str = "xoxb-crash-test-token";
 const DISCORD_TOKEN: &str = "discord-crash-test-token";
 const APP_ID: u64 = 1_150_000_000_000_000_000;
@@ -229,28 +219,8 @@ async fn sigkill_twenty_times_loses_and_duplicates_nothing_in_discord() {
 
 async fn sigkill_twenty_times(discord: bool) {
     // A simulated Klaviyo running in real time, with problems that post on the first scan.
-    let now = Utc::now();
-    let clock: SharedClock = Arc::new(SimClock::running(now, 1.0));
-    let sim = Simulator::new(7, 12, clock);
-    let (sim_addr, _sim_task) = sim.serve(([127, 0, 0, 1], 0).into()).await.unwrap();
-    let ten_hours_ago = now - chrono::Duration::hours(10);
-    for (brand, kind) in [
-        ("acme", FaultKind::OrdersStop),
-        ("bluebird", FaultKind::BounceSpike),
-        ("cedar-co", FaultKind::TokenRevoked),
-    ] {
-        sim.inject(Fault {
-            brand: brand.into(),
-            kind,
-            at: ten_hours_ago,
-            until: None,
-        });
-    }
-    let names: Vec<String> = BRANDS
-        .iter()
-        .map(|b| format!("client-{b}"))
-        .chain(["agency".into()])
-        .collect();
+    let (sim, sim_addr, _sim_task) = troubled_simulator().await;
+    let names = channel_names();
     let dir = tempfile::tempdir().unwrap();
     // The platform's answers take a while, as they do in production: a kill often
     // lands after a message is posted and before the outbox has recorded it.
@@ -291,20 +261,7 @@ async fn sigkill_twenty_times(discord: bool) {
         dir.path().join("data"),
         channels[BRANDS.len()],
     );
-    for b in sim
-        .brands()
-        .iter()
-        .filter(|b| BRANDS.contains(&b.slug.as_str()))
-    {
-        let n = BRANDS.iter().position(|x| *x == b.slug).unwrap();
-        toml.push_str(&format!(
-            "[[clients]]\nslug = \"{}\"\nname = \"{}\"\nchannel = \"{}\"\nowner = \"{owner}\"\napi_key = \"{}\"\n",
-            b.slug,
-            b.name,
-            channels[n],
-            b.api_key.expose()
-        ));
-    }
+    toml.push_str(&clients_toml(&sim, &channels, owner));
     let config = dir.path().join("lookout.toml");
     std::fs::write(&config, toml).unwrap();
     let db = dir.path().join("data").join("lookout.db");
@@ -312,24 +269,11 @@ async fn sigkill_twenty_times(discord: bool) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261125);
     let mut kills_with_pending = 0;
     for round in 0..20 {
-        // Keys are revoked and restored around the portfolio, so every round
-        // has findings to post and messages to edit and reply under.
-        let t = Utc::now();
-        sim.inject(Fault {
-            brand: BRANDS[3 + round % 5].into(),
-            kind: FaultKind::TokenRevoked,
-            at: t,
-            until: None,
-        });
-        sim.clear(BRANDS[3 + (round + 2) % 5], FaultKind::TokenRevoked);
-        if round == 8 {
-            sim.clear("acme", FaultKind::OrdersStop);
-            sim.clear("cedar-co", FaultKind::TokenRevoked);
-        }
-        let mut child = spawn_run(&config);
+        churn(&sim, round);
+        let mut run = Running(vec![spawn_run(&config)]);
         tokio::time::sleep(Duration::from_millis(rng.random_range(700..5_000))).await;
-        child.kill().unwrap(); // SIGKILL: no chance to finish anything
-        child.wait().unwrap();
+        run.0[0].kill().unwrap(); // SIGKILL: no chance to finish anything
+        run.0[0].wait().unwrap();
         if !db.exists() {
             continue;
         }
@@ -341,7 +285,7 @@ async fn sigkill_twenty_times(discord: bool) {
     }
 
     // A last run drains the outbox and sees the cleared problems.
-    let mut child = spawn_run(&config);
+    let run = Running(vec![spawn_run(&config)]);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -357,8 +301,7 @@ async fn sigkill_twenty_times(discord: bool) {
             "the outbox did not drain within 2 minutes"
         );
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(run);
 
     let (install, rows, refs) = read_outbox(&db).await;
     assert!(rows.iter().all(|r| r.status == "sent"), "nothing failed");

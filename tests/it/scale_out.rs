@@ -11,28 +11,19 @@
 //! duplicated.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use lookout::chat::slack::fake::FakeSlack;
-use lookout::clock::{SharedClock, SimClock};
-use lookout::simulator::{Fault, FaultKind, Simulator};
 use lookout::store::outbox::OutboxEntry;
 use lookout::store::{Store, TEST_DATABASE_URL, outbox, scans};
 use rand::{Rng, SeedableRng};
 
-const BRANDS: [&str; 8] = [
-    "acme",
-    "bluebird",
-    "cedar-co",
-    "dune-supply",
-    "ember",
-    "fjord",
-    "granite",
-    "harbor-home",
-];
+use crate::support::processes::{
+    BRANDS, Running, channel_names, churn, clients_toml, troubled_simulator,
+};
+
 const TOKEN: &str = "xoxb-scale-out-test-token";
 const PROCESSES: usize = 3;
 
@@ -40,16 +31,7 @@ const PROCESSES: usize = 3;
 async fn database(dir: &std::path::Path) -> String {
     match std::env::var(TEST_DATABASE_URL) {
         Ok(url) if url.starts_with("postgres") => {
-            use sqlx::Connection;
-            let schema = format!("t_{:016x}", rand::random::<u64>());
-            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            admin.close().await.unwrap();
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}options=-c%20search_path%3D{schema}")
+            Store::fresh_schema_url(&url, "t_scale_out").await.unwrap()
         }
         _ => dir.join("lookout.db").display().to_string(),
     }
@@ -67,19 +49,6 @@ fn lookout(args: &[&str], config: &std::path::Path) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     c
-}
-
-/// The processes, killed when the test ends however it ends: a failed
-/// assertion must not leave three `lookout run` behind.
-struct Running(Vec<Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 /// The outbox and this database's install id (read again while the
@@ -181,28 +150,8 @@ async fn check_no_overlap(store: &Store) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_killed_twenty_times_post_everything_once_in_order() {
-    let now = Utc::now();
-    let clock: SharedClock = Arc::new(SimClock::running(now, 1.0));
-    let sim = Simulator::new(7, 12, clock);
-    let (sim_addr, _sim_task) = sim.serve(([127, 0, 0, 1], 0).into()).await.unwrap();
-    let ten_hours_ago = now - chrono::Duration::hours(10);
-    for (brand, kind) in [
-        ("acme", FaultKind::OrdersStop),
-        ("bluebird", FaultKind::BounceSpike),
-        ("cedar-co", FaultKind::TokenRevoked),
-    ] {
-        sim.inject(Fault {
-            brand: brand.into(),
-            kind,
-            at: ten_hours_ago,
-            until: None,
-        });
-    }
-    let names: Vec<String> = BRANDS
-        .iter()
-        .map(|b| format!("client-{b}"))
-        .chain(["agency".into()])
-        .collect();
+    let (sim, sim_addr, _sim_task) = troubled_simulator().await;
+    let names = channel_names();
     let fake = FakeSlack::new(&names.iter().map(String::as_str).collect::<Vec<_>>());
     let (addr, _task) = fake.start().await.unwrap();
     // Answers take a while, so kills land between a post and its record.
@@ -221,20 +170,10 @@ async fn three_processes_killed_twenty_times_post_everything_once_in_order() {
         names.len(),
         FakeSlack::api_url(addr)
     );
-    for b in sim
-        .brands()
-        .iter()
-        .filter(|b| BRANDS.contains(&b.slug.as_str()))
-    {
-        let n = BRANDS.iter().position(|x| *x == b.slug).unwrap();
-        toml.push_str(&format!(
-            "[[clients]]\nslug = \"{}\"\nname = \"{}\"\nchannel = \"slack:C{:04}\"\nowner = \"slack:U0ANA\"\napi_key = \"{}\"\n",
-            b.slug,
-            b.name,
-            n + 1,
-            b.api_key.expose()
-        ));
-    }
+    let channels: Vec<String> = (1..=names.len())
+        .map(|n| format!("slack:C{n:04}"))
+        .collect();
+    toml.push_str(&clients_toml(&sim, &channels, "slack:U0ANA"));
     let config = dir.path().join("lookout.toml");
     std::fs::write(&config, toml).unwrap();
     // Migrated once up front, so three processes starting together find it ready.
@@ -249,18 +188,7 @@ async fn three_processes_killed_twenty_times_post_everything_once_in_order() {
     );
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261207);
     for round in 0..20 {
-        // Keys revoked and restored around the portfolio keep findings coming.
-        sim.inject(Fault {
-            brand: BRANDS[3 + round % 5].into(),
-            kind: FaultKind::TokenRevoked,
-            at: Utc::now(),
-            until: None,
-        });
-        sim.clear(BRANDS[3 + (round + 2) % 5], FaultKind::TokenRevoked);
-        if round == 8 {
-            sim.clear("acme", FaultKind::OrdersStop);
-            sim.clear("cedar-co", FaultKind::TokenRevoked);
-        }
+        churn(&sim, round);
         tokio::time::sleep(Duration::from_millis(rng.random_range(500..2_500))).await;
         if round == 10 && url.starts_with("postgres") && restart_postgres() {
             eprintln!("restarted PostgreSQL under the running processes");

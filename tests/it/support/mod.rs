@@ -4,6 +4,8 @@
 // Each test crate uses only some of these.
 #![allow(dead_code)]
 
+pub mod processes;
+
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
