@@ -72,20 +72,23 @@ impl Leaser {
     /// Takes `name` now, renewing it until released; `None` while another
     /// process holds it.
     pub async fn take(&self, name: &str) -> Result<Option<Held>, StoreError> {
+        let taken = self.take_committed(name).await?;
+        Ok(taken.map(|t| self.held(name, t.token)))
+    }
+
+    /// [`Leaser::take_in`] in a transaction of its own.
+    async fn take_committed(&self, name: &str) -> Result<Option<leases::Taken>, StoreError> {
         let mut tx = self.store.begin().await?;
         let taken = self.take_in(&mut tx, name).await?;
         tx.commit().await?;
-        Ok(taken.map(|t| self.held(name, t.token)))
+        Ok(taken)
     }
 
     /// Takes or keeps `name` for one lease time without renewing it: for
     /// work done in short turns by whichever process holds it (the
     /// scheduler's shared jobs), which claims it again every turn.
     pub async fn claim(&self, name: &str) -> Result<bool, StoreError> {
-        let mut tx = self.store.begin().await?;
-        let taken = self.take_in(&mut tx, name).await?;
-        tx.commit().await?;
-        Ok(taken.is_some())
+        Ok(self.take_committed(name).await?.is_some())
     }
 
     /// Gives back a lease taken with [`Leaser::claim`] (the process is stopping).
@@ -172,11 +175,8 @@ impl Held {
     pub async fn release(mut self) {
         self.renewer.abort();
         self.released = true;
-        let released = async {
-            let mut db = self.leaser.store.conn().await?;
-            leases::release(&mut db, &self.name, self.token).await
-        };
-        if let Err(e) = released.await {
+        let released = give_back(&self.leaser.store, &self.name, self.token).await;
+        if let Err(e) = released {
             // It expires by itself.
             warn!(lease = %self.name, error = %e, "could not release a lease");
         }
@@ -194,10 +194,15 @@ impl Drop for Held {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let (store, name, token) = (self.leaser.store.clone(), self.name.clone(), self.token);
             rt.spawn(async move {
-                if let Ok(mut db) = store.conn().await {
-                    let _ = leases::release(&mut db, &name, token).await;
-                }
+                // It expires by itself if this fails.
+                let _ = give_back(&store, &name, token).await;
             });
         }
     }
+}
+
+/// Releases the lease `name` taken with `token`.
+async fn give_back(store: &Store, name: &str, token: i64) -> Result<(), StoreError> {
+    let mut db = store.conn().await?;
+    leases::release(&mut db, name, token).await
 }
