@@ -112,7 +112,12 @@ pub async fn scan(opts: &ScanBench, dir: &std::path::Path) -> Result<ScanFigures
         .await
         .map_err(|e| AppError::Startup(format!("could not start the simulator: {e}")))?;
     let brands = sim.brands();
-    let cfg = config_for(&brands, &format!("http://{addr}"), dir.to_path_buf());
+    let mut cfg = config_for(&brands, &format!("http://{addr}"), dir.to_path_buf());
+    // Klaviyo's reads only, as the floor counts them: link checking (on in
+    // the demo's config) asks the clients' own sites and is off by default.
+    for c in &mut cfg.clients {
+        c.profile.link_checking = false;
+    }
     let store = Store::open_file(&dir.join("lookout.db")).await?;
     let chat = Arc::new(ConsoleChat::with_writer(Box::new(std::io::sink())));
     let app = App::new(cfg, store, shared, Adapters::one(chat)).await?;
