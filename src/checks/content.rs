@@ -160,12 +160,7 @@ fn placeholder_text(input: &CheckInput<'_>) -> Vec<Observation> {
         missing_default: p.threshold(&format!("{PLACEHOLDER}.missing_default"), 1.0) > 0.0,
     };
     let s = input.snapshot;
-    let flows: Vec<&Flow> = s
-        .flows
-        .iter()
-        .flatten()
-        .filter(|f| f.is_sending())
-        .collect();
+    let flows: Vec<&Flow> = s.sending_flows().collect();
     let live_steps: Vec<(&FlowStep, &Flow)> = s
         .flow_steps
         .iter()

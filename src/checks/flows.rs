@@ -512,10 +512,7 @@ fn trigger_metric_silent(input: &CheckInput<'_>) -> Vec<Observation> {
     let store = store_daily(input);
     input
         .snapshot
-        .flows
-        .iter()
-        .flatten()
-        .filter(|f| f.is_sending())
+        .sending_flows()
         .filter_map(|f| {
             let m = f.trigger_metric?;
             // Orders, checkouts and onsite events have their own silence checks
@@ -737,10 +734,7 @@ fn step_name(step: &FlowStep) -> String {
 fn live_flows<'a>(input: &CheckInput<'a>) -> BTreeMap<&'a str, &'a Flow> {
     input
         .snapshot
-        .flows
-        .iter()
-        .flatten()
-        .filter(|f| f.is_sending())
+        .sending_flows()
         .map(|f| (f.id.as_str(), f))
         .collect()
 }
@@ -887,13 +881,7 @@ fn message_draft(input: &CheckInput<'_>) -> Vec<Observation> {
         .map(|s| (s.flow_id.as_str(), s))
         .collect();
     let mut out = Vec::new();
-    for f in input
-        .snapshot
-        .flows
-        .iter()
-        .flatten()
-        .filter(|f| f.is_sending())
-    {
+    for f in input.snapshot.sending_flows() {
         let sends: Vec<&FlowStep> = steps
             .iter()
             .filter(|st| st.flow_id == f.id && is_send(st))
@@ -1019,13 +1007,7 @@ fn smart_sending_mismatch(input: &CheckInput<'_>) -> Vec<Observation> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for f in input
-        .snapshot
-        .flows
-        .iter()
-        .flatten()
-        .filter(|f| f.is_sending())
-    {
+    for f in input.snapshot.sending_flows() {
         let Some(flow_purpose) = purpose(f) else {
             continue;
         };
@@ -1122,10 +1104,7 @@ fn stale_content(input: &CheckInput<'_>) -> Vec<Observation> {
     };
     input
         .snapshot
-        .flows
-        .iter()
-        .flatten()
-        .filter(|f| f.is_sending())
+        .sending_flows()
         .filter_map(|f| {
             let messages: Vec<_> = steps
                 .iter()

@@ -686,17 +686,17 @@ impl Snapshot {
         }
     }
 
+    /// The flows that send (live and not archived), if the flows were fetched.
+    pub fn sending_flows(&self) -> impl Iterator<Item = &Flow> {
+        self.flows.iter().flatten().filter(|f| f.is_sending())
+    }
+
     /// The templates that reach people, each with whether a live flow sends
     /// it: those a live flow's email step uses, and every template whose name
     /// does not call it a flow template (campaigns carry no template id in
     /// the snapshot, so those stand in for campaign content).
     pub fn live_templates(&self) -> Vec<(&Template, bool)> {
-        let flows: Vec<&Flow> = self
-            .flows
-            .iter()
-            .flatten()
-            .filter(|f| f.is_sending())
-            .collect();
+        let flows: Vec<&Flow> = self.sending_flows().collect();
         let in_live_flows: std::collections::BTreeSet<&str> = self
             .flow_steps
             .iter()
