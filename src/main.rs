@@ -549,11 +549,16 @@ async fn bench_load(
         f.wall_s, f.accounts_scanned, f.accounts, f.scans_per_min, f.delivered, f.outbox_lag_p99_ms
     );
     println!(
-        "{} slash commands, {} refused; acknowledged in {:.1} ms at p99 (target {:.0} ms); peak RSS {:.1} MB in the largest process",
+        "{} slash commands, {} refused; acknowledged in {:.1} ms at p99 (target {:.0} ms)",
         f.commands,
         f.commands_refused,
         f.ack_p99_ms,
         lookout::bench::ACK_TARGET_MS,
+    );
+    let per_process: Vec<String> = f.rss_mb.iter().map(|mb| format!("{mb:.1} MB")).collect();
+    println!(
+        "peak RSS per process: {} (largest {:.1} MB)",
+        per_process.join(", "),
         f.rss_mb_max
     );
     println!("{}", f.last_line());

@@ -83,6 +83,8 @@ pub struct LoadFigures {
     pub ack_p99_ms: f64,
     /// The largest of the processes' peak resident memory.
     pub rss_mb_max: f64,
+    /// Peak resident memory of each process, in start order (0 where unreadable).
+    pub rss_mb: Vec<f64>,
     /// Real seconds the run took.
     pub wall_s: f64,
 }
@@ -326,11 +328,12 @@ pub async fn load(opts: &LoadBench, exe: &Path, dir: &Path) -> Result<LoadFigure
         .await
         .map_err(|e| fail("the slash-command sender stopped", &e))??;
     let wall = started.elapsed();
-    let rss_mb_max = procs
+    let rss_mb: Vec<f64> = procs
         .0
         .iter()
-        .filter_map(|c| peak_rss_mb(c.id()))
-        .fold(0.0, f64::max);
+        .map(|c| peak_rss_mb(c.id()).unwrap_or(0.0))
+        .collect();
+    let rss_mb_max = rss_mb.iter().copied().fold(0.0, f64::max);
     drop(procs);
 
     let mut db = store.conn().await?;
@@ -361,6 +364,7 @@ pub async fn load(opts: &LoadBench, exe: &Path, dir: &Path) -> Result<LoadFigure
         commands: acks.len(),
         commands_refused: refused,
         ack_p99_ms: quantile(&mut acks, 0.99),
+        rss_mb,
         rss_mb_max,
         wall_s: wall.as_secs_f64(),
     })
@@ -382,6 +386,7 @@ mod tests {
             commands: 300,
             commands_refused: 0,
             ack_p99_ms: 12.34,
+            rss_mb: vec![150.06, 120.0, 130.5],
             rss_mb_max: 150.06,
             wall_s: 60.0,
         };
