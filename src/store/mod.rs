@@ -155,6 +155,23 @@ impl std::fmt::Display for Backend {
 }
 
 /// Whether `url` names a PostgreSQL database (rather than a SQLite path or URL).
+/// Creates a new, empty schema `<prefix>_<16 hex>` in the PostgreSQL
+/// database `base` names; its name.
+async fn create_schema(base: &PgConnectOptions, prefix: &str) -> Result<String, StoreError> {
+    let prefix: String = prefix
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || *c == '_')
+        .collect();
+    let schema = format!("{prefix}_{:016x}", rand::random::<u64>());
+    let mut admin = PgConnection::connect_with(base).await?;
+    // Lowercase letters, `_` and hex digits only, never input: safe to splice.
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(schema)
+}
+
 fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
@@ -268,17 +285,7 @@ impl Store {
         if url.contains("search_path") {
             return Ok(url.to_owned());
         }
-        let prefix: String = prefix
-            .chars()
-            .filter(|c| c.is_ascii_lowercase() || *c == '_')
-            .collect();
-        let schema = format!("{prefix}_{:016x}", rand::random::<u64>());
-        let mut admin = PgConnection::connect_with(&PgConnectOptions::from_str(url)?).await?;
-        // Lowercase letters, `_` and hex digits only: safe to splice.
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut admin)
-            .await?;
-        admin.close().await?;
+        let schema = create_schema(&PgConnectOptions::from_str(url)?, prefix).await?;
         let sep = if url.contains('?') { '&' } else { '?' };
         Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
     }
@@ -287,13 +294,7 @@ impl Store {
     /// every connection of the store searches first, migrated from empty.
     async fn open_fresh_schema(url: &str) -> Result<Self, StoreError> {
         let base = PgConnectOptions::from_str(url)?;
-        let schema = format!("t_{:016x}", rand::random::<u64>());
-        let mut admin = PgConnection::connect_with(&base).await?;
-        // The name is ours (hex digits), never input, so it is safe to splice.
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut admin)
-            .await?;
-        admin.close().await?;
+        let schema = create_schema(&base, "t").await?;
         // A startup option, so a connection the pool reopens lands there too.
         let opts = base.options([("search_path", schema.as_str())]);
         // One connection, like the in-memory SQLite store it stands in for:

@@ -15,23 +15,23 @@ use super::super::faults::FaultKind;
 /// The pages a brand's store serves.
 const PAGES: &[&str] = &["shop"];
 
+/// The brand whose store `host` is (`{slug}.example.com`), by index.
+fn brand_of(inner: &Inner, host: &str) -> Option<usize> {
+    host.to_ascii_lowercase()
+        .strip_suffix(".example.com")
+        .and_then(|slug| inner.brand_index(slug))
+}
+
 /// A page of a brand's store, by its host and path.
 pub(super) async fn page(
     State(inner): State<Arc<Inner>>,
     Path((host, path)): Path<(String, String)>,
 ) -> StatusCode {
-    let slug = host.to_ascii_lowercase();
-    let Some(brand) = slug
-        .strip_suffix(".example.com")
-        .and_then(|s| inner.brand_index(s))
-    else {
+    let Some(brand) = brand_of(&inner, &host) else {
         return StatusCode::NOT_FOUND;
     };
     let page = path.trim_matches('/');
-    if !PAGES.contains(&page) {
-        return StatusCode::NOT_FOUND;
-    }
-    if inner.fault_in_force(brand, FaultKind::BrokenLink, inner.now()) {
+    if !PAGES.contains(&page) || inner.fault_in_force(brand, FaultKind::BrokenLink, inner.now()) {
         return StatusCode::NOT_FOUND;
     }
     StatusCode::OK
@@ -39,13 +39,8 @@ pub(super) async fn page(
 
 /// The store's home page.
 pub(super) async fn home(State(inner): State<Arc<Inner>>, Path(host): Path<String>) -> StatusCode {
-    let known = host
-        .to_ascii_lowercase()
-        .strip_suffix(".example.com")
-        .is_some_and(|s| inner.brand_index(s).is_some());
-    if known {
-        StatusCode::OK
-    } else {
-        StatusCode::NOT_FOUND
+    match brand_of(&inner, &host) {
+        Some(_) => StatusCode::OK,
+        None => StatusCode::NOT_FOUND,
     }
 }
