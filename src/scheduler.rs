@@ -24,9 +24,31 @@ pub use gate::{AUTO_MAX, Gate, Pass};
 #[derive(Debug)]
 pub struct ScanAll {
     /// One result per client, in the order given.
-    pub results: Vec<Result<ScanReport, AppError>>,
+    pub results: Vec<Result<ScanTally, AppError>>,
     /// Most scans that ran at once.
     pub peak_concurrency: usize,
+}
+
+/// What one scan of a portfolio-wide pass came to: counts only, so a pass
+/// over thousands of clients holds no findings while the rest run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanTally {
+    /// Klaviyo API calls made.
+    pub api_calls: u64,
+    /// Changes to findings.
+    pub changes: usize,
+    /// The client's unresolved findings after the scan.
+    pub active: usize,
+}
+
+impl From<&ScanReport> for ScanTally {
+    fn from(r: &ScanReport) -> Self {
+        Self {
+            api_calls: r.api_calls,
+            changes: r.changes.len(),
+            active: r.active.len(),
+        }
+    }
 }
 
 /// Scans each client once, as many at a time as `concurrency` allows, and
@@ -39,7 +61,7 @@ pub async fn scan_all(
 ) -> ScanAll {
     let gate = Arc::new(Gate::new(concurrency));
     let mut tasks = tokio::task::JoinSet::new();
-    let mut results: Vec<Option<Result<ScanReport, AppError>>> =
+    let mut results: Vec<Option<Result<ScanTally, AppError>>> =
         (0..slugs.len()).map(|_| None).collect();
     for (i, slug) in slugs.iter().enumerate() {
         let pass = loop {
@@ -61,7 +83,8 @@ pub async fn scan_all(
         let slug = slug.clone();
         tasks.spawn(async move {
             let _pass = pass;
-            (i, app.scan(&slug, trigger, None).await)
+            let r = app.scan(&slug, trigger, None).await;
+            (i, r.map(|r| ScanTally::from(&r)))
         });
     }
     while let Some(done) = tasks.join_next().await {

@@ -2,7 +2,7 @@
 //! routing -> outbox, the last three in one transaction so a crash never
 //! leaves a change without its chat message.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
@@ -468,7 +468,7 @@ impl App {
             .recent_reports
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        cache.retain(|_, (read, _, _)| read.elapsed() < REPORTS_REUSED_FOR);
+        make_room(&mut cache, REPORTS_REMEMBERED, |(read, _, _)| *read);
         cache.insert(
             snapshot.client.clone(),
             (std::time::Instant::now(), snapshot.taken_at, reports),
@@ -572,6 +572,31 @@ fn trim_series(f: &mut crate::scan::snapshot::FlowSeries, days: usize) {
 /// How long a full scan's reports are reused (Klaviyo allows two report calls
 /// a minute per account and endpoint).
 const REPORTS_REUSED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most clients whose reports are kept (about 16 KB each): a `/scan` soon
+/// after a scheduled one is for a few clients, not the whole portfolio.
+const REPORTS_REMEMBERED: usize = 128;
+
+/// Drops the entries of `cache` older than [`REPORTS_REUSED_FOR`], then the
+/// oldest until one more fits under `cap`: a portfolio sweep reads thousands
+/// of clients in a minute, and a client scanned again past the cap reads its
+/// reports anew.
+fn make_room<K: Clone + Eq + std::hash::Hash, V>(
+    cache: &mut HashMap<K, V>,
+    cap: usize,
+    read_at: impl Fn(&V) -> std::time::Instant,
+) {
+    cache.retain(|_, v| read_at(v).elapsed() < REPORTS_REUSED_FOR);
+    while cache.len() >= cap.max(1) {
+        let Some(oldest) = cache
+            .iter()
+            .min_by_key(|(_, v)| read_at(v))
+            .map(|(k, _)| k.clone())
+        else {
+            break;
+        };
+        cache.remove(&oldest);
+    }
+}
 
 /// Renews a client's OAuth access token mid-scan through its connection,
 /// keeping the reason when Klaviyo refused the grant itself.
@@ -703,5 +728,32 @@ fn revoked(profile: &ClientProfile, why: &str) -> Observation {
         deep_link: "https://www.klaviyo.com/settings/account/api-keys".into(),
         value_at_stake: None,
         began_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn the_reports_cache_keeps_the_newest_under_its_cap_and_drops_the_stale() {
+        let now = Instant::now();
+        let mut cache: HashMap<&str, Instant> = HashMap::new();
+        // Stale: older than the reuse window, gone whatever the cap.
+        if let Some(stale) = now.checked_sub(REPORTS_REUSED_FOR + Duration::from_secs(1)) {
+            cache.insert("stale", stale);
+        }
+        for (i, k) in ["a", "b", "c"].into_iter().enumerate() {
+            cache.insert(k, now + Duration::from_millis(i as u64));
+        }
+        make_room(&mut cache, 3, |t| *t);
+        // Room for one more under three: the stale one and the oldest went.
+        let mut kept: Vec<_> = cache.keys().copied().collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["b", "c"]);
+        make_room(&mut cache, 10, |t| *t);
+        assert_eq!(cache.len(), 2, "under the cap nothing fresh goes");
     }
 }

@@ -17,7 +17,7 @@ use crate::memory;
 /// Never more scans at once than this, whatever memory allows.
 pub const AUTO_MAX: usize = 4_096;
 /// What one scan is assumed to take before any has been measured.
-const PRIOR_BYTES_PER_SCAN: usize = 176 * 1024;
+const PRIOR_BYTES_PER_SCAN: usize = 320 * 1024;
 /// Runtime lag beyond which no new scan starts (the runtime is saturated).
 const LAG_LIMIT: Duration = Duration::from_millis(200);
 /// How often the probe measures lag.

@@ -4,6 +4,9 @@
 //! rewrite the events whose timestamps fall inside their window, to the second,
 //! so a fault injected mid-hour at 600x speed takes effect at once.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use chrono::{DateTime, Datelike, Duration, DurationRound, TimeZone, Utc};
 
 use super::faults::{Fault, FaultKind};
@@ -120,6 +123,10 @@ pub(crate) struct EventSource<'a> {
     /// The daily curve by local hour of day: computed once per view, not
     /// once per hour counted (a month of hourly buckets is 720 sines).
     daily: [f64; 24],
+    /// Whole unfaulted hours already valued in this view, by `(metric,
+    /// hour)`: their count and value in cents. Reports value overlapping
+    /// windows (five days after each campaign), at a hash per order.
+    valued_hours: RefCell<HashMap<(usize, i64), (u64, i64)>>,
 }
 
 impl<'a> EventSource<'a> {
@@ -152,6 +159,7 @@ impl<'a> EventSource<'a> {
             daily: std::array::from_fn(|local| {
                 1.0 + 0.6 * (std::f64::consts::TAU * (local as f64 - 8.0) / 24.0).sin()
             }),
+            valued_hours: RefCell::new(HashMap::new()),
         }
     }
 
@@ -270,9 +278,25 @@ impl<'a> EventSource<'a> {
         self.count_and_cents(m, from_s, to_s, false).0
     }
 
-    /// Sum of `$value` of events of `m` with `from_s <= ts < to_s`.
-    pub(crate) fn sum_value(&self, m: SimMetric, from_s: i64, to_s: i64) -> f64 {
-        self.count_and_cents(m, from_s, to_s, true).1 as f64 / 100.0
+    /// Number and sum of `$value` of events of `m` with `from_s <= ts < to_s`.
+    pub(crate) fn count_and_value(&self, m: SimMetric, from_s: i64, to_s: i64) -> (u64, f64) {
+        let (n, cents) = self.count_and_cents(m, from_s, to_s, true);
+        (n, cents as f64 / 100.0)
+    }
+
+    /// A whole unfaulted hour's count and value in cents, from `base_count`
+    /// and the event keys alone, remembered for the view.
+    fn valued_hour(&self, m: SimMetric, h: i64) -> (u64, i64) {
+        let key = (m.index(), h);
+        if let Some(&known) = self.valued_hours.borrow().get(&key) {
+            return known;
+        }
+        let c = self.base_count(m, h);
+        let cents = (0..c)
+            .map(|i| (self.order_value(self.base_key(m, h, i)) * 100.0).round() as i64)
+            .sum::<i64>();
+        self.valued_hours.borrow_mut().insert(key, (c, cents));
+        (c, cents)
     }
 
     /// The number of events of `m` with `from_s <= ts < to_s` and, when
@@ -292,13 +316,14 @@ impl<'a> EventSource<'a> {
         for h in self.hours(from_s, to_s) {
             let whole = h * 3600 >= from_s && h * 3600 + 3600 <= to_s;
             if whole && self.fast(m, h) {
-                let c = self.base_count(m, h);
+                // Counting alone is one hash: cheaper than remembering it.
+                let (c, s) = if valued {
+                    self.valued_hour(m, h)
+                } else {
+                    (self.base_count(m, h), 0)
+                };
                 n += c;
-                if valued {
-                    sum += (0..c)
-                        .map(|i| cents(self.order_value(self.base_key(m, h, i))))
-                        .sum::<i64>();
-                }
+                sum += s;
             } else {
                 for e in self
                     .hour_events(m, h)

@@ -152,10 +152,16 @@ fn actions_of(ctx: &Ctx, flow: usize) -> Vec<(ActionDef, Value)> {
         .collect()
 }
 
+/// Flow action `id` and its resource. Ids alone are cheap to derive, so the
+/// flow is found by them and only the one action is built: an `include` of a
+/// hundred actions would otherwise build every flow's steps a hundred times.
 fn find_action(ctx: &Ctx, id: &str) -> Option<(ActionDef, Value)> {
-    (0..ctx.brand.flows.len())
-        .flat_map(|f| actions_of(ctx, f))
-        .find(|(a, _)| a.id == id)
+    let flow = (0..ctx.brand.flows.len())
+        .find(|&f| ctx.brand.flow_action_ids(f).iter().any(|a| a == id))?;
+    let actions = ctx.brand.flow_actions(flow);
+    let i = actions.iter().position(|a| a.id == id)?;
+    let next = actions.get(i + 1).map(|n| n.id.as_str());
+    Some((actions[i].clone(), action_res(ctx, &actions[i], next)))
 }
 
 /// Reads a flow-action filter field: `action_type` and `status` come from the definition.

@@ -33,6 +33,7 @@ mod reports;
 mod request_faults;
 mod sites;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -430,30 +431,27 @@ fn add_included(ctx: &Ctx, doc: &mut Value) {
     if ctx.q.include.is_empty() {
         return;
     }
-    let primary: Vec<Value> = match &doc["data"] {
-        Value::Array(items) => items.clone(),
-        item @ Value::Object(_) => vec![item.clone()],
+    let primary: &[Value] = match &doc["data"] {
+        Value::Array(items) => items,
+        item @ Value::Object(_) => std::slice::from_ref(item),
         _ => return,
     };
-    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
     let mut included = Vec::new();
     for rel in &ctx.q.include {
-        for r in &primary {
+        for r in primary {
             let linkage = match &r["relationships"][rel.as_str()]["data"] {
-                Value::Array(v) => v.clone(),
-                one @ Value::Object(_) => vec![one.clone()],
-                _ => Vec::new(),
+                Value::Array(v) => v.as_slice(),
+                one @ Value::Object(_) => std::slice::from_ref(one),
+                _ => &[],
             };
             for l in linkage {
                 let (Some(t), Some(i)) = (l["type"].as_str(), l["id"].as_str()) else {
                     continue;
                 };
-                let key = (t.to_owned(), i.to_owned());
-                if seen.contains(&key) {
-                    continue;
-                }
-                seen.push(key);
-                if let Some(res) = resolve(ctx, t, i) {
+                if seen.insert((t, i))
+                    && let Some(res) = resolve(ctx, t, i)
+                {
                     included.push(res);
                 }
             }

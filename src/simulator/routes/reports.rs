@@ -404,6 +404,7 @@ impl Counts {
 /// Email traffic counts of the brand over `[from, to)`.
 fn email_counts(src: &EventSource, from: i64, to: i64) -> Counts {
     let c = |m| src.count(m, from, to) as f64;
+    let (orders, value) = src.count_and_value(SimMetric::PlacedOrder, from, to);
     Counts {
         received: c(SimMetric::ReceivedEmail),
         bounced: c(SimMetric::BouncedEmail),
@@ -411,8 +412,8 @@ fn email_counts(src: &EventSource, from: i64, to: i64) -> Counts {
         unsubs: c(SimMetric::Unsubscribed),
         opens: c(SimMetric::OpenedEmail),
         clicks: c(SimMetric::ClickedEmail),
-        orders: c(SimMetric::PlacedOrder),
-        value: src.sum_value(SimMetric::PlacedOrder, from, to),
+        orders: orders as f64,
+        value,
         sms: false,
     }
 }
@@ -878,10 +879,9 @@ pub(super) fn campaign_values(ctx: &Ctx, body: &[u8]) -> Result<Value, ApiError>
             let orders_to = (sent + Duration::days(5))
                 .timestamp()
                 .min(ctx.now.timestamp() + 1);
-            counts.orders =
-                src.count(SimMetric::PlacedOrder, a, orders_to) as f64 * CAMPAIGN_ORDER_SHARE;
-            counts.value =
-                src.sum_value(SimMetric::PlacedOrder, a, orders_to) * CAMPAIGN_ORDER_SHARE;
+            let (orders, value) = src.count_and_value(SimMetric::PlacedOrder, a, orders_to);
+            counts.orders = orders as f64 * CAMPAIGN_ORDER_SHARE;
+            counts.value = value * CAMPAIGN_ORDER_SHARE;
             let mid = super::campaigns::message_id(&c);
             let mut g = Map::new();
             g.insert("campaign_id".into(), json!(c.id));
