@@ -198,7 +198,7 @@ impl Default for ScanSettings {
             interval_minutes: 60,
             interval_seconds: None,
             concurrency: ConcurrencySetting::Auto,
-            memory_mb: 72,
+            memory_mb: 64,
             pulse_minutes: 5,
             pulse_seconds: None,
             lease_seconds: 15,

@@ -187,6 +187,8 @@ pub(crate) struct Inner {
     /// an outage's requests do once retried (the client retries three times).
     burst_failures: Mutex<HashMap<(usize, String), u32>>,
     stats: StatCounters,
+    /// Each brand's main-list growth over its history's whole hours.
+    growth: data::ListGrowth,
 }
 
 impl Inner {
@@ -325,6 +327,7 @@ impl Simulator {
                 brand_requests,
                 burst_failures: Mutex::new(HashMap::new()),
                 stats: StatCounters::default(),
+                growth: data::ListGrowth::default(),
             }),
         }
     }

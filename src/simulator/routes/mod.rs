@@ -47,7 +47,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::data::{Ev, EventSource};
+use super::data::{Ev, EventSource, ListGrowth};
 use super::faults::{Fault, FaultKind};
 use super::hash::{base62, hash};
 use super::jsonapi::{
@@ -110,6 +110,8 @@ pub(super) struct Ctx<'a> {
     pub(super) path: String,
     pub(super) q: q::Query,
     pub(super) rev: Revision,
+    /// Main-list growth counted so far (see [`ListGrowth`]).
+    pub(super) growth: &'a ListGrowth,
 }
 
 impl Ctx<'_> {
@@ -316,6 +318,7 @@ async fn answer(inner: &Arc<Inner>, req: Request) -> Response {
         path: path.clone(),
         q: query,
         rev,
+        growth: &inner.growth,
     };
     let body = if method == "POST" {
         match axum::body::to_bytes(body, MAX_BODY).await {
@@ -801,9 +804,7 @@ pub(super) fn profile_count(ctx: &Ctx, l: &ListDef) -> u64 {
         return l.base_profiles;
     }
     let src = EventSource::new(ctx.brand, &ctx.faults, ctx.now);
-    let (a, z) = (src.start_secs(), src.now_secs() + 1);
-    let subs = src.count(SimMetric::SubscribedToList, a, z);
-    let unsubs = src.count(SimMetric::Unsubscribed, a, z);
+    let (subs, unsubs) = ctx.growth.net(&src);
     (l.base_profiles + subs).saturating_sub(unsubs)
 }
 
