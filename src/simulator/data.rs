@@ -153,6 +153,11 @@ impl ListGrowth {
     }
 }
 
+/// A `$value` in whole cents, as sums are kept (no float drift over thousands of orders).
+fn cents(v: f64) -> i64 {
+    (v * 100.0).round() as i64
+}
+
 /// Events of one brand as they stand at `now`, given the brand's faults.
 pub(crate) struct EventSource<'a> {
     brand: &'a Brand,
@@ -336,7 +341,7 @@ impl<'a> EventSource<'a> {
         }
         let c = self.base_count(m, h);
         let cents = (0..c)
-            .map(|i| (self.order_value(self.base_key(m, h, i)) * 100.0).round() as i64)
+            .map(|i| cents(self.order_value(self.base_key(m, h, i))))
             .sum::<i64>();
         self.valued_hours.borrow_mut().insert(key, (c, cents));
         (c, cents)
@@ -354,7 +359,6 @@ impl<'a> EventSource<'a> {
         with_value: bool,
     ) -> (u64, i64) {
         let valued = with_value && m == SimMetric::PlacedOrder;
-        let cents = |v: f64| (v * 100.0).round() as i64;
         let (mut n, mut sum) = (0, 0);
         for h in self.hours(from_s, to_s) {
             let whole = h * 3600 >= from_s && h * 3600 + 3600 <= to_s;

@@ -154,7 +154,6 @@ impl std::fmt::Display for Backend {
     }
 }
 
-/// Whether `url` names a PostgreSQL database (rather than a SQLite path or URL).
 /// Creates a new, empty schema `<prefix>_<16 hex>` in the PostgreSQL
 /// database `base` names; its name.
 async fn create_schema(base: &PgConnectOptions, prefix: &str) -> Result<String, StoreError> {
@@ -172,6 +171,7 @@ async fn create_schema(base: &PgConnectOptions, prefix: &str) -> Result<String, 
     Ok(schema)
 }
 
+/// Whether `url` names a PostgreSQL database (rather than a SQLite path or URL).
 fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }

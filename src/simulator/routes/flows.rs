@@ -219,21 +219,22 @@ pub(super) fn action_messages(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
 
 /// `GET /api/flow-messages/{id}`.
 pub(super) fn flow_message(ctx: &Ctx, id: &str) -> Result<Value, ApiError> {
-    let found = ctx.brand.all_actions().into_iter().find_map(|a| {
-        let m = a.message.clone().filter(|m| m.id == id)?;
-        Some(message_res(ctx, &a, &m))
-    });
-    single(ctx, found, "flow message", id)
+    single(ctx, find_message(ctx, id), "flow message", id)
+}
+
+/// Flow message `id` as a resource.
+fn find_message(ctx: &Ctx, id: &str) -> Option<Value> {
+    ctx.brand.all_actions().into_iter().find_map(|a| {
+        let m = a.message.as_ref().filter(|m| m.id == id)?;
+        Some(message_res(ctx, &a, m))
+    })
 }
 
 /// A flow action or flow message of this brand, for `included`.
 pub(super) fn resolve(ctx: &Ctx, kind: &str, id: &str) -> Option<Value> {
     match kind {
         "flow-action" => find_action(ctx, id).map(|(_, v)| v),
-        "flow-message" => ctx.brand.all_actions().into_iter().find_map(|a| {
-            let m = a.message.clone().filter(|m| m.id == id)?;
-            Some(message_res(ctx, &a, &m))
-        }),
+        "flow-message" => find_message(ctx, id),
         _ => None,
     }
 }
